@@ -1,0 +1,111 @@
+package model
+
+import (
+	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
+
+	"github.com/gomlx/compute"
+	_ "github.com/gomlx/compute/gobackend" // registers the pure-Go backend "go"
+	"github.com/gomlx/go-xla/compute/xla"  // registers "xla"; its autoinstall package is deliberately not imported
+)
+
+// BackendEnv is the environment variable that selects the backend when the
+// spec given to NewBackend is empty (the --backend flag wins over it).
+const BackendEnv = "RLHF_BACKEND"
+
+// DefaultBackend is the backend used when neither --backend nor RLHF_BACKEND
+// is set: GoMLX's pure-Go backend.
+const DefaultBackend = "go"
+
+// goBackendConfig is what spec "go" expands to. The pure-Go backend's default
+// (parallel execution of independent ops sharing one worker pool) deadlocked
+// on nested matmuls in GoMLX v0.26 and v0.28.2 ("all goroutines are asleep");
+// executing ops sequentially avoids it and costs little, since each matmul
+// still uses the worker pool internally. TestGoBackendNestedMatmuls guards it.
+const goBackendConfig = "go:ops_sequential"
+
+func init() {
+	// Never download PJRT plugins: users install them, or point
+	// PJRT_PLUGIN_LIBRARY_PATH (or an absolute path) at one.
+	xla.EnableAutoInstall(false)
+	_ = os.Setenv(xla.NoAutoInstallEnv, "1")
+}
+
+// NewBackend returns the compute backend named by spec:
+//
+//   - "" : the value of $RLHF_BACKEND, or DefaultBackend ("go") if unset;
+//   - "go" : GoMLX's pure-Go CPU backend, configured so it cannot deadlock
+//     (ops executed sequentially); "go:OPTIONS" passes OPTIONS through
+//     (e.g. "go:ops_sequential,parallelism=8");
+//   - "xla:cuda" (or "xla:cpu", any plugin name) : XLA through a PJRT plugin
+//     found in $PJRT_PLUGIN_LIBRARY_PATH or the standard locations;
+//   - "xla:/abs/path/pjrt_c_api_cuda_plugin.so" : XLA with that plugin file.
+//
+// Plugins are never downloaded. A missing plugin is an error that names
+// PJRT_PLUGIN_LIBRARY_PATH.
+func NewBackend(spec string) (compute.Backend, error) {
+	spec = strings.TrimSpace(spec)
+	if spec == "" {
+		spec = strings.TrimSpace(os.Getenv(BackendEnv))
+	}
+	if spec == "" {
+		spec = DefaultBackend
+	}
+	name, conf, _ := strings.Cut(spec, ":")
+	switch name {
+	case "go":
+		full := goBackendConfig
+		if conf != "" {
+			full = "go:" + conf
+		}
+		b, err := compute.NewWithConfig(full)
+		if err != nil {
+			return nil, fmt.Errorf("backend %q: %w", spec, err)
+		}
+		return b, nil
+	case "xla":
+		if conf == "" {
+			return nil, fmt.Errorf("backend %q: name a PJRT plugin, e.g. xla:cuda or xla:/abs/path/pjrt_c_api_cuda_plugin.so", spec)
+		}
+		plugin, _, _ := strings.Cut(conf, ",")
+		if strings.ContainsRune(plugin, '/') {
+			if !filepath.IsAbs(plugin) {
+				return nil, fmt.Errorf("backend %q: the plugin path must be absolute", spec)
+			}
+			if _, err := os.Stat(plugin); err != nil {
+				return nil, fmt.Errorf("backend %q: PJRT plugin file: %w", spec, err)
+			}
+		} else if !hasPlugin(plugin) {
+			return nil, fmt.Errorf("backend %q: no PJRT plugin %q found (found: %v); install one and set PJRT_PLUGIN_LIBRARY_PATH to its directory (currently %q), or give its absolute path as xla:/path/to/pjrt_c_api_%s_plugin.so; rlhf never downloads plugins",
+				spec, plugin, xla.GetAvailablePlugins(), os.Getenv("PJRT_PLUGIN_LIBRARY_PATH"), plugin)
+		}
+		b, err := newXLA("xla:" + conf)
+		if err != nil {
+			return nil, fmt.Errorf("backend %q (PJRT_PLUGIN_LIBRARY_PATH=%q): %w", spec, os.Getenv("PJRT_PLUGIN_LIBRARY_PATH"), err)
+		}
+		return b, nil
+	default:
+		return nil, fmt.Errorf("backend %q: unknown backend %q, want go, xla:cuda or xla:/abs/path/plugin.so", spec, name)
+	}
+}
+
+func hasPlugin(name string) bool {
+	for _, p := range xla.GetAvailablePlugins() {
+		if p == name || strings.HasPrefix(p, name+"_") {
+			return true
+		}
+	}
+	return false
+}
+
+// newXLA turns a panic of the backend constructor into an error.
+func newXLA(config string) (b compute.Backend, err error) {
+	defer func() {
+		if r := recover(); r != nil {
+			err = fmt.Errorf("%v", r)
+		}
+	}()
+	return compute.NewWithConfig(config)
+}
