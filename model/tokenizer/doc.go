@@ -1,0 +1,26 @@
+// Package tokenizer loads, runs, builds and trains Hugging Face `tokenizer.json`
+// tokenizers for the models of package model.
+//
+// It holds one concept: a [Tokenizer], which turns text into token ids and
+// back. Files are read with github.com/sugarme/tokenizer (a Go port of HF
+// tokenizers) and this package fixes the places where that port differs from
+// HF on the files our models use:
+//
+//   - added and special tokens ("<|endoftext|>", "<|im_start|>", ...) that
+//     appear inside the text are split out here and mapped to their ids
+//     (sugarme silently drops them);
+//   - `Split` pre-tokenizer patterns and the GPT-2 `ByteLevel` pattern are run
+//     with github.com/dlclark/regexp2, because they use look-ahead (`\s+(?!\S)`)
+//     that Go's regexp cannot compile (sugarme panics on Qwen2 and Llama-3
+//     files, and its ByteLevel step ignores `use_regex: false`);
+//   - the BPE option `ignore_merges` (Llama-3) is honoured;
+//   - byte-level decoding returns the exact bytes, added tokens verbatim.
+//
+// [ByteLevel] builds a byte-level tokenizer that needs no training (256 byte
+// tokens plus `<|endoftext|>`), and [Train] trains a byte-level BPE on text.
+//
+// Naming: "id" is a token id (int), "token" is the vocabulary string of one
+// id (byte-level tokens use GPT-2's byte-to-unicode alphabet, e.g. "Ġ" is a
+// space), "added tokens" are the `added_tokens` of tokenizer.json, "special"
+// ones among them are those marked `special: true`.
+package tokenizer

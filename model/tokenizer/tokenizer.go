@@ -1,0 +1,386 @@
+package tokenizer
+
+import (
+	"bytes"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"regexp"
+	"sort"
+	"strings"
+
+	sm "github.com/sugarme/tokenizer"
+	"github.com/sugarme/tokenizer/pretokenizer"
+	"github.com/sugarme/tokenizer/pretrained"
+)
+
+// Tokenizer encodes text to token ids and decodes them back, as the Hugging
+// Face tokenizer described by a tokenizer.json file does. It is safe for
+// concurrent use once loaded.
+type Tokenizer struct {
+	path      string // file it was loaded from ("" when built from bytes)
+	raw       []byte // tokenizer.json content, as loaded
+	rawConfig []byte // tokenizer_config.json content, nil if there was none
+
+	tk        *sm.Tokenizer
+	byteLevel bool // decoder is ByteLevel: decode token strings to raw bytes
+
+	added     map[string]int // added token content -> id
+	addedByID map[int]string
+	special   map[int]bool
+	addedRe   *regexp.Regexp // matches any added token (longest first); nil if none
+
+	vocabSize     int
+	eos, bos, pad int
+}
+
+// addedToken is one entry of tokenizer.json's `added_tokens`.
+type addedToken struct {
+	ID      int    `json:"id"`
+	Content string `json:"content"`
+	Special bool   `json:"special"`
+	LStrip  bool   `json:"lstrip"`
+	RStrip  bool   `json:"rstrip"`
+}
+
+// Load reads a Hugging Face tokenizer.json file. When a tokenizer_config.json
+// sits next to it, its eos_token, bos_token and pad_token choose EOS, BOS and
+// PAD. Errors name the file and what is wrong with it.
+func Load(path string) (*Tokenizer, error) {
+	raw, err := os.ReadFile(path)
+	if err != nil {
+		return nil, fmt.Errorf("tokenizer: %w", err)
+	}
+	cfgPath := filepath.Join(filepath.Dir(path), "tokenizer_config.json")
+	rawConfig, err := os.ReadFile(cfgPath)
+	if err != nil {
+		if !errors.Is(err, os.ErrNotExist) {
+			return nil, fmt.Errorf("tokenizer: %w", err)
+		}
+		rawConfig = nil
+	}
+	t, err := FromBytes(raw, rawConfig)
+	if err != nil {
+		return nil, fmt.Errorf("tokenizer %s: %w", path, err)
+	}
+	t.path = path
+	return t, nil
+}
+
+// FromBytes builds a Tokenizer from the contents of tokenizer.json and
+// (optionally, may be nil) tokenizer_config.json.
+func FromBytes(tokenizerJSON, tokenizerConfigJSON []byte) (t *Tokenizer, err error) {
+	var cfg map[string]any
+	if err := json.Unmarshal(tokenizerJSON, &cfg); err != nil {
+		return nil, fmt.Errorf("not a valid tokenizer.json: %w", err)
+	}
+	mcfg, ok := cfg["model"].(map[string]any)
+	if !ok {
+		return nil, errors.New("not a tokenizer.json: no \"model\" object")
+	}
+	preCfg, _ := cfg["pre_tokenizer"].(map[string]any)
+	pre, err := buildPreTokenizer(preCfg)
+	if err != nil {
+		return nil, err
+	}
+
+	// sugarme builds everything but the pre-tokenizer (which would panic on
+	// look-ahead patterns) and the added tokens (handled here).
+	var added []addedToken
+	if a, ok := cfg["added_tokens"]; ok && a != nil {
+		if err := json.Unmarshal(asJSON(a), &added); err != nil {
+			return nil, fmt.Errorf("added_tokens: %w", err)
+		}
+	}
+	delete(cfg, "pre_tokenizer")
+	cfg["added_tokens"] = []any{}
+	cfg["truncation"] = nil
+	cfg["padding"] = nil
+	tk, err := safeCreate(func() (*sm.Tokenizer, error) {
+		return pretrained.FromReader(bytes.NewReader(asJSON(cfg)))
+	}, "sugarme")
+	if err != nil {
+		return nil, err
+	}
+	tk.WithPreTokenizer(pre)
+	if ignore, _ := mcfg["ignore_merges"].(bool); ignore {
+		tk.WithModel(ignoreMerges{tk.GetModel()})
+	}
+	// Register added tokens with sugarme only for id<->token lookups; the
+	// splitting of text around them is done by Encode.
+	var smAdded []sm.AddedToken
+	for _, a := range added {
+		smAdded = append(smAdded, sm.NewAddedToken(a.Content, a.Special))
+	}
+	if len(smAdded) > 0 {
+		tk.AddSpecialTokens(smAdded)
+	}
+
+	t = &Tokenizer{
+		raw: tokenizerJSON, rawConfig: tokenizerConfigJSON, tk: tk,
+		added: map[string]int{}, addedByID: map[int]string{}, special: map[int]bool{},
+		eos: -1, bos: -1, pad: -1,
+	}
+	if dec, _ := cfg["decoder"].(map[string]any); dec != nil && dec["type"] == "ByteLevel" {
+		t.byteLevel = true
+	}
+	for tok, id := range tk.GetModel().GetVocab() {
+		t.vocabSize = max(t.vocabSize, id+1)
+		_ = tok
+	}
+	var alts []string
+	sort.Slice(added, func(i, j int) bool { return len(added[i].Content) > len(added[j].Content) })
+	for _, a := range added {
+		if a.Content == "" {
+			return nil, fmt.Errorf("added_tokens: id %d has empty content", a.ID)
+		}
+		if old, ok := t.added[a.Content]; ok && old != a.ID {
+			return nil, fmt.Errorf("added_tokens: %q has two ids, %d and %d", a.Content, old, a.ID)
+		}
+		t.added[a.Content] = a.ID
+		t.addedByID[a.ID] = a.Content
+		t.special[a.ID] = a.Special
+		t.vocabSize = max(t.vocabSize, a.ID+1)
+		alt := regexp.QuoteMeta(a.Content)
+		if a.LStrip {
+			alt = `\s*` + alt
+		}
+		if a.RStrip {
+			alt += `\s*`
+		}
+		alts = append(alts, alt)
+	}
+	if len(alts) > 0 {
+		t.addedRe = regexp.MustCompile(strings.Join(alts, "|"))
+	}
+	if err := t.chooseSpecialIDs(tokenizerConfigJSON); err != nil {
+		return nil, err
+	}
+	return t, nil
+}
+
+// chooseSpecialIDs sets EOS, BOS and PAD from tokenizer_config.json, falling
+// back to well-known token names.
+func (t *Tokenizer) chooseSpecialIDs(rawConfig []byte) error {
+	var conf map[string]any
+	if rawConfig != nil {
+		if err := json.Unmarshal(rawConfig, &conf); err != nil {
+			return fmt.Errorf("tokenizer_config.json: not valid JSON: %w", err)
+		}
+	}
+	pick := func(key string, fallbacks ...string) (int, error) {
+		// eos_token is either "..." or {"content": "..."}.
+		v := conf[key]
+		if m, ok := v.(map[string]any); ok {
+			v = m["content"]
+		}
+		if s, ok := v.(string); ok {
+			id, ok := t.TokenToID(s)
+			if !ok {
+				return -1, fmt.Errorf("tokenizer_config.json: %s %q is not in the vocabulary", key, s)
+			}
+			return id, nil
+		}
+		for _, s := range fallbacks {
+			if id, ok := t.TokenToID(s); ok {
+				return id, nil
+			}
+		}
+		return -1, nil
+	}
+	var err error
+	if t.eos, err = pick("eos_token", "<|endoftext|>", "</s>", "<|end_of_text|>", "<|im_end|>", "<eos>", "[SEP]"); err != nil {
+		return err
+	}
+	if t.bos, err = pick("bos_token", "<s>", "<|begin_of_text|>", "<bos>"); err != nil {
+		return err
+	}
+	if t.pad, err = pick("pad_token", "<pad>", "[PAD]", "<|pad|>"); err != nil {
+		return err
+	}
+	if t.pad < 0 {
+		t.pad = t.eos
+	}
+	return nil
+}
+
+// Encode turns text into token ids, adding no special tokens (no BOS, no
+// template). Added and special tokens written in the text ("<|im_end|>")
+// become their ids. Invalid UTF-8 is first replaced by U+FFFD, as HF
+// tokenizers only accept valid strings.
+func (t *Tokenizer) Encode(text string) []int {
+	text = strings.ToValidUTF8(text, "\uFFFD")
+	var ids []int
+	last := 0
+	if t.addedRe != nil {
+		for _, m := range t.addedRe.FindAllStringIndex(text, -1) {
+			ids = t.encodePlain(ids, text[last:m[0]])
+			tok := strings.TrimSpace(text[m[0]:m[1]]) // lstrip/rstrip whitespace belongs to the token
+			ids = append(ids, t.added[tok])
+			last = m[1]
+		}
+	}
+	return t.encodePlain(ids, text[last:])
+}
+
+// encodePlain encodes text that contains no added token.
+func (t *Tokenizer) encodePlain(ids []int, text string) []int {
+	if text == "" {
+		return ids
+	}
+	enc, err := t.tk.EncodeSingle(text, false)
+	if err != nil {
+		// sugarme fails only on internal inconsistencies (e.g. a byte with no
+		// token in a broken vocabulary); there is no sensible id to return.
+		panic(fmt.Sprintf("tokenizer: encoding %q: %v", text, err))
+	}
+	return append(ids, enc.GetIds()...)
+}
+
+// Decode turns ids back into text, special tokens included. For byte-level
+// tokenizers the result is the exact bytes the ids stand for, so a prefix of
+// a sequence may end in an incomplete UTF-8 character. Unknown ids are
+// skipped.
+func (t *Tokenizer) Decode(ids []int) string {
+	var sb strings.Builder
+	var run []int // ids of model tokens waiting to be decoded together
+	flush := func() {
+		if len(run) == 0 {
+			return
+		}
+		if t.byteLevel {
+			for _, id := range run {
+				tok, ok := t.tk.GetModel().IdToToken(id)
+				if !ok {
+					continue
+				}
+				for _, r := range tok {
+					if b, ok := pretokenizer.CharBytes[string(r)]; ok {
+						sb.WriteByte(b)
+					} else {
+						sb.WriteRune(r)
+					}
+				}
+			}
+		} else {
+			sb.WriteString(t.tk.Decode(run, false))
+		}
+		run = run[:0]
+	}
+	for _, id := range ids {
+		if s, ok := t.addedByID[id]; ok {
+			flush()
+			sb.WriteString(s)
+			continue
+		}
+		run = append(run, id)
+	}
+	flush()
+	return sb.String()
+}
+
+// VocabSize is one more than the largest id, added tokens included: the
+// number of rows an embedding matrix needs.
+func (t *Tokenizer) VocabSize() int { return t.vocabSize }
+
+// EOS is the id of the end-of-text token: tokenizer_config.json's eos_token
+// when present, else the first of <|endoftext|>, </s>, <|end_of_text|>,
+// <|im_end|>, <eos>, [SEP] in the vocabulary; -1 if none.
+func (t *Tokenizer) EOS() int { return t.eos }
+
+// BOS is the id of the beginning-of-text token (bos_token, else <s>,
+// <|begin_of_text|>, <bos>); -1 if none. Encode never adds it.
+func (t *Tokenizer) BOS() int { return t.bos }
+
+// PAD is the id used to pad batches: pad_token when set, else <pad>, [PAD],
+// <|pad|>, else EOS.
+func (t *Tokenizer) PAD() int { return t.pad }
+
+// IsSpecial reports whether id is an added token marked special.
+func (t *Tokenizer) IsSpecial(id int) bool { return t.special[id] }
+
+// TokenToID returns the id of a vocabulary or added token.
+func (t *Tokenizer) TokenToID(token string) (int, bool) {
+	if id, ok := t.added[token]; ok {
+		return id, true
+	}
+	return t.tk.GetModel().TokenToId(token)
+}
+
+// IDToToken returns the vocabulary string of an id.
+func (t *Tokenizer) IDToToken(id int) (string, bool) {
+	if s, ok := t.addedByID[id]; ok {
+		return s, true
+	}
+	return t.tk.GetModel().IdToToken(id)
+}
+
+// Path is the file the tokenizer was loaded from ("" if built from bytes).
+func (t *Tokenizer) Path() string { return t.path }
+
+// JSON returns the tokenizer.json content the tokenizer was built from.
+func (t *Tokenizer) JSON() []byte { return bytes.Clone(t.raw) }
+
+// Save writes tokenizer.json and tokenizer_config.json into dir (created if
+// needed), so that HF's AutoTokenizer and Load read the same tokenizer back.
+// The tokenizer.json bytes are the ones loaded; tokenizer_config.json is the
+// loaded one, or a minimal one naming the EOS, BOS and PAD tokens. Each file
+// is written to a temporary file, synced and renamed into place.
+func (t *Tokenizer) Save(dir string) error {
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		return fmt.Errorf("tokenizer: save: %w", err)
+	}
+	conf := t.rawConfig
+	if conf == nil {
+		m := map[string]any{"tokenizer_class": "PreTrainedTokenizerFast"}
+		for key, id := range map[string]int{"eos_token": t.eos, "bos_token": t.bos, "pad_token": t.pad} {
+			if s, ok := t.IDToToken(id); ok && id >= 0 {
+				m[key] = s
+			}
+		}
+		conf, _ = json.MarshalIndent(m, "", "  ")
+	}
+	if err := writeFileAtomic(filepath.Join(dir, "tokenizer.json"), t.raw); err != nil {
+		return err
+	}
+	return writeFileAtomic(filepath.Join(dir, "tokenizer_config.json"), conf)
+}
+
+// writeFileAtomic writes data to path through a synced temporary file in the
+// same directory, so a crash never leaves a half-written file at path.
+func writeFileAtomic(path string, data []byte) error {
+	f, err := os.CreateTemp(filepath.Dir(path), "."+filepath.Base(path)+".tmp*")
+	if err != nil {
+		return fmt.Errorf("tokenizer: write %s: %w", path, err)
+	}
+	defer os.Remove(f.Name())
+	if _, err := f.Write(data); err != nil {
+		f.Close()
+		return fmt.Errorf("tokenizer: write %s: %w", path, err)
+	}
+	if err := f.Sync(); err != nil {
+		f.Close()
+		return fmt.Errorf("tokenizer: write %s: %w", path, err)
+	}
+	if err := f.Close(); err != nil {
+		return fmt.Errorf("tokenizer: write %s: %w", path, err)
+	}
+	if err := os.Rename(f.Name(), path); err != nil {
+		return fmt.Errorf("tokenizer: write %s: %w", path, err)
+	}
+	return nil
+}
+
+// ignoreMerges implements the BPE option `ignore_merges` (Llama-3): a
+// pre-tokenized word that is itself in the vocabulary becomes that one token
+// without applying merges. sugarme has no such option.
+type ignoreMerges struct{ sm.Model }
+
+func (m ignoreMerges) Tokenize(seq string) ([]sm.Token, error) {
+	if id, ok := m.Model.TokenToId(seq); ok {
+		return []sm.Token{{Id: id, Value: seq, Offsets: []int{0, len(seq)}}}, nil
+	}
+	return m.Model.Tokenize(seq)
+}
