@@ -85,9 +85,15 @@ func FromBytes(tokenizerJSON, tokenizerConfigJSON []byte) (t *Tokenizer, err err
 	if err != nil {
 		return nil, err
 	}
+	normCfg, _ := cfg["normalizer"].(map[string]any)
+	normer, err := buildNormalizer(normCfg)
+	if err != nil {
+		return nil, err
+	}
 
-	// sugarme builds everything but the pre-tokenizer (which would panic on
-	// look-ahead patterns) and the added tokens (handled here).
+	// sugarme builds everything but the normalizer (its NFC is wrong), the
+	// pre-tokenizer (it would panic on look-ahead patterns) and the added
+	// tokens (handled here).
 	var added []addedToken
 	if a, ok := cfg["added_tokens"]; ok && a != nil {
 		if err := json.Unmarshal(asJSON(a), &added); err != nil {
@@ -95,6 +101,7 @@ func FromBytes(tokenizerJSON, tokenizerConfigJSON []byte) (t *Tokenizer, err err
 		}
 	}
 	delete(cfg, "pre_tokenizer")
+	delete(cfg, "normalizer")
 	cfg["added_tokens"] = []any{}
 	cfg["truncation"] = nil
 	cfg["padding"] = nil
@@ -104,7 +111,12 @@ func FromBytes(tokenizerJSON, tokenizerConfigJSON []byte) (t *Tokenizer, err err
 	if err != nil {
 		return nil, err
 	}
-	tk.WithPreTokenizer(pre)
+	if normer != nil {
+		tk.WithNormalizer(normer)
+	}
+	if pre != nil {
+		tk.WithPreTokenizer(pre)
+	}
 	if ignore, _ := mcfg["ignore_merges"].(bool); ignore {
 		tk.WithModel(ignoreMerges{tk.GetModel()})
 	}
@@ -348,9 +360,12 @@ func (t *Tokenizer) Save(dir string) error {
 	return writeFileAtomic(filepath.Join(dir, "tokenizer_config.json"), conf)
 }
 
-// writeFileAtomic writes data to path through a synced temporary file in the
-// same directory, so a crash never leaves a half-written file at path.
+// writeFileAtomic writes data to path (creating its directory) through a
+// synced temporary file in the same directory, so a crash never leaves a half-written file at path.
 func writeFileAtomic(path string, data []byte) error {
+	if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
+		return fmt.Errorf("tokenizer: write %s: %w", path, err)
+	}
 	f, err := os.CreateTemp(filepath.Dir(path), "."+filepath.Base(path)+".tmp*")
 	if err != nil {
 		return fmt.Errorf("tokenizer: write %s: %w", path, err)

@@ -1,0 +1,391 @@
+package tokenizer
+
+import (
+	"bytes"
+	"compress/gzip"
+	"encoding/json"
+	"io"
+	"math/rand"
+	"os"
+	"path/filepath"
+	"slices"
+	"strings"
+	"sync"
+	"testing"
+	"unicode/utf8"
+
+	"golang.org/x/text/unicode/norm"
+)
+
+const fixtures = "../../testdata/tokenizer"
+
+type goldenCase struct {
+	Text string `json:"text"`
+	IDs  []int  `json:"ids"`
+}
+
+func readGolden(t testing.TB, name string) []goldenCase {
+	t.Helper()
+	raw, err := os.ReadFile(filepath.Join(fixtures, name))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var g struct{ Cases []goldenCase }
+	if err := json.Unmarshal(raw, &g); err != nil {
+		t.Fatalf("%s: %v", name, err)
+	}
+	if len(g.Cases) == 0 {
+		t.Fatalf("%s: no cases", name)
+	}
+	return g.Cases
+}
+
+var gpt2Once struct {
+	sync.Once
+	tk  *Tokenizer
+	err error
+}
+
+// loadGPT2 unpacks the gzipped GPT-2 tokenizer.json once per test binary.
+func loadGPT2(t testing.TB) *Tokenizer {
+	t.Helper()
+	gpt2Once.Do(func() {
+		f, err := os.Open(filepath.Join(fixtures, "gpt2/tokenizer.json.gz"))
+		if err != nil {
+			gpt2Once.err = err
+			return
+		}
+		defer f.Close()
+		zr, err := gzip.NewReader(f)
+		if err != nil {
+			gpt2Once.err = err
+			return
+		}
+		raw, err := io.ReadAll(zr)
+		if err != nil {
+			gpt2Once.err = err
+			return
+		}
+		gpt2Once.tk, gpt2Once.err = FromBytes(raw, nil)
+	})
+	if gpt2Once.err != nil {
+		t.Fatal(gpt2Once.err)
+	}
+	return gpt2Once.tk
+}
+
+func checkGolden(t *testing.T, tk *Tokenizer, cases []goldenCase) {
+	t.Helper()
+	for _, c := range cases {
+		got := tk.Encode(c.Text)
+		if len(got) == 0 && len(c.IDs) == 0 {
+			continue
+		}
+		if !slices.Equal(got, c.IDs) {
+			t.Errorf("Encode(%q)\n got %v\nwant %v", c.Text, got, c.IDs)
+		}
+	}
+}
+
+// GPT-2's real BPE must give the ids of OpenAI's GPT-2 encoder (gpt-3-encoder).
+func TestGPT2MatchesReferenceEncoder(t *testing.T) {
+	tk := loadGPT2(t)
+	checkGolden(t, tk, readGolden(t, "gpt2/golden.json"))
+	if tk.VocabSize() != 50257 || tk.EOS() != 50256 || tk.PAD() != 50256 {
+		t.Errorf("VocabSize, EOS, PAD = %d, %d, %d; want 50257, 50256, 50256", tk.VocabSize(), tk.EOS(), tk.PAD())
+	}
+	for _, c := range readGolden(t, "gpt2/golden.json") {
+		if got := tk.Decode(c.IDs); got != c.Text {
+			t.Errorf("Decode(Encode(%q)) = %q", c.Text, got)
+		}
+	}
+}
+
+// A Qwen2-style file (look-ahead Split pattern, NFC, pair-list merges) must
+// give the ids of HF tokenizers (@huggingface/tokenizers).
+func TestQwen2StyleMatchesHF(t *testing.T) {
+	tk, err := Load(filepath.Join(fixtures, "qwen2/tokenizer.json"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	cases := readGolden(t, "qwen2/golden.json")
+	checkGolden(t, tk, cases)
+	for _, c := range cases {
+		if got, want := tk.Decode(c.IDs), norm.NFC.String(c.Text); got != want {
+			t.Errorf("Decode(Encode(%q)) = %q, want %q", c.Text, got, want)
+		}
+	}
+	// tokenizer_config.json chooses EOS and PAD.
+	imEnd, _ := tk.TokenToID("<|im_end|>")
+	eot, _ := tk.TokenToID("<|endoftext|>")
+	if tk.EOS() != imEnd || tk.PAD() != eot || tk.BOS() != -1 {
+		t.Errorf("EOS, PAD, BOS = %d, %d, %d; want %d, %d, -1", tk.EOS(), tk.PAD(), tk.BOS(), imEnd, eot)
+	}
+}
+
+// The byte-level tokenizer file is what HF tokenizers was checked against.
+func TestByteLevelMatchesHF(t *testing.T) {
+	want, err := os.ReadFile(filepath.Join(fixtures, "bytelevel/tokenizer.json"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !bytes.Equal(ByteLevel(), want) {
+		t.Fatal("ByteLevel() differs from testdata/tokenizer/bytelevel/tokenizer.json; regenerate it and its golden ids (testdata/tokenizer/gen.cjs)")
+	}
+	tk := NewByteLevel()
+	checkGolden(t, tk, readGolden(t, "bytelevel/golden.json"))
+	if tk.VocabSize() != 257 || tk.EOS() != 256 || tk.PAD() != 256 {
+		t.Errorf("VocabSize, EOS, PAD = %d, %d, %d; want 257, 256, 256", tk.VocabSize(), tk.EOS(), tk.PAD())
+	}
+	for b := 0; b < 256; b++ {
+		if got := tk.Encode(string([]byte{byte(b)})); b < 0x80 && !slices.Equal(got, []int{b}) {
+			t.Errorf("byte %#x: got %v", b, got)
+		}
+	}
+}
+
+func TestSpecialTokensInsideText(t *testing.T) {
+	qwen, err := Load(filepath.Join(fixtures, "qwen2/tokenizer.json"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, tc := range []struct {
+		name string
+		tk   *Tokenizer
+		text string
+		want []string // special tokens expected, in order
+	}{
+		{"gpt2", loadGPT2(t), "hi<|endoftext|>there<|endoftext|>", []string{"<|endoftext|>", "<|endoftext|>"}},
+		{"bytelevel", NewByteLevel(), "你好<|endoftext|> x", []string{"<|endoftext|>"}},
+		{"qwen2", qwen, "<|im_start|>user\nhi<|im_end|>\n<|im_start|>assistant\n", []string{"<|im_start|>", "<|im_end|>", "<|im_start|>"}},
+		{"qwen2 adjacent", qwen, "<|im_end|><|endoftext|>", []string{"<|im_end|>", "<|endoftext|>"}},
+	} {
+		ids := tc.tk.Encode(tc.text)
+		var got []string
+		for _, id := range ids {
+			if tc.tk.IsSpecial(id) {
+				s, _ := tc.tk.IDToToken(id)
+				got = append(got, s)
+			}
+		}
+		if !slices.Equal(got, tc.want) {
+			t.Errorf("%s: Encode(%q) = %v has special tokens %v, want %v", tc.name, tc.text, ids, got, tc.want)
+		}
+		if dec := tc.tk.Decode(ids); dec != tc.text {
+			t.Errorf("%s: Decode = %q, want %q", tc.name, dec, tc.text)
+		}
+	}
+	// The text around a special token is encoded as if it stood alone.
+	tk := loadGPT2(t)
+	want := append(append(tk.Encode("a b"), tk.EOS()), tk.Encode(" c")...)
+	if got := tk.Encode("a b<|endoftext|> c"); !slices.Equal(got, want) {
+		t.Errorf("got %v, want %v", got, want)
+	}
+}
+
+var roundTripTexts = []string{
+	"", " ", "  ", "\n", "\r\n", "\t \t", "hello", "  two  spaces  ",
+	"中文分词测试：你好，世界！", "日本語のテキスト", "한국어 텍스트", "Ελληνικά", "עברית", "العربية",
+	"emoji 😀👍🏽👨‍👩‍👧🇯🇵❤️‍🔥", "\u200b\u200c\u200d\ufeff", "e\u0301 a\u0308", "\x00\x01\x7f",
+	"\U0010FFFF\uFFFD\uE000", "<|endoftext", "|>", "<|endoftext|><|endoftext|>",
+	strings.Repeat("ab ", 300), "line1\nline2\n\n\tindented\n",
+}
+
+func TestByteLevelRoundTrip(t *testing.T) {
+	tk := NewByteLevel()
+	for _, s := range roundTripTexts {
+		ids := tk.Encode(s)
+		if got := tk.Decode(ids); got != s {
+			t.Errorf("round trip %q: got %q (ids %v)", s, got, ids)
+		}
+		if !strings.Contains(s, EndOfText) && len(ids) != len(s) {
+			t.Errorf("%q: %d ids for %d bytes", s, len(ids), len(s))
+		}
+	}
+	// Random valid UTF-8 from all planes.
+	rng := rand.New(rand.NewSource(1))
+	for i := 0; i < 200; i++ {
+		var sb strings.Builder
+		for j := rng.Intn(40); j > 0; j-- {
+			r := rune(rng.Intn(0x110000))
+			if utf8.ValidRune(r) {
+				sb.WriteRune(r)
+			}
+		}
+		s := sb.String()
+		if got := tk.Decode(tk.Encode(s)); got != s {
+			t.Fatalf("round trip %q: got %q", s, got)
+		}
+	}
+	// Invalid UTF-8 (truncated characters, Latin-1 bytes) becomes U+FFFD,
+	// as in HF, which accepts only valid strings.
+	for _, s := range []string{"caf\xe9", "\xe4\xbd", "ok\xff\xfeok", "\xf0\x9f\x98"} {
+		want := strings.ToValidUTF8(s, "\uFFFD")
+		if got := tk.Decode(tk.Encode(s)); got != want {
+			t.Errorf("invalid %q: got %q, want %q", s, got, want)
+		}
+	}
+}
+
+// Fuzzing (go test -fuzz FuzzByteLevelRoundTrip) looks for strings that do
+// not survive Encode then Decode; plain `go test` runs the seeds.
+func FuzzByteLevelRoundTrip(f *testing.F) {
+	for _, s := range roundTripTexts {
+		f.Add(s)
+	}
+	tk := NewByteLevel()
+	f.Fuzz(func(t *testing.T, s string) {
+		want := strings.ToValidUTF8(s, "\uFFFD")
+		if got := tk.Decode(tk.Encode(s)); got != want {
+			t.Errorf("round trip %q: got %q", s, got)
+		}
+	})
+}
+
+func TestGPT2RoundTrip(t *testing.T) {
+	tk := loadGPT2(t)
+	for _, s := range roundTripTexts {
+		if got := tk.Decode(tk.Encode(s)); got != s {
+			t.Errorf("round trip %q: got %q", s, got)
+		}
+	}
+}
+
+func TestSplitPatternLookahead(t *testing.T) {
+	p, err := newRegexPattern(gpt2Pattern)
+	if err != nil {
+		t.Fatal(err)
+	}
+	text := "a   b\t\n c  "
+	var got []string
+	for _, m := range p.FindMatches(text) {
+		got = append(got, text[m.Offsets[0]:m.Offsets[1]])
+	}
+	// \s+(?!\S) leaves the last space to the next word.
+	want := []string{"a", "  ", " b", "\t\n", " c", "  "}
+	if !slices.Equal(got, want) {
+		t.Errorf("got %q, want %q", got, want)
+	}
+}
+
+// ignore_merges (Llama-3) keeps a whole word that is in the vocabulary even
+// when the merges could not build it.
+func TestIgnoreMerges(t *testing.T) {
+	build := func(ignore bool) *Tokenizer {
+		vocab := byteAlphabet()
+		vocab["abc"] = 256
+		raw := byteLevelJSON(vocab, nil, []string{EndOfText}, []int{257})
+		var doc map[string]any
+		if err := json.Unmarshal(raw, &doc); err != nil {
+			t.Fatal(err)
+		}
+		doc["model"].(map[string]any)["ignore_merges"] = ignore
+		raw, _ = json.Marshal(doc)
+		tk, err := FromBytes(raw, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return tk
+	}
+	if got := build(true).Encode("abc abc"); !slices.Equal(got, []int{256, 32, 97, 98, 99}) {
+		t.Errorf("ignore_merges: got %v", got)
+	}
+	if got := build(false).Encode("abc"); !slices.Equal(got, []int{97, 98, 99}) {
+		t.Errorf("without ignore_merges: got %v", got)
+	}
+}
+
+func TestSaveLoad(t *testing.T) {
+	src, err := Load(filepath.Join(fixtures, "qwen2/tokenizer.json"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	dir := filepath.Join(t.TempDir(), "model")
+	if err := src.Save(dir); err != nil {
+		t.Fatal(err)
+	}
+	got, err := Load(filepath.Join(dir, "tokenizer.json"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	text := "<|im_start|>user\nSave me 123<|im_end|>"
+	if !slices.Equal(got.Encode(text), src.Encode(text)) || got.EOS() != src.EOS() || got.PAD() != src.PAD() {
+		t.Error("reloaded tokenizer differs")
+	}
+	if got.Path() != filepath.Join(dir, "tokenizer.json") {
+		t.Errorf("Path() = %q", got.Path())
+	}
+
+	// Without a tokenizer_config.json, Save writes one naming EOS and PAD.
+	dir2 := t.TempDir()
+	if err := NewByteLevel().Save(dir2); err != nil {
+		t.Fatal(err)
+	}
+	raw, err := os.ReadFile(filepath.Join(dir2, "tokenizer_config.json"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var conf map[string]any
+	if err := json.Unmarshal(raw, &conf); err != nil || conf["eos_token"] != EndOfText {
+		t.Errorf("tokenizer_config.json = %s (%v)", raw, err)
+	}
+	if _, err := Load(filepath.Join(dir2, "tokenizer.json")); err != nil {
+		t.Error(err)
+	}
+}
+
+func TestLoadErrors(t *testing.T) {
+	dir := t.TempDir()
+	write := func(name, content string) string {
+		sub := filepath.Join(dir, strings.ReplaceAll(name, "/", "_"))
+		if err := os.MkdirAll(sub, 0o755); err != nil {
+			t.Fatal(err)
+		}
+		p := filepath.Join(sub, "tokenizer.json")
+		if err := os.WriteFile(p, []byte(content), 0o644); err != nil {
+			t.Fatal(err)
+		}
+		return p
+	}
+	bl := string(ByteLevel())
+	var doc map[string]any
+	if err := json.Unmarshal(ByteLevel(), &doc); err != nil {
+		t.Fatal(err)
+	}
+	doc["pre_tokenizer"] = map[string]any{"type": "Split", "pattern": map[string]any{"Regex": "(unclosed"}, "behavior": "Isolated", "invert": false}
+	badSplit, _ := json.Marshal(doc)
+	for _, tc := range []struct {
+		name, content, want string
+	}{
+		{"invalid", "{not json", "not a valid tokenizer.json"},
+		{"nomodel", `{"version": "1.0"}`, `no "model"`},
+		{"badsplit", string(badSplit), "(unclosed"},
+		{"badmodel", `{"model": {"type": "BPE", "vocab": 3}}`, "sugarme"},
+	} {
+		p := write(tc.name, tc.content)
+		_, err := Load(p)
+		if err == nil || !strings.Contains(err.Error(), p) || !strings.Contains(err.Error(), tc.want) {
+			t.Errorf("%s: got error %v, want one naming %s and %q", tc.name, err, p, tc.want)
+		}
+	}
+	// An eos_token that is not in the vocabulary.
+	p := write("badeos", bl)
+	if err := os.WriteFile(filepath.Join(filepath.Dir(p), "tokenizer_config.json"), []byte(`{"eos_token": "</s>"}`), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := Load(p); err == nil || !strings.Contains(err.Error(), "eos_token") {
+		t.Errorf("bad eos_token: got %v", err)
+	}
+	if _, err := Load(filepath.Join(dir, "missing.json")); err == nil || !strings.Contains(err.Error(), "missing.json") {
+		t.Errorf("missing file: got %v", err)
+	}
+}
+
+func BenchmarkEncodeGPT2(b *testing.B) {
+	tk := loadGPT2(b)
+	text := strings.Repeat("The quick brown fox jumps over the lazy dog. 今天天气很好。 ", 20)
+	b.SetBytes(int64(len(text)))
+	for b.Loop() {
+		tk.Encode(text)
+	}
+}

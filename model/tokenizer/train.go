@@ -1,0 +1,309 @@
+package tokenizer
+
+import (
+	"bufio"
+	"compress/gzip"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"os"
+	"sort"
+	"strings"
+	"sync"
+
+	"github.com/sugarme/tokenizer/model/bpe"
+	"github.com/sugarme/tokenizer/pretokenizer"
+
+	"github.com/rlhf-project/rlhf/dataset"
+)
+
+// ByteLevelOptions are the settings of `rlhf tokenizer byte-level`.
+type ByteLevelOptions struct {
+	// Out is the tokenizer.json file to write. Required.
+	Out string
+}
+
+// RunByteLevel writes the byte-level tokenizer (see ByteLevel) to opts.Out.
+func RunByteLevel(_ context.Context, opts ByteLevelOptions) error {
+	if opts.Out == "" {
+		return errors.New("--out: want the tokenizer.json file to write")
+	}
+	if err := WriteByteLevel(opts.Out); err != nil {
+		return err
+	}
+	slog.Info("wrote byte-level tokenizer", "file", opts.Out, "vocab", 257)
+	return nil
+}
+
+// TrainOptions are the settings of `rlhf tokenizer train`.
+type TrainOptions struct {
+	// Data are the training texts: dataset directories (any record kind; its
+	// text columns are used) or JSONL files whose rows have a "text",
+	// "prompt" and/or "response" field. Required.
+	Data []string
+	// VocabSize is the largest vocabulary wanted, the 256 byte tokens and the
+	// special tokens included. Training stops earlier when no pair occurs
+	// MinFrequency times. Default 8000; at least 257.
+	VocabSize int
+	// MinFrequency is the fewest occurrences a pair needs to become a merge.
+	// Default 2.
+	MinFrequency int
+	// SpecialTokens are added after the learned vocabulary, in this order.
+	// Default: <|endoftext|>.
+	SpecialTokens []string
+	// Out is the tokenizer.json file to write. Required.
+	Out string
+}
+
+func (o *TrainOptions) setDefaults() {
+	if o.VocabSize == 0 {
+		o.VocabSize = 8000
+	}
+	if o.MinFrequency == 0 {
+		o.MinFrequency = 2
+	}
+	if len(o.SpecialTokens) == 0 {
+		o.SpecialTokens = []string{EndOfText}
+	}
+}
+
+// Train learns a GPT-2 style byte-level BPE tokenizer (the layout of
+// ByteLevel, plus merges) from the texts in opts.Data with sugarme's BPE
+// trainer, and writes it to opts.Out.
+func Train(ctx context.Context, opts TrainOptions) error {
+	opts.setDefaults()
+	if len(opts.Data) == 0 {
+		return errors.New("--data: want at least one dataset directory or JSONL file")
+	}
+	if opts.Out == "" {
+		return errors.New("--out: want the tokenizer.json file to write")
+	}
+	if opts.VocabSize < 256+len(opts.SpecialTokens) {
+		return fmt.Errorf("--vocab-size %d: want at least %d (256 bytes + special tokens)", opts.VocabSize, 256+len(opts.SpecialTokens))
+	}
+	words, err := countWords(ctx, opts.Data, opts.SpecialTokens)
+	if err != nil {
+		return err
+	}
+	slog.Info("counted words", "distinct", len(words))
+	vocab, merges := trainBPE(words, opts.VocabSize-len(opts.SpecialTokens), opts.MinFrequency)
+	ids := make([]int, len(opts.SpecialTokens))
+	for i, s := range opts.SpecialTokens {
+		if _, ok := vocab[s]; ok {
+			return fmt.Errorf("special token %q is also a learned token", s)
+		}
+		ids[i] = len(vocab) + i
+	}
+	raw := byteLevelJSON(vocab, merges, opts.SpecialTokens, ids)
+	if _, err := FromBytes(raw, nil); err != nil {
+		return fmt.Errorf("trained tokenizer does not load: %w", err)
+	}
+	if err := writeFileAtomic(opts.Out, raw); err != nil {
+		return err
+	}
+	slog.Info("wrote tokenizer", "file", opts.Out, "vocab", len(vocab)+len(ids), "merges", len(merges))
+	return nil
+}
+
+// stdoutMu serialises trainBPE's redirection of os.Stdout.
+var stdoutMu sync.Mutex
+
+// trainBPE runs sugarme's BPE trainer on byte-level words and returns a
+// vocabulary (bytes first, ids 0-255 = byte values) and the merges in rank
+// order.
+func trainBPE(words map[string]int, vocabSize, minFreq int) (map[string]int, [][2]string) {
+	alphabet := bpe.CharSet{}
+	for _, c := range pretokenizer.BytesChar {
+		alphabet[c] = struct{}{}
+	}
+	b := bpe.NewBPETrainerBuilder()
+	b.VocabSize(vocabSize)
+	b.MinFrequency(minFreq)
+	b.ShowProgress(false)
+	b.InitialAlphabet(alphabet)
+	trainer := b.Build()
+
+	// sugarme's trainer prints its steps and a progress bar to os.Stdout
+	// unconditionally; keep our stdout clean while it runs.
+	stdoutMu.Lock()
+	saved := os.Stdout
+	if devNull, err := os.OpenFile(os.DevNull, os.O_WRONLY, 0); err == nil {
+		os.Stdout = devNull
+		defer devNull.Close()
+	}
+	model, _ := trainer.Train(words)
+	os.Stdout = saved
+	stdoutMu.Unlock()
+	m := model.(*bpe.BPE)
+
+	// sugarme gives a new id to every merge even when its string already
+	// exists (then the vocabulary map drops the older id), so rebuild the
+	// strings from the merges in rank order and number tokens ourselves.
+	str := map[int]string{}
+	for tok, id := range m.GetVocab() {
+		if len([]rune(tok)) == 1 {
+			str[id] = tok
+		}
+	}
+	type merge struct {
+		pair bpe.Pair
+		val  bpe.PairVal
+	}
+	var ms []merge
+	for p, v := range *m.Merges {
+		ms = append(ms, merge{p, v})
+	}
+	sort.Slice(ms, func(i, j int) bool { return ms[i].val.Rank < ms[j].val.Rank })
+	vocab := byteAlphabet()
+	var merges [][2]string
+	for _, x := range ms {
+		a, okA := str[x.pair.C1]
+		b, okB := str[x.pair.C2]
+		if !okA || !okB {
+			continue // cannot happen: merges only combine earlier tokens
+		}
+		str[x.val.NewId] = a + b
+		merges = append(merges, [2]string{a, b})
+		if _, ok := vocab[a+b]; !ok {
+			vocab[a+b] = len(vocab)
+		}
+	}
+	return vocab, merges
+}
+
+// countWords reads every text of the inputs, removes special tokens, splits
+// it with GPT-2's pattern and counts the byte-level words.
+func countWords(ctx context.Context, inputs []string, specials []string) (map[string]int, error) {
+	pat, err := newRegexPattern(gpt2Pattern)
+	if err != nil {
+		return nil, err
+	}
+	counts := map[string]int{}
+	var sb strings.Builder
+	add := func(text string) {
+		text = strings.ToValidUTF8(text, "\uFFFD")
+		for _, s := range specials {
+			text = strings.ReplaceAll(text, s, " ")
+		}
+		for _, m := range pat.FindMatches(text) {
+			if !m.Match {
+				continue
+			}
+			sb.Reset()
+			for _, c := range []byte(text[m.Offsets[0]:m.Offsets[1]]) {
+				sb.WriteString(pretokenizer.BytesChar[c])
+			}
+			counts[sb.String()]++
+		}
+	}
+	for _, in := range inputs {
+		if err := ctx.Err(); err != nil {
+			return nil, err
+		}
+		if err := readTexts(in, add); err != nil {
+			return nil, err
+		}
+	}
+	if len(counts) == 0 {
+		return nil, fmt.Errorf("--data %s: no text found", strings.Join(inputs, ","))
+	}
+	return counts, nil
+}
+
+// textFields are the JSONL fields (and dataset columns) read as text.
+var textFields = []string{"text", "prompt", "response", "question", "context", "answer", "chosen", "rejected"}
+
+// readTexts calls add for every text of a JSONL file or dataset directory.
+func readTexts(path string, add func(string)) error {
+	st, err := os.Stat(path)
+	if err != nil {
+		return fmt.Errorf("--data: %w", err)
+	}
+	if !st.IsDir() {
+		return readJSONLTexts(path, add)
+	}
+	m, err := dataset.ReadManifest(path)
+	if err != nil {
+		return fmt.Errorf("--data %s: %w", path, err)
+	}
+	switch m.Kind {
+	case dataset.KindQA:
+		return readDataset(path, func(r dataset.QA) { add(r.Question); add(r.Context); add(r.Answer) })
+	case dataset.KindPrompt:
+		return readDataset(path, func(r dataset.Prompt) { add(r.Prompt) })
+	case dataset.KindSFT:
+		return readDataset(path, func(r dataset.SFT) { add(r.Prompt); add(r.Response) })
+	case dataset.KindComparison:
+		return readDataset(path, func(r dataset.Comparison) { add(r.Prompt); add(r.Chosen); add(r.Rejected) })
+	case dataset.KindResponse:
+		return readDataset(path, func(r dataset.Response) { add(r.Prompt); add(r.Response) })
+	default:
+		return fmt.Errorf("--data %s: dataset kind %q has no text to train on", path, m.Kind)
+	}
+}
+
+func readDataset[T dataset.Record](dir string, use func(T)) error {
+	r, err := dataset.Open[T](dir)
+	if err != nil {
+		return fmt.Errorf("--data %s: %w", dir, err)
+	}
+	defer r.Close()
+	for {
+		row, err := r.Next()
+		if err == io.EOF {
+			return nil
+		}
+		if err != nil {
+			return fmt.Errorf("--data %s: %w", dir, err)
+		}
+		use(row)
+	}
+}
+
+// readJSONLTexts reads the text fields of every row of a JSONL file
+// (optionally gzipped); a row with none of them is an error naming the line.
+func readJSONLTexts(path string, add func(string)) error {
+	f, err := os.Open(path)
+	if err != nil {
+		return fmt.Errorf("--data: %w", err)
+	}
+	defer f.Close()
+	var r io.Reader = f
+	if strings.HasSuffix(path, ".gz") {
+		gz, err := gzip.NewReader(f)
+		if err != nil {
+			return fmt.Errorf("--data %s: %w", path, err)
+		}
+		defer gz.Close()
+		r = gz
+	}
+	sc := bufio.NewScanner(r)
+	sc.Buffer(make([]byte, 1<<20), 64<<20)
+	for line := 1; sc.Scan(); line++ {
+		raw := strings.TrimSpace(sc.Text())
+		if raw == "" {
+			continue
+		}
+		var row map[string]any
+		if err := json.Unmarshal([]byte(raw), &row); err != nil {
+			return fmt.Errorf("--data %s:%d: not a JSON object: %w", path, line, err)
+		}
+		found := false
+		for _, k := range textFields {
+			if s, ok := row[k].(string); ok {
+				add(s)
+				found = true
+			}
+		}
+		if !found {
+			return fmt.Errorf("--data %s:%d: want a string field %q, %q or %q", path, line, "text", "prompt", "response")
+		}
+	}
+	if err := sc.Err(); err != nil {
+		return fmt.Errorf("--data %s: %w", path, err)
+	}
+	return nil
+}
