@@ -1,0 +1,195 @@
+package train
+
+import (
+	"bufio"
+	"bytes"
+	"encoding/json"
+	"fmt"
+	"math"
+	"os"
+	"path/filepath"
+	"sort"
+
+	"gonum.org/v1/plot"
+	"gonum.org/v1/plot/plotter"
+	"gonum.org/v1/plot/plotutil"
+	"gonum.org/v1/plot/vg"
+
+	"github.com/rlhf-project/rlhf/atomicfile"
+)
+
+// MetricsFile is the name of the metrics log inside a run's output folder.
+const MetricsFile = "metrics.jsonl"
+
+// Metrics is one logging step: metric name → value. The "step" entry is the
+// optimizer step the values belong to. Non-finite values are written as null.
+type Metrics map[string]float64
+
+// MetricsLog appends one JSON object per logging step to metrics.jsonl.
+type MetricsLog struct {
+	path string
+	f    *os.File
+}
+
+// OpenMetricsLog opens dir/metrics.jsonl for appending. When resuming from
+// step resumeStep (> 0), lines of steps after it (logged by the interrupted
+// run after its last checkpoint) are dropped first, so the log reads as one
+// uninterrupted run; with resumeStep 0 the file is started afresh.
+func OpenMetricsLog(dir string, resumeStep int) (*MetricsLog, error) {
+	path := filepath.Join(dir, MetricsFile)
+	var keep []byte
+	if resumeStep > 0 {
+		old, err := os.ReadFile(path)
+		if err != nil && !os.IsNotExist(err) {
+			return nil, err
+		}
+		sc := bufio.NewScanner(bytes.NewReader(old))
+		sc.Buffer(make([]byte, 1<<20), 1<<26)
+		for sc.Scan() {
+			var m struct {
+				Step *float64 `json:"step"`
+			}
+			if json.Unmarshal(sc.Bytes(), &m) != nil || m.Step == nil || int(*m.Step) > resumeStep {
+				continue
+			}
+			keep = append(keep, sc.Bytes()...)
+			keep = append(keep, '\n')
+		}
+	}
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		return nil, err
+	}
+	if err := atomicfile.WriteFile(path, keep, 0o644); err != nil {
+		return nil, err
+	}
+	f, err := os.OpenFile(path, os.O_APPEND|os.O_WRONLY, 0o644)
+	if err != nil {
+		return nil, err
+	}
+	return &MetricsLog{path: path, f: f}, nil
+}
+
+// Path is the file being written.
+func (l *MetricsLog) Path() string { return l.path }
+
+// Write appends one line.
+func (l *MetricsLog) Write(m Metrics) error {
+	out := make(map[string]any, len(m))
+	for k, v := range m {
+		if math.IsNaN(v) || math.IsInf(v, 0) {
+			out[k] = nil
+		} else {
+			out[k] = v
+		}
+	}
+	b, err := json.Marshal(out)
+	if err != nil {
+		return err
+	}
+	_, err = l.f.Write(append(b, '\n'))
+	return err
+}
+
+// Close flushes and closes the log.
+func (l *MetricsLog) Close() error {
+	if l.f == nil {
+		return nil
+	}
+	err := l.f.Sync()
+	if cerr := l.f.Close(); err == nil {
+		err = cerr
+	}
+	l.f = nil
+	return err
+}
+
+// ReadMetrics reads a metrics.jsonl file.
+func ReadMetrics(path string) ([]Metrics, error) {
+	raw, err := os.ReadFile(path)
+	if err != nil {
+		return nil, err
+	}
+	var out []Metrics
+	sc := bufio.NewScanner(bytes.NewReader(raw))
+	sc.Buffer(make([]byte, 1<<20), 1<<26)
+	line := 0
+	for sc.Scan() {
+		line++
+		var m map[string]*float64
+		if err := json.Unmarshal(sc.Bytes(), &m); err != nil {
+			return nil, fmt.Errorf("%s:%d: %w", path, line, err)
+		}
+		mm := Metrics{}
+		for k, v := range m {
+			if v == nil {
+				mm[k] = math.NaN()
+			} else {
+				mm[k] = *v
+			}
+		}
+		out = append(out, mm)
+	}
+	return out, sc.Err()
+}
+
+// Plot is one PNG of curves against the step.
+type Plot struct {
+	// File is the PNG file name, e.g. "loss.png".
+	File string
+	// Title is drawn above the plot.
+	Title string
+	// Keys are the metrics drawn, one line each; keys absent from the log are
+	// skipped, and a plot with no data is not written.
+	Keys []string
+}
+
+// PlotMetrics draws the plots from metrics.jsonl in dir into dir. It returns
+// the files written.
+func PlotMetrics(dir string, plots []Plot) ([]string, error) {
+	rows, err := ReadMetrics(filepath.Join(dir, MetricsFile))
+	if err != nil {
+		return nil, err
+	}
+	var written []string
+	for _, pl := range plots {
+		p := plot.New()
+		p.Title.Text = pl.Title
+		p.X.Label.Text = "step"
+		var lines []any
+		for _, key := range pl.Keys {
+			var pts plotter.XYs
+			for _, r := range rows {
+				v, ok := r[key]
+				s, hasStep := r["step"]
+				if ok && hasStep && !math.IsNaN(v) && !math.IsInf(v, 0) {
+					pts = append(pts, plotter.XY{X: s, Y: v})
+				}
+			}
+			if len(pts) == 0 {
+				continue
+			}
+			sort.SliceStable(pts, func(i, j int) bool { return pts[i].X < pts[j].X })
+			lines = append(lines, key, pts)
+		}
+		if len(lines) == 0 {
+			continue
+		}
+		if err := plotutil.AddLinePoints(p, lines...); err != nil {
+			return written, fmt.Errorf("plot %s: %w", pl.File, err)
+		}
+		w, err := p.WriterTo(8*vg.Inch, 5*vg.Inch, "png")
+		if err != nil {
+			return written, fmt.Errorf("plot %s: %w", pl.File, err)
+		}
+		var buf bytes.Buffer
+		if _, err := w.WriteTo(&buf); err != nil {
+			return written, fmt.Errorf("plot %s: %w", pl.File, err)
+		}
+		path := filepath.Join(dir, pl.File)
+		if err := atomicfile.WriteFile(path, buf.Bytes(), 0o644); err != nil {
+			return written, err
+		}
+		written = append(written, path)
+	}
+	return written, nil
+}
