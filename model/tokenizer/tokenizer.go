@@ -371,6 +371,10 @@ func writeFileAtomic(path string, data []byte) error {
 		return fmt.Errorf("tokenizer: write %s: %w", path, err)
 	}
 	defer os.Remove(f.Name())
+	if err := f.Chmod(0o644); err != nil {
+		f.Close()
+		return fmt.Errorf("tokenizer: write %s: %w", path, err)
+	}
 	if _, err := f.Write(data); err != nil {
 		f.Close()
 		return fmt.Errorf("tokenizer: write %s: %w", path, err)

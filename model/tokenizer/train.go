@@ -89,7 +89,10 @@ func Train(ctx context.Context, opts TrainOptions) error {
 		return err
 	}
 	slog.Info("counted words", "distinct", len(words))
-	vocab, merges := trainBPE(words, opts.VocabSize-len(opts.SpecialTokens), opts.MinFrequency)
+	vocab, merges, err := trainBPE(words, opts.VocabSize-len(opts.SpecialTokens), opts.MinFrequency)
+	if err != nil {
+		return err
+	}
 	ids := make([]int, len(opts.SpecialTokens))
 	for i, s := range opts.SpecialTokens {
 		if _, ok := vocab[s]; ok {
@@ -108,13 +111,13 @@ func Train(ctx context.Context, opts TrainOptions) error {
 	return nil
 }
 
-// stdoutMu serialises trainBPE's redirection of os.Stdout.
+// stdoutMu serialises runQuietly's redirection of os.Stdout.
 var stdoutMu sync.Mutex
 
 // trainBPE runs sugarme's BPE trainer on byte-level words and returns a
 // vocabulary (bytes first, ids 0-255 = byte values) and the merges in rank
 // order.
-func trainBPE(words map[string]int, vocabSize, minFreq int) (map[string]int, [][2]string) {
+func trainBPE(words map[string]int, vocabSize, minFreq int) (map[string]int, [][2]string, error) {
 	alphabet := bpe.CharSet{}
 	for _, c := range pretokenizer.BytesChar {
 		alphabet[c] = struct{}{}
@@ -126,18 +129,10 @@ func trainBPE(words map[string]int, vocabSize, minFreq int) (map[string]int, [][
 	b.InitialAlphabet(alphabet)
 	trainer := b.Build()
 
-	// sugarme's trainer prints its steps and a progress bar to os.Stdout
-	// unconditionally; keep our stdout clean while it runs.
-	stdoutMu.Lock()
-	saved := os.Stdout
-	if devNull, err := os.OpenFile(os.DevNull, os.O_WRONLY, 0); err == nil {
-		os.Stdout = devNull
-		defer devNull.Close()
+	m, err := runQuietly(trainer, words)
+	if err != nil {
+		return nil, nil, err
 	}
-	model, _ := trainer.Train(words)
-	os.Stdout = saved
-	stdoutMu.Unlock()
-	m := model.(*bpe.BPE)
 
 	// sugarme gives a new id to every merge even when its string already
 	// exists (then the vocabulary map drops the older id), so rebuild the
@@ -171,7 +166,33 @@ func trainBPE(words map[string]int, vocabSize, minFreq int) (map[string]int, [][
 			vocab[a+b] = len(vocab)
 		}
 	}
-	return vocab, merges
+	return vocab, merges, nil
+}
+
+// runQuietly runs sugarme's trainer, which prints its steps and a progress
+// bar to os.Stdout unconditionally: stdout goes to /dev/null meanwhile so
+// that our commands' output stays clean.
+func runQuietly(trainer *bpe.BpeTrainer, words map[string]int) (m bpe.BPE, err error) {
+	stdoutMu.Lock()
+	defer stdoutMu.Unlock()
+	if devNull, err := os.OpenFile(os.DevNull, os.O_WRONLY, 0); err == nil {
+		saved := os.Stdout
+		os.Stdout = devNull
+		defer func() { os.Stdout = saved; devNull.Close() }()
+	}
+	defer func() {
+		if r := recover(); r != nil {
+			err = fmt.Errorf("sugarme BPE trainer failed: %v", r)
+		}
+	}()
+	model, _ := trainer.Train(words)
+	switch v := model.(type) {
+	case bpe.BPE:
+		return v, nil
+	case *bpe.BPE:
+		return *v, nil
+	}
+	return m, fmt.Errorf("sugarme BPE trainer returned a %T", model)
 }
 
 // countWords reads every text of the inputs, removes special tokens, splits

@@ -1,0 +1,146 @@
+package tokenizer
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/rlhf-project/rlhf/dataset"
+)
+
+// trainingRows are short texts written for this test, repeated so that
+// common pairs pass the minimum frequency.
+var trainingRows = []string{
+	"the model reads the text and the model learns the tokens",
+	"the assistant answers the question with a short answer",
+	"我们学习中文，我们也学习英文。",
+	"tokens, tokens and more tokens<|endoftext|>",
+}
+
+func writeJSONL(t *testing.T, rows []map[string]string) string {
+	t.Helper()
+	p := filepath.Join(t.TempDir(), "data.jsonl")
+	var sb strings.Builder
+	for _, r := range rows {
+		b, _ := json.Marshal(r)
+		sb.Write(b)
+		sb.WriteByte('\n')
+	}
+	if err := os.WriteFile(p, []byte(sb.String()), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	return p
+}
+
+func TestTrainByteLevelBPE(t *testing.T) {
+	var rows []map[string]string
+	for i := 0; i < 20; i++ {
+		for j, s := range trainingRows {
+			if j%2 == 0 {
+				rows = append(rows, map[string]string{"text": s})
+			} else {
+				rows = append(rows, map[string]string{"prompt": s, "response": s})
+			}
+		}
+	}
+	data := writeJSONL(t, rows)
+	out := filepath.Join(t.TempDir(), "tok", "tokenizer.json")
+	if err := Train(context.Background(), TrainOptions{Data: []string{data}, VocabSize: 300, Out: out}); err != nil {
+		t.Fatal(err)
+	}
+	tk, err := Load(out)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if tk.VocabSize() <= 257 || tk.VocabSize() > 300 {
+		t.Errorf("VocabSize = %d, want in (257, 300]", tk.VocabSize())
+	}
+	if tk.EOS() != tk.VocabSize()-1 {
+		t.Errorf("EOS = %d, want the last id %d", tk.EOS(), tk.VocabSize()-1)
+	}
+	// Frequent words now take fewer tokens than bytes.
+	for _, w := range []string{" the", " model", " tokens", "学习"} {
+		if n := len(tk.Encode(w)); n >= len(w) {
+			t.Errorf("%q: %d tokens for %d bytes, want merges", w, n, len(w))
+		}
+	}
+	for _, s := range append(roundTripTexts, trainingRows...) {
+		if got := tk.Decode(tk.Encode(s)); got != s {
+			t.Errorf("round trip %q: got %q", s, got)
+		}
+	}
+	if id, ok := tk.TokenToID("<|endoftext|>"); !ok || !tk.IsSpecial(id) {
+		t.Error("<|endoftext|> is not a special token")
+	}
+}
+
+func TestTrainFromDataset(t *testing.T) {
+	dir := filepath.Join(t.TempDir(), "sft")
+	w, err := dataset.Create[dataset.SFT](dir, dataset.WriterOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i := 0; i < 30; i++ {
+		if err := w.Write(dataset.SFT{ID: fmt.Sprint(i), Task: "chat", Prompt: "say hello hello", Response: "hello hello hello"}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := w.Close(); err != nil {
+		t.Fatal(err)
+	}
+	out := filepath.Join(t.TempDir(), "tokenizer.json")
+	if err := Train(context.Background(), TrainOptions{Data: []string{dir}, VocabSize: 270, Out: out}); err != nil {
+		t.Fatal(err)
+	}
+	tk, err := Load(out)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if ids := tk.Encode(" hello"); len(ids) != 1 {
+		t.Errorf(`Encode(" hello") = %v, want one token`, ids)
+	}
+}
+
+func TestTrainErrors(t *testing.T) {
+	bad := writeJSONL(t, []map[string]string{{"text": "fine"}, {"title": "no text here"}})
+	out := filepath.Join(t.TempDir(), "tokenizer.json")
+	for _, tc := range []struct {
+		opts TrainOptions
+		want string
+	}{
+		{TrainOptions{Data: []string{bad}, Out: out}, bad + ":2"},
+		{TrainOptions{Data: []string{bad}, Out: out, VocabSize: 100}, "--vocab-size 100"},
+		{TrainOptions{Out: out}, "--data"},
+		{TrainOptions{Data: []string{bad}}, "--out"},
+		{TrainOptions{Data: []string{filepath.Join(t.TempDir(), "none.jsonl")}, Out: out}, "none.jsonl"},
+	} {
+		err := Train(context.Background(), tc.opts)
+		if err == nil || !strings.Contains(err.Error(), tc.want) {
+			t.Errorf("%+v: got %v, want an error with %q", tc.opts, err, tc.want)
+		}
+	}
+	if _, err := os.Stat(out); !os.IsNotExist(err) {
+		t.Errorf("a failed run left %s", out)
+	}
+}
+
+func TestRunByteLevel(t *testing.T) {
+	out := filepath.Join(t.TempDir(), "bl", "tokenizer.json")
+	if err := RunByteLevel(context.Background(), ByteLevelOptions{Out: out}); err != nil {
+		t.Fatal(err)
+	}
+	tk, err := Load(out)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if s := "byte-level 字节 ✓"; tk.Decode(tk.Encode(s)) != s {
+		t.Error("round trip failed")
+	}
+	if err := RunByteLevel(context.Background(), ByteLevelOptions{}); err == nil || !strings.Contains(err.Error(), "--out") {
+		t.Errorf("missing --out: got %v", err)
+	}
+}
