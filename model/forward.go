@@ -1,0 +1,322 @@
+package model
+
+import (
+	"fmt"
+	"math"
+
+	"github.com/gomlx/compute/dtypes"
+	"github.com/gomlx/compute/shapes"
+	. "github.com/gomlx/gomlx/core/graph" //nolint:revive // graph ops read best unqualified
+)
+
+func sqrtf(x float64) float64 { return math.Sqrt(x) }
+
+// maskedScore is what masked attention scores are set to before softmax: low
+// enough that exp() underflows to 0, finite so fully masked rows (padding
+// queries) give uniform weights instead of NaN.
+const maskedScore = -1e9
+
+// w returns the graph node of weight hfName.
+func (m *Model) w(g *Graph, hfName string) *Node {
+	v := m.Variable(hfName)
+	if v == nil {
+		panic(fmt.Sprintf("model has no weight %q", hfName))
+	}
+	return v.NodeValue(g)
+}
+
+// attention is the per-call state shared by all layers: masks, positions and
+// (when decoding) the KV cache.
+type attention struct {
+	keyMask *Node // [B,S] bool: key slot holds a real token
+	allowed *Node // [B,1,Tq,S] bool: query may attend key (causal & keyMask)
+	keyPos  *Node // [B,S] float32 positions of key slots (ALiBi)
+
+	// Decoding: cache[l] holds K and V [B,KV,S,D] of layer l; the single new
+	// token goes to slot (scalar int32). Nil for a full forward pass.
+	cacheK, cacheV []*Node
+	slot           *Node
+	// Outputs: K and V of each layer over all S slots.
+	outK, outV []*Node
+}
+
+// toBool converts a mask of any dtype to bool (non-zero = true).
+func toBool(mask *Node) *Node {
+	if mask.DType() == dtypes.Bool {
+		return mask
+	}
+	return NotEqual(mask, ZerosLike(mask))
+}
+
+// PositionsFromMask returns position ids [B,T] int32 = cumsum(mask)-1,
+// clamped at 0: the position of each real token among the real tokens of its
+// row, so left and right padding give the same positions.
+func PositionsFromMask(mask *Node) *Node {
+	mi := ConvertDType(toBool(mask), dtypes.Int32)
+	return Max(SubScalar(CumSum(mi, 1), 1), ZerosLike(mi))
+}
+
+// Hidden runs the transformer on tokens [B,T] int32 with mask [B,T] and
+// returns the final hidden states [B,T,H] (after the final norm).
+func (m *Model) Hidden(tokens, mask *Node) *Node {
+	g := tokens.Graph()
+	T := tokens.Shape().Dim(1)
+	km := toBool(mask)
+	causal := LessOrEqual(Iota(g, shapes.Make(dtypes.Int32, T, T), 1), Iota(g, shapes.Make(dtypes.Int32, T, T), 0)) // [q,k]: k <= q
+	allowed := LogicalAnd(ExpandAxes(causal, 0, 1), ExpandAxes(km, 1, 2))                                           // [B,1,T,T]
+	at := &attention{keyMask: km, allowed: allowed}
+	at.keyPos = ConvertDType(PositionsFromMask(km), dtypes.Float32)
+	h, _ := m.transformer(tokens, PositionsFromMask(km), at)
+	return h
+}
+
+// Forward returns logits [B,T,V] and final hidden states [B,T,H].
+func (m *Model) Forward(tokens, mask *Node) (logits, hidden *Node) {
+	hidden = m.Hidden(tokens, mask)
+	return m.Logits(hidden), hidden
+}
+
+// Logits applies the LM head to hidden states [...,H] → [...,V].
+func (m *Model) Logits(hidden *Node) *Node {
+	if !m.HasLMHead {
+		panic("model has no LM head (a *ForSequenceClassification checkpoint with untied embeddings)")
+	}
+	name := "lm_head.weight"
+	if m.Config.TieEmbeddings {
+		name = m.Config.embeddingName()
+	}
+	return linear(hidden, m.w(hidden.Graph(), name), nil)
+}
+
+// Values applies the score head to every position: hidden [B,T,H] → [B,T]
+// (num_labels must be 1). PPO's value function uses it.
+func (m *Model) Values(hidden *Node) *Node {
+	w := m.w(hidden.Graph(), ScoreWeight)
+	v := linear(hidden, w, nil) // [B,T,num_labels]
+	return Squeeze(SliceAxis(v, -1, AxisElem(0)), -1)
+}
+
+// LastTokenIndex returns, for each row of mask [B,T], the index of its last
+// real token [B] int32 (0 for an all-padding row).
+func LastTokenIndex(mask *Node) *Node {
+	g := mask.Graph()
+	T := mask.Shape().Dim(1)
+	mi := ConvertDType(toBool(mask), dtypes.Int32)
+	idx := Mul(mi, AddScalar(Iota(g, shapes.Make(dtypes.Int32, mask.Shape().Dim(0), T), 1), 1))
+	return Max(SubScalar(ReduceMax(idx, 1), 1), ZerosLike(ReduceMax(idx, 1)))
+}
+
+// AtIndex takes x[b, idx[b], ...]: x [B,T,...], idx [B] int → [B,...].
+func AtIndex(x, idx *Node) *Node {
+	g := x.Graph()
+	B := x.Shape().Dim(0)
+	rows := Iota(g, shapes.Make(dtypes.Int32, B), 0)
+	ind := Stack([]*Node{rows, ConvertDType(idx, dtypes.Int32)}, -1) // [B,2]
+	return Gather(x, ind)
+}
+
+// Score is the scalar reward/value of each sequence: the score head applied
+// to the hidden state of the last real token. hidden [B,T,H], mask [B,T] → [B].
+func (m *Model) Score(hidden, mask *Node) *Node {
+	return AtIndex(m.Values(hidden), LastTokenIndex(mask))
+}
+
+// linear is x·wᵀ + b for an HF Linear weight w [out, in].
+func linear(x, w, b *Node) *Node {
+	y := DotGeneral(x, []int{x.Rank() - 1}, nil, w, []int{1}, nil)
+	if b != nil {
+		y = Add(y, ExpandLeftToRank(b, y.Rank()))
+	}
+	return y
+}
+
+// conv1d is x·w + b for a gpt2 Conv1D weight w [in, out].
+func conv1d(x, w, b *Node) *Node {
+	y := DotGeneral(x, []int{x.Rank() - 1}, nil, w, []int{0}, nil)
+	return Add(y, ExpandLeftToRank(b, y.Rank()))
+}
+
+func layerNorm(x, w, b *Node, eps float64) *Node {
+	mean := ReduceAndKeep(x, ReduceMean, -1)
+	xc := Sub(x, mean)
+	variance := ReduceAndKeep(Square(xc), ReduceMean, -1)
+	y := Mul(xc, Rsqrt(AddScalar(variance, eps)))
+	return Add(Mul(y, ExpandLeftToRank(w, y.Rank())), ExpandLeftToRank(b, y.Rank()))
+}
+
+func rmsNorm(x, w *Node, eps float64) *Node {
+	variance := ReduceAndKeep(Square(x), ReduceMean, -1)
+	return Mul(Mul(x, Rsqrt(AddScalar(variance, eps))), ExpandLeftToRank(w, x.Rank()))
+}
+
+func activation(name string, x *Node) *Node {
+	switch name {
+	case "gelu_new", "bloom_gelu", "gelu_pytorch_tanh", "gelu_fast":
+		inner := MulScalar(Add(x, MulScalar(Mul(Mul(x, x), x), 0.044715)), math.Sqrt(2/math.Pi))
+		return Mul(MulScalar(x, 0.5), OnePlus(Tanh(inner)))
+	case "gelu":
+		return Mul(MulScalar(x, 0.5), OnePlus(Erf(MulScalar(x, 1/math.Sqrt2))))
+	case "silu", "swish":
+		return Mul(x, Sigmoid(x))
+	case "relu":
+		return Max(x, ZerosLike(x))
+	}
+	panic(fmt.Sprintf("activation %q is not supported", name))
+}
+
+// heads reshapes [B,T,n*D] to [B,n,T,D].
+func heads(x *Node, n, d int) *Node {
+	B, T := x.Shape().Dim(0), x.Shape().Dim(1)
+	return Transpose(Reshape(x, B, T, n, d), 1, 2)
+}
+
+// rope applies HF's rotate-half rotary embedding to x [B,n,T,D] at
+// positions pos [B,T].
+func rope(x, pos *Node, theta float64) *Node {
+	g := x.Graph()
+	D := x.Shape().Dim(3)
+	invFreq := make([]float32, D/2)
+	for i := range invFreq {
+		invFreq[i] = float32(1 / math.Pow(theta, float64(2*i)/float64(D)))
+	}
+	freqs := Mul(ExpandAxes(ConvertDType(pos, dtypes.Float32), -1), Reshape(Const(g, invFreq), 1, 1, D/2)) // [B,T,D/2]
+	emb := Concatenate([]*Node{freqs, freqs}, -1)                                                          // [B,T,D]
+	cos, sin := ExpandAxes(Cos(emb), 1), ExpandAxes(Sin(emb), 1)                                           // [B,1,T,D]
+	x1 := SliceAxis(x, 3, AxisRange(0, D/2))
+	x2 := SliceAxis(x, 3, AxisRange(D/2, D))
+	rot := Concatenate([]*Node{Neg(x2), x1}, 3)
+	return Add(Mul(x, ConvertDType(cos, x.DType())), Mul(rot, ConvertDType(sin, x.DType())))
+}
+
+// alibiSlopes are bloom's per-head ALiBi slopes.
+func alibiSlopes(n int) []float32 {
+	closest := 1
+	for closest*2 <= n {
+		closest *= 2
+	}
+	base := math.Pow(2, -math.Pow(2, -(math.Log2(float64(closest))-3)))
+	s := make([]float32, 0, n)
+	for i := 1; i <= closest; i++ {
+		s = append(s, float32(math.Pow(base, float64(i))))
+	}
+	if closest != n {
+		extra := math.Pow(2, -math.Pow(2, -(math.Log2(float64(2*closest))-3)))
+		for i := 1; len(s) < n; i += 2 {
+			s = append(s, float32(math.Pow(extra, float64(i))))
+		}
+	}
+	return s
+}
+
+// attend runs attention for layer l: q [B,Hq,Tq,D], kNew/vNew [B,KV,Tq,D].
+// Returns [B,Tq,Hq*D].
+func (m *Model) attend(l int, q, kNew, vNew *Node, at *attention) *Node {
+	c := m.Config
+	k, v := kNew, vNew
+	if at.cacheK != nil {
+		S := at.cacheK[l].Shape().Dim(2)
+		g := q.Graph()
+		onSlot := Equal(Iota(g, shapes.Make(dtypes.Int32, 1, 1, S, 1), 2), at.slot) // [1,1,S,1]
+		onSlot = BroadcastToDims(onSlot, at.cacheK[l].Shape().Dimensions...)
+		k = Where(onSlot, BroadcastToDims(kNew, at.cacheK[l].Shape().Dimensions...), at.cacheK[l])
+		v = Where(onSlot, BroadcastToDims(vNew, at.cacheV[l].Shape().Dimensions...), at.cacheV[l])
+	}
+	at.outK = append(at.outK, k)
+	at.outV = append(at.outV, v)
+	B, Hq, Tq, D := q.Shape().Dim(0), q.Shape().Dim(1), q.Shape().Dim(2), q.Shape().Dim(3)
+	KV, S := k.Shape().Dim(1), k.Shape().Dim(2)
+	rep := Hq / KV
+	qg := Reshape(q, B, KV, rep, Tq, D)
+	scores := Einsum("bgrqd,bgsd->bgrqs", qg, k)
+	scores = Reshape(MulScalar(scores, 1/math.Sqrt(float64(D))), B, Hq, Tq, S)
+	scores = ConvertDType(scores, dtypes.Float32)
+	if c.Arch == ArchBloom {
+		slopes := Reshape(Const(q.Graph(), alibiSlopes(Hq)), 1, Hq, 1, 1)
+		scores = Add(scores, Mul(slopes, ExpandAxes(at.keyPos, 1, 2))) // [B,Hq,1,S]
+	}
+	allowed := BroadcastToDims(at.allowed, B, Hq, Tq, S)
+	scores = Where(allowed, scores, BroadcastToDims(Scalar(q.Graph(), dtypes.Float32, maskedScore), B, Hq, Tq, S))
+	probs := ConvertDType(Softmax(scores, -1), v.DType())
+	out := Einsum("bgrqs,bgsd->bgrqd", Reshape(probs, B, KV, rep, Tq, S), v) // [B,KV,rep,Tq,D]
+	out = Transpose(Reshape(out, B, Hq, Tq, D), 1, 2)                        // [B,Tq,Hq,D]
+	return Reshape(out, B, Tq, Hq*D)
+}
+
+// transformer embeds tokens [B,Tq] at positions pos [B,Tq] and runs every
+// block, returning the final-normed hidden states [B,Tq,H].
+func (m *Model) transformer(tokens, pos *Node, at *attention) (*Node, *attention) {
+	c := m.Config
+	g := tokens.Graph()
+	p := c.basePrefix()
+	w := func(name string) *Node { return m.w(g, name) }
+	wOpt := func(name string) *Node {
+		if m.Variable(name) == nil {
+			return nil
+		}
+		return w(name)
+	}
+	x := Gather(w(c.embeddingName()), ExpandAxes(ConvertDType(tokens, dtypes.Int32), -1)) // [B,T,H]
+	D := c.HeadDim
+	switch c.Arch {
+	case ArchGPT2:
+		x = Add(x, Gather(w(p+"wpe.weight"), ExpandAxes(pos, -1)))
+		for l := range c.Layers {
+			b := fmt.Sprintf("%sh.%d.", p, l)
+			h := layerNorm(x, w(b+"ln_1.weight"), w(b+"ln_1.bias"), c.NormEps)
+			qkv := conv1d(h, w(b+"attn.c_attn.weight"), w(b+"attn.c_attn.bias"))
+			H := c.Hidden
+			q := heads(SliceAxis(qkv, -1, AxisRange(0, H)), c.Heads, D)
+			k := heads(SliceAxis(qkv, -1, AxisRange(H, 2*H)), c.Heads, D)
+			v := heads(SliceAxis(qkv, -1, AxisRange(2*H, 3*H)), c.Heads, D)
+			a := m.attend(l, q, k, v, at)
+			x = Add(x, conv1d(a, w(b+"attn.c_proj.weight"), w(b+"attn.c_proj.bias")))
+			h = layerNorm(x, w(b+"ln_2.weight"), w(b+"ln_2.bias"), c.NormEps)
+			h = activation(c.Activation, conv1d(h, w(b+"mlp.c_fc.weight"), w(b+"mlp.c_fc.bias")))
+			x = Add(x, conv1d(h, w(b+"mlp.c_proj.weight"), w(b+"mlp.c_proj.bias")))
+		}
+		x = layerNorm(x, w(p+"ln_f.weight"), w(p+"ln_f.bias"), c.NormEps)
+	case ArchLlama, ArchQwen2, ArchMistral:
+		for l := range c.Layers {
+			b := fmt.Sprintf("%slayers.%d.", p, l)
+			h := rmsNorm(x, w(b+"input_layernorm.weight"), c.NormEps)
+			q := heads(linear(h, w(b+"self_attn.q_proj.weight"), wOpt(b+"self_attn.q_proj.bias")), c.Heads, D)
+			k := heads(linear(h, w(b+"self_attn.k_proj.weight"), wOpt(b+"self_attn.k_proj.bias")), c.KVHeads, D)
+			v := heads(linear(h, w(b+"self_attn.v_proj.weight"), wOpt(b+"self_attn.v_proj.bias")), c.KVHeads, D)
+			q, k = rope(q, pos, c.RopeTheta), rope(k, pos, c.RopeTheta)
+			a := m.attend(l, q, k, v, at)
+			x = Add(x, linear(a, w(b+"self_attn.o_proj.weight"), wOpt(b+"self_attn.o_proj.bias")))
+			h = rmsNorm(x, w(b+"post_attention_layernorm.weight"), c.NormEps)
+			gate := activation(c.Activation, linear(h, w(b+"mlp.gate_proj.weight"), wOpt(b+"mlp.gate_proj.bias")))
+			up := linear(h, w(b+"mlp.up_proj.weight"), wOpt(b+"mlp.up_proj.bias"))
+			x = Add(x, linear(Mul(gate, up), w(b+"mlp.down_proj.weight"), wOpt(b+"mlp.down_proj.bias")))
+		}
+		x = rmsNorm(x, w(p+"norm.weight"), c.NormEps)
+	case ArchBloom:
+		x = layerNorm(x, w(p+"word_embeddings_layernorm.weight"), w(p+"word_embeddings_layernorm.bias"), c.NormEps)
+		for l := range c.Layers {
+			b := fmt.Sprintf("%sh.%d.", p, l)
+			ln := layerNorm(x, w(b+"input_layernorm.weight"), w(b+"input_layernorm.bias"), c.NormEps)
+			residual := x
+			if c.ResidualPostLN {
+				residual = ln
+			}
+			fused := linear(ln, w(b+"self_attention.query_key_value.weight"), w(b+"self_attention.query_key_value.bias"))
+			B, T := fused.Shape().Dim(0), fused.Shape().Dim(1)
+			fused = Reshape(fused, B, T, c.Heads, 3, D)
+			part := func(i int) *Node {
+				return Transpose(Squeeze(SliceAxis(fused, 3, AxisElem(i)), 3), 1, 2) // [B,n,T,D]
+			}
+			a := m.attend(l, part(0), part(1), part(2), at)
+			x = Add(residual, linear(a, w(b+"self_attention.dense.weight"), w(b+"self_attention.dense.bias")))
+			ln = layerNorm(x, w(b+"post_attention_layernorm.weight"), w(b+"post_attention_layernorm.bias"), c.NormEps)
+			residual = x
+			if c.ResidualPostLN {
+				residual = ln
+			}
+			h := activation(c.Activation, linear(ln, w(b+"mlp.dense_h_to_4h.weight"), w(b+"mlp.dense_h_to_4h.bias")))
+			x = Add(residual, linear(h, w(b+"mlp.dense_4h_to_h.weight"), w(b+"mlp.dense_4h_to_h.bias")))
+		}
+		x = layerNorm(x, w(p+"ln_f.weight"), w(p+"ln_f.bias"), c.NormEps)
+	}
+	return x, at
+}
