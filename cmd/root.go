@@ -20,6 +20,7 @@ import (
 	"github.com/spf13/pflag"
 	"gopkg.in/yaml.v3"
 
+	"github.com/rlhf-project/rlhf/dataset"
 	"github.com/rlhf-project/rlhf/progress"
 )
 
@@ -63,6 +64,7 @@ shards plus _manifest.json), so each step can be rerun, inspected and resumed.`,
 				return err
 			}
 			progress.SetEnabled(!opts.NoProgress)
+			dataset.Producer = fmt.Sprintf("rlhf %s (%s)", Version, Commit)
 			if opts.ConfigFile != "" {
 				if err := applyConfigFile(c, opts.ConfigFile); err != nil {
 					return err

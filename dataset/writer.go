@@ -7,6 +7,7 @@ import (
 	"io"
 	"os"
 	"path/filepath"
+	"runtime"
 	"sort"
 	"strings"
 	"time"
@@ -50,6 +51,17 @@ type Writer[T Record] struct {
 	curRows    int64
 	total      int64
 	closed     bool
+
+	// Row groups are encoded and compressed in parallel goroutines (this is
+	// where the time goes) and committed to the file in order.
+	schema   *parquet.Schema
+	pending  []T
+	inflight []inflightGroup
+}
+
+type inflightGroup struct {
+	rg   *parquet.ConcurrentRowGroupWriter
+	done chan error
 }
 
 // Create starts writing a dataset of kind T into dir.
@@ -63,7 +75,7 @@ func Create[T Record](dir string, opts WriterOptions) (*Writer[T], error) {
 	if opts.Command == nil {
 		opts.Command = os.Args
 	}
-	w := &Writer[T]{final: dir, opts: opts}
+	w := &Writer[T]{final: dir, opts: opts, schema: parquet.SchemaOf(new(T))}
 	if opts.Append {
 		if err := os.MkdirAll(dir, 0o755); err != nil {
 			return nil, fmt.Errorf("create dataset %s: %w", dir, err)
@@ -139,13 +151,14 @@ func (w *Writer[T]) Write(rows ...T) error {
 				return err
 			}
 		}
-		n := min(int64(len(rows)), w.opts.RowsPerShard-w.curRows)
-		batch := make([]T, n)
-		for i := range batch {
-			batch[i] = WithID(rows[i])
+		n := min(int64(len(rows)), w.opts.RowsPerShard-w.curRows, w.opts.RowGroupRows-int64(len(w.pending)))
+		for _, r := range rows[:n] {
+			w.pending = append(w.pending, WithID(r))
 		}
-		if _, err := w.pw.Write(batch); err != nil {
-			return fmt.Errorf("dataset %s: write shard: %w", w.final, err)
+		if int64(len(w.pending)) >= w.opts.RowGroupRows {
+			if err := w.startGroup(); err != nil {
+				return err
+			}
 		}
 		w.curRows += n
 		w.total += n
@@ -175,7 +188,7 @@ func (w *Writer[T]) openShard() error {
 	w.cur = f
 	w.curHash = &hashCounter{w: f, h: sha256.New()}
 	w.pw = parquet.NewGenericWriter[T](w.curHash,
-		parquet.Compression(&zstd.Codec{Level: zstd.SpeedDefault}),
+		parquet.Compression(&zstd.Codec{Level: zstd.SpeedFastest}),
 		parquet.MaxRowsPerRowGroup(w.opts.RowGroupRows),
 		parquet.CreatedBy("rlhf", "", ""),
 		parquet.KeyValueMetadata("rlhf.kind", string(KindOf[T]())),
@@ -193,7 +206,67 @@ func (w *Writer[T]) Flush() error {
 	return w.closeShard()
 }
 
+// startGroup hands the pending rows to a goroutine that encodes them as one
+// row group; at most GOMAXPROCS groups are in flight, and they are committed
+// in order.
+func (w *Writer[T]) startGroup() error {
+	if len(w.pending) == 0 {
+		return nil
+	}
+	rows := w.pending
+	w.pending = make([]T, 0, w.opts.RowGroupRows)
+	g := inflightGroup{rg: w.pw.BeginRowGroup(), done: make(chan error, 1)}
+	go func() {
+		prows := make([]parquet.Row, len(rows))
+		for i := range rows {
+			prows[i] = w.schema.Deconstruct(nil, &rows[i])
+		}
+		_, err := g.rg.WriteRows(prows)
+		if err == nil {
+			err = g.rg.Flush()
+		}
+		g.done <- err
+	}()
+	w.inflight = append(w.inflight, g)
+	for len(w.inflight) > runtime.GOMAXPROCS(0) {
+		if err := w.commitOldest(); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+func (w *Writer[T]) commitOldest() error {
+	g := w.inflight[0]
+	w.inflight = w.inflight[1:]
+	if err := <-g.done; err != nil {
+		return fmt.Errorf("dataset %s: encode row group: %w", w.final, err)
+	}
+	if _, err := g.rg.Commit(); err != nil {
+		return fmt.Errorf("dataset %s: write row group: %w", w.final, err)
+	}
+	return nil
+}
+
+// drain encodes the pending rows and commits every group in flight.
+func (w *Writer[T]) drain() error {
+	if err := w.startGroup(); err != nil {
+		return err
+	}
+	var first error
+	for len(w.inflight) > 0 {
+		if err := w.commitOldest(); err != nil && first == nil {
+			first = err
+		}
+	}
+	return first
+}
+
 func (w *Writer[T]) closeShard() error {
+	if err := w.drain(); err != nil {
+		w.cur.Abort()
+		return err
+	}
 	if err := w.pw.Close(); err != nil {
 		w.cur.Abort()
 		return fmt.Errorf("dataset %s: finish shard: %w", w.final, err)
@@ -252,6 +325,10 @@ func (w *Writer[T]) Abort() {
 }
 
 func (w *Writer[T]) abortFiles() {
+	for _, g := range w.inflight {
+		<-g.done
+	}
+	w.inflight = nil
 	if w.cur != nil {
 		w.cur.Abort()
 	}

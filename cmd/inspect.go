@@ -1,0 +1,29 @@
+package cmd
+
+import (
+	"github.com/spf13/cobra"
+
+	"github.com/rlhf-project/rlhf/dataset"
+)
+
+func init() { register(newInspectCmd) }
+
+func newInspectCmd() *cobra.Command {
+	opts := dataset.InspectOptions{}
+	c := &cobra.Command{
+		Use:   "inspect DIR...",
+		Short: "Show a dataset's manifest, schema, first rows and statistics",
+		Long: `Show each dataset's manifest, Parquet schema, row counts, first rows, the
+task and language distribution and text-length percentiles (p50/p90/p99, in
+characters).`,
+		Example: "  rlhf inspect data/qa\n  rlhf inspect --head 3 --json data/instruct/sft/train",
+		Args:    cobra.MinimumNArgs(1),
+		RunE: func(c *cobra.Command, args []string) error {
+			opts.Dirs = args
+			return dataset.RunInspect(c.OutOrStdout(), opts)
+		},
+	}
+	c.Flags().IntVar(&opts.Head, "head", 5, "number of rows to show")
+	c.Flags().BoolVar(&opts.JSON, "json", false, "print JSON instead of text")
+	return c
+}

@@ -1,0 +1,210 @@
+package prompts
+
+import (
+	"bufio"
+	"bytes"
+	"compress/gzip"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"sort"
+	"strconv"
+	"strings"
+
+	"github.com/rlhf-project/rlhf/dataset"
+)
+
+// Source is one parsed --source flag: [task=]adapter:path[?key=value,...].
+type Source struct {
+	// Name identifies the source in the report and the `source` column:
+	// the name= option, or adapter:basename(path).
+	Name string
+	// Task is the task forced by "task=" ("" when the adapter decides).
+	Task string
+	// Adapter is the adapter name.
+	Adapter string
+	// Path is a file, a glob or (for qa) a dataset directory.
+	Path string
+	// Opts holds the key=value options: column renames (canonical=column)
+	// and the adapter's own options (format, lang, max, labels, ...).
+	Opts map[string]string
+	// Spec is the flag text, for error messages.
+	Spec string
+}
+
+// ParseSource parses one --source value.
+func ParseSource(spec string) (Source, error) {
+	s := Source{Spec: spec, Opts: map[string]string{}}
+	rest := spec
+	if i := strings.Index(rest, "?"); i >= 0 {
+		for _, kv := range strings.FieldsFunc(rest[i+1:], func(r rune) bool { return r == ',' || r == '&' }) {
+			k, v, ok := strings.Cut(kv, "=")
+			if !ok || k == "" {
+				return s, fmt.Errorf("--source %q: option %q is not key=value", spec, kv)
+			}
+			s.Opts[strings.TrimSpace(k)] = strings.TrimSpace(v)
+		}
+		rest = rest[:i]
+	}
+	head, path, ok := strings.Cut(rest, ":")
+	if !ok || path == "" {
+		return s, fmt.Errorf("--source %q: want [task=]adapter:path[?field=column,...]", spec)
+	}
+	if task, ad, ok := strings.Cut(head, "="); ok {
+		if !dataset.IsTask(task) {
+			return s, fmt.Errorf("--source %q: unknown task %q (want one of %s)", spec, task, strings.Join(dataset.Tasks, ", "))
+		}
+		s.Task, head = task, ad
+	}
+	if _, ok := adapters[head]; !ok {
+		return s, fmt.Errorf("--source %q: unknown adapter %q (want one of %s)", spec, head, strings.Join(AdapterNames(), ", "))
+	}
+	s.Adapter, s.Path = head, path
+	s.Name = s.Opts["name"]
+	if s.Name == "" {
+		s.Name = s.Adapter + ":" + filepath.Base(path)
+	}
+	if v, ok := s.Opts["max"]; ok {
+		if n, err := strconv.Atoi(v); err != nil || n < 0 {
+			return s, fmt.Errorf("--source %q: max=%q is not a row count", spec, v)
+		}
+	}
+	return s, nil
+}
+
+// col returns the input column name for canonical field f: the rename given
+// in the options (f=column), or def.
+func (s *Source) col(f, def string) string {
+	if v, ok := s.Opts[f]; ok && v != "" {
+		return v
+	}
+	return def
+}
+
+// maxRows is the per-source cap from the max= option (0: none).
+func (s *Source) maxRows() int {
+	n, _ := strconv.Atoi(s.Opts["max"])
+	return n
+}
+
+// files expands the source path: a file, a glob, or a directory (all regular
+// files inside, sorted).
+func (s *Source) files() ([]string, error) {
+	var out []string
+	matches, err := filepath.Glob(s.Path)
+	if err != nil {
+		return nil, fmt.Errorf("--source %q: bad glob: %w", s.Spec, err)
+	}
+	for _, m := range matches {
+		st, err := os.Stat(m)
+		if err != nil {
+			return nil, err
+		}
+		if !st.IsDir() {
+			out = append(out, m)
+			continue
+		}
+		ents, err := os.ReadDir(m)
+		if err != nil {
+			return nil, err
+		}
+		for _, e := range ents {
+			if !e.IsDir() && !strings.HasPrefix(e.Name(), ".") && !strings.HasPrefix(e.Name(), "_") {
+				out = append(out, filepath.Join(m, e.Name()))
+			}
+		}
+	}
+	if len(out) == 0 {
+		return nil, fmt.Errorf("--source %q: no input file at %s", s.Spec, s.Path)
+	}
+	sort.Strings(out)
+	return out, nil
+}
+
+// openInput opens a file, decompressing gzip transparently (detected by its
+// magic bytes, whatever the extension).
+func openInput(path string) (io.ReadCloser, error) {
+	f, err := os.Open(path)
+	if err != nil {
+		return nil, err
+	}
+	br := bufio.NewReaderSize(f, 1<<20)
+	magic, _ := br.Peek(2)
+	if bytes.Equal(magic, []byte{0x1f, 0x8b}) {
+		gz, err := gzip.NewReader(br)
+		if err != nil {
+			f.Close()
+			return nil, fmt.Errorf("%s: bad gzip data: %w", path, err)
+		}
+		return readCloser{gz, func() error { gz.Close(); return f.Close() }}, nil
+	}
+	return readCloser{br, f.Close}, nil
+}
+
+type readCloser struct {
+	io.Reader
+	close func() error
+}
+
+func (r readCloser) Close() error { return r.close() }
+
+// lineReader yields the non-blank lines of one input with their 1-based
+// line numbers.
+type lineReader struct {
+	path string
+	rd   *bufio.Reader
+	line int
+}
+
+func (l *lineReader) next() ([]byte, error) {
+	for {
+		b, err := l.rd.ReadBytes('\n')
+		if len(b) == 0 && err != nil {
+			return nil, err
+		}
+		l.line++
+		b = bytes.TrimSpace(b)
+		if len(b) > 0 {
+			return b, nil
+		}
+		if err != nil {
+			return nil, err
+		}
+	}
+}
+
+// pos names the current line for error messages.
+func (l *lineReader) pos() string { return fmt.Sprintf("%s:%d", l.path, l.line) }
+
+// eachLine calls fn for every non-blank line of every file of the source.
+func eachLine(s *Source, fn func(pos string, line []byte) error) error {
+	files, err := s.files()
+	if err != nil {
+		return err
+	}
+	for _, p := range files {
+		in, err := openInput(p)
+		if err != nil {
+			return err
+		}
+		lr := &lineReader{path: p, rd: bufio.NewReaderSize(in, 1<<16)}
+		for {
+			b, err := lr.next()
+			if err == io.EOF {
+				break
+			}
+			if err != nil {
+				in.Close()
+				return fmt.Errorf("%s: %w", lr.pos(), err)
+			}
+			if err := fn(lr.pos(), b); err != nil {
+				in.Close()
+				return err
+			}
+		}
+		in.Close()
+	}
+	return nil
+}
+
