@@ -140,13 +140,13 @@ func layerNorm(x, w, b *Node, eps float64) *Node {
 	mean := ReduceAndKeep(x, ReduceMean, -1)
 	xc := Sub(x, mean)
 	variance := ReduceAndKeep(Square(xc), ReduceMean, -1)
-	y := Mul(xc, Rsqrt(AddScalar(variance, eps)))
+	y := Div(xc, Sqrt(AddScalar(variance, eps))) // Rsqrt has no gradient in GoMLX v0.28.8
 	return Add(Mul(y, ExpandLeftToRank(w, y.Rank())), ExpandLeftToRank(b, y.Rank()))
 }
 
 func rmsNorm(x, w *Node, eps float64) *Node {
 	variance := ReduceAndKeep(Square(x), ReduceMean, -1)
-	return Mul(Mul(x, Rsqrt(AddScalar(variance, eps))), ExpandLeftToRank(w, x.Rank()))
+	return Mul(Div(x, Sqrt(AddScalar(variance, eps))), ExpandLeftToRank(w, x.Rank()))
 }
 
 func activation(name string, x *Node) *Node {
