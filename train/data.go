@@ -1,0 +1,228 @@
+package train
+
+import (
+	"fmt"
+	"math/rand/v2"
+	"os"
+	"path/filepath"
+
+	"github.com/rlhf-project/rlhf/dataset"
+	"github.com/rlhf-project/rlhf/model"
+	"github.com/rlhf-project/rlhf/model/tokenizer"
+)
+
+// Truncation policies for sequences longer than --max-seq-len.
+const (
+	// TruncateLeft drops tokens from the start of the prompt (keeping its end,
+	// closest to the response); when the response alone does not fit, its end
+	// is cut too (and the row is counted as a truncated response).
+	TruncateLeft = "left"
+	// TruncateDrop drops the whole row (counted and reported).
+	TruncateDrop = "drop"
+)
+
+// Encoder turns prompt/response text into token ids the way every stage
+// must agree on: [BOS] + tokens(template(prompt)) + tokens(response) + EOS.
+// BOS is added only when the tokenizer has one distinct from EOS (llama);
+// the response gets its own tokenisation so the prompt/response boundary is
+// exact.
+type Encoder struct {
+	Tok  *tokenizer.Tokenizer
+	Meta *model.Meta
+	// MaxLen is the maximum sequence length in tokens.
+	MaxLen int
+	// Truncate is TruncateLeft or TruncateDrop.
+	Truncate string
+}
+
+// Encoded is one tokenised prompt+response.
+type Encoded struct {
+	// Tokens are the ids; PromptLen of them (BOS and template included) come
+	// before the response.
+	Tokens    []int32
+	PromptLen int
+	// Loss, when not nil, marks the tokens the loss predicts (1) one by one
+	// instead of "everything after PromptLen" (packed rows).
+	Loss []int32
+}
+
+// lossAt reports whether token t is a loss token.
+func (e Encoded) lossAt(t int) bool {
+	if e.Loss != nil {
+		return e.Loss[t] != 0
+	}
+	return t >= e.PromptLen
+}
+
+// TruncStats counts what truncation did.
+type TruncStats struct {
+	Rows              int // rows encoded
+	PromptTruncated   int // rows whose prompt lost tokens on the left
+	ResponseTruncated int // rows whose response (or EOS) was cut
+	Dropped           int // rows dropped (--truncate drop)
+}
+
+func (s TruncStats) String() string {
+	return fmt.Sprintf("%d rows: %d prompts truncated on the left, %d responses cut, %d rows dropped",
+		s.Rows, s.PromptTruncated, s.ResponseTruncated, s.Dropped)
+}
+
+// Encode tokenises one prompt and response. ok is false when the row is
+// dropped by the truncation policy. stats may be nil.
+func (e *Encoder) Encode(prompt, response string, stats *TruncStats) (Encoded, bool) {
+	var p []int32
+	if bos := e.Tok.BOS(); bos >= 0 && bos != e.Tok.EOS() {
+		p = append(p, int32(bos))
+	}
+	for _, id := range e.Tok.Encode(e.Meta.FormatPrompt(prompt)) {
+		p = append(p, int32(id))
+	}
+	var r []int32
+	for _, id := range e.Tok.Encode(response) {
+		r = append(r, int32(id))
+	}
+	r = append(r, int32(e.Tok.EOS()))
+	if stats != nil {
+		stats.Rows++
+	}
+	if len(p)+len(r) > e.MaxLen {
+		if e.Truncate == TruncateDrop {
+			if stats != nil {
+				stats.Dropped++
+			}
+			return Encoded{}, false
+		}
+		// Keep at least a few prompt tokens (the end of the template) so the
+		// response stays conditioned on "Assistant:".
+		minPrompt := min(len(p), max(1, e.MaxLen/8))
+		if len(r) > e.MaxLen-minPrompt {
+			r = r[:e.MaxLen-minPrompt]
+			if stats != nil {
+				stats.ResponseTruncated++
+			}
+		}
+		if keep := e.MaxLen - len(r); keep < len(p) {
+			p = p[len(p)-keep:]
+			if stats != nil {
+				stats.PromptTruncated++
+			}
+		}
+	}
+	return Encoded{Tokens: append(p, r...), PromptLen: len(p)}, true
+}
+
+// Batch is a padded batch of sequences (right padding).
+type Batch struct {
+	// Tokens, Mask (1 real, 0 padding) and LossMask (1 = a token the loss
+	// predicts) are [B, T] row-major.
+	Tokens, Mask, LossMask []int32
+	B, T                   int
+	// NumTokens is the number of loss tokens.
+	NumTokens int
+}
+
+// bucket rounds n up to a multiple of 16 (at most maxLen), so that batches
+// of similar lengths share one compiled graph.
+func bucket(n, maxLen int) int {
+	b := (n + 15) / 16 * 16
+	return max(1, min(b, maxLen))
+}
+
+// MakeBatch pads rows into a [rows, T] batch; T is the longest row rounded
+// up to a multiple of 16 (capped at maxLen). Rows beyond len(rows) up to
+// rows are all padding (so every batch of a run has the same B). Only
+// response tokens are in LossMask.
+func MakeBatch(seqs []Encoded, rows, maxLen, pad int) Batch {
+	longest := 1
+	for _, s := range seqs {
+		longest = max(longest, len(s.Tokens))
+	}
+	T := bucket(longest, maxLen)
+	b := Batch{B: rows, T: T, Tokens: make([]int32, rows*T), Mask: make([]int32, rows*T), LossMask: make([]int32, rows*T)}
+	for i := range b.Tokens {
+		b.Tokens[i] = int32(pad)
+	}
+	for i, s := range seqs {
+		for t, id := range s.Tokens {
+			b.Tokens[i*T+t] = id
+			b.Mask[i*T+t] = 1
+			if s.lossAt(t) {
+				b.LossMask[i*T+t] = 1
+				b.NumTokens++
+			}
+		}
+	}
+	return b
+}
+
+// Pack concatenates whole sequences greedily, in order, into rows of at
+// most maxLen tokens, keeping each token's loss mark. Sequences packed in
+// one row can attend to each other (the model has no per-document
+// attention mask): packing trades that leakage for fewer padding tokens,
+// as TRL's packing without position resets does.
+func Pack(seqs []Encoded, maxLen int) []Encoded {
+	var rows []Encoded
+	cur := Encoded{Loss: []int32{}}
+	for _, s := range seqs {
+		if len(cur.Tokens)+len(s.Tokens) > maxLen && len(cur.Tokens) > 0 {
+			rows = append(rows, cur)
+			cur = Encoded{Loss: []int32{}}
+		}
+		for t, id := range s.Tokens {
+			cur.Tokens = append(cur.Tokens, id)
+			m := int32(0)
+			if s.lossAt(t) {
+				m = 1
+			}
+			cur.Loss = append(cur.Loss, m)
+		}
+	}
+	if len(cur.Tokens) > 0 {
+		rows = append(rows, cur)
+	}
+	return rows
+}
+
+// EpochOrder is the order in which epoch visits n items: a permutation that
+// depends only on seed and epoch, so a resumed run replays it exactly.
+func EpochOrder(n int, seed uint64, epoch int) []int {
+	return rand.New(rand.NewPCG(seed, uint64(epoch)+1)).Perm(n)
+}
+
+// resolveData returns the train and val inputs of a --data argument: a
+// dataset folder with train/ and val/ splits, a single dataset, or a
+// .parquet/.jsonl file. val overrides the validation data when not empty.
+func resolveData(data, val string) (trainPaths, valPaths []string, err error) {
+	if data == "" {
+		return nil, nil, fmt.Errorf("--data: no dataset given")
+	}
+	st, err := os.Stat(data)
+	if err != nil {
+		return nil, nil, fmt.Errorf("--data %s: %w", data, err)
+	}
+	if st.IsDir() {
+		trainPaths, valPaths, err = dataset.Splits(data)
+		if err != nil {
+			return nil, nil, fmt.Errorf("--data %s: %w", data, err)
+		}
+	} else {
+		trainPaths = []string{data}
+	}
+	if val != "" {
+		valPaths = []string{val}
+	}
+	return trainPaths, valPaths, nil
+}
+
+// readAll reads every record of kind T, with an error naming the flag
+// when there are none.
+func readAll[T dataset.Record](flag string, paths []string) ([]T, error) {
+	rows, err := dataset.ReadAll[T](paths...)
+	if err != nil {
+		return nil, fmt.Errorf("%s: %w", flag, err)
+	}
+	if len(rows) == 0 {
+		return nil, fmt.Errorf("%s %s: the dataset is empty", flag, filepath.Join(paths...))
+	}
+	return rows, nil
+}
