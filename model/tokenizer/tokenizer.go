@@ -25,6 +25,7 @@ type Tokenizer struct {
 	rawConfig []byte // tokenizer_config.json content, nil if there was none
 
 	tk        *sm.Tokenizer
+	fast      *fastPipeline // nil: encode with sugarme's pipeline
 	byteLevel bool // decoder is ByteLevel: decode token strings to raw bytes
 
 	added     map[string]int // added token content -> id
@@ -120,6 +121,11 @@ func FromBytes(tokenizerJSON, tokenizerConfigJSON []byte) (t *Tokenizer, err err
 	if ignore, _ := mcfg["ignore_merges"].(bool); ignore {
 		tk.WithModel(ignoreMerges{tk.GetModel()})
 	}
+	fullCfg := map[string]any{"model": mcfg, "pre_tokenizer": preCfg}
+	fast, err := newFastPipeline(fullCfg, normer, tk.GetModel())
+	if err != nil {
+		return nil, err
+	}
 	// Register added tokens with sugarme only for id<->token lookups; the
 	// splitting of text around them is done by Encode.
 	var smAdded []sm.AddedToken
@@ -131,7 +137,7 @@ func FromBytes(tokenizerJSON, tokenizerConfigJSON []byte) (t *Tokenizer, err err
 	}
 
 	t = &Tokenizer{
-		raw: tokenizerJSON, rawConfig: tokenizerConfigJSON, tk: tk,
+		raw: tokenizerJSON, rawConfig: tokenizerConfigJSON, tk: tk, fast: fast,
 		added: map[string]int{}, addedByID: map[int]string{}, special: map[int]bool{},
 		eos: -1, bos: -1, pad: -1,
 	}
@@ -240,6 +246,13 @@ func (t *Tokenizer) Encode(text string) []int {
 // encodePlain encodes text that contains no added token.
 func (t *Tokenizer) encodePlain(ids []int, text string) []int {
 	if text == "" {
+		return ids
+	}
+	if t.fast != nil {
+		ids, err := t.fast.encode(ids, text)
+		if err != nil {
+			panic(fmt.Sprintf("tokenizer: encoding %q: %v", text, err))
+		}
 		return ids
 	}
 	enc, err := t.tk.EncodeSingle(text, false)

@@ -389,3 +389,26 @@ func BenchmarkEncodeGPT2(b *testing.B) {
 		tk.Encode(text)
 	}
 }
+
+// sugarme's pipeline (used for pre-tokenizers the fast path does not
+// implement) must agree with the fast path on the golden files.
+func TestSugarmePipelineMatchesGolden(t *testing.T) {
+	qwen, err := Load(filepath.Join(fixtures, "qwen2/tokenizer.json"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	gpt2, err := FromBytes(loadGPT2(t).JSON(), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, tc := range []struct {
+		tk     *Tokenizer
+		golden string
+	}{{qwen, "qwen2/golden.json"}, {gpt2, "gpt2/golden.json"}, {NewByteLevel(), "bytelevel/golden.json"}} {
+		if tc.tk.fast == nil {
+			t.Fatalf("%s: fast path not chosen", tc.golden)
+		}
+		tc.tk.fast = nil
+		checkGolden(t, tc.tk, readGolden(t, tc.golden))
+	}
+}
