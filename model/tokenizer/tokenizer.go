@@ -26,7 +26,7 @@ type Tokenizer struct {
 
 	tk        *sm.Tokenizer
 	fast      *fastPipeline // nil: encode with sugarme's pipeline
-	byteLevel bool // decoder is ByteLevel: decode token strings to raw bytes
+	byteLevel bool          // decoder is ByteLevel: decode token strings to raw bytes
 
 	added     map[string]int // added token content -> id
 	addedByID map[int]string
