@@ -13,8 +13,15 @@
 //     with github.com/dlclark/regexp2, because they use look-ahead (`\s+(?!\S)`)
 //     that Go's regexp cannot compile (sugarme panics on Qwen2 and Llama-3
 //     files, and its ByteLevel step ignores `use_regex: false`);
-//   - the BPE option `ignore_merges` (Llama-3) is honoured;
+//   - the BPE options `ignore_merges` (Llama-3) and `byte_fallback` (Llama-2,
+//     Mistral) are honoured;
+//   - NFC/NFD/NFKC/NFKD normalizers use golang.org/x/text (sugarme's NFC
+//     produced NFD);
 //   - byte-level decoding returns the exact bytes, added tokens verbatim.
+//
+// For BPE models behind Split/ByteLevel pre-tokenizers (or none), Encode runs
+// its own string-level pipeline (fast.go); other pre-tokenizers (Metaspace,
+// Whitespace, Digits, ...) go through sugarme's pipeline.
 //
 // [ByteLevel] builds a byte-level tokenizer that needs no training (256 byte
 // tokens plus `<|endoftext|>`), and [Train] trains a byte-level BPE on text.

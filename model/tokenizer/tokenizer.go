@@ -10,6 +10,7 @@ import (
 	"regexp"
 	"sort"
 	"strings"
+	"unicode/utf8"
 
 	sm "github.com/sugarme/tokenizer"
 	"github.com/sugarme/tokenizer/pretokenizer"
@@ -120,6 +121,10 @@ func FromBytes(tokenizerJSON, tokenizerConfigJSON []byte) (t *Tokenizer, err err
 	}
 	if ignore, _ := mcfg["ignore_merges"].(bool); ignore {
 		tk.WithModel(ignoreMerges{tk.GetModel()})
+	}
+	if fallback, _ := mcfg["byte_fallback"].(bool); fallback {
+		unk, _ := mcfg["unk_token"].(string)
+		tk.WithModel(newByteFallback(tk.GetModel(), unk))
 	}
 	fullCfg := map[string]any{"model": mcfg, "pre_tokenizer": preCfg}
 	fast, err := newFastPipeline(fullCfg, normer, tk.GetModel())
@@ -265,46 +270,47 @@ func (t *Tokenizer) encodePlain(ids []int, text string) []int {
 }
 
 // Decode turns ids back into text, special tokens included. For byte-level
-// tokenizers the result is the exact bytes the ids stand for, so a prefix of
-// a sequence may end in an incomplete UTF-8 character. Unknown ids are
-// skipped.
+// tokenizers the result is the exact bytes the ids stand for (added tokens
+// verbatim), so a prefix of a sequence may end in an incomplete UTF-8
+// character. Other tokenizers use the file's decoder chain on all tokens,
+// as HF does. Unknown ids are skipped.
 func (t *Tokenizer) Decode(ids []int) string {
-	var sb strings.Builder
-	var run []int // ids of model tokens waiting to be decoded together
-	flush := func() {
-		if len(run) == 0 {
-			return
-		}
-		if t.byteLevel {
-			for _, id := range run {
-				tok, ok := t.tk.GetModel().IdToToken(id)
-				if !ok {
-					continue
-				}
-				for _, r := range tok {
-					if b, ok := pretokenizer.CharBytes[string(r)]; ok {
-						sb.WriteByte(b)
-					} else {
-						sb.WriteRune(r)
-					}
-				}
-			}
-		} else {
-			sb.WriteString(t.tk.Decode(run, false))
-		}
-		run = run[:0]
+	if len(ids) == 0 {
+		return "" // sugarme's Strip decoder panics on no tokens
 	}
+	if !t.byteLevel {
+		return t.tk.Decode(ids, false)
+	}
+	var sb strings.Builder
 	for _, id := range ids {
 		if s, ok := t.addedByID[id]; ok {
-			flush()
 			sb.WriteString(s)
 			continue
 		}
-		run = append(run, id)
+		tok, ok := t.tk.GetModel().IdToToken(id)
+		if !ok {
+			continue
+		}
+		for _, r := range tok {
+			if b, ok := charBytes[r]; ok {
+				sb.WriteByte(b)
+			} else {
+				sb.WriteRune(r)
+			}
+		}
 	}
-	flush()
 	return sb.String()
 }
+
+// charBytes inverts GPT-2's byte-to-unicode alphabet.
+var charBytes = func() map[rune]byte {
+	m := make(map[rune]byte, 256)
+	for s, b := range pretokenizer.CharBytes {
+		r, _ := utf8.DecodeRuneInString(s)
+		m[r] = b
+	}
+	return m
+}()
 
 // VocabSize is one more than the largest id, added tokens included: the
 // number of rows an embedding matrix needs.
@@ -415,4 +421,77 @@ func (m ignoreMerges) Tokenize(seq string) ([]sm.Token, error) {
 		return []sm.Token{{Id: id, Value: seq, Offsets: []int{0, len(seq)}}}, nil
 	}
 	return m.Model.Tokenize(seq)
+}
+
+// byteFallback implements the BPE option `byte_fallback` (Llama-2, Mistral):
+// a character missing from the vocabulary becomes the tokens <0xXX> of its
+// UTF-8 bytes instead of <unk>. sugarme ignores the option (and panics on
+// unknown characters when there is no unk_token). Runs of known characters
+// are merged on their own, as merges never involve byte tokens.
+type byteFallback struct {
+	sm.Model
+	bytes [256]int // id of <0xXX>, -1 if missing
+	unk   int      // id of unk_token, -1 if none
+}
+
+func newByteFallback(m sm.Model, unkToken string) byteFallback {
+	b := byteFallback{Model: m, unk: -1}
+	for i := range b.bytes {
+		id, ok := m.TokenToId(fmt.Sprintf("<0x%02X>", i))
+		if !ok {
+			id = -1
+		}
+		b.bytes[i] = id
+	}
+	if id, ok := m.TokenToId(unkToken); ok && unkToken != "" {
+		b.unk = id
+	}
+	return b
+}
+
+func (m byteFallback) Tokenize(seq string) ([]sm.Token, error) {
+	var out []sm.Token
+	start := 0
+	flush := func(end int) error {
+		if end <= start {
+			return nil
+		}
+		toks, err := m.Model.Tokenize(seq[start:end])
+		for _, t := range toks {
+			out = append(out, sm.Token{Id: t.Id, Value: t.Value, Offsets: []int{t.Offsets[0] + start, t.Offsets[1] + start}})
+		}
+		return err
+	}
+	for i, r := range seq {
+		ch := seq[i : i+utf8.RuneLen(r)]
+		if _, ok := m.Model.TokenToId(ch); ok {
+			continue
+		}
+		if err := flush(i); err != nil {
+			return nil, err
+		}
+		start = i + len(ch)
+		var ids []int
+		for _, c := range []byte(ch) {
+			if m.bytes[c] < 0 {
+				ids = nil
+				break
+			}
+			ids = append(ids, m.bytes[c])
+		}
+		if ids == nil && m.unk >= 0 {
+			ids = []int{m.unk}
+		}
+		if ids == nil {
+			return nil, fmt.Errorf("character %q has no token, no byte tokens and there is no unk_token", ch)
+		}
+		for _, id := range ids {
+			tok, _ := m.Model.IdToToken(id)
+			out = append(out, sm.Token{Id: id, Value: tok, Offsets: []int{i, start}})
+		}
+	}
+	if err := flush(len(seq)); err != nil {
+		return nil, err
+	}
+	return out, nil
 }

@@ -20,8 +20,9 @@ import (
 const fixtures = "../../testdata/tokenizer"
 
 type goldenCase struct {
-	Text string `json:"text"`
-	IDs  []int  `json:"ids"`
+	Text    string  `json:"text"`
+	IDs     []int   `json:"ids"`
+	Decoded *string `json:"decoded"` // HF's decode(ids), when recorded
 }
 
 func readGolden(t testing.TB, name string) []goldenCase {
@@ -121,6 +122,34 @@ func TestQwen2StyleMatchesHF(t *testing.T) {
 	if tk.EOS() != imEnd || tk.PAD() != eot || tk.BOS() != -1 {
 		t.Errorf("EOS, PAD, BOS = %d, %d, %d; want %d, %d, -1", tk.EOS(), tk.PAD(), tk.BOS(), imEnd, eot)
 	}
+}
+
+// A Llama-2-style SentencePiece BPE (Prepend/Replace normalizers, no
+// pre-tokenizer, byte fallback, decoder chain) must give HF's ids and text.
+func TestLlama2StyleMatchesHF(t *testing.T) {
+	tk, err := Load(filepath.Join(fixtures, "llama2/tokenizer.json"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if tk.fast == nil {
+		t.Error("fast path not chosen")
+	}
+	cases := readGolden(t, "llama2/golden.json")
+	checkGolden(t, tk, cases)
+	for _, c := range cases {
+		if got := tk.Decode(c.IDs); c.Decoded != nil && got != *c.Decoded {
+			t.Errorf("Decode(%v) = %q, want %q", c.IDs, got, *c.Decoded)
+		}
+	}
+	// Byte fallback: a character missing from the vocabulary is its bytes.
+	if ids := tk.Encode("鹦"); len(ids) != 4 { // "▁" + 3 bytes
+		t.Errorf(`Encode("鹦") = %v, want 4 ids`, ids)
+	}
+	if tk.EOS() != 2 || tk.BOS() != 1 || tk.PAD() != 2 {
+		t.Errorf("EOS, BOS, PAD = %d, %d, %d; want 2, 1, 2", tk.EOS(), tk.BOS(), tk.PAD())
+	}
+	tk.fast = nil
+	checkGolden(t, tk, cases)
 }
 
 // The byte-level tokenizer file is what HF tokenizers was checked against.

@@ -16,6 +16,10 @@
 //                           regex, a few hundred merges trained here on the
 //                           corpus below, <|endoftext|>, <|im_start|>, <|im_end|>.
 //   qwen2/golden.json       ids from @huggingface/tokenizers.
+//   llama2/tokenizer.json   a small Llama-2-style SentencePiece BPE (Prepend and
+//                           Replace normalizers, no pre-tokenizer, byte
+//                           fallback, <unk> <s> </s>), merges trained here.
+//   llama2/golden.json      ids and decoded text from @huggingface/tokenizers.
 //   bytelevel/golden.json   ids from @huggingface/tokenizers on
 //                           bytelevel/tokenizer.json (written by
 //                           `rlhf tokenizer byte-level`), proving HF reads it.
@@ -216,6 +220,54 @@ function qwen2() {
   writeGolden("qwen2/golden.json", "@huggingface/tokenizers@0.2.0 encode(text, {add_special_tokens: false})", cases);
 }
 
+// ---- Llama-2-style (SentencePiece BPE with byte fallback) ----
+function llama2() {
+  // Words are "▁" + word, as SentencePiece sees the text after the
+  // normalizer (prepend "▁", spaces to "▁").
+  const words = {};
+  for (const w of corpus.normalize("NFC").split(/\s+/).filter(Boolean)) {
+    const k = "\u2581" + w;
+    words[k] = (words[k] || 0) + 1;
+  }
+  const merges = trainMerges(words, 200);
+  const vocab = { "<unk>": 0, "<s>": 1, "</s>": 2 };
+  for (let b = 0; b < 256; b++) vocab["<0x" + b.toString(16).toUpperCase().padStart(2, "0") + ">"] = 3 + b;
+  const chars = new Set(Array.from(Object.keys(words).join("")));
+  for (const c of [...chars].sort()) if (!(c in vocab)) vocab[c] = Object.keys(vocab).length;
+  for (const [a, b] of merges) if (!(a + b in vocab)) vocab[a + b] = Object.keys(vocab).length;
+  const tj = {
+    version: "1.0", truncation: null, padding: null,
+    added_tokens: [added(0, "<unk>"), added(1, "<s>"), added(2, "</s>")],
+    normalizer: { type: "Sequence", normalizers: [
+      { type: "Prepend", prepend: "\u2581" },
+      { type: "Replace", pattern: { String: " " }, content: "\u2581" },
+    ] },
+    pre_tokenizer: null,
+    post_processor: { type: "TemplateProcessing",
+      single: [{ SpecialToken: { id: "<s>", type_id: 0 } }, { Sequence: { id: "A", type_id: 0 } }],
+      pair: [{ SpecialToken: { id: "<s>", type_id: 0 } }, { Sequence: { id: "A", type_id: 0 } }, { SpecialToken: { id: "<s>", type_id: 1 } }, { Sequence: { id: "B", type_id: 1 } }],
+      special_tokens: { "<s>": { id: "<s>", ids: [1], tokens: ["<s>"] } } },
+    decoder: { type: "Sequence", decoders: [
+      { type: "Replace", pattern: { String: "\u2581" }, content: " " },
+      { type: "ByteFallback" },
+      { type: "Fuse" },
+      { type: "Strip", content: " ", start: 1, stop: 0 },
+    ] },
+    model: { type: "BPE", dropout: null, unk_token: "<unk>", continuing_subword_prefix: null, end_of_word_suffix: null,
+      fuse_unk: true, byte_fallback: true, ignore_merges: false, vocab, merges: merges.map(([a, b]) => a + " " + b) },
+  };
+  const conf = { bos_token: "<s>", eos_token: "</s>", unk_token: "<unk>", pad_token: null, tokenizer_class: "LlamaTokenizer" };
+  writeJSON("llama2/tokenizer.json", tj);
+  writeJSON("llama2/tokenizer_config.json", conf);
+  const hf = new Tokenizer(tj, conf);
+  const extra = ["hi</s>there", "<s>The model</s>", "rare: 鹦鹉 and 🦜"];
+  const cases = texts.concat(extra).map((text) => {
+    const ids = hf.encode(text, { add_special_tokens: false }).ids;
+    return { text, ids, decoded: ids.length ? hf.decode(ids, { skip_special_tokens: false }) : "" };
+  });
+  writeGolden("llama2/golden.json", "@huggingface/tokenizers@0.2.0 encode(text, {add_special_tokens: false}); decoded = decode(ids)", cases);
+}
+
 // ---- byte-level (file written by `rlhf tokenizer byte-level`) ----
 function bytelevel() {
   const file = "bytelevel/tokenizer.json";
@@ -232,4 +284,5 @@ function bytelevel() {
 
 gpt2();
 qwen2();
+llama2();
 bytelevel();
