@@ -1,0 +1,180 @@
+package model
+
+import (
+	"fmt"
+
+	"github.com/gomlx/compute"
+	"github.com/gomlx/compute/dtypes"
+	"github.com/gomlx/compute/shapes"
+	. "github.com/gomlx/gomlx/core/graph" //nolint:revive
+	"github.com/gomlx/gomlx/core/tensors"
+	gmodel "github.com/gomlx/gomlx/ml/model"
+)
+
+// Decoder runs a model incrementally with a KV cache: Start encodes
+// left-padded prompts once (prefill), then each Step feeds one token per row
+// and returns the next-token logits. The two graphs are compiled once per
+// (batch, prompt length, cache length) shape and reused, so callers should
+// bucket lengths (Generate does).
+type Decoder struct {
+	m             *Model
+	prefill, step *gmodel.Exec
+}
+
+// NewDecoder prepares (but does not yet compile) the decoding graphs.
+func NewDecoder(backend compute.Backend, m *Model) (*Decoder, error) {
+	if !m.HasLMHead {
+		return nil, fmt.Errorf("model has no LM head: it cannot generate")
+	}
+	d := &Decoder{m: m}
+	var err error
+	d.prefill, err = gmodel.NewExec(backend, m.Store, d.prefillGraph)
+	if err != nil {
+		return nil, err
+	}
+	d.step, err = gmodel.NewExec(backend, m.Store, d.stepGraph)
+	if err != nil {
+		return nil, err
+	}
+	return d, nil
+}
+
+// prefillGraph: tokens [B,P] int32, keyMask [B,S] int32 (the prompt mask in
+// the first P slots, 0 after) → logits of the last prompt slot [B,V] and the
+// K, V caches of every layer [B,KV,S,D].
+func (d *Decoder) prefillGraph(_ *gmodel.Scope, in []*Node) []*Node {
+	tokens, keyMask := in[0], in[1]
+	P, S := tokens.Shape().Dim(1), keyMask.Shape().Dim(1)
+	mask := toBool(SliceAxis(keyMask, 1, AxisRange(0, P)))
+	g := tokens.Graph()
+	causal := LessOrEqual(Iota(g, shapes.Make(dtypes.Int32, P, P), 1), Iota(g, shapes.Make(dtypes.Int32, P, P), 0))
+	at := &attention{keyMask: mask, allowed: LogicalAnd(ExpandAxes(causal, 0, 1), ExpandAxes(mask, 1, 2))}
+	at.keyPos = ConvertDType(PositionsFromMask(mask), dtypes.Float32)
+	hidden, _ := d.m.transformer(tokens, PositionsFromMask(mask), at)
+	last := Squeeze(SliceAxis(hidden, 1, AxisElem(P-1)), 1)
+	out := []*Node{d.m.Logits(last)}
+	pad := func(x *Node) *Node {
+		if S == P {
+			return x
+		}
+		dims := x.Shape().Dimensions
+		z := Zeros(g, shapes.Make(x.DType(), dims[0], dims[1], S-P, dims[3]))
+		return Concatenate([]*Node{x, z}, 2)
+	}
+	for _, k := range at.outK {
+		out = append(out, pad(k))
+	}
+	for _, v := range at.outV {
+		out = append(out, pad(v))
+	}
+	return out
+}
+
+// stepGraph: tokens [B,1], keyMask [B,S] (including the new token's slot),
+// slot scalar int32, then L K caches and L V caches → logits [B,V] and the
+// updated caches.
+func (d *Decoder) stepGraph(_ *gmodel.Scope, in []*Node) []*Node {
+	L := d.m.Config.Layers
+	tokens, keyMask, slot := in[0], toBool(in[1]), in[2]
+	g := tokens.Graph()
+	B, S := keyMask.Shape().Dim(0), keyMask.Shape().Dim(1)
+	slots := Iota(g, shapes.Make(dtypes.Int32, B, S), 1)
+	before := LessThan(slots, BroadcastToDims(slot, B, S))
+	km := ConvertDType(keyMask, dtypes.Int32)
+	pos := ReduceSum(Mul(km, ConvertDType(before, dtypes.Int32)), 1) // [B]: real tokens before the slot
+	allowed := LogicalAnd(keyMask, LessOrEqual(slots, BroadcastToDims(slot, B, S)))
+	at := &attention{
+		keyMask: keyMask,
+		allowed: ExpandAxes(allowed, 1, 2),
+		keyPos:  ConvertDType(PositionsFromMask(keyMask), dtypes.Float32),
+		cacheK:  in[3 : 3+L],
+		cacheV:  in[3+L : 3+2*L],
+		slot:    slot,
+	}
+	hidden, _ := d.m.transformer(tokens, ExpandAxes(pos, 1), at)
+	out := []*Node{d.m.Logits(Squeeze(hidden, 1))}
+	out = append(out, at.outK...)
+	return append(out, at.outV...)
+}
+
+// DecodeState is one batch being decoded.
+type DecodeState struct {
+	d       *Decoder
+	keyMask [][]int32 // [B][S]
+	slot    int       // next free cache slot
+	caches  []*tensors.Tensor
+}
+
+// CacheLen is the number of cache slots (prompt + new tokens).
+func (s *DecodeState) CacheLen() int { return len(s.keyMask[0]) }
+
+// Slot is the cache slot the next Step writes.
+func (s *DecodeState) Slot() int { return s.slot }
+
+// Start prefills left-padded prompts tokens [B][P] with mask [B][P] into a
+// cache of cacheLen ≥ P slots, returning the next-token logits [B][V].
+func (d *Decoder) Start(tokens, mask [][]int32, cacheLen int) (*DecodeState, [][]float32, error) {
+	if len(tokens) == 0 || len(tokens[0]) == 0 {
+		return nil, nil, fmt.Errorf("decoder: empty batch")
+	}
+	P := len(tokens[0])
+	if cacheLen < P {
+		return nil, nil, fmt.Errorf("decoder: cache length %d < prompt length %d", cacheLen, P)
+	}
+	if d.m.Config.Arch == ArchGPT2 && cacheLen > d.m.Config.MaxPositions {
+		return nil, nil, fmt.Errorf("decoder: %d tokens exceed gpt2's %d positions (n_positions)", cacheLen, d.m.Config.MaxPositions)
+	}
+	s := &DecodeState{d: d, slot: P}
+	s.keyMask = make([][]int32, len(tokens))
+	for b := range tokens {
+		if len(tokens[b]) != P || len(mask[b]) != P {
+			return nil, nil, fmt.Errorf("decoder: row %d has %d tokens / %d mask values, want %d", b, len(tokens[b]), len(mask[b]), P)
+		}
+		s.keyMask[b] = make([]int32, cacheLen)
+		copy(s.keyMask[b], mask[b])
+	}
+	out, err := d.prefill.Exec(tensors.FromValue(tokens), tensors.FromValue(s.keyMask))
+	if err != nil {
+		return nil, nil, err
+	}
+	s.caches = out[1:]
+	return s, out[0].Value().([][]float32), nil
+}
+
+// Step feeds one token per row (tokens[b]) at the next slot and returns the
+// logits [B][V] of the following token. Rows whose live[b] is false (e.g.
+// finished) still compute but their slot stays masked out; nil live means all.
+func (s *DecodeState) Step(tokens []int32, live []bool) ([][]float32, error) {
+	if s.slot >= s.CacheLen() {
+		return nil, fmt.Errorf("decoder: cache of %d slots is full", s.CacheLen())
+	}
+	col := make([][]int32, len(tokens))
+	for b, t := range tokens {
+		col[b] = []int32{t}
+		if live == nil || live[b] {
+			s.keyMask[b][s.slot] = 1
+		}
+	}
+	args := []any{tensors.FromValue(col), tensors.FromValue(s.keyMask), tensors.FromValue(int32(s.slot))}
+	for _, c := range s.caches {
+		args = append(args, c)
+	}
+	out, err := s.d.step.Exec(args...)
+	if err != nil {
+		return nil, err
+	}
+	for _, c := range s.caches {
+		c.FinalizeAll()
+	}
+	s.caches = out[1:]
+	s.slot++
+	return out[0].Value().([][]float32), nil
+}
+
+// Close frees the cache tensors.
+func (s *DecodeState) Close() {
+	for _, c := range s.caches {
+		c.FinalizeAll()
+	}
+	s.caches = nil
+}
