@@ -94,3 +94,20 @@ func TestConfigFileSetsFlagsAndCommandLineWins(t *testing.T) {
 		t.Fatalf("want an error naming the file and the unknown key, got %v", err)
 	}
 }
+
+func TestPipelineRunsStepsInProcess(t *testing.T) {
+	tmp := t.TempDir()
+	cfg := filepath.Join(tmp, "p.yaml")
+	os.WriteFile(cfg, []byte("workdir: w\nsteps:\n  - name: v\n    args: [version]\n  - name: bad\n    args: [inspect, \"${workdir}/missing\"]\n"), 0o644)
+	out, err := run(t, "pipeline", "--config", cfg)
+	if !strings.Contains(out, "rlhf ") {
+		t.Fatalf("version step did not run in-process: %q", out)
+	}
+	if err == nil || !strings.Contains(err.Error(), `"bad"`) || !strings.Contains(err.Error(), "missing") {
+		t.Fatalf("want the failing step named, got %v", err)
+	}
+	out, _ = run(t, "pipeline", "--config", cfg)
+	if strings.Contains(out, "rlhf ") {
+		t.Fatalf("complete step ran again: %q", out)
+	}
+}
