@@ -149,9 +149,8 @@ func FromBytes(tokenizerJSON, tokenizerConfigJSON []byte) (t *Tokenizer, err err
 	if dec, _ := cfg["decoder"].(map[string]any); dec != nil && dec["type"] == "ByteLevel" {
 		t.byteLevel = true
 	}
-	for tok, id := range tk.GetModel().GetVocab() {
+	for _, id := range tk.GetModel().GetVocab() {
 		t.vocabSize = max(t.vocabSize, id+1)
-		_ = tok
 	}
 	var alts []string
 	sort.Slice(added, func(i, j int) bool { return len(added[i].Content) > len(added[j].Content) })

@@ -441,3 +441,23 @@ func TestSugarmePipelineMatchesGolden(t *testing.T) {
 		checkGolden(t, tc.tk, readGolden(t, tc.golden))
 	}
 }
+
+// Encode and Decode are used from several goroutines (batched scoring).
+func TestConcurrentEncode(t *testing.T) {
+	tk := loadGPT2(t)
+	cases := readGolden(t, "gpt2/golden.json")
+	var wg sync.WaitGroup
+	for g := 0; g < 4; g++ {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for _, c := range cases {
+				if got := tk.Encode(c.Text); len(c.IDs) > 0 && !slices.Equal(got, c.IDs) {
+					t.Errorf("Encode(%q) = %v, want %v", c.Text, got, c.IDs)
+				}
+				tk.Decode(c.IDs)
+			}
+		}()
+	}
+	wg.Wait()
+}
