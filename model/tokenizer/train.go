@@ -18,6 +18,7 @@ import (
 	"github.com/sugarme/tokenizer/pretokenizer"
 
 	"github.com/rlhf-project/rlhf/dataset"
+	"github.com/rlhf-project/rlhf/progress"
 )
 
 // ByteLevelOptions are the settings of `rlhf tokenizer byte-level`.
@@ -204,7 +205,10 @@ func countWords(ctx context.Context, inputs []string, specials []string) (map[st
 	}
 	counts := map[string]int{}
 	var sb strings.Builder
+	bar := progress.New(-1, "texts")
+	defer bar.Finish()
 	add := func(text string) {
+		bar.Add(1)
 		text = strings.ToValidUTF8(text, "\uFFFD")
 		for _, s := range specials {
 			text = strings.ReplaceAll(text, s, " ")
