@@ -111,13 +111,16 @@ func (e *Encoder) Encode(prompt, response string, stats *TruncStats) (Encoded, b
 	return Encoded{Tokens: append(p, r...), PromptLen: len(p)}, true
 }
 
-// Batch is a padded batch of sequences (right padding).
+// Batch is a padded batch of sequences (right padding), with next-token
+// targets already shifted: position t of the model predicts Targets[t] =
+// Tokens[t+1], and counts in the loss when Weights[t] is 1 (the target is a
+// response token).
 type Batch struct {
-	// Tokens, Mask (1 real, 0 padding) and LossMask (1 = a token the loss
-	// predicts) are [B, T] row-major.
-	Tokens, Mask, LossMask []int32
-	B, T                   int
-	// NumTokens is the number of loss tokens.
+	// Tokens, Mask (1 real, 0 padding), Targets and Weights are [B, T] row-major.
+	Tokens, Mask, Targets []int32
+	Weights               []float32
+	B, T                  int
+	// NumTokens is the number of loss tokens (sum of Weights).
 	NumTokens int
 }
 
@@ -131,24 +134,29 @@ func bucket(n, maxLen int) int {
 // MakeBatch pads rows into a [rows, T] batch; T is the longest row rounded
 // up to a multiple of 16 (capped at maxLen). Rows beyond len(rows) up to
 // rows are all padding (so every batch of a run has the same B). Only
-// response tokens are in LossMask.
+// response tokens are targets with weight 1.
 func MakeBatch(seqs []Encoded, rows, maxLen, pad int) Batch {
 	longest := 1
 	for _, s := range seqs {
 		longest = max(longest, len(s.Tokens))
 	}
 	T := bucket(longest, maxLen)
-	b := Batch{B: rows, T: T, Tokens: make([]int32, rows*T), Mask: make([]int32, rows*T), LossMask: make([]int32, rows*T)}
+	b := Batch{B: rows, T: T, Tokens: make([]int32, rows*T), Mask: make([]int32, rows*T),
+		Targets: make([]int32, rows*T), Weights: make([]float32, rows*T)}
 	for i := range b.Tokens {
 		b.Tokens[i] = int32(pad)
+		b.Targets[i] = int32(pad)
 	}
 	for i, s := range seqs {
 		for t, id := range s.Tokens {
 			b.Tokens[i*T+t] = id
 			b.Mask[i*T+t] = 1
-			if s.lossAt(t) {
-				b.LossMask[i*T+t] = 1
-				b.NumTokens++
+			if t > 0 {
+				b.Targets[i*T+t-1] = id
+				if s.lossAt(t) {
+					b.Weights[i*T+t-1] = 1
+					b.NumTokens++
+				}
 			}
 		}
 	}

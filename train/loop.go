@@ -1,0 +1,217 @@
+package train
+
+import (
+	"fmt"
+	"log/slog"
+	"math"
+	"os"
+	"path/filepath"
+	"strings"
+	"time"
+
+	"github.com/gomlx/compute"
+
+	"github.com/rlhf-project/rlhf/model"
+)
+
+// CommonOptions are the flags every training command shares.
+type CommonOptions struct {
+	// Out is the output folder: final model, checkpoints/, metrics.jsonl, PNG plots.
+	Out string
+	// Epochs is the number of passes over the training data. Default 1.
+	Epochs int
+	// MaxSteps, when > 0, is the number of optimizer updates and overrides
+	// Epochs (the data is cycled). Default 0.
+	MaxSteps int
+	// Seed fixes initialisation of new heads and the data order. Default 1.
+	Seed uint64
+	// LR is the peak learning rate. Default 1e-5.
+	LR float64
+	// MinLRRatio is the final learning rate as a fraction of LR after cosine decay. Default 0.1.
+	MinLRRatio float64
+	// Warmup is the number of linear warm-up steps. Default 0.
+	Warmup int
+	// BatchSize is the number of sequences (SFT) or comparison groups (RM)
+	// per micro-batch. Default 8.
+	BatchSize int
+	// GradAccum is the number of micro-batches per optimizer update. Default 1.
+	GradAccum int
+	// MaxSeqLen is the maximum sequence length in tokens. Default 512.
+	MaxSeqLen int
+	// Truncate is what to do with longer rows: "left" (cut the prompt's
+	// start, then the response's end) or "drop". Default "left".
+	Truncate string
+	// WeightDecay is AdamW's decoupled weight decay. Default 0.
+	WeightDecay float64
+	// ClipGrad is the maximum global gradient norm (0: no clipping). Default 1.0.
+	ClipGrad float64
+	// EvalEvery is the number of steps between validations (and
+	// checkpoints); 0 means once per epoch. Default 0.
+	EvalEvery int
+	// LogEvery is the number of steps between metrics.jsonl lines. Default 1.
+	LogEvery int
+	// Keep is the number of newest checkpoints kept besides the best one
+	// (0 keeps all). Default 2.
+	Keep int
+	// Resume continues from the newest checkpoint in Out.
+	Resume bool
+	// SkipNonFinite is how many updates with a NaN/Inf loss or gradient
+	// may be skipped before the run stops. Default 0: stop at the first.
+	SkipNonFinite int
+	// Backend is the compute backend ("go", "xla:cuda", ...; "" uses
+	// $RLHF_BACKEND or "go").
+	Backend string
+	// Template overrides the checkpoint's prompt template ("{prompt}" marks the instruction).
+	Template string
+}
+
+// Defaults fills zero values with the documented defaults.
+func (o *CommonOptions) Defaults() {
+	if o.Epochs == 0 {
+		o.Epochs = 1
+	}
+	if o.Seed == 0 {
+		o.Seed = 1
+	}
+	if o.LR == 0 {
+		o.LR = 1e-5
+	}
+	if o.BatchSize == 0 {
+		o.BatchSize = 8
+	}
+	if o.GradAccum == 0 {
+		o.GradAccum = 1
+	}
+	if o.MaxSeqLen == 0 {
+		o.MaxSeqLen = 512
+	}
+	if o.Truncate == "" {
+		o.Truncate = TruncateLeft
+	}
+	if o.LogEvery == 0 {
+		o.LogEvery = 1
+	}
+}
+
+// Check validates the options (before anything is loaded).
+func (o *CommonOptions) Check() error {
+	switch {
+	case o.Out == "":
+		return fmt.Errorf("--out: no output folder given")
+	case o.Epochs < 0:
+		return fmt.Errorf("--epochs %d: want at least 1", o.Epochs)
+	case o.MaxSteps < 0:
+		return fmt.Errorf("--max-steps %d: want 0 (use --epochs) or more", o.MaxSteps)
+	case o.LR <= 0 || !finite(o.LR):
+		return fmt.Errorf("--lr %g: want a positive learning rate", o.LR)
+	case o.MinLRRatio < 0 || o.MinLRRatio > 1:
+		return fmt.Errorf("--min-lr-ratio %g: want a value in [0, 1]", o.MinLRRatio)
+	case o.Warmup < 0:
+		return fmt.Errorf("--warmup %d: want 0 or more steps", o.Warmup)
+	case o.BatchSize < 1:
+		return fmt.Errorf("--batch-size %d: want at least 1", o.BatchSize)
+	case o.GradAccum < 1:
+		return fmt.Errorf("--grad-accum %d: want at least 1", o.GradAccum)
+	case o.Truncate != TruncateLeft && o.Truncate != TruncateDrop:
+		return fmt.Errorf("--truncate %q: want left or drop", o.Truncate)
+	case o.WeightDecay < 0:
+		return fmt.Errorf("--weight-decay %g: want 0 or more", o.WeightDecay)
+	case o.ClipGrad < 0:
+		return fmt.Errorf("--clip-grad %g: want 0 (off) or more", o.ClipGrad)
+	case o.EvalEvery < 0 || o.LogEvery < 1 || o.Keep < 0 || o.SkipNonFinite < 0:
+		return fmt.Errorf("--eval-every, --log-every, --keep and --skip-nonfinite must not be negative")
+	case o.Template != "" && !strings.Contains(o.Template, "{prompt}"):
+		return fmt.Errorf("--template %q: it must contain {prompt}", o.Template)
+	}
+	return nil
+}
+
+// StartRun prepares the output folder: with Resume it returns the newest
+// checkpoint to continue from ("" if none yet, then the run starts fresh);
+// without Resume it refuses an output folder that already holds
+// checkpoints, so a finished or interrupted run is never overwritten by
+// mistake.
+func StartRun(o *CommonOptions) (resumeFrom string, err error) {
+	latest, err := LatestCheckpoint(o.Out)
+	if err != nil {
+		return "", err
+	}
+	if latest != "" && !o.Resume {
+		return "", fmt.Errorf("--out %s already holds checkpoints (newest %s): pass --resume to continue that run, or choose another --out", o.Out, latest)
+	}
+	if err := os.MkdirAll(o.Out, 0o755); err != nil {
+		return "", fmt.Errorf("--out: %w", err)
+	}
+	return latest, nil
+}
+
+// Guard implements the divergence guard: it counts discarded updates and
+// says when to stop.
+type Guard struct {
+	// Allowed is the number of non-finite updates that may be skipped.
+	Allowed int
+	// Skipped is the number skipped so far (restored from TrainerState).
+	Skipped int
+}
+
+// Check is called after each update: nil when it was applied or may be
+// skipped, an error explaining the stop otherwise.
+func (g *Guard) Check(step int, res StepResult, loss float64, lastCheckpoint string) error {
+	if res.Applied {
+		return nil
+	}
+	g.Skipped++
+	if g.Skipped <= g.Allowed {
+		slog.Warn("skipped an update with a non-finite loss or gradient", "step", step, "loss", loss,
+			"grad_norm", res.GradNorm, "skipped", g.Skipped, "allowed", g.Allowed)
+		return nil
+	}
+	where := "no checkpoint was written yet"
+	if lastCheckpoint != "" {
+		where = "the last good checkpoint is " + lastCheckpoint + " (resume with --resume)"
+	}
+	return fmt.Errorf("training diverged at step %d: loss %v, gradient norm %v (non-finite); the update was not applied and %s; lower --lr, raise --warmup, keep --clip-grad on, or allow skipping bad batches with --skip-nonfinite N",
+		step+1, loss, res.GradNorm, where)
+}
+
+// NewBackend selects the compute backend (see model.NewBackend).
+func NewBackend(spec string) (compute.Backend, error) {
+	b, err := model.NewBackend(spec)
+	if err != nil {
+		return nil, fmt.Errorf("--backend: %w", err)
+	}
+	return b, nil
+}
+
+// Throughput measures tokens per second between logging steps.
+type Throughput struct {
+	last   time.Time
+	tokens int64
+}
+
+// Add counts tokens processed.
+func (t *Throughput) Add(n int) { t.tokens += int64(n) }
+
+// Rate returns tokens/s since the previous call and resets.
+func (t *Throughput) Rate() float64 {
+	now := time.Now()
+	if t.last.IsZero() {
+		t.last = now
+		return math.NaN()
+	}
+	r := float64(t.tokens) / now.Sub(t.last).Seconds()
+	t.last, t.tokens = now, 0
+	return r
+}
+
+// finishPlots draws the plots of a run and logs where they are.
+func finishPlots(out string, plots []Plot) {
+	files, err := PlotMetrics(out, plots)
+	if err != nil {
+		slog.Warn("could not draw plots", "err", err)
+		return
+	}
+	for _, f := range files {
+		slog.Info("plot", "file", filepath.Base(f))
+	}
+}

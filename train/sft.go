@@ -1,0 +1,370 @@
+package train
+
+import (
+	"context"
+	"fmt"
+	"log/slog"
+	"math"
+	"os"
+	"path/filepath"
+
+	"github.com/gomlx/compute/dtypes"
+	. "github.com/gomlx/gomlx/core/graph" //nolint:revive // graph-building code reads like math
+	gmodel "github.com/gomlx/gomlx/ml/model"
+
+	"github.com/rlhf-project/rlhf/atomicfile"
+	"github.com/rlhf-project/rlhf/dataset"
+	"github.com/rlhf-project/rlhf/model"
+	"github.com/rlhf-project/rlhf/progress"
+)
+
+// SFTOptions configure `rlhf sft`.
+type SFTOptions struct {
+	CommonOptions
+	// Model is the folder of the model to fine-tune (HF layout with tokenizer.json).
+	Model string
+	// Data is an sft dataset: a folder with train/ and val/ splits, one
+	// dataset folder, or a .parquet/.jsonl file.
+	Data string
+	// Val overrides the validation data (default: Data's val/ split).
+	Val string
+	// Pack concatenates several examples per row (fewer padding tokens;
+	// examples in one row can attend to each other). Default false.
+	Pack bool
+	// StopAfter, when > 0, stops after this many updates of this
+	// invocation, with a checkpoint, as an interruption would (for
+	// time-boxed jobs; --resume continues). Default 0.
+	StopAfter int
+}
+
+// SFTResult summarises a run.
+type SFTResult struct {
+	// Steps is the number of updates done in total; Loss the mean training
+	// loss of the last logged step; ValLoss the last validation loss (NaN
+	// without validation data).
+	Steps         int
+	Loss, ValLoss float64
+	// Model is the folder of the final model (Out): the best checkpoint by
+	// validation loss, or the last one without validation data.
+	Model string
+	// Truncation reports what --truncate did to the training rows.
+	Truncation TruncStats
+	// Stopped is true when the run stopped before its last step (StopAfter
+	// or cancellation), leaving a checkpoint to resume.
+	Stopped bool
+}
+
+// sftLoss is the masked next-token loss: mean over response targets.
+// inputs: tokens, mask, targets [B,T] int32 and weights [B,T] float32.
+func sftLoss(m *model.Model) LossFn {
+	return func(_ *gmodel.Scope, in []*Node) (*Node, []*Node) {
+		sum, n := sftNLL(m, in[0], in[1], in[2], in[3])
+		return Div(sum, Max(n, OnesLike(n))), []*Node{n}
+	}
+}
+
+// sftNLL returns the summed negative log-likelihood of the weighted targets
+// and the sum of the weights.
+func sftNLL(m *model.Model, tokens, mask, targets, weights *Node) (sum, n *Node) {
+	logits, _ := m.Forward(tokens, mask)
+	lp := model.TokenLogProbs(logits, targets) // [B,T]
+	w := ConvertDType(weights, dtypes.Float32)
+	return Neg(ReduceAllSum(Mul(lp, w))), ReduceAllSum(w)
+}
+
+// loader walks batches of n items epoch after epoch, in EpochOrder.
+type loader struct {
+	n, batch     int
+	seed         uint64
+	epoch, index int // position: next batch is batch number index of epoch
+	order        []int
+}
+
+func (l *loader) batchesPerEpoch() int { return (l.n + l.batch - 1) / l.batch }
+
+// next returns the item indices of the next batch and advances.
+func (l *loader) next() []int {
+	if l.index >= l.batchesPerEpoch() {
+		l.epoch, l.index, l.order = l.epoch+1, 0, nil
+	}
+	if l.order == nil {
+		l.order = EpochOrder(l.n, l.seed, l.epoch)
+	}
+	lo := l.index * l.batch
+	hi := min(lo+l.batch, l.n)
+	l.index++
+	return l.order[lo:hi]
+}
+
+// RunSFT fine-tunes a model on demonstrations: teacher forcing on
+// template(prompt) + response + EOS with the loss on response tokens only.
+func RunSFT(ctx context.Context, o SFTOptions) (*SFTResult, error) {
+	o.Defaults()
+	if err := o.Check(); err != nil {
+		return nil, err
+	}
+	if o.Model == "" {
+		return nil, fmt.Errorf("--model: no model folder given")
+	}
+	// 1. Data and model, every refusal before any compute.
+	trainPaths, valPaths, err := resolveData(o.Data, o.Val)
+	if err != nil {
+		return nil, err
+	}
+	trainRows, err := readAll[dataset.SFT]("--data", trainPaths)
+	if err != nil {
+		return nil, err
+	}
+	var valRows []dataset.SFT
+	if len(valPaths) > 0 {
+		if valRows, err = readAll[dataset.SFT]("--val", valPaths); err != nil {
+			return nil, err
+		}
+	}
+	resumeFrom, err := StartRun(&o.CommonOptions)
+	if err != nil {
+		return nil, err
+	}
+	modelDir := o.Model
+	if resumeFrom != "" {
+		modelDir = resumeFrom
+	}
+	m, tok, err := LoadModel("--model", modelDir, o.MaxSeqLen, o.Template)
+	if err != nil {
+		return nil, err
+	}
+	if !m.HasLMHead {
+		return nil, fmt.Errorf("--model %s: the checkpoint has no language-model head (it is a reward model); SFT needs a causal LM", modelDir)
+	}
+
+	// 2. Tokenise.
+	enc := &Encoder{Tok: tok, Meta: m.Meta, MaxLen: o.MaxSeqLen, Truncate: o.Truncate}
+	var stats TruncStats
+	seqs := make([]Encoded, 0, len(trainRows))
+	for _, r := range trainRows {
+		if e, ok := enc.Encode(r.Prompt, r.Response, &stats); ok {
+			seqs = append(seqs, e)
+		}
+	}
+	if stats.PromptTruncated+stats.ResponseTruncated+stats.Dropped > 0 {
+		slog.Warn("rows longer than --max-seq-len", "max_seq_len", o.MaxSeqLen, "truncate", o.Truncate, "stats", stats.String())
+	}
+	if len(seqs) == 0 {
+		return nil, fmt.Errorf("--data %s: every row is longer than --max-seq-len %d and --truncate drop dropped them all", o.Data, o.MaxSeqLen)
+	}
+	if o.Pack {
+		seqs = Pack(seqs, o.MaxSeqLen)
+	}
+	var valSeqs []Encoded
+	for _, r := range valRows {
+		if e, ok := enc.Encode(r.Prompt, r.Response, nil); ok {
+			valSeqs = append(valSeqs, e)
+		}
+	}
+
+	// 3. Schedule and state.
+	data := &loader{n: len(seqs), batch: o.BatchSize, seed: o.Seed}
+	stepsPerEpoch := (data.batchesPerEpoch() + o.GradAccum - 1) / o.GradAccum
+	total := o.Epochs * stepsPerEpoch
+	if o.MaxSteps > 0 {
+		total = o.MaxSteps
+	}
+	evalEvery := o.EvalEvery
+	if evalEvery == 0 {
+		evalEvery = stepsPerEpoch
+	}
+	sched := Schedule{Peak: o.LR, Warmup: o.Warmup, Total: total, MinRatio: o.MinLRRatio}
+	backend, err := NewBackend(o.Backend)
+	if err != nil {
+		return nil, err
+	}
+	opt := []NamedStore{{Name: "optimizer", Store: m.Store}}
+	state := &TrainerState{Kind: "sft", TotalSteps: total, Seed: o.Seed}
+	if resumeFrom != "" {
+		if state, err = LoadTrainerState(resumeFrom, opt...); err != nil {
+			return nil, err
+		}
+		if state.Kind != "sft" {
+			return nil, fmt.Errorf("--resume: %s holds a %q run, not sft", resumeFrom, state.Kind)
+		}
+		slog.Info("resuming", "from", resumeFrom, "step", state.Step, "epoch", state.Epoch)
+		data.epoch, data.index = state.Epoch, state.Batch
+	} else {
+		m.Meta.Stage = "sft"
+		m.Meta.BaseModel = o.Model
+	}
+	guard := &Guard{Allowed: o.SkipNonFinite, Skipped: state.Skipped}
+
+	// 4. Executables: the optimizer's train step and the validation pass.
+	optim := NewOptimizer(backend, m.Store, sftLoss(m), OptimizerConfig{WeightDecay: o.WeightDecay, ClipGrad: o.ClipGrad})
+	evalExec := gmodel.MustNewExec(backend, m.Store, func(_ *gmodel.Scope, tokens, mask, targets, weights *Node) (*Node, *Node) {
+		return sftNLL(m, tokens, mask, targets, weights)
+	})
+	evaluate := func() (float64, error) {
+		var sum, n float64
+		for lo := 0; lo < len(valSeqs); lo += o.BatchSize {
+			b := MakeBatch(valSeqs[lo:min(lo+o.BatchSize, len(valSeqs))], o.BatchSize, o.MaxSeqLen, tok.PAD())
+			s, c, err := evalExec.Call2(sftInputs(b)...)
+			if err != nil {
+				return 0, err
+			}
+			sum += scalar(s)
+			n += scalar(c)
+		}
+		return sum / math.Max(n, 1), nil
+	}
+
+	log, err := OpenMetricsLog(o.Out, state.Step)
+	if err != nil {
+		return nil, err
+	}
+	defer log.Close()
+	res := &SFTResult{ValLoss: math.NaN(), Truncation: stats}
+	lastCkpt := resumeFrom
+	saveCheckpoint := func() error {
+		state.Epoch, state.Batch, state.Skipped = data.epoch, data.index, guard.Skipped
+		dir, err := SaveCheckpoint(o.Out, state.Step, func(dir string) error { return m.Save(dir) }, state, o.Keep, opt...)
+		if err != nil {
+			return err
+		}
+		lastCkpt = dir
+		return nil
+	}
+
+	// 5. The loop: GradAccum micro-batches, one update, log, evaluate, save.
+	bar := progress.New(int64(total), "sft steps")
+	bar.Add(int64(state.Step))
+	var speed Throughput
+	speed.Rate()
+	startStep := state.Step
+	for state.Step < total {
+		if err := ctx.Err(); err != nil {
+			bar.Finish()
+			if cerr := saveCheckpoint(); cerr != nil {
+				return nil, fmt.Errorf("%w (and saving a checkpoint failed: %v)", err, cerr)
+			}
+			return nil, fmt.Errorf("interrupted at step %d, checkpoint %s written (continue with --resume): %w", state.Step, lastCkpt, err)
+		}
+		lr := sched.At(state.Step)
+		var lossSum float64
+		tokens := 0
+		for range o.GradAccum {
+			idx := data.next()
+			batch := make([]Encoded, len(idx))
+			for i, j := range idx {
+				batch[i] = seqs[j]
+			}
+			b := MakeBatch(batch, o.BatchSize, o.MaxSeqLen, tok.PAD())
+			r, err := optim.Micro(sftInputs(b)...)
+			if err != nil {
+				return nil, err
+			}
+			lossSum += r.Loss
+			tokens += b.NumTokens
+		}
+		loss := lossSum / float64(o.GradAccum)
+		step, err := optim.Step(lr)
+		if err != nil {
+			return nil, err
+		}
+		if err := guard.Check(state.Step, step, loss, lastCkpt); err != nil {
+			bar.Finish()
+			return nil, err
+		}
+		state.Step++
+		state.Tokens += int64(tokens)
+		speed.Add(tokens)
+		bar.Add(1)
+		bar.SetStatus(fmt.Sprintf("loss %.4f lr %.2e", loss, lr))
+		res.Loss = loss
+		if state.Step%o.LogEvery == 0 || state.Step == total {
+			if err := log.Write(Metrics{"step": float64(state.Step), "loss": loss, "lr": lr, "grad_norm": step.GradNorm,
+				"tokens_per_s": speed.Rate(), "epoch": float64(data.epoch), "tokens": float64(state.Tokens),
+				"skipped_nonfinite": float64(guard.Skipped)}); err != nil {
+				return nil, err
+			}
+		}
+		last := state.Step == total
+		stop := o.StopAfter > 0 && state.Step-startStep >= o.StopAfter && !last
+		if state.Step%evalEvery == 0 || last || stop {
+			isBest := false
+			if len(valSeqs) > 0 && (state.Step%evalEvery == 0 || last) {
+				v, err := evaluate()
+				if err != nil {
+					return nil, err
+				}
+				res.ValLoss = v
+				slog.Info("validation", "step", state.Step, "val_loss", v, "val_ppl", math.Exp(v))
+				if err := log.Write(Metrics{"step": float64(state.Step), "val_loss": v, "val_ppl": math.Exp(v)}); err != nil {
+					return nil, err
+				}
+				if state.BestStep == 0 || v < state.BestMetric {
+					state.BestStep, state.BestMetric, isBest = state.Step, v, true
+				}
+			}
+			if err := saveCheckpoint(); err != nil {
+				return nil, err
+			}
+			if isBest {
+				if err := MarkBest(o.Out, state.Step, state.BestMetric); err != nil {
+					return nil, err
+				}
+			}
+		}
+		if stop {
+			bar.Finish()
+			res.Steps, res.Stopped, res.Model = state.Step, true, lastCkpt
+			return res, nil
+		}
+	}
+	bar.Finish()
+	res.Steps = state.Step
+
+	// 6. Publish the final model at the top of Out: the best checkpoint by
+	// validation loss, or the last one.
+	final := lastCkpt
+	if best := BestCheckpoint(o.Out); best != "" {
+		final = best
+	}
+	if err := publishModel(final, o.Out); err != nil {
+		return nil, err
+	}
+	res.Model = o.Out
+	finishPlots(o.Out, []Plot{
+		{File: "loss.png", Title: "SFT loss (response tokens)", Keys: []string{"loss", "val_loss"}},
+		{File: "lr.png", Title: "learning rate", Keys: []string{"lr"}},
+		{File: "grad_norm.png", Title: "gradient norm (before clipping)", Keys: []string{"grad_norm"}},
+	})
+	slog.Info("sft done", "steps", state.Step, "loss", res.Loss, "val_loss", res.ValLoss, "model", o.Out, "from", final)
+	return res, nil
+}
+
+func sftInputs(b Batch) []any {
+	return []any{
+		tensorOf(b.Tokens, b.B, b.T), tensorOf(b.Mask, b.B, b.T),
+		tensorOf(b.Targets, b.B, b.T), tensorOf(b.Weights, b.B, b.T),
+	}
+}
+
+// publishModel copies the model files of checkpoint ckpt (not its
+// trainer_state) into out, each file atomically, so out is a model folder
+// the next stage can load.
+func publishModel(ckpt, out string) error {
+	entries, err := os.ReadDir(ckpt)
+	if err != nil {
+		return err
+	}
+	for _, e := range entries {
+		if e.IsDir() {
+			continue
+		}
+		data, err := os.ReadFile(filepath.Join(ckpt, e.Name()))
+		if err != nil {
+			return err
+		}
+		if err := atomicfile.WriteFile(filepath.Join(out, e.Name()), data, 0o644); err != nil {
+			return err
+		}
+	}
+	return nil
+}
