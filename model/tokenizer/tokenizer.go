@@ -131,15 +131,8 @@ func FromBytes(tokenizerJSON, tokenizerConfigJSON []byte) (t *Tokenizer, err err
 	if err != nil {
 		return nil, err
 	}
-	// Register added tokens with sugarme only for id<->token lookups; the
-	// splitting of text around them is done by Encode.
-	var smAdded []sm.AddedToken
-	for _, a := range added {
-		smAdded = append(smAdded, sm.NewAddedToken(a.Content, a.Special))
-	}
-	if len(smAdded) > 0 {
-		tk.AddSpecialTokens(smAdded)
-	}
+	// Added tokens are not registered with sugarme: it would give them ids
+	// of its own (the next free ones), which need not be the file's.
 
 	t = &Tokenizer{
 		raw: tokenizerJSON, rawConfig: tokenizerConfigJSON, tk: tk, fast: fast,
@@ -278,7 +271,19 @@ func (t *Tokenizer) Decode(ids []int) string {
 		return "" // sugarme's Strip decoder panics on no tokens
 	}
 	if !t.byteLevel {
-		return t.tk.Decode(ids, false)
+		var toks []string
+		for _, id := range ids {
+			if tok, ok := t.IDToToken(id); ok {
+				toks = append(toks, tok)
+			}
+		}
+		if len(toks) == 0 {
+			return ""
+		}
+		if dec := t.tk.GetDecoder(); dec != nil {
+			return dec.Decode(toks)
+		}
+		return strings.Join(toks, " ") // HF's default without a decoder
 	}
 	var sb strings.Builder
 	for _, id := range ids {

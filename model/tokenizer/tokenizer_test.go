@@ -461,3 +461,23 @@ func TestConcurrentEncode(t *testing.T) {
 	}
 	wg.Wait()
 }
+
+// Added tokens keep the ids of the file even when they leave gaps.
+func TestAddedTokenIDsWithGaps(t *testing.T) {
+	tk, err := FromBytes(byteLevelJSON(byteAlphabet(), nil, []string{"<a>", "<b>", "<ab>"}, []int{300, 299, 512}), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got, want := tk.Encode("x<b>y<a><ab>"), []int{'x', 299, 'y', 300, 512}; !slices.Equal(got, want) {
+		t.Errorf("Encode = %v, want %v", got, want)
+	}
+	if tk.VocabSize() != 513 {
+		t.Errorf("VocabSize = %d, want 513", tk.VocabSize())
+	}
+	if s, ok := tk.IDToToken(299); !ok || s != "<b>" {
+		t.Errorf("IDToToken(299) = %q, %v", s, ok)
+	}
+	if got := tk.Decode([]int{512, 'z', 299}); got != "<ab>z<b>" {
+		t.Errorf("Decode = %q", got)
+	}
+}
