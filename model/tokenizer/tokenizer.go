@@ -15,6 +15,8 @@ import (
 	sm "github.com/sugarme/tokenizer"
 	"github.com/sugarme/tokenizer/pretokenizer"
 	"github.com/sugarme/tokenizer/pretrained"
+
+	"github.com/rlhf-project/rlhf/atomicfile"
 )
 
 // Tokenizer encodes text to token ids and decodes them back, as the Hugging
@@ -383,34 +385,14 @@ func (t *Tokenizer) Save(dir string) error {
 	return writeFileAtomic(filepath.Join(dir, "tokenizer_config.json"), conf)
 }
 
-// writeFileAtomic writes data to path (creating its directory) through a
-// synced temporary file in the same directory, so a crash never leaves a half-written file at path.
+// writeFileAtomic writes data to path (creating its directory) so that a
+// crash never leaves a half-written file there.
 func writeFileAtomic(path string, data []byte) error {
 	if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
 		return fmt.Errorf("tokenizer: write %s: %w", path, err)
 	}
-	f, err := os.CreateTemp(filepath.Dir(path), "."+filepath.Base(path)+".tmp*")
-	if err != nil {
-		return fmt.Errorf("tokenizer: write %s: %w", path, err)
-	}
-	defer os.Remove(f.Name())
-	if err := f.Chmod(0o644); err != nil {
-		f.Close()
-		return fmt.Errorf("tokenizer: write %s: %w", path, err)
-	}
-	if _, err := f.Write(data); err != nil {
-		f.Close()
-		return fmt.Errorf("tokenizer: write %s: %w", path, err)
-	}
-	if err := f.Sync(); err != nil {
-		f.Close()
-		return fmt.Errorf("tokenizer: write %s: %w", path, err)
-	}
-	if err := f.Close(); err != nil {
-		return fmt.Errorf("tokenizer: write %s: %w", path, err)
-	}
-	if err := os.Rename(f.Name(), path); err != nil {
-		return fmt.Errorf("tokenizer: write %s: %w", path, err)
+	if err := atomicfile.WriteFile(path, data, 0o644); err != nil {
+		return fmt.Errorf("tokenizer: %w", err)
 	}
 	return nil
 }
