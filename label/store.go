@@ -330,30 +330,31 @@ func (s *Store) Labelers() ([]Labeler, error) {
 	return out, rows.Err()
 }
 
-// LoadResponses adds the groups of a response dataset (rows grouped by
-// prompt_id, at least two answers each) as items; groups already in the
-// store are kept as they are. It returns how many items were added.
-func (s *Store) LoadResponses(ctx context.Context, paths ...string) (int, error) {
+// ReadGroups reads response datasets and groups their rows by prompt_id
+// into items, in first-seen order. Answer ids are the response ids (a
+// content hash when empty); repeated answers are dropped; groups with fewer
+// than two answers are left out.
+func ReadGroups(ctx context.Context, paths ...string) ([]*Item, error) {
 	r, err := dataset.Open[dataset.Response](paths...)
 	if err != nil {
-		return 0, err
+		return nil, err
 	}
 	defer r.Close()
 	groups := map[string]*Item{}
 	var order []string
 	for {
 		if err := ctx.Err(); err != nil {
-			return 0, err
+			return nil, err
 		}
 		row, err := r.Next()
 		if err == io.EOF {
 			break
 		}
 		if err != nil {
-			return 0, err
+			return nil, err
 		}
 		if row.PromptID == "" {
-			return 0, fmt.Errorf("%s: response %s has an empty prompt_id", r.Position(), row.ID)
+			return nil, fmt.Errorf("%s: response %s has an empty prompt_id", r.Position(), row.ID)
 		}
 		it := groups[row.PromptID]
 		if it == nil {
@@ -361,7 +362,7 @@ func (s *Store) LoadResponses(ctx context.Context, paths ...string) (int, error)
 			groups[row.PromptID] = it
 			order = append(order, row.PromptID)
 		} else if it.Prompt != row.Prompt {
-			return 0, fmt.Errorf("%s: prompt_id %s has two different prompts", r.Position(), row.PromptID)
+			return nil, fmt.Errorf("%s: prompt_id %s has two different prompts", r.Position(), row.PromptID)
 		}
 		id := row.ID
 		if id == "" {
@@ -377,21 +378,34 @@ func (s *Store) LoadResponses(ctx context.Context, paths ...string) (int, error)
 			it.Answers = append(it.Answers, Answer{ID: id, Text: row.Response, Model: row.Model})
 		}
 	}
+	var out []*Item
+	for _, gid := range order {
+		if len(groups[gid].Answers) >= 2 {
+			out = append(out, groups[gid])
+		}
+	}
+	return out, nil
+}
+
+// LoadResponses adds the groups of a response dataset (see ReadGroups) as
+// items; groups already in the store are kept as they are. It returns how
+// many items were added.
+func (s *Store) LoadResponses(ctx context.Context, paths ...string) (int, error) {
+	items, err := ReadGroups(ctx, paths...)
+	if err != nil {
+		return 0, err
+	}
 	tx, err := s.db.BeginTx(ctx, nil)
 	if err != nil {
 		return 0, err
 	}
 	defer tx.Rollback()
 	added := 0
-	for _, gid := range order {
-		it := groups[gid]
-		if len(it.Answers) < 2 {
-			continue
-		}
+	for _, it := range items {
 		raw, _ := json.Marshal(it.Answers)
-		res, err := tx.Exec(`INSERT OR IGNORE INTO items(group_id, prompt, lang, responses, added_at) VALUES(?,?,?,?,?)`, gid, it.Prompt, it.Lang, string(raw), now())
+		res, err := tx.Exec(`INSERT OR IGNORE INTO items(group_id, prompt, lang, responses, added_at) VALUES(?,?,?,?,?)`, it.GroupID, it.Prompt, it.Lang, string(raw), now())
 		if err != nil {
-			return 0, fmt.Errorf("label db %s: add item %s: %w", s.path, gid, err)
+			return 0, fmt.Errorf("label db %s: add item %s: %w", s.path, it.GroupID, err)
 		}
 		n, _ := res.RowsAffected()
 		added += int(n)
@@ -460,11 +474,11 @@ func CheckRanking(it *Item, r Ranking) (Ranking, error) {
 			return nil, fmt.Errorf("group %s: answer %s has rank %d, want 1..%d", it.GroupID, a.ID, v, len(it.Answers))
 		}
 	}
-	return denseRanks(r), nil
+	return DenseRanks(r), nil
 }
 
-// denseRanks renumbers ranks to 1, 2, ... keeping order and ties.
-func denseRanks(r Ranking) Ranking {
+// DenseRanks renumbers ranks to 1, 2, ... keeping order and ties.
+func DenseRanks(r Ranking) Ranking {
 	vals := map[int]bool{}
 	for _, v := range r {
 		vals[v] = true

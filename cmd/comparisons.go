@@ -1,0 +1,63 @@
+package cmd
+
+import (
+	"github.com/spf13/cobra"
+
+	"github.com/rlhf-project/rlhf/label"
+)
+
+func init() { register(newComparisonsCmd) }
+
+func newComparisonsCmd() *cobra.Command {
+	c := &cobra.Command{
+		Use:   "comparisons",
+		Short: "Make comparison datasets from scraped votes or public preference data",
+	}
+	c.AddCommand(newComparisonsFromVotesCmd(), newComparisonsImportCmd())
+	return c
+}
+
+func newComparisonsFromVotesCmd() *cobra.Command {
+	opts := label.VotesOptions{}
+	c := &cobra.Command{
+		Use:   "from-votes",
+		Short: "Rank the answers of each scraped question by up-votes",
+		Args:  cobra.NoArgs,
+		RunE: func(c *cobra.Command, _ []string) error {
+			_, err := label.FromVotes(c.Context(), opts)
+			return err
+		},
+	}
+	f := c.Flags()
+	f.StringSliceVar(&opts.QA, "qa", nil, "qa dataset(s) from rlhf scrape")
+	f.StringVar(&opts.Out, "out", "", "comparison dataset directory to write")
+	f.Int64Var(&opts.MinVotes, "min-votes", 0, "fewest votes the better answer of a pair needs")
+	f.Float64Var(&opts.MinVoteRatio, "min-vote-ratio", 1, "how many times the worse answer's votes the better one needs (2 = twice)")
+	f.IntVar(&opts.MaxAnswers, "max-answers", 9, "most-voted answers kept per question")
+	return c
+}
+
+func newComparisonsImportCmd() *cobra.Command {
+	opts := label.ImportOptions{}
+	c := &cobra.Command{
+		Use:   "import",
+		Short: "Import Anthropic-HH, TRL or ranked-list preference data",
+		Long: `import converts public preference data into the comparison kind:
+  hh      JSONL {"chosen": transcript, "rejected": transcript}; the shared prompt is split off
+  trl     JSONL or Parquet {"prompt", "chosen", "rejected"}
+  ranked  JSONL or Parquet {"prompt", "responses": [...], "ranks": [...]} (1 best, ties equal)`,
+		Args: cobra.NoArgs,
+		RunE: func(c *cobra.Command, _ []string) error {
+			_, err := label.Import(c.Context(), opts)
+			return err
+		},
+	}
+	f := c.Flags()
+	f.StringVar(&opts.Format, "format", "", "input format: hh, trl or ranked")
+	f.StringSliceVar(&opts.In, "in", nil, "input file(s): .jsonl, .jsonl.gz or .parquet")
+	f.StringVar(&opts.Out, "out", "", "comparison dataset directory to write")
+	f.StringVar(&opts.Source, "source", "", "source column (default: input file name)")
+	f.StringVar(&opts.Task, "task", "", "task column, one of the InstructGPT tasks (default empty)")
+	f.StringVar(&opts.Lang, "lang", "auto", "lang column: auto (detect zh/en), or a fixed code")
+	return c
+}

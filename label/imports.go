@@ -1,0 +1,269 @@
+package label
+
+import (
+	"bufio"
+	"compress/gzip"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"strings"
+
+	"github.com/parquet-go/parquet-go"
+
+	"github.com/rlhf-project/rlhf/dataset"
+)
+
+// Import formats.
+const (
+	// FormatHH is Anthropic-HH style JSONL: "chosen" and "rejected" are full
+	// transcripts ("\n\nHuman: ...\n\nAssistant: ...") sharing the prompt.
+	FormatHH = "hh"
+	// FormatTRL is TRL's preference format: "prompt", "chosen", "rejected"
+	// strings, JSONL or Parquet.
+	FormatTRL = "trl"
+	// FormatRanked is K-wise rankings: "prompt", "responses" (list of
+	// strings) and "ranks" (1-based, 1 best, equal ranks are ties), JSONL
+	// or Parquet.
+	FormatRanked = "ranked"
+)
+
+// ImportOptions tune Import (`rlhf comparisons import`).
+type ImportOptions struct {
+	// Format is hh, trl or ranked.
+	Format string
+	// In are the input files: .jsonl, .jsonl.gz or (trl, ranked) .parquet.
+	In []string
+	// Out is the comparison dataset directory to write.
+	Out string
+	// Source is the source column; default the first input's base name
+	// without extensions (e.g. "hh-rlhf-train").
+	Source string
+	// Task and Lang fill the task and lang columns; Lang "auto" (the
+	// default) detects zh or en per prompt, Task defaults to empty.
+	Task string
+	Lang string
+	// RowsPerShard is passed to the dataset writer; 0 means its default.
+	RowsPerShard int64
+}
+
+// ImportReport says what Import wrote.
+type ImportReport struct {
+	Read    int   `json:"read"`
+	Rows    int64 `json:"rows"`
+	Skipped int   `json:"skipped"`
+}
+
+// importRow is the union of the fields of the three formats.
+type importRow struct {
+	Prompt    string   `json:"prompt" parquet:"prompt,optional"`
+	Chosen    string   `json:"chosen" parquet:"chosen,optional"`
+	Rejected  string   `json:"rejected" parquet:"rejected,optional"`
+	Responses []string `json:"responses" parquet:"responses,optional,list"`
+	Ranks     []int64  `json:"ranks" parquet:"ranks,optional,list"`
+}
+
+const hhAssistant = "\n\nAssistant:"
+
+// SplitHH splits an Anthropic-HH pair of transcripts into the shared prompt
+// (the common start up to and including its last "\n\nAssistant:") and the
+// two final answers.
+func SplitHH(chosen, rejected string) (prompt, c, r string, err error) {
+	n := 0
+	for n < len(chosen) && n < len(rejected) && chosen[n] == rejected[n] {
+		n++
+	}
+	cut := strings.LastIndex(chosen[:n], hhAssistant)
+	if cut < 0 {
+		return "", "", "", errors.New(`chosen and rejected share no prompt ending in "Assistant:"`)
+	}
+	cut += len(hhAssistant)
+	prompt = strings.TrimSpace(chosen[:cut])
+	c, r = strings.TrimSpace(chosen[cut:]), strings.TrimSpace(rejected[cut:])
+	if c == "" || r == "" {
+		return "", "", "", errors.New("an answer is empty after the shared prompt")
+	}
+	return prompt, c, r, nil
+}
+
+// Import converts public preference data into a comparison dataset. Pairs
+// (hh, trl) become plain pairs (no group_id, ranks 0); ranked lists become
+// groups expanded into their C(K,2) pairs with ranks, ties dropped. A
+// malformed line is an error naming file and line; rows whose two answers
+// are equal, or HH rows without a shared prompt, are skipped and counted.
+func Import(ctx context.Context, opts ImportOptions) (*ImportReport, error) {
+	switch opts.Format {
+	case FormatHH, FormatTRL, FormatRanked:
+	default:
+		return nil, fmt.Errorf("--format %q: want hh, trl or ranked", opts.Format)
+	}
+	if len(opts.In) == 0 || opts.Out == "" {
+		return nil, errors.New("comparisons import: --in and --out are required")
+	}
+	if opts.Source == "" {
+		base := filepath.Base(opts.In[0])
+		for _, ext := range []string{".gz", ".jsonl", ".json", ".parquet"} {
+			base = strings.TrimSuffix(base, ext)
+		}
+		opts.Source = base
+	}
+	if opts.Task != "" && !dataset.IsTask(opts.Task) {
+		return nil, fmt.Errorf("--task %q: want one of %s", opts.Task, strings.Join(dataset.Tasks, ", "))
+	}
+	if opts.Lang == "" {
+		opts.Lang = "auto"
+	}
+	w, err := dataset.Create[dataset.Comparison](opts.Out, dataset.WriterOptions{
+		RowsPerShard: opts.RowsPerShard,
+		Meta:         map[string]string{"source": opts.Source, "format": opts.Format},
+	})
+	if err != nil {
+		return nil, err
+	}
+	defer w.Abort()
+	rep := &ImportReport{}
+	lang := func(prompt string) string {
+		if opts.Lang == "auto" {
+			return DetectLang(prompt)
+		}
+		return opts.Lang
+	}
+	convert := func(pos string, row importRow) error {
+		rep.Read++
+		switch opts.Format {
+		case FormatHH, FormatTRL:
+			if row.Chosen == "" || row.Rejected == "" {
+				return fmt.Errorf("%s: want non-empty \"chosen\" and \"rejected\"", pos)
+			}
+			prompt, c, r := row.Prompt, row.Chosen, row.Rejected
+			if opts.Format == FormatHH {
+				var err error
+				if prompt, c, r, err = SplitHH(row.Chosen, row.Rejected); err != nil {
+					slog.Debug("comparisons import: skipping row", "at", pos, "why", err)
+					rep.Skipped++
+					return nil
+				}
+			} else if prompt == "" {
+				return fmt.Errorf("%s: want a non-empty \"prompt\"", pos)
+			}
+			if c == r {
+				rep.Skipped++
+				return nil
+			}
+			return w.Write(dataset.WithID(dataset.Comparison{Prompt: prompt, Chosen: c, Rejected: r, Task: opts.Task, Lang: lang(prompt), Source: opts.Source}))
+		default:
+			if row.Prompt == "" || len(row.Responses) < 2 || len(row.Ranks) != len(row.Responses) {
+				return fmt.Errorf("%s: want \"prompt\", at least two \"responses\" and as many \"ranks\" (got %d responses, %d ranks)", pos, len(row.Responses), len(row.Ranks))
+			}
+			g := Group{GroupID: dataset.ContentID("ranked", opts.Source, row.Prompt, strings.Join(row.Responses, "\x1e")), Prompt: row.Prompt, Answers: row.Responses, Task: opts.Task, Lang: lang(row.Prompt), Source: opts.Source}
+			raw := Ranking{}
+			for i, r := range row.Ranks {
+				if r < 1 || r > int64(len(row.Ranks)) {
+					return fmt.Errorf("%s: rank %d of response %d, want 1..%d", pos, r, i+1, len(row.Ranks))
+				}
+				raw[fmt.Sprint(i)] = int(r)
+			}
+			dense := DenseRanks(raw)
+			for i := range row.Responses {
+				g.Ranks = append(g.Ranks, dense[fmt.Sprint(i)])
+			}
+			rows := g.Pairs()
+			if len(rows) == 0 {
+				rep.Skipped++
+				return nil
+			}
+			return w.Write(rows...)
+		}
+	}
+	for _, in := range opts.In {
+		if err := readImportFile(ctx, in, convert); err != nil {
+			return nil, err
+		}
+	}
+	rep.Rows = w.Rows()
+	if rep.Rows == 0 {
+		return nil, fmt.Errorf("comparisons import: no usable rows in %s (%d read, %d skipped)", strings.Join(opts.In, ", "), rep.Read, rep.Skipped)
+	}
+	if err := w.Close(); err != nil {
+		return nil, err
+	}
+	slog.Info("comparisons import: wrote", "out", opts.Out, "format", opts.Format, "read", rep.Read, "rows", rep.Rows, "skipped", rep.Skipped)
+	return rep, nil
+}
+
+// readImportFile calls fn for each row of a JSONL(.gz) or Parquet file.
+func readImportFile(ctx context.Context, path string, fn func(pos string, row importRow) error) error {
+	if strings.HasSuffix(path, ".parquet") {
+		f, err := os.Open(path)
+		if err != nil {
+			return fmt.Errorf("--in: %w", err)
+		}
+		defer f.Close()
+		pr := parquet.NewGenericReader[importRow](f)
+		defer pr.Close()
+		buf := make([]importRow, 256)
+		n := 0
+		for {
+			if err := ctx.Err(); err != nil {
+				return err
+			}
+			k, err := pr.Read(buf)
+			for i := range buf[:k] {
+				n++
+				if err := fn(fmt.Sprintf("%s: row %d", path, n), buf[i]); err != nil {
+					return err
+				}
+			}
+			if err == io.EOF {
+				return nil
+			}
+			if err != nil {
+				return fmt.Errorf("%s: row %d: %w", path, n+1, err)
+			}
+		}
+	}
+	f, err := os.Open(path)
+	if err != nil {
+		return fmt.Errorf("--in: %w", err)
+	}
+	defer f.Close()
+	var rd io.Reader = f
+	if strings.HasSuffix(path, ".gz") {
+		gz, err := gzip.NewReader(f)
+		if err != nil {
+			return fmt.Errorf("%s: %w", path, err)
+		}
+		defer gz.Close()
+		rd = gz
+	}
+	sc := bufio.NewScanner(rd)
+	sc.Buffer(make([]byte, 1<<20), 256<<20)
+	line := 0
+	for sc.Scan() {
+		line++
+		if line%1024 == 0 {
+			if err := ctx.Err(); err != nil {
+				return err
+			}
+		}
+		text := strings.TrimSpace(sc.Text())
+		if text == "" {
+			continue
+		}
+		var row importRow
+		if err := json.Unmarshal([]byte(text), &row); err != nil {
+			return fmt.Errorf("%s:%d: not a JSON object with the expected fields: %w", path, line, err)
+		}
+		if err := fn(fmt.Sprintf("%s:%d", path, line), row); err != nil {
+			return err
+		}
+	}
+	if err := sc.Err(); err != nil {
+		return fmt.Errorf("%s:%d: %w", path, line+1, err)
+	}
+	return nil
+}

@@ -1,0 +1,187 @@
+package label
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"log/slog"
+	"sort"
+	"strconv"
+	"strings"
+
+	"github.com/rlhf-project/rlhf/dataset"
+)
+
+// VotesOptions tune FromVotes (`rlhf comparisons from-votes`).
+type VotesOptions struct {
+	// QA are the qa datasets from `rlhf scrape`.
+	QA []string
+	// Out is the comparison dataset directory to write.
+	Out string
+	// MinVotes is the fewest up-votes the better answer of a pair needs.
+	// Default 0 (any).
+	MinVotes int64
+	// MinVoteRatio is how many times the worse answer's votes the better
+	// answer needs (2 means at least twice as many); pairs closer than that
+	// are dropped as too noisy. Default 1 (any strictly higher count).
+	MinVoteRatio float64
+	// MaxAnswers caps the answers per question (the most voted are kept),
+	// so one popular question does not flood the data with C(K,2) pairs.
+	// Default 9.
+	MaxAnswers int
+	// RowsPerShard is passed to the dataset writer; 0 means its default.
+	RowsPerShard int64
+}
+
+// VotesReport says what FromVotes wrote.
+type VotesReport struct {
+	Questions int   `json:"questions"`
+	Groups    int   `json:"groups"`
+	Rows      int64 `json:"rows"`
+	// NoVotes counts answers without a vote count (left out).
+	NoVotes int `json:"no_votes"`
+}
+
+// FromVotes ranks the answers to each scraped question by up-votes: the
+// answers of one question (same site, same question text) become one group
+// with competition ranks by votes (equal votes share a rank and are a tie),
+// and a pair is kept when the better answer has at least MinVotes votes and
+// at least MinVoteRatio times the worse one's. Source is "votes", task
+// "open_qa".
+func FromVotes(ctx context.Context, opts VotesOptions) (*VotesReport, error) {
+	if len(opts.QA) == 0 || opts.Out == "" {
+		return nil, fmt.Errorf("comparisons from-votes: --qa and --out are required")
+	}
+	if opts.MinVoteRatio == 0 {
+		opts.MinVoteRatio = 1
+	}
+	if opts.MinVoteRatio < 1 {
+		return nil, fmt.Errorf("--min-vote-ratio %g: want 1 or more", opts.MinVoteRatio)
+	}
+	if opts.MinVotes < 0 {
+		return nil, fmt.Errorf("--min-votes %d: want 0 or more", opts.MinVotes)
+	}
+	if opts.MaxAnswers == 0 {
+		opts.MaxAnswers = 9
+	}
+	if opts.MaxAnswers < 2 {
+		return nil, fmt.Errorf("--max-answers %d: want 2 or more", opts.MaxAnswers)
+	}
+	r, err := dataset.Open[dataset.QA](opts.QA...)
+	if err != nil {
+		return nil, err
+	}
+	defer r.Close()
+	type answer struct {
+		text  string
+		votes int64
+	}
+	type question struct {
+		site, text, context, lang string
+		answers                   []answer
+	}
+	rep := &VotesReport{}
+	byKey := map[string]*question{}
+	var order []string
+	for {
+		if err := ctx.Err(); err != nil {
+			return nil, err
+		}
+		row, err := r.Next()
+		if err == io.EOF {
+			break
+		}
+		if err != nil {
+			return nil, err
+		}
+		if row.Votes == nil {
+			rep.NoVotes++
+			continue
+		}
+		if *row.Votes < 0 {
+			return nil, fmt.Errorf("%s: negative vote count %d", r.Position(), *row.Votes)
+		}
+		qtext := strings.TrimSpace(row.Question)
+		text := strings.TrimSpace(row.Answer)
+		if qtext == "" || text == "" {
+			continue
+		}
+		key := row.Site + "\x00" + qtext
+		q := byKey[key]
+		if q == nil {
+			q = &question{site: row.Site, text: qtext, context: strings.TrimSpace(row.Context), lang: row.Lang}
+			byKey[key] = q
+			order = append(order, key)
+		}
+		dup := false
+		for i := range q.answers {
+			if q.answers[i].text == text {
+				q.answers[i].votes = max(q.answers[i].votes, *row.Votes)
+				dup = true
+			}
+		}
+		if !dup {
+			q.answers = append(q.answers, answer{text, *row.Votes})
+		}
+	}
+	rep.Questions = len(order)
+
+	w, err := dataset.Create[dataset.Comparison](opts.Out, dataset.WriterOptions{
+		RowsPerShard: opts.RowsPerShard,
+		Meta: map[string]string{"source": "votes", "min_votes": strconv.FormatInt(opts.MinVotes, 10),
+			"min_vote_ratio": strconv.FormatFloat(opts.MinVoteRatio, 'g', -1, 64)},
+	})
+	if err != nil {
+		return nil, err
+	}
+	defer w.Abort()
+	for _, key := range order {
+		q := byKey[key]
+		if len(q.answers) < 2 {
+			continue
+		}
+		sort.SliceStable(q.answers, func(i, j int) bool { return q.answers[i].votes > q.answers[j].votes })
+		if len(q.answers) > opts.MaxAnswers {
+			q.answers = q.answers[:opts.MaxAnswers]
+		}
+		prompt := q.text
+		if q.context != "" && q.context != q.text {
+			prompt += "\n\n" + q.context
+		}
+		lang := q.lang
+		if lang == "" {
+			lang = DetectLang(prompt)
+		}
+		g := Group{GroupID: dataset.ContentID("votes", q.site, q.text), Prompt: prompt, Task: "open_qa", Lang: lang, Source: "votes"}
+		votes := make([]int64, len(q.answers))
+		for i, a := range q.answers {
+			g.Answers = append(g.Answers, a.text)
+			votes[i] = a.votes
+			// Competition ranking: 1 + the number of answers with more votes.
+			rank := 1
+			for _, b := range q.answers {
+				if b.votes > a.votes {
+					rank++
+				}
+			}
+			g.Ranks = append(g.Ranks, rank)
+		}
+		rows := g.PairsWhere(func(better, worse int) bool {
+			vb, vw := votes[better], votes[worse]
+			return vb >= opts.MinVotes && float64(vb) >= opts.MinVoteRatio*float64(vw)
+		})
+		if len(rows) == 0 {
+			continue
+		}
+		rep.Groups++
+		if err := w.Write(rows...); err != nil {
+			return nil, err
+		}
+	}
+	rep.Rows = w.Rows()
+	if err := w.Close(); err != nil {
+		return nil, err
+	}
+	slog.Info("comparisons from-votes: wrote", "out", opts.Out, "questions", rep.Questions, "groups", rep.Groups, "rows", rep.Rows, "answers_without_votes", rep.NoVotes)
+	return rep, nil
+}
