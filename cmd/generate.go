@@ -1,0 +1,36 @@
+package cmd
+
+import (
+	"github.com/spf13/cobra"
+
+	"github.com/rlhf-project/rlhf/model"
+)
+
+func init() { register(newGenerateCmd) }
+
+func newGenerateCmd() *cobra.Command {
+	opts := model.GenerateOptions{}
+	c := &cobra.Command{
+		Use:   "generate --model DIR --prompts DATASET --out DIR",
+		Short: "Sample responses to prompts (batched, KV cache) into a response dataset",
+		Args:  cobra.NoArgs,
+		RunE: func(c *cobra.Command, _ []string) error {
+			return model.RunGenerate(c.Context(), opts)
+		},
+	}
+	f := c.Flags()
+	f.StringVar(&opts.Model, "model", "", "model folder (required)")
+	f.StringSliceVar(&opts.Prompts, "prompts", nil, "prompt datasets or JSONL files with a prompt field (required, repeatable)")
+	f.StringVar(&opts.Out, "out", "", "response dataset to write (required)")
+	f.IntVar(&opts.NumSamples, "num-samples", 1, "samples per prompt")
+	f.IntVar(&opts.MaxNewTokens, "max-new-tokens", 128, "most tokens generated per sample")
+	f.Float64Var(&opts.Temperature, "temperature", 1, "sampling temperature; 0 means greedy")
+	f.Float64Var(&opts.TopP, "top-p", 1, "nucleus sampling mass (1: off)")
+	f.IntVar(&opts.TopK, "top-k", 0, "sample among the K most likely tokens (0: off)")
+	f.Uint64Var(&opts.Seed, "seed", 0, "random seed; the same seed gives the same outputs")
+	f.IntVar(&opts.BatchSize, "batch-size", 8, "sequences decoded together")
+	f.StringVar(&opts.Template, "template", "", "prompt template overriding the checkpoint's rlhf.json, with {prompt}")
+	f.BoolVar(&opts.Raw, "raw", false, "feed prompts as they are: no template, no BOS")
+	f.StringVar(&opts.Backend, "backend", "", "compute backend: go, xla:cuda or xla:/abs/path/plugin.so (default $RLHF_BACKEND or go)")
+	return c
+}

@@ -1,0 +1,44 @@
+package cmd
+
+import (
+	"github.com/spf13/cobra"
+
+	"github.com/rlhf-project/rlhf/model"
+)
+
+func init() { register(newModelCmd) }
+
+func newModelCmd() *cobra.Command {
+	c := &cobra.Command{
+		Use:   "model",
+		Short: "Create and inspect Hugging Face-layout models",
+		Args:  cobra.NoArgs,
+	}
+	c.AddCommand(newModelInitCmd())
+	return c
+}
+
+func newModelInitCmd() *cobra.Command {
+	opts := model.InitOptions{}
+	c := &cobra.Command{
+		Use:   "init --arch gpt2|llama|qwen2|mistral|bloom --out DIR",
+		Short: "Write a small randomly initialized model (config.json, model.safetensors, tokenizer.json, rlhf.json)",
+		Args:  cobra.NoArgs,
+		RunE: func(c *cobra.Command, _ []string) error {
+			return model.RunInit(c.Context(), opts)
+		},
+	}
+	f := c.Flags()
+	f.StringVar(&opts.Arch, "arch", "gpt2", "architecture: gpt2, llama, qwen2, mistral or bloom")
+	f.IntVar(&opts.Layers, "layers", 2, "transformer blocks")
+	f.IntVar(&opts.Hidden, "hidden", 64, "hidden size")
+	f.IntVar(&opts.Heads, "heads", 4, "attention heads")
+	f.IntVar(&opts.KVHeads, "kv-heads", 0, "key/value heads for llama/qwen2/mistral (0: same as --heads)")
+	f.IntVar(&opts.Intermediate, "intermediate", 0, "MLP inner size (0: 4×hidden for gpt2/bloom, ≈8/3×hidden rounded to 64 otherwise)")
+	f.IntVar(&opts.MaxPositions, "max-positions", 1024, "context length (gpt2's learned position table)")
+	f.StringVar(&opts.Tokenizer, "tokenizer", "", "tokenizer.json to use (default: a byte-level tokenizer, 256 bytes + <|endoftext|>)")
+	f.StringVar(&opts.Out, "out", "", "output folder (required)")
+	f.Uint64Var(&opts.Seed, "seed", 0, "random initialization seed")
+	f.StringVar(&opts.Template, "template", "", "prompt template stored in rlhf.json (default \"Human: {prompt}\\n\\nAssistant: \")")
+	return c
+}

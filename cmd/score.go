@@ -1,0 +1,30 @@
+package cmd
+
+import (
+	"github.com/spf13/cobra"
+
+	"github.com/rlhf-project/rlhf/model"
+)
+
+func init() { register(newScoreCmd) }
+
+func newScoreCmd() *cobra.Command {
+	opts := model.ScoreOptions{}
+	c := &cobra.Command{
+		Use:   "score --model DIR --data DATASET_OR_JSONL --out DIR",
+		Short: "Score prompt/response rows: summed response log-prob and token count, or reward for reward models",
+		Args:  cobra.NoArgs,
+		RunE: func(c *cobra.Command, _ []string) error {
+			return model.RunScore(c.Context(), opts)
+		},
+	}
+	f := c.Flags()
+	f.StringVar(&opts.Model, "model", "", "model folder (required)")
+	f.StringSliceVar(&opts.Data, "data", nil, "response or sft datasets, or JSONL with prompt and response fields (required, repeatable)")
+	f.StringVar(&opts.Out, "out", "", "dataset to write: id, prompt, response and logprob+num_tokens or reward (required)")
+	f.BoolVar(&opts.Raw, "raw", false, "score tokens(response) after tokens(prompt): no template, no special tokens")
+	f.StringVar(&opts.Template, "template", "", "prompt template overriding the checkpoint's rlhf.json, with {prompt}")
+	f.IntVar(&opts.BatchSize, "batch-size", 8, "rows per forward pass")
+	f.StringVar(&opts.Backend, "backend", "", "compute backend: go, xla:cuda or xla:/abs/path/plugin.so (default $RLHF_BACKEND or go)")
+	return c
+}

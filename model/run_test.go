@@ -1,0 +1,164 @@
+package model
+
+import (
+	"context"
+	"math"
+	"os"
+	"path/filepath"
+	"reflect"
+	"testing"
+
+	"github.com/rlhf-project/rlhf/dataset"
+	"github.com/rlhf-project/rlhf/model/tokenizer"
+)
+
+func initTiny(t *testing.T, arch string) string {
+	t.Helper()
+	dir := filepath.Join(t.TempDir(), "m")
+	err := RunInit(context.Background(), InitOptions{Arch: arch, Layers: 1, Hidden: 32, Heads: 4, Out: dir, Seed: 5, MaxPositions: 128})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return dir
+}
+
+func TestRunInitGenerateScore(t *testing.T) {
+	dir := initTiny(t, ArchQwen2)
+	for _, f := range []string{"config.json", "model.safetensors", "tokenizer.json", "rlhf.json"} {
+		if _, err := os.Stat(filepath.Join(dir, f)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	tmp := t.TempDir()
+	prompts := filepath.Join(tmp, "prompts.jsonl")
+	os.WriteFile(prompts, []byte(`{"prompt":"Say hi"}
+{"prompt":"你好，世界"}
+{"prompt":"x"}
+`), 0o644)
+	gen := func(out string, batch int) []dataset.Response {
+		err := RunGenerate(context.Background(), GenerateOptions{Model: dir, Prompts: []string{prompts}, Out: out,
+			NumSamples: 2, MaxNewTokens: 5, Temperature: 1, TopP: 0.95, Seed: 9, BatchSize: batch, Backend: "go"})
+		if err != nil {
+			t.Fatal(err)
+		}
+		rows, err := dataset.ReadAll[dataset.Response](out)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return rows
+	}
+	a := gen(filepath.Join(tmp, "gen-a"), 4)
+	b := gen(filepath.Join(tmp, "gen-b"), 3)
+	if len(a) != 6 || a[2].Prompt != "你好，世界" || a[3].SampleIndex != 1 {
+		t.Fatalf("unexpected rows: %+v", a)
+	}
+	for i := range a {
+		if a[i].Response != b[i].Response || math.Abs(a[i].Logprob-b[i].Logprob) > 1e-4 {
+			t.Fatalf("row %d differs between runs with the same seed: %q vs %q", i, a[i].Response, b[i].Response)
+		}
+		if a[i].Logprob >= 0 {
+			t.Fatalf("row %d logprob %v", i, a[i].Logprob)
+		}
+	}
+
+	// Score the JSONL pairs raw and check against log-probs from the forward pass.
+	data := filepath.Join(tmp, "pairs.jsonl")
+	os.WriteFile(data, []byte(`{"prompt":"ab","response":"cde"}
+{"prompt":"Hello ","response":"world!"}
+`), 0o644)
+	out := filepath.Join(tmp, "scored")
+	if err := RunScore(context.Background(), ScoreOptions{Model: dir, Data: []string{data}, Out: out, Raw: true, BatchSize: 2}); err != nil {
+		t.Fatal(err)
+	}
+	scored, err := dataset.ReadAll[dataset.Response](out)
+	if err != nil {
+		t.Fatal(err)
+	}
+	m, tok, err := LoadWithTokenizer(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i, pr := range [][2]string{{"ab", "cde"}, {"Hello ", "world!"}} {
+		p, r := tok.Encode(pr[0]), tok.Encode(pr[1])
+		seq := make([]int32, 0)
+		for _, x := range append(append([]int{}, p...), r...) {
+			seq = append(seq, int32(x))
+		}
+		mask := make([]int32, len(seq))
+		for j := range mask {
+			mask[j] = 1
+		}
+		lg := runLogits(t, m, [][]int32{seq}, [][]int32{mask})[0]
+		var want float64
+		for j := len(p); j < len(seq); j++ {
+			row := lg[j-1]
+			var z float64
+			for _, l := range row {
+				z += math.Exp(float64(l))
+			}
+			want += float64(row[seq[j]]) - math.Log(z)
+		}
+		s := scored[i]
+		if s.Prompt != pr[0] || math.Abs(s.Logprob-want) > 1e-3 || s.Reward != nil {
+			t.Fatalf("row %d: %+v, want logprob %v over %d tokens", i, s, want, len(r))
+		}
+	}
+}
+
+func TestRunScoreRewardModel(t *testing.T) {
+	dir := initTiny(t, ArchGPT2)
+	m, err := Load(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := m.AddScoreHead(1); err != nil {
+		t.Fatal(err)
+	}
+	if err := m.Save(dir); err != nil {
+		t.Fatal(err)
+	}
+	tmp := t.TempDir()
+	data := filepath.Join(tmp, "pairs.jsonl")
+	os.WriteFile(data, []byte(`{"prompt":"q","response":"good"}
+{"prompt":"q","response":"bad answer"}
+{"prompt":"q","response":"good"}
+`), 0o644)
+	out := filepath.Join(tmp, "scored")
+	if err := RunScore(context.Background(), ScoreOptions{Model: dir, Data: []string{data}, Out: out, BatchSize: 2}); err != nil {
+		t.Fatal(err)
+	}
+	rows, err := dataset.ReadAll[dataset.Response](out)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(rows) != 3 || rows[0].Reward == nil || rows[0].Logprob != 0 {
+		t.Fatalf("rows: %+v", rows)
+	}
+	// Same text gives the same reward whatever its batch and padding.
+	if math.Abs(*rows[0].Reward-*rows[2].Reward) > 1e-5 || *rows[0].Reward == *rows[1].Reward {
+		t.Fatalf("rewards %v %v %v", *rows[0].Reward, *rows[1].Reward, *rows[2].Reward)
+	}
+}
+
+func TestPromptIDsTemplate(t *testing.T) {
+	dir := initTiny(t, ArchLlama)
+	m, tok, err := LoadWithTokenizer(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	got := PromptIDs(m, tok, "hi", "", false)
+	want := tok.Encode("Human: hi\n\nAssistant: ")
+	if m.Config.BOS >= 0 {
+		want = append([]int{m.Config.BOS}, want...)
+	}
+	if !reflect.DeepEqual(got, want) {
+		t.Fatalf("templated ids %v, want %v", got, want)
+	}
+	if raw := PromptIDs(m, tok, "hi", "", true); !reflect.DeepEqual(raw, tok.Encode("hi")) {
+		t.Fatalf("raw ids %v", raw)
+	}
+	if o := PromptIDs(m, tok, "hi", "<{prompt}>", true); !reflect.DeepEqual(o, tok.Encode("hi")) {
+		t.Fatalf("raw must ignore the template: %v", o)
+	}
+	_ = tokenizer.EndOfText
+}
