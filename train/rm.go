@@ -1,0 +1,552 @@
+package train
+
+import (
+	"context"
+	"fmt"
+	"log/slog"
+	"math"
+	"sort"
+
+	"github.com/gomlx/compute"
+	"github.com/gomlx/compute/dtypes"
+	. "github.com/gomlx/gomlx/core/graph" //nolint:revive
+	gmodel "github.com/gomlx/gomlx/ml/model"
+
+	"github.com/rlhf-project/rlhf/dataset"
+	"github.com/rlhf-project/rlhf/model"
+	"github.com/rlhf-project/rlhf/progress"
+)
+
+// RMOptions configure `rlhf rm`.
+type RMOptions struct {
+	CommonOptions
+	// Model is the checkpoint to start from (usually the SFT one). Its LM
+	// head is left unused; a score head is added when it has none.
+	Model string
+	// Data is a comparison dataset (folder with train/ and val/, one
+	// dataset, or a file). Rows sharing a group_id are one prompt ranked
+	// among K answers; rows without group_id are plain pairs.
+	Data string
+	// Val overrides the validation data (default: Data's val/ split).
+	Val string
+	// SFTData is an sft dataset whose val split (or the dataset itself)
+	// gives the reference responses the reward is centred on after
+	// training; without it the chosen responses of the training data are used.
+	SFTData string
+	// StopAfter: see SFTOptions.StopAfter.
+	StopAfter int
+}
+
+// RMResult summarises a run.
+type RMResult struct {
+	Steps int
+	// Loss is the last logged training loss; ValLoss, ValAccuracy and
+	// ValMargin the last validation (NaN without validation data);
+	// ValAccuracyByTask the accuracy per task.
+	Loss, ValLoss, ValAccuracy, ValMargin float64
+	ValAccuracyByTask                     map[string]float64
+	// RewardMean and RewardStd are the statistics of the raw reward on the
+	// reference responses, recorded in rlhf.json.
+	RewardMean, RewardStd float64
+	Model                 string
+	Truncation            TruncStats
+	Stopped               bool
+}
+
+// Group is one prompt's comparisons: the distinct sequences scored and the
+// pairs (indexes into Seqs) with the chosen one first.
+type Group struct {
+	Task  string
+	Seqs  []Encoded
+	Pairs [][2]int
+}
+
+// GroupComparisons groups rows by group_id (rows without one are groups
+// of one pair), in order of first appearance, and encodes each distinct
+// (prompt, response) once. Pairs whose sequences are dropped by the
+// truncation policy are left out, and so are groups left without pairs.
+func GroupComparisons(rows []dataset.Comparison, enc *Encoder, stats *TruncStats) []Group {
+	type key struct{ prompt, response string }
+	type building struct {
+		g     Group
+		index map[key]int
+	}
+	var order []*building
+	byID := map[string]*building{}
+	for _, r := range rows {
+		var b *building
+		if r.GroupID != "" {
+			b = byID[r.GroupID]
+		}
+		if b == nil {
+			b = &building{g: Group{Task: r.Task}, index: map[key]int{}}
+			order = append(order, b)
+			if r.GroupID != "" {
+				byID[r.GroupID] = b
+			}
+		}
+		idx := func(resp string) int {
+			k := key{r.Prompt, resp}
+			if i, ok := b.index[k]; ok {
+				return i
+			}
+			e, ok := enc.Encode(r.Prompt, resp, stats)
+			if !ok {
+				b.index[k] = -1
+				return -1
+			}
+			b.g.Seqs = append(b.g.Seqs, e)
+			b.index[k] = len(b.g.Seqs) - 1
+			return len(b.g.Seqs) - 1
+		}
+		c, j := idx(r.Chosen), idx(r.Rejected)
+		if c >= 0 && j >= 0 {
+			b.g.Pairs = append(b.g.Pairs, [2]int{c, j})
+		}
+	}
+	var out []Group
+	for _, b := range order {
+		if len(b.g.Pairs) > 0 {
+			out = append(out, b.g)
+		}
+	}
+	return out
+}
+
+// RMBatch is a batch of whole groups: N sequences and P pairs (padded to
+// multiples of 8 so batches share compiled graphs; padding pairs weigh 0).
+type RMBatch struct {
+	Seqs Batch
+	// Chosen, Rejected index rows of Seqs; Weight is 1/(pairs of the
+	// group × groups in the batch), so every group (prompt) weighs the same
+	// whatever its K, as InstructGPT prescribes.
+	Chosen, Rejected []int32
+	Weight           []float32
+	Groups           int
+}
+
+// MakeRMBatch builds the batch of groups.
+func MakeRMBatch(groups []Group, maxLen, pad int) RMBatch {
+	var seqs []Encoded
+	var b RMBatch
+	for _, g := range groups {
+		off := len(seqs)
+		seqs = append(seqs, g.Seqs...)
+		for _, p := range g.Pairs {
+			b.Chosen = append(b.Chosen, int32(off+p[0]))
+			b.Rejected = append(b.Rejected, int32(off+p[1]))
+			b.Weight = append(b.Weight, float32(1/(float64(len(g.Pairs))*float64(len(groups)))))
+		}
+	}
+	n := (len(seqs) + 7) / 8 * 8
+	b.Seqs = MakeBatch(seqs, n, maxLen, pad)
+	for len(b.Chosen)%8 != 0 {
+		b.Chosen = append(b.Chosen, 0)
+		b.Rejected = append(b.Rejected, 0)
+		b.Weight = append(b.Weight, 0)
+	}
+	b.Groups = len(groups)
+	return b
+}
+
+func (b RMBatch) inputs() []any {
+	P := len(b.Chosen)
+	return []any{tensorOf(b.Seqs.Tokens, b.Seqs.B, b.Seqs.T), tensorOf(b.Seqs.Mask, b.Seqs.B, b.Seqs.T),
+		tensorOf(b.Chosen, P), tensorOf(b.Rejected, P), tensorOf(b.Weight, P)}
+}
+
+// Rewards is the reward model's scalar score of each sequence: the score
+// head at the last real token. tokens, mask [N,T] → [N] float32.
+func Rewards(m *model.Model, tokens, mask *Node) *Node {
+	return ConvertDType(m.Score(m.Hidden(tokens, mask), mask), dtypes.Float32)
+}
+
+// rmLoss is the group-averaged pairwise loss Σ w·(−log σ(r_c − r_r)); its
+// metrics are the weighted accuracy and margin.
+func rmLoss(m *model.Model) LossFn {
+	return func(_ *gmodel.Scope, in []*Node) (*Node, []*Node) {
+		r := Rewards(m, in[0], in[1])
+		rc := Gather(r, ExpandAxes(in[2], -1))
+		rr := Gather(r, ExpandAxes(in[3], -1))
+		w := in[4]
+		d := Sub(rc, rr)
+		loss := ReduceAllSum(Mul(w, Softplus(Neg(d))))
+		acc := ReduceAllSum(Mul(w, ConvertDType(GreaterThan(d, ZerosLike(d)), dtypes.Float32)))
+		return loss, []*Node{acc, ReduceAllSum(Mul(w, d))}
+	}
+}
+
+// Scorer computes rewards of encoded sequences in batches.
+type Scorer struct {
+	exec  *gmodel.Exec
+	batch int
+	max   int
+	pad   int
+}
+
+// NewScorer prepares the reward executable of m.
+func NewScorer(backend compute.Backend, m *model.Model, batch, maxLen, pad int) *Scorer {
+	return &Scorer{exec: gmodel.MustNewExec(backend, m.Store, func(_ *gmodel.Scope, tokens, mask *Node) *Node {
+		return Rewards(m, tokens, mask)
+	}), batch: batch, max: maxLen, pad: pad}
+}
+
+// Score returns the reward of each sequence.
+func (s *Scorer) Score(seqs []Encoded) ([]float64, error) {
+	out := make([]float64, 0, len(seqs))
+	for lo := 0; lo < len(seqs); lo += s.batch {
+		part := seqs[lo:min(lo+s.batch, len(seqs))]
+		b := MakeBatch(part, s.batch, s.max, s.pad)
+		t, err := s.exec.Exec1(tensorOf(b.Tokens, b.B, b.T), tensorOf(b.Mask, b.B, b.T))
+		if err != nil {
+			return nil, err
+		}
+		for _, v := range t.Value().([]float32)[:len(part)] {
+			out = append(out, float64(v))
+		}
+		t.FinalizeAll()
+	}
+	return out, nil
+}
+
+// pairStats are validation metrics over pairs (every pair counts once).
+type pairStats struct {
+	n, correct      int
+	margin, lossSum float64
+}
+
+func (p *pairStats) add(d float64) {
+	p.n++
+	if d > 0 {
+		p.correct++
+	}
+	p.margin += d
+	p.lossSum += softplus(-d)
+}
+
+func softplus(x float64) float64 {
+	if x > 30 {
+		return x
+	}
+	return math.Log1p(math.Exp(x))
+}
+
+// RunRM trains a reward model on comparisons.
+func RunRM(ctx context.Context, o RMOptions) (*RMResult, error) {
+	o.Defaults()
+	if err := o.Check(); err != nil {
+		return nil, err
+	}
+	if o.Model == "" {
+		return nil, fmt.Errorf("--model: no model folder given")
+	}
+	trainPaths, valPaths, err := resolveData(o.Data, o.Val)
+	if err != nil {
+		return nil, err
+	}
+	trainRows, err := readAll[dataset.Comparison]("--data", trainPaths)
+	if err != nil {
+		return nil, err
+	}
+	var valRows []dataset.Comparison
+	if len(valPaths) > 0 {
+		if valRows, err = readAll[dataset.Comparison]("--val", valPaths); err != nil {
+			return nil, err
+		}
+	}
+	var refRows []dataset.SFT
+	if o.SFTData != "" {
+		tp, vp, err := resolveData(o.SFTData, "")
+		if err != nil {
+			return nil, fmt.Errorf("--sft-data: %w", err)
+		}
+		if len(vp) == 0 {
+			vp = tp
+		}
+		if refRows, err = readAll[dataset.SFT]("--sft-data", vp); err != nil {
+			return nil, err
+		}
+	}
+	resumeFrom, err := StartRun(&o.CommonOptions)
+	if err != nil {
+		return nil, err
+	}
+	modelDir := o.Model
+	if resumeFrom != "" {
+		modelDir = resumeFrom
+	}
+	m, tok, err := LoadModel("--model", modelDir, o.MaxSeqLen, o.Template)
+	if err != nil {
+		return nil, err
+	}
+	if !m.HasScoreHead() {
+		if err := m.AddScoreHead(o.Seed); err != nil {
+			return nil, err
+		}
+	}
+	if resumeFrom == "" {
+		m.Meta.Stage = "rm"
+		m.Meta.BaseModel = o.Model
+	}
+
+	enc := &Encoder{Tok: tok, Meta: m.Meta, MaxLen: o.MaxSeqLen, Truncate: o.Truncate}
+	var stats TruncStats
+	groups := GroupComparisons(trainRows, enc, &stats)
+	if stats.PromptTruncated+stats.ResponseTruncated+stats.Dropped > 0 {
+		slog.Warn("responses longer than --max-seq-len", "max_seq_len", o.MaxSeqLen, "truncate", o.Truncate, "stats", stats.String())
+	}
+	if len(groups) == 0 {
+		return nil, fmt.Errorf("--data %s: no comparison is left after --truncate %s at --max-seq-len %d", o.Data, o.Truncate, o.MaxSeqLen)
+	}
+	valGroups := GroupComparisons(valRows, enc, nil)
+
+	data := &loader{n: len(groups), batch: o.BatchSize, seed: o.Seed}
+	stepsPerEpoch := (data.batchesPerEpoch() + o.GradAccum - 1) / o.GradAccum
+	total := o.Epochs * stepsPerEpoch
+	if o.MaxSteps > 0 {
+		total = o.MaxSteps
+	}
+	evalEvery := o.EvalEvery
+	if evalEvery == 0 {
+		evalEvery = stepsPerEpoch
+	}
+	sched := Schedule{Peak: o.LR, Warmup: o.Warmup, Total: total, MinRatio: o.MinLRRatio}
+	backend, err := NewBackend(o.Backend)
+	if err != nil {
+		return nil, err
+	}
+	opt := []NamedStore{{Name: "optimizer", Store: m.Store}}
+	state := &TrainerState{Kind: "rm", TotalSteps: total, Seed: o.Seed}
+	if resumeFrom != "" {
+		if state, err = LoadTrainerState(resumeFrom, opt...); err != nil {
+			return nil, err
+		}
+		if state.Kind != "rm" {
+			return nil, fmt.Errorf("--resume: %s holds a %q run, not rm", resumeFrom, state.Kind)
+		}
+		slog.Info("resuming", "from", resumeFrom, "step", state.Step, "epoch", state.Epoch)
+		data.epoch, data.index = state.Epoch, state.Batch
+	}
+	guard := &Guard{Allowed: o.SkipNonFinite, Skipped: state.Skipped}
+	optim := NewOptimizer(backend, m.Store, rmLoss(m), OptimizerConfig{WeightDecay: o.WeightDecay, ClipGrad: o.ClipGrad})
+	scorer := NewScorer(backend, m, 8, o.MaxSeqLen, tok.PAD())
+
+	res := &RMResult{ValLoss: math.NaN(), ValAccuracy: math.NaN(), ValMargin: math.NaN(), Truncation: stats}
+	evaluate := func() (Metrics, error) {
+		all := &pairStats{}
+		byTask := map[string]*pairStats{}
+		for _, g := range valGroups {
+			r, err := scorer.Score(g.Seqs)
+			if err != nil {
+				return nil, err
+			}
+			if byTask[g.Task] == nil {
+				byTask[g.Task] = &pairStats{}
+			}
+			for _, p := range g.Pairs {
+				d := r[p[0]] - r[p[1]]
+				all.add(d)
+				byTask[g.Task].add(d)
+			}
+		}
+		n := float64(all.n)
+		mt := Metrics{"val_loss": all.lossSum / n, "val_acc": float64(all.correct) / n, "val_margin": all.margin / n}
+		res.ValAccuracyByTask = map[string]float64{}
+		for task, s := range byTask {
+			name := task
+			if name == "" {
+				name = "none"
+			}
+			mt["val_acc/"+name] = float64(s.correct) / float64(s.n)
+			mt["val_margin/"+name] = s.margin / float64(s.n)
+			res.ValAccuracyByTask[name] = float64(s.correct) / float64(s.n)
+		}
+		return mt, nil
+	}
+
+	log, err := OpenMetricsLog(o.Out, state.Step)
+	if err != nil {
+		return nil, err
+	}
+	defer log.Close()
+	lastCkpt := resumeFrom
+	saveCheckpoint := func() error {
+		state.Epoch, state.Batch, state.Skipped = data.epoch, data.index, guard.Skipped
+		dir, err := SaveCheckpoint(o.Out, state.Step, func(dir string) error { return m.Save(dir) }, state, o.Keep, opt...)
+		if err == nil {
+			lastCkpt = dir
+		}
+		return err
+	}
+
+	bar := progress.New(int64(total), "rm steps")
+	bar.Add(int64(state.Step))
+	var speed Throughput
+	speed.Rate()
+	startStep := state.Step
+	for state.Step < total {
+		if err := ctx.Err(); err != nil {
+			bar.Finish()
+			if cerr := saveCheckpoint(); cerr != nil {
+				return nil, fmt.Errorf("%w (and saving a checkpoint failed: %v)", err, cerr)
+			}
+			return nil, fmt.Errorf("interrupted at step %d, checkpoint %s written (continue with --resume): %w", state.Step, lastCkpt, err)
+		}
+		lr := sched.At(state.Step)
+		var lossSum, accSum, marginSum float64
+		tokens := 0
+		for range o.GradAccum {
+			idx := data.next()
+			gs := make([]Group, len(idx))
+			for i, j := range idx {
+				gs[i] = groups[j]
+			}
+			b := MakeRMBatch(gs, o.MaxSeqLen, tok.PAD())
+			r, err := optim.Micro(b.inputs()...)
+			if err != nil {
+				return nil, err
+			}
+			lossSum += r.Loss
+			accSum += r.Metrics[0]
+			marginSum += r.Metrics[1]
+			for _, v := range b.Seqs.Mask {
+				tokens += int(v)
+			}
+		}
+		k := float64(o.GradAccum)
+		loss := lossSum / k
+		step, err := optim.Step(lr)
+		if err != nil {
+			return nil, err
+		}
+		if err := guard.Check(state.Step, step, loss, lastCkpt); err != nil {
+			bar.Finish()
+			return nil, err
+		}
+		state.Step++
+		state.Tokens += int64(tokens)
+		speed.Add(tokens)
+		bar.Add(1)
+		bar.SetStatus(fmt.Sprintf("loss %.4f acc %.2f", loss, accSum/k))
+		res.Loss = loss
+		if state.Step%o.LogEvery == 0 || state.Step == total {
+			if err := log.Write(Metrics{"step": float64(state.Step), "loss": loss, "acc": accSum / k, "margin": marginSum / k,
+				"lr": lr, "grad_norm": step.GradNorm, "tokens_per_s": speed.Rate(), "epoch": float64(data.epoch),
+				"skipped_nonfinite": float64(guard.Skipped)}); err != nil {
+				return nil, err
+			}
+		}
+		last := state.Step == total
+		stop := o.StopAfter > 0 && state.Step-startStep >= o.StopAfter && !last
+		if state.Step%evalEvery == 0 || last || stop {
+			isBest := false
+			if len(valGroups) > 0 && (state.Step%evalEvery == 0 || last) {
+				mt, err := evaluate()
+				if err != nil {
+					return nil, err
+				}
+				res.ValLoss, res.ValAccuracy, res.ValMargin = mt["val_loss"], mt["val_acc"], mt["val_margin"]
+				slog.Info("validation", "step", state.Step, "val_loss", res.ValLoss, "val_acc", res.ValAccuracy, "val_margin", res.ValMargin)
+				mt["step"] = float64(state.Step)
+				if err := log.Write(mt); err != nil {
+					return nil, err
+				}
+				if state.BestStep == 0 || res.ValLoss < state.BestMetric {
+					state.BestStep, state.BestMetric, isBest = state.Step, res.ValLoss, true
+				}
+			}
+			if err := saveCheckpoint(); err != nil {
+				return nil, err
+			}
+			if isBest {
+				if err := MarkBest(o.Out, state.Step, state.BestMetric); err != nil {
+					return nil, err
+				}
+			}
+		}
+		if stop {
+			bar.Finish()
+			res.Steps, res.Stopped, res.Model = state.Step, true, lastCkpt
+			return res, nil
+		}
+	}
+	bar.Finish()
+	res.Steps = state.Step
+
+	// Publish the best (or last) checkpoint, centred: the mean and std of
+	// its reward on reference responses go to rlhf.json.
+	final := lastCkpt
+	if best := BestCheckpoint(o.Out); best != "" {
+		final = best
+	}
+	fm, err := model.Load(final)
+	if err != nil {
+		return nil, err
+	}
+	var refs []Encoded
+	if len(refRows) > 0 {
+		for _, r := range refRows {
+			if e, ok := enc.Encode(r.Prompt, r.Response, nil); ok {
+				refs = append(refs, e)
+			}
+		}
+	} else {
+		seen := map[[2]string]bool{}
+		for _, r := range trainRows {
+			if k := [2]string{r.Prompt, r.Chosen}; !seen[k] {
+				seen[k] = true
+				if e, ok := enc.Encode(r.Prompt, r.Chosen, nil); ok {
+					refs = append(refs, e)
+				}
+			}
+		}
+	}
+	rewards, err := NewScorer(backend, fm, 8, o.MaxSeqLen, tok.PAD()).Score(refs)
+	if err != nil {
+		return nil, err
+	}
+	res.RewardMean, res.RewardStd = meanStd(rewards)
+	fm.Meta.RewardMean, fm.Meta.RewardStd = res.RewardMean, res.RewardStd
+	if fm.Meta.Extra == nil {
+		fm.Meta.Extra = map[string]any{}
+	}
+	src := "chosen responses of --data"
+	if len(refRows) > 0 {
+		src = "reference responses of --sft-data"
+	}
+	fm.Meta.Extra["reward_normalization"] = fmt.Sprintf("mean/std of the raw reward over %d %s; use (r - reward_mean) / reward_std", len(refs), src)
+	if err := fm.Save(o.Out); err != nil {
+		return nil, err
+	}
+	res.Model = o.Out
+	plots := []Plot{
+		{File: "loss.png", Title: "reward-model loss", Keys: []string{"loss", "val_loss"}},
+		{File: "accuracy.png", Title: "pairwise accuracy", Keys: []string{"acc", "val_acc"}},
+		{File: "margin.png", Title: "reward margin (chosen - rejected)", Keys: []string{"margin", "val_margin"}},
+	}
+	var tasks []string
+	for t := range res.ValAccuracyByTask {
+		tasks = append(tasks, "val_acc/"+t)
+	}
+	sort.Strings(tasks)
+	if len(tasks) > 0 {
+		plots = append(plots, Plot{File: "accuracy_by_task.png", Title: "validation accuracy per task", Keys: tasks})
+	}
+	finishPlots(o.Out, plots)
+	slog.Info("rm done", "steps", state.Step, "val_acc", res.ValAccuracy, "reward_mean", res.RewardMean, "reward_std", res.RewardStd, "model", o.Out, "from", final)
+	return res, nil
+}
+
+func meanStd(x []float64) (mean, std float64) {
+	if len(x) == 0 {
+		return 0, 0
+	}
+	for _, v := range x {
+		mean += v
+	}
+	mean /= float64(len(x))
+	for _, v := range x {
+		std += (v - mean) * (v - mean)
+	}
+	return mean, math.Sqrt(std / float64(len(x)))
+}
