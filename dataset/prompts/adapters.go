@@ -8,6 +8,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"slices"
 	"sort"
 	"strconv"
 	"strings"
@@ -241,10 +242,11 @@ func eachCSV(path string, sep rune, fn func(pos string, r record) error, bad fun
 	cr.Comma = sep
 	cr.LazyQuotes = sep == '\t'
 	cr.ReuseRecord = true
-	header, err := cr.Read()
+	first, err := cr.Read()
 	if err != nil {
 		return fmt.Errorf("%s:1: cannot read the header row: %w", path, err)
 	}
+	header := slices.Clone(first) // ReuseRecord: the next Read overwrites first
 	if len(header) > 0 {
 		header[0] = strings.TrimPrefix(header[0], "\ufeff")
 	}

@@ -1,0 +1,58 @@
+package cmd
+
+import (
+	"fmt"
+
+	"github.com/spf13/cobra"
+
+	"github.com/rlhf-project/rlhf/dataset/prompts"
+)
+
+func init() { register(newBuildPromptsCmd) }
+
+func newBuildPromptsCmd() *cobra.Command {
+	opts := prompts.Options{}
+	c := &cobra.Command{
+		Use:   "build-prompts",
+		Short: "Build instruction prompts and demonstrations in the InstructGPT task mix from open NLP datasets and scraped QA",
+		Long: `build-prompts turns open NLP datasets (SQuAD/CMRC2018, DuReader, summarization,
+classification, CLUENER and BIO NER, sentence pairs, dialogues, instruction sets)
+and the qa datasets of "rlhf scrape" into instruction prompts (OUT/prompts, for
+PPO) and demonstrations (OUT/sft, for SFT), each split into train and val, in a
+chosen task mix, with OUT/report.md and OUT/report.json.
+
+A source is [task=]adapter:path[?field=column,...]; adapters: ` + fmt.Sprint(prompts.AdapterNames()) + `.
+See docs/build-prompts.md for the adapters' columns, the template format and the
+mix file format.`,
+		Example: `  rlhf build-prompts --source closed_qa=squad:data/cmrc2018_train.json \
+      --source summarization:data/lcsts.jsonl --source qa:data/qa \
+      --mix instructgpt --total 100000 --out data/instruct --seed 1`,
+		Args: cobra.NoArgs,
+		RunE: func(c *cobra.Command, _ []string) error {
+			_, err := prompts.Run(c.Context(), opts)
+			return err
+		},
+	}
+	f := c.Flags()
+	f.StringArrayVar(&opts.Sources, "source", nil, "input: [task=]adapter:path[?field=column,...] (repeatable)")
+	f.StringVar(&opts.Mix, "mix", "instructgpt", "task mix: instructgpt, uniform, natural or a YAML file of task weights")
+	f.Int64Var(&opts.Total, "total", 100_000, "rows to produce (train + val)")
+	f.StringVar(&opts.Out, "out", "", "output directory (prompts/, sft/, report.md, report.json)")
+	f.Int64Var(&opts.Seed, "seed", 1, "seed of every random choice; same inputs and seed give identical output")
+	f.Float64Var(&opts.ValFrac, "val-frac", 0.02, "share of each task's rows put in the val split")
+	f.Float64Var(&opts.MaxRepeat, "max-repeat", 1, "a task short of data reuses each candidate (with another template) up to this many times; the rest is renormalised over the other tasks")
+	f.Int64Var(&opts.MaxPerSource, "max-per-source", 0, "cap on the rows one source gives one task (0: none; a source's max= wins)")
+	f.StringVar(&opts.Templates, "templates", "", "directory of template YAML files added to the built-in bank (same id replaces)")
+	f.BoolVar(&opts.TemplatesOnly, "templates-only", false, "use only the --templates directory, not the built-in bank")
+	f.StringSliceVar(&opts.Langs, "langs", []string{"zh", "en"}, "languages to keep")
+	f.BoolVar(&opts.NoDerive, "no-derive", false, "do not derive generation/brainstorming/other rows from other sources with generative templates")
+	f.IntVar(&opts.MinPromptChars, "min-prompt-chars", 4, "shortest prompt kept, in characters")
+	f.IntVar(&opts.MaxPromptChars, "max-prompt-chars", 2048, "longest prompt kept, in characters")
+	f.IntVar(&opts.MinResponseChars, "min-response-chars", 1, "shortest response kept, in characters")
+	f.IntVar(&opts.MaxResponseChars, "max-response-chars", 4096, "longest response kept, in characters")
+	f.Float64Var(&opts.NearDup, "near-dup", 0.8, "MinHash Jaccard threshold for near-duplicates within a task (negative: off)")
+	f.Int64Var(&opts.RowsPerShard, "rows-per-shard", 100_000, "rows per Parquet shard")
+	_ = c.MarkFlagRequired("out")
+	_ = c.MarkFlagRequired("source")
+	return c
+}

@@ -1,0 +1,61 @@
+package prompts
+
+import (
+	"fmt"
+	"strings"
+
+	"github.com/rlhf-project/rlhf/dataset"
+)
+
+// defaultCategories maps the categories of public instruction sets (Dolly,
+// BELLE, Alpaca-CoT style) to tasks; task names map to themselves.
+var defaultCategories = map[string]string{
+	"open_qa": "open_qa", "general_qa": "open_qa", "closed_qa": "closed_qa",
+	"classification": "classification", "information_extraction": "extract",
+	"extraction": "extract", "summarization": "summarization", "brainstorming": "brainstorming",
+	"creative_writing": "generation", "generation": "generation", "chat": "chat",
+	"rewrite": "rewrite", "translation": "rewrite", "other": "other", "extract": "extract",
+	"openqa": "open_qa", "closedqa": "closed_qa", "math": "other", "code": "other",
+}
+
+// readInstruction reads generic instruction data (Alpaca, BELLE, Dolly):
+// JSONL or a JSON array with instruction, input (or context), output (or
+// response) and an optional category. The task is the category mapped by
+// categories= ("cat:task|cat:task", added to the built-in Dolly/BELLE map),
+// else the source's task=, else other. Fields: instruction, input, output.
+// Column options: instruction=, input=, output=, category=.
+func readInstruction(s *Source, emit func(Example) error, bad func(string, error)) error {
+	cats := map[string]string{}
+	for k, v := range defaultCategories {
+		cats[k] = v
+	}
+	if v := s.Opts["categories"]; v != "" {
+		for _, kv := range strings.Split(v, "|") {
+			k, t, ok := strings.Cut(kv, ":")
+			if !ok || !dataset.IsTask(t) {
+				return fmt.Errorf("--source %q: categories=%q: want category:task|... with tasks among %s", s.Spec, v, strings.Join(dataset.Tasks, ", "))
+			}
+			cats[strings.ToLower(k)] = t
+		}
+	}
+	ic, inc, oc, cc := s.col("instruction", "instruction"), s.col("input", "input"), s.col("output", "output"), s.col("category", "category")
+	return eachRecord(s, func(pos string, r record) error {
+		ins, out := r.str(ic, "prompt"), r.str(oc, "response")
+		if ins == "" || out == "" {
+			bad(pos, malformed("want %q and %q", ic, oc))
+			return nil
+		}
+		task := s.Task
+		if c := strings.ToLower(r.str(cc)); c != "" {
+			if t, ok := cats[c]; ok {
+				task = t
+			}
+		}
+		if task == "" {
+			task = "other"
+		}
+		return emit(Example{Pos: pos, Tasks: []string{task}, Fields: map[string]string{
+			"instruction": ins, "input": r.str(inc, "context"), "output": out,
+		}})
+	}, bad)
+}

@@ -1,0 +1,595 @@
+package prompts
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"math"
+	"os"
+	"path/filepath"
+	"slices"
+	"sort"
+	"strconv"
+
+	"github.com/rlhf-project/rlhf/dataset"
+	"github.com/rlhf-project/rlhf/progress"
+)
+
+// Drop reasons, the keys of the per-task "dropped" counts of the report.
+const (
+	DropLang          = "lang"           // language not in --langs (or undetectable)
+	DropPromptShort   = "prompt_short"   // prompt under MinPromptChars
+	DropPromptLong    = "prompt_long"    // prompt over MaxPromptChars
+	DropResponseShort = "response_short" // response under MinResponseChars
+	DropResponseLong  = "response_long"  // response over MaxResponseChars
+	DropNoTemplate    = "no_template"    // no template of the task/lang fits the fields
+	DropExactDup      = "exact_dup"      // same content (or same prompt) as a kept row
+	DropNearDup       = "near_dup"       // MinHash near-duplicate of a kept row
+)
+
+// candidate is an Example rendered for one task.
+type candidate struct {
+	task     string
+	src      int
+	key      uint64 // sampling key: seeded hash of task and content
+	lang     string
+	tmpl     *Template
+	prompt   string
+	response string
+	derived  bool
+	dedup    string            // text compared for near-duplicates
+	fields   map[string]string // kept only where repetition needs it
+	nth      int               // template index among the eligible ones
+	rep      int               // repetition number (0: first use)
+	eligible []*Template
+}
+
+// pairStats is what pass 1 learns about one (task, source) pair.
+type pairStats struct {
+	count  int64    // candidates that passed the filters
+	native int64    // of which native (not derived)
+	keys   []uint64 // max-heap of the smallest keys seen
+	cap    int      // heap capacity
+	// after planning:
+	quota     int64
+	threshold uint64 // keys ≤ threshold are materialised in pass 2
+	selected  bool
+}
+
+// builder holds the state of one Run.
+type builder struct {
+	opts    Options
+	sources []Source
+	bank    *Bank
+	langs   map[string]bool
+	seed    uint64
+
+	pairs   map[string][]*pairStats // task → per source
+	drops   map[string]map[string]int64
+	pii     map[string]int64
+	bad     []int64 // malformed records per source
+	records []int64 // examples read per source
+	pass    int
+	keep    map[string]bool // tasks whose candidates keep fields (repetition)
+	rows    map[string][]*candidate
+	seen    map[string]map[uint64]bool
+}
+
+// Run builds the prompt and SFT datasets described by opts.
+func Run(ctx context.Context, opts Options) (*Report, error) {
+	opts.defaults()
+	if opts.Out == "" {
+		return nil, errors.New("--out is required")
+	}
+	if len(opts.Sources) == 0 {
+		return nil, errors.New("at least one --source is required")
+	}
+	if opts.Total < 0 {
+		return nil, fmt.Errorf("--total %d: want a positive row count", opts.Total)
+	}
+	if opts.ValFrac < 0 || opts.ValFrac >= 1 {
+		return nil, fmt.Errorf("--val-frac %v: want a fraction in [0, 1)", opts.ValFrac)
+	}
+	if opts.MaxPromptChars < opts.MinPromptChars || opts.MaxResponseChars < opts.MinResponseChars {
+		return nil, errors.New("length limits: a maximum is below its minimum")
+	}
+	b := &builder{opts: opts, langs: map[string]bool{}, pii: map[string]int64{},
+		drops: map[string]map[string]int64{}, pairs: map[string][]*pairStats{}}
+	b.seed = mix64(uint64(opts.Seed))
+	for _, l := range opts.Langs {
+		if l != "zh" && l != "en" {
+			return nil, fmt.Errorf("--langs %q: want zh and/or en", l)
+		}
+		b.langs[l] = true
+	}
+	names := map[string]bool{}
+	for _, spec := range opts.Sources {
+		s, err := ParseSource(spec)
+		if err != nil {
+			return nil, err
+		}
+		if names[s.Name] {
+			return nil, fmt.Errorf("--source %q: another source is also named %q; set name= on one of them", spec, s.Name)
+		}
+		names[s.Name] = true
+		b.sources = append(b.sources, s)
+	}
+	var err error
+	if b.bank, err = LoadBank(opts.Templates, opts.TemplatesOnly); err != nil {
+		return nil, err
+	}
+	b.bad = make([]int64, len(b.sources))
+	b.records = make([]int64, len(b.sources))
+	for _, t := range dataset.Tasks {
+		b.drops[t] = map[string]int64{}
+		b.pairs[t] = make([]*pairStats, len(b.sources))
+		for i := range b.sources {
+			b.pairs[t][i] = &pairStats{cap: b.heapCap(i)}
+		}
+	}
+
+	// Pass 1: count candidates and keep the smallest keys per (task, source).
+	b.pass = 1
+	n, err := b.readAll(ctx, -1, "records (pass 1/2)", b.observe)
+	if err != nil {
+		return nil, err
+	}
+	slog.Info("build-prompts: pass 1 done", "records", n)
+
+	// Plan the mix.
+	natural := map[string]float64{}
+	avail := map[string]int64{}
+	for _, t := range dataset.Tasks {
+		for i, p := range b.pairs[t] {
+			slices.Sort(p.keys)
+			u := slices.Compact(p.keys)
+			b.drops[t][DropExactDup] += int64(len(p.keys) - len(u))
+			p.count -= int64(len(p.keys) - len(u))
+			p.keys = u
+			natural[t] += float64(p.native)
+			avail[t] += p.available(b.srcCap(i))
+		}
+	}
+	weights, err := MixWeights(opts.Mix, natural)
+	if err != nil {
+		return nil, err
+	}
+	plans := plan(opts.Total, weights, avail, opts.MaxRepeat)
+	b.keep = map[string]bool{}
+	for _, t := range dataset.Tasks {
+		pl := plans[t]
+		if pl.Repeats > 0 {
+			b.keep[t] = true
+		}
+		caps := make([]float64, len(b.sources))
+		for i, p := range b.pairs[t] {
+			caps[i] = float64(p.available(b.srcCap(i)))
+		}
+		quotas := apportion(pl.Unique, caps)
+		for i, p := range b.pairs[t] {
+			p.quota = quotas[i]
+			if p.quota == 0 {
+				continue
+			}
+			// Keep some spare candidates to replace near-duplicates.
+			k := min(len(p.keys), int(math.Ceil(float64(p.quota)*opts.Oversample))+8)
+			p.threshold, p.selected = p.keys[k-1], true
+			p.keys = p.keys[:k]
+		}
+	}
+
+	// Pass 2: materialise the selected candidates.
+	b.pass = 2
+	b.rows = map[string][]*candidate{}
+	b.seen = map[string]map[uint64]bool{}
+	if _, err := b.readAll(ctx, n, "records (pass 2/2)", b.collect); err != nil {
+		return nil, err
+	}
+	for _, t := range dataset.Tasks {
+		for _, p := range b.pairs[t] {
+			p.keys = nil
+		}
+	}
+
+	rep := b.finish(plans, weights)
+	if err := b.write(rep); err != nil {
+		return nil, err
+	}
+	return rep, nil
+}
+
+// heapCap bounds the keys kept per (task, source) in pass 1: no pair can
+// need more than --total rows (or the source's cap), plus spares.
+func (b *builder) heapCap(src int) int {
+	c := b.opts.Total
+	if m := b.srcCap(src); m > 0 {
+		c = min(c, m)
+	}
+	return int(math.Ceil(float64(c)*b.opts.Oversample)) + 8
+}
+
+// srcCap is the per-(task, source) cap: the source's max=, else
+// --max-per-source (0: none).
+func (b *builder) srcCap(src int) int64 {
+	if m := b.sources[src].maxRows(); m > 0 {
+		return int64(m)
+	}
+	return b.opts.MaxPerSource
+}
+
+// available is the number of distinct candidates the pair can give: its
+// count (duplicates found among the kept keys removed), capped by the
+// source's cap.
+func (p *pairStats) available(capRows int64) int64 {
+	if capRows > 0 {
+		return min(p.count, capRows)
+	}
+	return p.count
+}
+
+// readAll streams every source through the adapters, calling fn for each
+// candidate, and returns the number of examples read.
+func (b *builder) readAll(ctx context.Context, total int64, what string, fn func(c *candidate)) (int64, error) {
+	bar := progress.New(total, what)
+	defer bar.Finish()
+	var n int64
+	for i := range b.sources {
+		s := &b.sources[i]
+		var bad int64
+		emit := func(ex Example) error {
+			n++
+			if b.pass == 1 {
+				b.records[i]++
+			}
+			if n%4096 == 0 {
+				bar.Add(4096)
+				if err := ctx.Err(); err != nil {
+					return err
+				}
+			}
+			return b.candidates(i, ex, fn)
+		}
+		badFn := func(pos string, err error) {
+			bad++
+			if b.pass == 1 && bad <= int64(b.opts.MaxBadReported) {
+				slog.Warn("build-prompts: skipping malformed record", "source", s.Name, "at", pos, "err", err)
+			}
+		}
+		if err := adapters[s.Adapter](s, emit, badFn); err != nil {
+			return n, fmt.Errorf("source %s: %w", s.Name, err)
+		}
+		if b.pass == 1 {
+			b.bad[i] = bad
+			if bad > int64(b.opts.MaxBadReported) {
+				slog.Warn("build-prompts: more malformed records not shown", "source", s.Name, "total_malformed", bad)
+			}
+		}
+	}
+	bar.Add(n % 4096)
+	return n, nil
+}
+
+// sourceForcesTask reports whether the source's task= replaces the native
+// tasks (it is only a fallback for adapters whose rows carry a category).
+func sourceForcesTask(s *Source) bool {
+	return s.Task != "" && s.Adapter != "instruction" && s.Adapter != "qa"
+}
+
+// candidates renders ex for each task it can serve and calls fn for those
+// that pass the filters.
+func (b *builder) candidates(src int, ex Example, fn func(c *candidate)) error {
+	s := &b.sources[src]
+	if sourceForcesTask(s) {
+		ex.Tasks = []string{s.Task}
+	}
+	names := make([]string, 0, len(ex.Fields)+1)
+	for k, v := range ex.Fields {
+		if v != "" {
+			names = append(names, k)
+		}
+	}
+	sort.Strings(names)
+	// The content hash identifies the example whatever source it came from.
+	h := b.seed
+	for _, k := range names {
+		h = mix64(h ^ fnv64(k))
+		h = mix64(h ^ fnv64(ex.Fields[k]))
+	}
+	lang := ex.Lang
+	if lang == "" {
+		lang = DetectLang(dedupText(ex.Fields, names))
+	}
+	if !b.langs[lang] {
+		if b.pass == 1 {
+			b.drops[ex.Tasks[0]][DropLang]++
+		}
+		return nil
+	}
+	ex.Fields["lang"] = lang
+	dtext := ""
+	try := func(task string, derived bool) {
+		key := mix64(h ^ fnv64(task))
+		if b.pass == 2 {
+			p := b.pairs[task][src]
+			if !p.selected || key > p.threshold || b.seen[task][key] {
+				return
+			}
+		}
+		el := b.bank.Eligible(task, lang, !derived, ex.Fields)
+		if len(el) == 0 {
+			if !derived && b.pass == 1 {
+				b.drops[task][DropNoTemplate]++
+			}
+			return
+		}
+		c := &candidate{task: task, src: src, key: key, lang: lang, derived: derived, eligible: el}
+		c.nth = int((key >> 40) % uint64(len(el)))
+		if !b.render(c, ex.Fields, true) {
+			return
+		}
+		if b.pass == 2 {
+			if dtext == "" {
+				dtext = dedupText(ex.Fields, names)
+			}
+			c.dedup = dtext
+			if b.keep[task] {
+				c.fields = ex.Fields
+			}
+		}
+		fn(c)
+	}
+	for _, t := range ex.Tasks {
+		try(t, false)
+	}
+	if !b.opts.NoDerive {
+		for _, t := range derivable {
+			if !slices.Contains(ex.Tasks, t) {
+				try(t, true)
+			}
+		}
+	}
+	return nil
+}
+
+// render fills c.prompt and c.response with template c.nth, scrubbing PII
+// and applying the length limits. It reports whether c passed; count says
+// whether a failure is counted as a drop.
+func (b *builder) render(c *candidate, fields map[string]string, count bool) bool {
+	c.tmpl = c.eligible[c.nth%len(c.eligible)]
+	p, r, err := c.tmpl.Render(fields)
+	if err != nil {
+		// Templates are checked at load; a failure here is a bug in a
+		// template function: count it as no_template rather than abort.
+		slog.Debug("build-prompts: template failed", "err", err)
+		return b.drop(c.task, DropNoTemplate, count)
+	}
+	var pii map[string]int64
+	if b.pass == 2 && count {
+		pii = b.pii
+	}
+	c.prompt, c.response = scrubPII(p, pii), scrubPII(r, pii)
+	pl, rl := runeLen(c.prompt), runeLen(c.response)
+	switch {
+	case pl < b.opts.MinPromptChars:
+		return b.drop(c.task, DropPromptShort, count)
+	case pl > b.opts.MaxPromptChars:
+		return b.drop(c.task, DropPromptLong, count)
+	case rl < b.opts.MinResponseChars:
+		return b.drop(c.task, DropResponseShort, count)
+	case rl > b.opts.MaxResponseChars:
+		return b.drop(c.task, DropResponseLong, count)
+	}
+	return true
+}
+
+func (b *builder) drop(task, why string, count bool) bool {
+	if count && b.pass == 1 {
+		b.drops[task][why]++
+	}
+	return false
+}
+
+// observe is pass 1's candidate handler.
+func (b *builder) observe(c *candidate) {
+	p := b.pairs[c.task][c.src]
+	p.count++
+	if !c.derived {
+		p.native++
+	}
+	heapPushBounded(&p.keys, c.key, p.cap)
+}
+
+// collect is pass 2's candidate handler.
+func (b *builder) collect(c *candidate) {
+	if b.seen[c.task] == nil {
+		b.seen[c.task] = map[uint64]bool{}
+	}
+	b.seen[c.task][c.key] = true
+	c.eligible = c.eligible[:len(c.eligible):len(c.eligible)]
+	b.rows[c.task] = append(b.rows[c.task], c)
+}
+
+// heapPushBounded keeps in h (a max-heap) the k smallest keys pushed.
+func heapPushBounded(h *[]uint64, key uint64, k int) {
+	a := *h
+	if len(a) < k {
+		a = append(a, key)
+		for i := len(a) - 1; i > 0; {
+			parent := (i - 1) / 2
+			if a[parent] >= a[i] {
+				break
+			}
+			a[parent], a[i] = a[i], a[parent]
+			i = parent
+		}
+		*h = a
+		return
+	}
+	if key >= a[0] {
+		return
+	}
+	a[0] = key
+	for i := 0; ; {
+		l, r, big := 2*i+1, 2*i+2, i
+		if l < len(a) && a[l] > a[big] {
+			big = l
+		}
+		if r < len(a) && a[r] > a[big] {
+			big = r
+		}
+		if big == i {
+			break
+		}
+		a[i], a[big] = a[big], a[i]
+		i = big
+	}
+}
+
+// finish removes duplicates, fills quotas, repeats where planned and builds
+// the report. The selected rows are left in b.rows.
+func (b *builder) finish(plans map[string]*taskPlan, weights map[string]float64) *Report {
+	rep := newReport(b, plans, weights)
+	for _, t := range dataset.Tasks {
+		rows := b.rows[t]
+		sort.Slice(rows, func(i, j int) bool { return rows[i].key < rows[j].key })
+		ix := newNearDupIndex(b.opts.NearDup)
+		prompts := map[string]bool{}
+		kept := rows[:0]
+		for _, c := range rows {
+			if prompts[c.prompt] {
+				b.drops[t][DropExactDup]++
+				continue
+			}
+			if b.opts.NearDup > 0 && !ix.addIfNew(c.dedup, c.lang) {
+				b.drops[t][DropNearDup]++
+				continue
+			}
+			prompts[c.prompt] = true
+			kept = append(kept, c)
+		}
+		// Take each source's quota in key order, then fill any shortfall
+		// (rows lost to duplicates) from the other sources' spares.
+		taken := make([]int64, len(b.sources))
+		var out, spare []*candidate
+		for _, c := range kept {
+			if taken[c.src] < b.pairs[t][c.src].quota {
+				taken[c.src]++
+				out = append(out, c)
+			} else {
+				spare = append(spare, c)
+			}
+		}
+		pl := plans[t]
+		for _, c := range spare {
+			if int64(len(out)) >= pl.Unique {
+				break
+			}
+			if cp := b.srcCap(c.src); cp > 0 && taken[c.src] >= cp {
+				continue
+			}
+			taken[c.src]++
+			out = append(out, c)
+		}
+		sort.Slice(out, func(i, j int) bool { return out[i].key < out[j].key })
+		// Repetition: reuse rows with the next template, up to MaxRepeat.
+		unique := len(out)
+		for r := 1; int64(len(out)-unique) < pl.Repeats && float64(r) < b.opts.MaxRepeat; r++ {
+			added := false
+			for _, c := range out[:unique] {
+				if int64(len(out)-unique) >= pl.Repeats {
+					break
+				}
+				if c.fields == nil || len(c.eligible) < 2 {
+					continue
+				}
+				d := *c
+				d.nth = c.nth + r
+				d.rep = r
+				if !b.render(&d, c.fields, false) || prompts[d.prompt] {
+					continue
+				}
+				prompts[d.prompt] = true
+				d.key = mix64(c.key + uint64(r))
+				out = append(out, &d)
+				added = true
+			}
+			if !added {
+				break
+			}
+		}
+		for _, c := range out {
+			c.fields = nil
+		}
+		b.rows[t] = out
+	}
+	rep.fill(b)
+	return rep
+}
+
+// write splits the rows and writes the four datasets and the reports.
+func (b *builder) write(rep *Report) error {
+	var train, val []*candidate
+	for _, t := range dataset.Tasks {
+		rows := slices.Clone(b.rows[t])
+		vk := func(c *candidate) uint64 { return mix64(c.key ^ 0x76616c) }
+		sort.Slice(rows, func(i, j int) bool { return vk(rows[i]) < vk(rows[j]) })
+		nv := int(math.Round(float64(len(rows)) * b.opts.ValFrac))
+		val = append(val, rows[:nv]...)
+		train = append(train, rows[nv:]...)
+	}
+	order := func(rows []*candidate) {
+		ok := func(c *candidate) uint64 { return mix64(c.key ^ 0x6f7264) }
+		sort.Slice(rows, func(i, j int) bool { return ok(rows[i]) < ok(rows[j]) })
+	}
+	order(train)
+	order(val)
+	if err := os.MkdirAll(b.opts.Out, 0o755); err != nil {
+		return err
+	}
+	meta := map[string]string{"seed": strconv.FormatInt(b.opts.Seed, 10), "mix": b.opts.Mix, "total": strconv.FormatInt(b.opts.Total, 10)}
+	wopts := dataset.WriterOptions{RowsPerShard: b.opts.RowsPerShard, Meta: meta}
+	for split, rows := range map[string][]*candidate{"train": train, "val": val} {
+		if err := writeRows[dataset.Prompt](filepath.Join(b.opts.Out, "prompts", split), wopts, rows, b); err != nil {
+			return err
+		}
+		if err := writeRows[dataset.SFT](filepath.Join(b.opts.Out, "sft", split), wopts, rows, b); err != nil {
+			return err
+		}
+	}
+	rep.TrainRows, rep.ValRows = int64(len(train)), int64(len(val))
+	return rep.write(b.opts.Out)
+}
+
+func writeRows[T dataset.Record](dir string, opts dataset.WriterOptions, rows []*candidate, b *builder) error {
+	w, err := dataset.Create[T](dir, opts)
+	if err != nil {
+		return err
+	}
+	defer w.Abort()
+	const batch = 4096
+	buf := make([]T, 0, batch)
+	for i, c := range rows {
+		var row any
+		src := b.sources[c.src].Name
+		switch any(*new(T)).(type) {
+		case dataset.Prompt:
+			row = dataset.Prompt{Task: c.task, Lang: c.lang, Prompt: c.prompt, Source: src, Template: c.tmpl.ID}
+		case dataset.SFT:
+			row = dataset.SFT{Task: c.task, Lang: c.lang, Prompt: c.prompt, Response: c.response, Source: src, Template: c.tmpl.ID}
+		}
+		buf = append(buf, row.(T))
+		if len(buf) == batch || i == len(rows)-1 {
+			if err := w.Write(buf...); err != nil {
+				return fmt.Errorf("write %s: %w", dir, err)
+			}
+			buf = buf[:0]
+		}
+	}
+	if err := w.Close(); err != nil {
+		return fmt.Errorf("write %s: %w", dir, err)
+	}
+	return nil
+}
+
+func (c *candidate) repeated() bool { return c.rep > 0 }

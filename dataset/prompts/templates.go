@@ -1,0 +1,343 @@
+package prompts
+
+import (
+	"embed"
+	"fmt"
+	"io/fs"
+	"os"
+	"path/filepath"
+	"sort"
+	"strconv"
+	"strings"
+	"text/template"
+	"unicode/utf8"
+
+	"gopkg.in/yaml.v3"
+
+	"github.com/rlhf-project/rlhf/dataset"
+)
+
+//go:embed templates/*.yaml
+var builtinTemplates embed.FS
+
+// Template turns the fields of an Example into an instruction prompt and a
+// reference response. Prompt and Response are Go text/template texts over
+// the fields (e.g. {{.question}}) plus .lang, with the functions listed in
+// templateFuncs.
+type Template struct {
+	// ID is unique across the bank; it is stored in the template column.
+	ID string `yaml:"id"`
+	// Task is the task the template serves, or "*" for templates that apply
+	// to any native task (instruction data). Defaults to the file's task.
+	Task string `yaml:"task"`
+	// Lang is the language of the instruction: zh or en.
+	Lang string `yaml:"lang"`
+	// Requires lists the fields that must be non-empty for the template to
+	// apply.
+	Requires []string `yaml:"requires"`
+	// Prompt and Response are the template texts.
+	Prompt   string `yaml:"prompt"`
+	Response string `yaml:"response"`
+
+	prompt, response *template.Template
+	file             string
+}
+
+// templateFile is the layout of one YAML file of the bank.
+type templateFile struct {
+	// Task is the default task of the file's templates.
+	Task      string     `yaml:"task"`
+	Templates []Template `yaml:"templates"`
+}
+
+// Bank is a set of templates indexed by task and language.
+type Bank struct {
+	byID   map[string]*Template
+	byTask map[string][]*Template // key task|lang, sorted by ID
+	cache  map[string][]*Template
+}
+
+// derivable are the tasks with thin public data that generative templates
+// derive from other sources' fields.
+var derivable = []string{"generation", "brainstorming", "other"}
+
+// LoadBank loads the embedded bank and then the *.yaml files of dir (if
+// not ""), whose templates add to the bank or replace those with the same
+// id. With replace, the embedded bank is not loaded.
+func LoadBank(dir string, replace bool) (*Bank, error) {
+	b := &Bank{byID: map[string]*Template{}}
+	if !replace {
+		sub, _ := fs.Sub(builtinTemplates, "templates")
+		if err := b.loadFS(sub, "templates"); err != nil {
+			return nil, err
+		}
+	}
+	if dir != "" {
+		if _, err := os.Stat(dir); err != nil {
+			return nil, fmt.Errorf("--templates %s: %w", dir, err)
+		}
+		if err := b.loadFS(os.DirFS(dir), dir); err != nil {
+			return nil, err
+		}
+	}
+	if len(b.byID) == 0 {
+		return nil, fmt.Errorf("template bank is empty")
+	}
+	b.index()
+	return b, nil
+}
+
+func (b *Bank) loadFS(fsys fs.FS, root string) error {
+	names, err := fs.Glob(fsys, "*.yaml")
+	if err != nil {
+		return err
+	}
+	more, _ := fs.Glob(fsys, "*.yml")
+	names = append(names, more...)
+	sort.Strings(names)
+	for _, n := range names {
+		raw, err := fs.ReadFile(fsys, n)
+		if err != nil {
+			return err
+		}
+		path := filepath.Join(root, n)
+		var tf templateFile
+		if err := yaml.Unmarshal(raw, &tf); err != nil {
+			return fmt.Errorf("template file %s: %w", path, err)
+		}
+		for i := range tf.Templates {
+			t := tf.Templates[i]
+			if t.Task == "" {
+				t.Task = tf.Task
+			}
+			t.file = path
+			if err := t.compile(); err != nil {
+				return fmt.Errorf("template file %s: template %d (%q): %w", path, i+1, t.ID, err)
+			}
+			b.byID[t.ID] = &t
+		}
+	}
+	return nil
+}
+
+
+func (t *Template) compile() error {
+	switch {
+	case t.ID == "":
+		return fmt.Errorf("missing id")
+	case t.Task != "*" && !dataset.IsTask(t.Task):
+		return fmt.Errorf("task %q is not one of %s (or *)", t.Task, strings.Join(dataset.Tasks, ", "))
+	case t.Lang != "zh" && t.Lang != "en":
+		return fmt.Errorf("lang %q: want zh or en", t.Lang)
+	case len(t.Requires) == 0:
+		return fmt.Errorf("requires: list the fields the template needs")
+	case strings.TrimSpace(t.Prompt) == "" || strings.TrimSpace(t.Response) == "":
+		return fmt.Errorf("prompt and response must both be set")
+	}
+	var err error
+	if t.prompt, err = template.New(t.ID).Funcs(templateFuncs).Option("missingkey=zero").Parse(t.Prompt); err != nil {
+		return fmt.Errorf("prompt: %w", err)
+	}
+	if t.response, err = template.New(t.ID).Funcs(templateFuncs).Option("missingkey=zero").Parse(t.Response); err != nil {
+		return fmt.Errorf("response: %w", err)
+	}
+	// A dry run with every required field set catches typos in function
+	// calls; a field used but not required would render empty.
+	dry := map[string]string{"lang": t.Lang}
+	for _, f := range t.Requires {
+		dry[f] = "x" + ListSep + "y"
+	}
+	if _, _, err := t.Render(dry); err != nil {
+		return err
+	}
+	return nil
+}
+
+// Render executes the template over the fields.
+func (t *Template) Render(fields map[string]string) (prompt, response string, err error) {
+	var pb, rb strings.Builder
+	if err := t.prompt.Execute(&pb, fields); err != nil {
+		return "", "", fmt.Errorf("template %s (%s): prompt: %w", t.ID, t.file, err)
+	}
+	if err := t.response.Execute(&rb, fields); err != nil {
+		return "", "", fmt.Errorf("template %s (%s): response: %w", t.ID, t.file, err)
+	}
+	return strings.TrimSpace(pb.String()), strings.TrimSpace(rb.String()), nil
+}
+
+func (b *Bank) index() {
+	b.byTask = map[string][]*Template{}
+	b.cache = map[string][]*Template{}
+	ids := make([]string, 0, len(b.byID))
+	for id := range b.byID {
+		ids = append(ids, id)
+	}
+	sort.Strings(ids)
+	for _, id := range ids {
+		t := b.byID[id]
+		k := t.Task + "|" + t.Lang
+		b.byTask[k] = append(b.byTask[k], t)
+	}
+}
+
+// Count returns the number of templates for task and lang ("*" templates
+// not included).
+func (b *Bank) Count(task, lang string) int { return len(b.byTask[task+"|"+lang]) }
+
+// Eligible returns the templates of task and lang whose required fields are
+// all non-empty in fields, sorted by id. With native, the "*" templates are
+// included too (they apply to the native task of instruction data only).
+func (b *Bank) Eligible(task, lang string, native bool, fields map[string]string) []*Template {
+	var key strings.Builder
+	key.WriteString(task)
+	key.WriteByte('|')
+	key.WriteString(lang)
+	if native {
+		key.WriteString("|n")
+	}
+	names := make([]string, 0, len(fields))
+	for k, v := range fields {
+		if v != "" {
+			names = append(names, k)
+		}
+	}
+	sort.Strings(names)
+	for _, n := range names {
+		key.WriteByte('|')
+		key.WriteString(n)
+	}
+	k := key.String()
+	if ts, ok := b.cache[k]; ok {
+		return ts
+	}
+	var out []*Template
+	pool := b.byTask[task+"|"+lang]
+	if native {
+		pool = append(append([]*Template{}, pool...), b.byTask["*|"+lang]...)
+	}
+	for _, t := range pool {
+		ok := true
+		for _, f := range t.Requires {
+			if fields[f] == "" {
+				ok = false
+				break
+			}
+		}
+		if ok {
+			out = append(out, t)
+		}
+	}
+	b.cache[k] = out
+	return out
+}
+
+// templateFuncs are the functions templates may call.
+var templateFuncs = template.FuncMap{
+	// list joins the items of a list field with sep: {{list .options "、"}}.
+	"list": func(s, sep string) string { return strings.Join(splitList(s), sep) },
+	// bullets renders a list field as "- item" lines.
+	"bullets": func(s string) string { return prefixLines(splitList(s), func(int) string { return "- " }) },
+	// numbered renders a list field as "1. item" lines.
+	"numbered": func(s string) string {
+		return prefixLines(splitList(s), func(i int) string { return strconv.Itoa(i+1) + ". " })
+	},
+	// count is the number of items of a list field.
+	"count": func(s string) int { return len(splitList(s)) },
+	// dialog renders a list of turns alternating between two speakers:
+	// {{dialog .history "用户" "助手"}}.
+	"dialog": func(s, a, b string) string {
+		turns := splitList(s)
+		// The last history turn is the other speaker's, so the reply is b's.
+		var sb strings.Builder
+		for i, t := range turns {
+			who := a
+			if (len(turns)-1-i)%2 == 1 {
+				who = b
+			}
+			if i > 0 {
+				sb.WriteByte('\n')
+			}
+			sb.WriteString(who)
+			sb.WriteString(": ")
+			sb.WriteString(t)
+		}
+		return sb.String()
+	},
+	// sentences splits prose into sentences and numbers them (a list of
+	// points from an answer): {{sentences .content}}.
+	"sentences": func(s string) string {
+		return prefixLines(splitSentences(s), func(i int) string { return strconv.Itoa(i+1) + ". " })
+	},
+	// firstsentence is the first sentence of a text.
+	"firstsentence": func(s string) string {
+		if ss := splitSentences(s); len(ss) > 0 {
+			return ss[0]
+		}
+		return s
+	},
+	// nsentences is the number of sentences of a text.
+	"nsentences": func(s string) int { return len(splitSentences(s)) },
+	// chars is the number of characters (runes) of a text.
+	"chars": func(s string) int { return utf8.RuneCountInString(s) },
+	// words is the number of whitespace-separated words of a text.
+	"words": func(s string) int { return len(strings.Fields(s)) },
+	// langname names a language code in the given language:
+	// {{langname .target_lang "zh"}} → 英文.
+	"langname": langName,
+	// upper and lower change case.
+	"upper": strings.ToUpper,
+	"lower": strings.ToLower,
+	// lines joins the items of a list field one per line.
+	"lines": func(s string) string { return strings.Join(splitList(s), "\n") },
+}
+
+func splitList(s string) []string {
+	if s == "" {
+		return nil
+	}
+	return strings.Split(s, ListSep)
+}
+
+func prefixLines(items []string, prefix func(int) string) string {
+	var sb strings.Builder
+	for i, it := range items {
+		if i > 0 {
+			sb.WriteByte('\n')
+		}
+		sb.WriteString(prefix(i))
+		sb.WriteString(it)
+	}
+	return sb.String()
+}
+
+// splitSentences splits at Chinese and Latin sentence ends, keeping the
+// punctuation.
+func splitSentences(s string) []string {
+	var out []string
+	start := 0
+	for i, r := range s {
+		switch r {
+		case '。', '！', '？', '；', '!', '?', '\n':
+			end := i + utf8.RuneLen(r)
+			if t := strings.TrimSpace(s[start:end]); t != "" {
+				out = append(out, t)
+			}
+			start = end
+		case '.':
+			// A Latin full stop ends a sentence when followed by a space.
+			if i+1 < len(s) && s[i+1] == ' ' {
+				if t := strings.TrimSpace(s[start : i+1]); t != "" {
+					out = append(out, t)
+				}
+				start = i + 1
+			}
+		}
+	}
+	if t := strings.TrimSpace(s[start:]); t != "" {
+		out = append(out, t)
+	}
+	return out
+}
+
+// joinLines turns a list field into lines (CNN/DailyMail highlights).
+func joinLines(s string) string { return strings.ReplaceAll(s, ListSep, "\n") }
