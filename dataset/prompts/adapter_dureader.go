@@ -8,7 +8,7 @@ import (
 // optional documents[].most_related_para, answers[]). Native tasks:
 // closed_qa (with the most related paragraph as context) and open_qa when
 // documents are present, open_qa otherwise. Fields: question, answer,
-// context, topic (the question), content (the answer). Column options:
+// context, content (the answer). Column options:
 // question=, answers=, documents=.
 func readDureader(s *Source, emit func(Example) error, bad func(string, error)) error {
 	qc, ac, dc := s.col("question", "question"), s.col("answers", "answers"), s.col("documents", "documents")
@@ -20,7 +20,7 @@ func readDureader(s *Source, emit func(Example) error, bad func(string, error)) 
 			return nil
 		}
 		ex := Example{Pos: pos, Tasks: []string{"open_qa"}, Fields: map[string]string{
-			"question": q, "answer": ans, "topic": q, "content": ans,
+			"question": q, "answer": ans, "content": ans,
 		}}
 		if docs, ok := r.get(dc).([]any); ok {
 			for _, d := range docs {

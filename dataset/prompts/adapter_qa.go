@@ -12,7 +12,7 @@ import (
 // directories, or JSONL with the same field names) through dataset.Open.
 // Native task: the row's category when it is a task name (e.g.
 // brainstorming), else the source's task=, else open_qa. Fields: question, answer, context, title,
-// topic (title, or the question) and content (the answer), so generative
+// topic (the title) and content (the answer), so generative
 // templates can ask for an essay, a list of ideas or a title.
 func readQA(s *Source, emit func(Example) error, bad func(pos string, err error)) error {
 	r, err := dataset.Open[dataset.QA](s.Path)
@@ -46,9 +46,6 @@ func readQA(s *Source, emit func(Example) error, bad func(pos string, err error)
 			"content":  strings.TrimSpace(q.Answer),
 		}}
 		ex.Fields["topic"] = ex.Fields["title"]
-		if ex.Fields["topic"] == "" {
-			ex.Fields["topic"] = ex.Fields["question"]
-		}
 		if q.Lang == "zh" || q.Lang == "en" {
 			ex.Lang = q.Lang
 		}

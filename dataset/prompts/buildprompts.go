@@ -11,6 +11,7 @@ import (
 	"slices"
 	"sort"
 	"strconv"
+	"strings"
 
 	"github.com/rlhf-project/rlhf/dataset"
 	"github.com/rlhf-project/rlhf/progress"
@@ -379,6 +380,8 @@ func (b *builder) render(c *candidate, fields map[string]string, count bool) boo
 		return b.drop(c.task, DropResponseShort, count)
 	case rl > b.opts.MaxResponseChars:
 		return b.drop(c.task, DropResponseLong, count)
+	case c.tmpl.MinResponseLines > 0 && strings.Count(c.response, "\n")+1 < c.tmpl.MinResponseLines:
+		return b.drop(c.task, DropResponseShort, count)
 	}
 	return true
 }

@@ -207,4 +207,3 @@ func eachLine(s *Source, fn func(pos string, line []byte) error) error {
 	}
 	return nil
 }
-

@@ -38,6 +38,9 @@ type Template struct {
 	// Prompt and Response are the template texts.
 	Prompt   string `yaml:"prompt"`
 	Response string `yaml:"response"`
+	// MinResponseLines, when set, rejects a rendering whose response has
+	// fewer lines (e.g. a "list of ideas" of one item). Default 0 (none).
+	MinResponseLines int `yaml:"min_response_lines"`
 
 	prompt, response *template.Template
 	file             string
@@ -119,7 +122,6 @@ func (b *Bank) loadFS(fsys fs.FS, root string) error {
 	}
 	return nil
 }
-
 
 func (t *Template) compile() error {
 	switch {
