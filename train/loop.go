@@ -162,7 +162,7 @@ func (g *Guard) Check(step int, res StepResult, loss float64, lastCheckpoint str
 	}
 	g.Skipped++
 	if g.Skipped <= g.Allowed {
-		slog.Warn("skipped an update with a non-finite loss or gradient", "step", step, "loss", loss,
+		slog.Warn("skipped an update with a non-finite loss or gradient", "step", step+1, "loss", loss,
 			"grad_norm", res.GradNorm, "skipped", g.Skipped, "allowed", g.Allowed)
 		return nil
 	}
