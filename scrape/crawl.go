@@ -294,7 +294,9 @@ func (cr *crawler) run(ctx context.Context) (int64, error) {
 			}
 		}
 	}
-	return finished, cr.flush()
+	err = cr.flush()
+	cr.bar.SetStatus(fmt.Sprintf("%d rows written, errors: %s", cr.total.RowsWritten, errorsSummary(cr.total.ErrorsByKind)))
+	return finished, err
 }
 
 // record applies finished pages: queues their links, writes their new rows

@@ -94,6 +94,7 @@ var builtinProfiles = map[string]Profile{
 		Name:      "baike",
 		Mode:      ModeEntry,
 		EntryURLs: []string{`/item/`},
+		Skip:      []string{`/edit/`, `/signin`, `/login`, `/search`},
 		Title: []string{
 			"dd.lemmaWgt-lemmaTitle-title > h1",
 			"h1.J-lemma-title",

@@ -88,9 +88,9 @@ type Stats struct {
 	Interrupted bool `json:"interrupted"`
 	// RunPages and RunSeconds describe this run only; PagesPerSecond is
 	// their ratio.
-	RunPages       int64   `json:"run_pages"`
-	RunSeconds     float64 `json:"run_seconds"`
-	PagesPerSecond float64 `json:"pages_per_second"`
+	RunPages       int64     `json:"run_pages"`
+	RunSeconds     float64   `json:"run_seconds"`
+	PagesPerSecond float64   `json:"pages_per_second"`
 	FinishedAt     time.Time `json:"finished_at"`
 }
 
