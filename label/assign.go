@@ -38,9 +38,13 @@ func IsOverlap(groupID string, rate float64) bool {
 }
 
 // shuffled returns the answers in the order labeler sees them: random, but
-// stable for a labeler and item so a reload shows the same order.
+// stable for a labeler and item so a reload shows the same order. The
+// model names are left out so they cannot sway the labeler.
 func shuffled(it *Item, labeler string) []Answer {
-	out := append([]Answer(nil), it.Answers...)
+	out := make([]Answer, len(it.Answers))
+	for i, a := range it.Answers {
+		out[i] = Answer{ID: a.ID, Text: a.Text}
+	}
 	sum := sha256.Sum256([]byte("shuffle\x00" + labeler + "\x00" + it.GroupID))
 	r := rand.New(rand.NewPCG(binary.BigEndian.Uint64(sum[:8]), binary.BigEndian.Uint64(sum[8:16])))
 	r.Shuffle(len(out), func(i, j int) { out[i], out[j] = out[j], out[i] })

@@ -26,11 +26,11 @@ func TestBrowserRanksOneGroup(t *testing.T) {
 		t.Skipf("browser test skipped: %s not found (apt-get install -y chromium)", chromiumPath)
 	}
 	s := newStore(t)
-	tokens := addLabelers(t, s, "alice")
+	tokens := addLabelers(t, s, "alice", "boss")
 	srv := httptest.NewServer(NewServer(s, ServeOptions{}))
 	defer srv.Close()
 
-	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	ctx, cancel := context.WithTimeout(context.Background(), 45*time.Second)
 	defer cancel()
 	actx, acancel := chromedp.NewExecAllocator(ctx,
 		chromedp.ExecPath(chromiumPath),
@@ -90,6 +90,25 @@ func TestBrowserRanksOneGroup(t *testing.T) {
 	badges, err := chromedp.Run(bctx, chromedp.Evaluate[string](`document.querySelector("#prompt").textContent`))
 	if err != nil || badges == "" {
 		t.Fatalf("next task prompt %q, %v", badges, err)
+	}
+
+	// The admin's dashboard lists alice's progress.
+	err = chromedp.Do(bctx,
+		chromedp.Click("#signout"),
+		chromedp.WaitVisible("#signin-view"),
+		chromedp.SetValue("#name", "boss"),
+		chromedp.SendKeys("#token", tokens["boss"]),
+		chromedp.Click("#signin"),
+		chromedp.WaitVisible("#to-dashboard"),
+		chromedp.Click("#to-dashboard"),
+		chromedp.WaitVisible("#dashboard-view"),
+	)
+	if err != nil {
+		t.Fatal(err)
+	}
+	row, err := chromedp.Run(bctx, chromedp.Text("#labelers tbody tr:first-child"))
+	if err != nil || !strings.HasPrefix(row, "alice\t1\t0") {
+		t.Fatalf("dashboard row %q, %v", row, err)
 	}
 
 	out := filepath.Join(t.TempDir(), "cmp")

@@ -134,7 +134,7 @@ func TestServerAPI(t *testing.T) {
 	// Assignment with overlap 0: two labelers get different items.
 	ta := alice.task()
 	tb := bob.task()
-	if ta.GroupID != "p1" || tb.GroupID != "p2" || ta.Remaining != 3 || len(ta.Answers) != 3 {
+	if ta.GroupID != "p1" || tb.GroupID != "p2" || ta.Remaining != 3 || len(ta.Answers) != 3 || ta.Answers[0].Model != "" {
 		t.Fatalf("alice got %s (%d left), bob got %s", ta.GroupID, ta.Remaining, tb.GroupID)
 	}
 	var apiErr apiError
