@@ -50,7 +50,7 @@ mix file format.`,
 	f.IntVar(&opts.MaxPromptChars, "max-prompt-chars", 2048, "longest prompt kept, in characters")
 	f.IntVar(&opts.MinResponseChars, "min-response-chars", 1, "shortest response kept, in characters")
 	f.IntVar(&opts.MaxResponseChars, "max-response-chars", 4096, "longest response kept, in characters")
-	f.Float64Var(&opts.NearDup, "near-dup", 0.8, "MinHash Jaccard threshold for near-duplicates within a task (negative: off)")
+	f.Float64Var(&opts.NearDup, "near-dup", 0.7, "MinHash Jaccard threshold for near-duplicates within a task (negative: off)")
 	f.Int64Var(&opts.RowsPerShard, "rows-per-shard", 100_000, "rows per Parquet shard")
 	_ = c.MarkFlagRequired("out")
 	_ = c.MarkFlagRequired("source")

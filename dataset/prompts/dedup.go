@@ -15,14 +15,15 @@ const (
 	// minhashPerms is the signature length (number of hash functions).
 	minhashPerms = 64
 	// lshBands × lshRows = minhashPerms. With 16 bands of 4 rows a pair with
-	// Jaccard 0.8 becomes a candidate with probability 1-(1-0.8^4)^16 ≈ 0.9999
+	// Jaccard 0.7 becomes a candidate with probability 1-(1-0.7^4)^16 ≈ 0.99
 	// and one with Jaccard 0.3 with probability ≈ 0.12; candidates are then
 	// checked against the threshold on the full signature.
 	lshBands = 16
 	lshRows  = 4
-	// ZhShingle is the character n-gram size for Chinese text; EnShingle
-	// the word n-gram size for English.
-	ZhShingle = 3
+	// ZhShingle is the character n-gram size for Chinese text (bigrams: a
+	// lightly edited 60-character sentence keeps a Jaccard of about 0.78,
+	// against 0.68 with trigrams); EnShingle the word n-gram size for English.
+	ZhShingle = 2
 	EnShingle = 2
 )
 

@@ -15,7 +15,8 @@ type Options struct {
 	// Seed drives every random choice (sampling, templates, split, order):
 	// same inputs and seed give byte-identical shards and reports. Default 1.
 	Seed int64
-	// ValFrac is the share of each task's rows put in val. Default 0.02.
+	// ValFrac is the share of each task's rows put in val (the flag's
+	// default is 0.02; 0 leaves val empty).
 	ValFrac float64
 	// MaxRepeat is how many times, at most, a task short of distinct
 	// candidates may use each candidate (each repetition with another
@@ -42,10 +43,10 @@ type Options struct {
 	// MinResponseChars / MaxResponseChars bound the response length in
 	// characters. Defaults 1 and 4,096.
 	MinResponseChars, MaxResponseChars int
-	// NearDup is the estimated Jaccard similarity (of character 3-grams for
+	// NearDup is the estimated Jaccard similarity (of character 2-grams for
 	// Chinese, word 2-grams for English) from which two rows of one task are
 	// near-duplicates and the later one (in sampling order) is dropped.
-	// Default 0.8; a negative value turns near-duplicate removal off.
+	// Default 0.7; a negative value turns near-duplicate removal off.
 	NearDup float64
 	// Oversample is the factor of extra candidates kept per (task, source)
 	// so that rows lost to duplicate removal can be replaced. Default 1.15.
@@ -86,7 +87,7 @@ func (o *Options) defaults() {
 		o.MaxResponseChars = 4096
 	}
 	if o.NearDup == 0 {
-		o.NearDup = 0.8
+		o.NearDup = 0.7
 	}
 	if o.Oversample < 1 {
 		o.Oversample = 1.15
