@@ -78,13 +78,17 @@ func (x *Extractor) Extract(doc *goquery.Document, pageURL string, fetchedAt tim
 	if !p.IsEntry(pageURL) {
 		return nil
 	}
+	var embedded string // read before scripts are stripped
+	if p.EmbeddedJSON == "zhihu" {
+		embedded = doc.Find("script#js-initialData").First().Text()
+	}
 	doc.Find(strings.Join(append(append([]string{}, defaultRemove...), p.Remove...), ", ")).Remove()
 	var rows []dataset.QA
 	switch p.Mode {
 	case ModeEntry:
 		rows = x.entryRows(doc)
 	case ModeQA:
-		rows = x.qaRows(doc, pageURL)
+		rows = x.qaRows(doc, pageURL, embedded)
 	case ModeGeneric:
 		rows = x.genericRows(doc)
 	}
@@ -198,12 +202,12 @@ type answer struct {
 	votes *int64
 }
 
-func (x *Extractor) qaRows(doc *goquery.Document, pageURL string) []dataset.QA {
+func (x *Extractor) qaRows(doc *goquery.Document, pageURL, embedded string) []dataset.QA {
 	p := x.Profile
 	var question, context string
 	var answers []answer
 	if p.EmbeddedJSON == "zhihu" {
-		question, context, answers = zhihuEmbedded(doc, pageURL)
+		question, context, answers = zhihuEmbedded(embedded, pageURL)
 	}
 	if question == "" || len(answers) == 0 {
 		root := doc.Selection

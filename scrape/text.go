@@ -6,6 +6,7 @@ import (
 	"unicode"
 
 	"golang.org/x/net/html"
+	"golang.org/x/net/html/atom"
 	"golang.org/x/text/unicode/norm"
 )
 
@@ -73,7 +74,7 @@ func cleanText(s string) string {
 // htmlFragmentText parses an HTML fragment (as found in embedded JSON) and
 // returns its cleaned text.
 func htmlFragmentText(fragment string) string {
-	nodes, err := html.ParseFragment(strings.NewReader(fragment), &html.Node{Type: html.ElementNode, Data: "div", DataAtom: 0})
+	nodes, err := html.ParseFragment(strings.NewReader(fragment), &html.Node{Type: html.ElementNode, Data: "div", DataAtom: atom.Div})
 	if err != nil {
 		return cleanText(fragment)
 	}

@@ -6,8 +6,6 @@ import (
 	"sort"
 	"strconv"
 	"strings"
-
-	"github.com/PuerkitoBio/goquery"
 )
 
 // votesRE finds a number with an optional magnitude: "赞同 1.2 万",
@@ -60,10 +58,10 @@ type zhihuInitialData struct {
 var questionIDRE = regexp.MustCompile(`/question/(\d+)`)
 
 // zhihuEmbedded reads the question and its answers from the page's embedded
-// JSON. It returns an empty question when the script is missing or holds no
+// JSON (the text of script#js-initialData). It returns an empty question when the script is missing or holds no
 // answers, so the caller falls back to the DOM.
-func zhihuEmbedded(doc *goquery.Document, pageURL string) (question, context string, answers []answer) {
-	raw := strings.TrimSpace(doc.Find("script#js-initialData").First().Text())
+func zhihuEmbedded(raw, pageURL string) (question, context string, answers []answer) {
+	raw = strings.TrimSpace(raw)
 	if raw == "" {
 		return "", "", nil
 	}
