@@ -119,7 +119,7 @@ func PolicyLoss(logp, oldLogp, adv, mask, clip *Node) (loss, clipFrac, approxKL 
 	ratio := Exp(logRatio)
 	one := OnesLike(clip)
 	unclipped := Neg(Mul(adv, ratio))
-	clipped := Neg(Mul(adv, Clip(ratio, Sub(one, clip), Add(one, clip))))
+	clipped := Neg(Mul(adv, clamp(ratio, Sub(one, clip), Add(one, clip))))
 	loss = model.MaskedMean(Max(unclipped, clipped), mask)
 	clipFrac = model.MaskedMean(ConvertDType(GreaterThan(clipped, unclipped), dtypes.Float32), mask)
 	approxKL = model.MaskedMean(MulScalar(Square(logRatio), 0.5), mask)
@@ -134,7 +134,7 @@ func ValueLoss(values, oldValues, returns, mask, clip *Node) (loss, clipFrac *No
 	unclipped := Square(Sub(values, returns))
 	// clip ≤ 0 means no clipping: use a huge range instead.
 	eps := Where(GreaterThan(clip, ZerosLike(clip)), clip, AddScalar(ZerosLike(clip), 1e30))
-	vc := Add(oldValues, Clip(Sub(values, oldValues), Neg(eps), eps))
+	vc := Add(oldValues, clamp(Sub(values, oldValues), Neg(eps), eps))
 	clipped := Square(Sub(vc, returns))
 	loss = MulScalar(model.MaskedMean(Max(unclipped, clipped), mask), 0.5)
 	clipFrac = StopGradient(model.MaskedMean(ConvertDType(GreaterThan(clipped, unclipped), dtypes.Float32), mask))
@@ -151,4 +151,10 @@ func ActorLoss(pg, entropy, ptx, entCoef, ptxCoef *Node) *Node {
 		loss = Add(loss, Mul(ptxCoef, ptx))
 	}
 	return loss
+}
+
+// clamp is min(max(x, lo), hi) with scalar bounds, written with Max and
+// Min because GoMLX's Clamp (graph.Clip) has no gradient.
+func clamp(x, lo, hi *Node) *Node {
+	return Min(Max(x, BroadcastToShape(lo, x.Shape())), BroadcastToShape(hi, x.Shape()))
 }
