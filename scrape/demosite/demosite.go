@@ -84,7 +84,7 @@ func Load() (*Site, error) {
 			return fmt.Sprintf("%05x", h.Sum32()&0xfffff)
 		},
 		"voteLabel": voteLabel,
-		"dom": func(q Question) []Answer { return q.Answers[:min(q.DOMAnswers, len(q.Answers))] },
+		"dom":       func(q Question) []Answer { return q.Answers[:min(q.DOMAnswers, len(q.Answers))] },
 	}).ParseFS(siteFS, "site/*.tmpl")
 	if err != nil {
 		return nil, err
