@@ -31,6 +31,7 @@ func newGenerateCmd() *cobra.Command {
 	f.IntVar(&opts.BatchSize, "batch-size", 8, "sequences decoded together")
 	f.StringVar(&opts.Template, "template", "", "prompt template overriding the checkpoint's rlhf.json, with {prompt}")
 	f.BoolVar(&opts.Raw, "raw", false, "feed prompts as they are: no template, no BOS")
+	f.StringVar(&opts.DType, "dtype", "float32", "compute dtype: float32, or bfloat16 (GPU; float32 norms, softmax and log-probs)")
 	f.StringVar(&opts.Backend, "backend", "", "compute backend: go, xla:cuda or xla:/abs/path/plugin.so (default $RLHF_BACKEND or go)")
 	return c
 }

@@ -25,6 +25,7 @@ func newScoreCmd() *cobra.Command {
 	f.BoolVar(&opts.Raw, "raw", false, "score tokens(response) after tokens(prompt): no template, no special tokens")
 	f.StringVar(&opts.Template, "template", "", "prompt template overriding the checkpoint's rlhf.json, with {prompt}")
 	f.IntVar(&opts.BatchSize, "batch-size", 8, "rows per forward pass")
+	f.StringVar(&opts.DType, "dtype", "float32", "compute dtype: float32, or bfloat16 (GPU; float32 norms, softmax and log-probs)")
 	f.StringVar(&opts.Backend, "backend", "", "compute backend: go, xla:cuda or xla:/abs/path/plugin.so (default $RLHF_BACKEND or go)")
 	return c
 }

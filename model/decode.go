@@ -52,7 +52,7 @@ func (d *Decoder) prefillGraph(_ *gmodel.Scope, in []*Node) []*Node {
 	at.keyPos = ConvertDType(PositionsFromMask(mask), dtypes.Float32)
 	hidden, _ := d.m.transformer(tokens, PositionsFromMask(mask), at)
 	last := Squeeze(SliceAxis(hidden, 1, AxisElem(P-1)), 1)
-	out := []*Node{d.m.Logits(last)}
+	out := []*Node{toF32(d.m.Logits(last))}
 	pad := func(x *Node) *Node {
 		if S == P {
 			return x
@@ -92,7 +92,7 @@ func (d *Decoder) stepGraph(_ *gmodel.Scope, in []*Node) []*Node {
 		slot:    slot,
 	}
 	hidden, _ := d.m.transformer(tokens, ExpandAxes(pos, 1), at)
-	out := []*Node{d.m.Logits(Squeeze(hidden, 1))}
+	out := []*Node{toF32(d.m.Logits(Squeeze(hidden, 1)))}
 	out = append(out, at.outK...)
 	return append(out, at.outV...)
 }

@@ -22,7 +22,49 @@ func (m *Model) w(g *Graph, hfName string) *Node {
 	if v == nil {
 		panic(fmt.Sprintf("model has no weight %q", hfName))
 	}
-	return v.NodeValue(g)
+	n := v.NodeValue(g)
+	if dt := m.computeDType(); n.DType() != dt {
+		n = ConvertDType(n, dt)
+	}
+	return n
+}
+
+// computeDType is the dtype of weights and activations in graphs.
+func (m *Model) computeDType() dtypes.DType {
+	if m.ComputeDType == dtypes.InvalidDType {
+		return dtypes.Float32
+	}
+	return m.ComputeDType
+}
+
+// SetComputeDType sets ComputeDType from a --dtype flag value: float32
+// (default), bfloat16 or float16.
+func (m *Model) SetComputeDType(name string) error {
+	switch name {
+	case "", "float32", "f32":
+		m.ComputeDType = dtypes.Float32
+	case "bfloat16", "bf16":
+		m.ComputeDType = dtypes.BFloat16
+	case "float16", "f16":
+		m.ComputeDType = dtypes.Float16
+	default:
+		return fmt.Errorf("--dtype %q: want float32, bfloat16 or float16", name)
+	}
+	return nil
+}
+
+func toF32(x *Node) *Node {
+	if x == nil || x.DType() == dtypes.Float32 {
+		return x
+	}
+	return ConvertDType(x, dtypes.Float32)
+}
+
+func toDType(x *Node, dt dtypes.DType) *Node {
+	if x.DType() == dt {
+		return x
+	}
+	return ConvertDType(x, dt)
 }
 
 // attention is the per-call state shared by all layers: masks, positions and
@@ -93,7 +135,7 @@ func (m *Model) Logits(hidden *Node) *Node {
 func (m *Model) Values(hidden *Node) *Node {
 	w := m.w(hidden.Graph(), ScoreWeight)
 	v := linear(hidden, w, nil) // [B,T,num_labels]
-	return Squeeze(SliceAxis(v, -1, AxisElem(0)), -1)
+	return toF32(Squeeze(SliceAxis(v, -1, AxisElem(0)), -1))
 }
 
 // LastTokenIndex returns, for each row of mask [B,T], the index of its last
@@ -136,17 +178,22 @@ func conv1d(x, w, b *Node) *Node {
 	return Add(y, ExpandLeftToRank(b, y.Rank()))
 }
 
+// layerNorm and rmsNorm compute in float32 whatever the compute dtype.
 func layerNorm(x, w, b *Node, eps float64) *Node {
+	dt := x.DType()
+	x, w, b = toF32(x), toF32(w), toF32(b)
 	mean := ReduceAndKeep(x, ReduceMean, -1)
 	xc := Sub(x, mean)
 	variance := ReduceAndKeep(Square(xc), ReduceMean, -1)
 	y := Div(xc, Sqrt(AddScalar(variance, eps))) // Rsqrt has no gradient in GoMLX v0.28.8
-	return Add(Mul(y, ExpandLeftToRank(w, y.Rank())), ExpandLeftToRank(b, y.Rank()))
+	return toDType(Add(Mul(y, ExpandLeftToRank(w, y.Rank())), ExpandLeftToRank(b, y.Rank())), dt)
 }
 
 func rmsNorm(x, w *Node, eps float64) *Node {
+	dt := x.DType()
+	x, w = toF32(x), toF32(w)
 	variance := ReduceAndKeep(Square(x), ReduceMean, -1)
-	return Mul(Div(x, Sqrt(AddScalar(variance, eps))), ExpandLeftToRank(w, x.Rank()))
+	return toDType(Mul(Div(x, Sqrt(AddScalar(variance, eps))), ExpandLeftToRank(w, x.Rank())), dt)
 }
 
 func activation(name string, x *Node) *Node {

@@ -43,7 +43,7 @@ func runLogits(t testing.TB, m *Model, tokens, mask [][]int32) [][][]float32 {
 	t.Helper()
 	exec, err := gmodel.NewExec(testBackend(), m.Store, func(_ *gmodel.Scope, tok, msk *Node) *Node {
 		logits, _ := m.Forward(tok, msk)
-		return logits
+		return toF32(logits)
 	})
 	if err != nil {
 		t.Fatal(err)

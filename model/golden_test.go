@@ -84,3 +84,30 @@ func TestGoldenLogits(t *testing.T) {
 		})
 	}
 }
+
+// TestGoldenLogitsBF16Compute runs the golden models with bfloat16 weights
+// and activations: logits stay close to the float32 reference.
+func TestGoldenLogitsBF16Compute(t *testing.T) {
+	for _, arch := range []string{ArchLlama, ArchBloom} {
+		m, g := loadGolden(t, arch)
+		if err := m.SetComputeDType("bfloat16"); err != nil {
+			t.Fatal(err)
+		}
+		got := runLogits(t, m, g.InputIDs, g.AttentionMask)
+		var maxDiff float64
+		for b := range g.Logits {
+			for ti := range g.Logits[b] {
+				if g.AttentionMask[b][ti] == 0 {
+					continue
+				}
+				for v, want := range g.Logits[b][ti] {
+					maxDiff = math.Max(maxDiff, math.Abs(float64(got[b][ti][v])-want))
+				}
+			}
+		}
+		if maxDiff > 0.25 || math.IsNaN(maxDiff) {
+			t.Fatalf("%s in bfloat16: max |Δlogit| = %g", arch, maxDiff)
+		}
+		t.Logf("%s bf16: max |Δlogit| = %.3g", arch, maxDiff)
+	}
+}

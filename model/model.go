@@ -30,6 +30,7 @@ import (
 	"path/filepath"
 	"strings"
 
+	"github.com/gomlx/compute/dtypes"
 	"github.com/gomlx/gomlx/core/tensors"
 	gmodel "github.com/gomlx/gomlx/ml/model"
 
@@ -49,6 +50,10 @@ type Model struct {
 	// HasLMHead is false for *ForSequenceClassification checkpoints with an
 	// untied head missing (Logits is then an error).
 	HasLMHead bool
+	// ComputeDType is the dtype of weights and activations inside graphs
+	// (variables stay float32 master copies; norms, softmax and log-probs run
+	// in float32). Zero means float32. Set with SetComputeDType.
+	ComputeDType dtypes.DType
 
 	names      []string                     // HF names of the weights, in spec order
 	fileDTypes map[string]safetensors.DType // dtype each tensor was read as; Save writes it back

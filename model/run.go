@@ -143,6 +143,7 @@ type GenerateOptions struct {
 	Template     string // overrides the checkpoint's prompt template
 	Raw          bool   // feed prompts as they are, no template, no BOS
 	Backend      string // see NewBackend
+	DType        string // compute dtype: float32 (default), bfloat16, float16
 }
 
 // RunGenerate samples responses for every prompt and writes a response
@@ -166,6 +167,9 @@ func RunGenerate(ctx context.Context, o GenerateOptions) error {
 	}
 	m, tok, err := LoadWithTokenizer(o.Model)
 	if err != nil {
+		return err
+	}
+	if err := m.SetComputeDType(o.DType); err != nil {
 		return err
 	}
 	backend, err := NewBackend(o.Backend)
@@ -253,6 +257,7 @@ type ScoreOptions struct {
 	Template  string   // overrides the checkpoint's prompt template
 	BatchSize int      // rows per forward pass (default 8)
 	Backend   string   // see NewBackend
+	DType     string   // compute dtype: float32 (default), bfloat16, float16
 }
 
 // readScoreRows reads response datasets (or JSONL with prompt and
@@ -288,6 +293,9 @@ func RunScore(ctx context.Context, o ScoreOptions) error {
 	}
 	m, tok, err := LoadWithTokenizer(o.Model)
 	if err != nil {
+		return err
+	}
+	if err := m.SetComputeDType(o.DType); err != nil {
 		return err
 	}
 	backend, err := NewBackend(o.Backend)
