@@ -38,9 +38,9 @@ type EvalOptions struct {
 	MaxNewTokens int
 	// MaxPromptLen keeps the last tokens of longer prompts. Default 256.
 	MaxPromptLen int
-	// Temperature, TopP (1 = off) and TopK (0 = off) shape sampling; the
-	// defaults (1, 1, 0) sample each model's own distribution, which the KL
-	// estimate assumes.
+	// Temperature (0 = greedy), TopP (0 or 1 = off) and TopK (0 = off)
+	// shape sampling; the command's defaults (1, 1, 0) sample each model's
+	// own distribution, which the KL estimate assumes.
 	Temperature, TopP float64
 	TopK              int
 	// BatchSize is the number of sequences generated and scored together. Default 8.
@@ -113,8 +113,6 @@ func RunEval(ctx context.Context, o EvalOptions) (*EvalResult, error) {
 	}
 	setDefault(&o.MaxNewTokens, 128)
 	setDefault(&o.MaxPromptLen, 256)
-	setDefaultF(&o.Temperature, 1)
-	setDefaultF(&o.TopP, 1)
 	setDefault(&o.BatchSize, 8)
 	if o.Seed == 0 {
 		o.Seed = 1

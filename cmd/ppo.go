@@ -1,0 +1,97 @@
+package cmd
+
+import (
+	"github.com/spf13/cobra"
+
+	"github.com/rlhf-project/rlhf/train"
+)
+
+func init() { register(newPPOCmd) }
+
+func newPPOCmd() *cobra.Command {
+	o := train.PPODefaults()
+	c := &cobra.Command{
+		Use:   "ppo --policy SFT --reward RM --prompts DATASET --out DIR",
+		Short: "PPO (optionally PPO-ptx) of an SFT policy against a reward model",
+		Long: `Optimise the SFT policy against a frozen reward model with PPO, as InstructGPT did.
+Each iteration samples --rollout-batch prompts, scores the responses (actor and
+reference log-probs, critic values, RM score), rewards each token with
+−β·(log π − log π_ref) plus the normalised RM score on the last token,
+computes GAE advantages (whitened) and returns, and updates actor and critic
+for --ppo-epochs passes in mini-batches (clipped surrogate, clipped value
+loss, entropy bonus, gradient clipping). With --ptx-coef > 0 each actor
+update also adds γ_ptx × the LM loss of a --ptx batch (PPO-ptx).
+
+The actor starts from --policy, the frozen reference is --policy, the critic
+starts from --critic (default --reward) and the reward model stays frozen.
+--actor-device, --critic-device, --ref-device and --reward-device take a
+backend spec each (default --backend): with one device everything runs on it.
+
+Writes the final actor to --out (HF layout) and the critic to --out/critic,
+checkpoints (actor, critic, optimizer states, KL controller, data position)
+for --resume, metrics.jsonl, samples.jsonl and PNG plots. See docs/ppo.md.`,
+		Example: `  rlhf ppo --policy ckpt/sft --reward ckpt/rm --prompts data/instruct/prompts --ptx data/pretrain --out ckpt/ppo \
+      --kl-coef 0.02 --ptx-coef 27.8 --rollout-batch 64 --mini-batch 16 --ppo-epochs 1 --max-new-tokens 128`,
+		Args: cobra.NoArgs,
+		RunE: func(c *cobra.Command, _ []string) error {
+			_, err := train.RunPPO(c.Context(), o)
+			return err
+		},
+	}
+	f := c.Flags()
+	f.StringVar(&o.Policy, "policy", "", "SFT checkpoint: the actor's start and the frozen reference (required)")
+	f.StringVar(&o.Reward, "reward", "", "reward-model checkpoint (frozen; its rlhf.json reward_mean/std normalise scores) (required)")
+	f.StringVar(&o.Critic, "critic", "", "checkpoint the critic starts from (default --reward)")
+	f.StringVar(&o.Prompts, "prompts", "", "prompt dataset: a folder with train/ (used) and val/, one dataset, or .parquet/.jsonl (required)")
+	f.StringVar(&o.Ptx, "ptx", "", "pre-training data for PPO-ptx: an sft or qa dataset or JSONL")
+	f.StringVar(&o.Out, "out", "", "output folder (required)")
+
+	f.IntVar(&o.MaxNewTokens, "max-new-tokens", o.MaxNewTokens, "maximum response length in tokens")
+	f.IntVar(&o.MaxPromptLen, "max-prompt-len", o.MaxPromptLen, "maximum prompt length in tokens (longer prompts lose their start)")
+	f.Float64Var(&o.Temperature, "temperature", o.Temperature, "rollout sampling temperature")
+	f.Float64Var(&o.TopP, "top-p", o.TopP, "rollout nucleus mass (1: off)")
+	f.IntVar(&o.TopK, "top-k", o.TopK, "rollout top-k (0: off)")
+
+	f.IntVar(&o.Iterations, "iterations", 0, "rollouts to run (0: --epochs passes over the prompts)")
+	f.IntVar(&o.Epochs, "epochs", o.Epochs, "passes over the prompts when --iterations is 0")
+	f.IntVar(&o.RolloutBatch, "rollout-batch", o.RolloutBatch, "prompts sampled per iteration")
+	f.IntVar(&o.MiniBatch, "mini-batch", o.MiniBatch, "sequences per update and per generation/scoring batch (divides --rollout-batch)")
+	f.IntVar(&o.PPOEpochs, "ppo-epochs", o.PPOEpochs, "passes over each rollout")
+	f.Float64Var(&o.LR, "lr", o.LR, "actor learning rate (constant)")
+	f.Float64Var(&o.CriticLR, "critic-lr", o.CriticLR, "critic learning rate (constant)")
+	f.Float64Var(&o.WeightDecay, "weight-decay", 0, "AdamW decoupled weight decay")
+	f.Float64Var(&o.ClipGrad, "clip-grad", o.ClipGrad, "maximum global gradient norm per update (0: off)")
+
+	f.Float64Var(&o.KLCoef, "kl-coef", o.KLCoef, "β: weight of the per-token KL penalty (initial value with --target-kl)")
+	f.Float64Var(&o.TargetKL, "target-kl", 0, "adaptive KL controller target, nats per response (0: fixed β)")
+	f.Float64Var(&o.KLHorizon, "kl-horizon", o.KLHorizon, "adaptive KL controller horizon, in sequences")
+	f.Float64Var(&o.Gamma, "gamma", o.Gamma, "GAE discount γ")
+	f.Float64Var(&o.Lambda, "lambda", o.Lambda, "GAE λ")
+	f.Float64Var(&o.Clip, "clip", o.Clip, "policy ratio clip ε")
+	f.Float64Var(&o.ValueClip, "value-clip", o.ValueClip, "value clip ε around the rollout values (0: off)")
+	f.Float64Var(&o.EntropyCoef, "entropy-coef", 0, "entropy bonus weight")
+	f.Float64Var(&o.RewardClip, "reward-clip", 0, "clip the normalised RM score to ±this (0: off)")
+	f.BoolVar(&o.NoWhiten, "no-whiten", false, "do not whiten advantages per rollout")
+	f.Float64Var(&o.PtxCoef, "ptx-coef", 0, "γ_ptx: weight of the --ptx LM loss in the actor loss (0: plain PPO; InstructGPT: 27.8)")
+	f.IntVar(&o.PtxBatch, "ptx-batch", 0, "ptx sequences per update (default --mini-batch)")
+	f.IntVar(&o.PtxMaxLen, "ptx-max-len", 0, "maximum ptx sequence length (default --max-prompt-len + --max-new-tokens)")
+
+	f.Float64Var(&o.MaxKL, "max-kl", 0, "mean KL per response (nats) above which to stop or warn (0: off)")
+	f.StringVar(&o.OnMaxKL, "on-max-kl", o.OnMaxKL, "what --max-kl does: stop (checkpoint and exit with an error) or warn")
+	f.IntVar(&o.CriticWarmup, "critic-warmup-steps", 0, "first iterations in which only the critic trains")
+	f.IntVar(&o.SkipNonFinite, "skip-nonfinite", 0, "updates with NaN/Inf loss or gradient that may be skipped before stopping")
+	f.IntVar(&o.SaveEvery, "save-every", o.SaveEvery, "iterations between checkpoints")
+	f.IntVar(&o.Keep, "keep", o.Keep, "newest checkpoints kept (0: all)")
+	f.BoolVar(&o.Resume, "resume", false, "continue from the newest checkpoint in --out")
+	f.IntVar(&o.LogSamples, "log-samples", o.LogSamples, "iterations between sample tables (0: off)")
+	f.IntVar(&o.StopAfter, "stop-after", 0, "stop after this many iterations of this invocation, with a checkpoint (continue with --resume)")
+	f.Uint64Var(&o.Seed, "seed", o.Seed, "seed of prompt order, sampling and mini-batch order")
+
+	f.StringVar(&o.Backend, "backend", "", "compute backend: go, xla:cuda or xla:/abs/path/plugin.so (default $RLHF_BACKEND or go)")
+	f.StringVar(&o.ActorDevice, "actor-device", "", "backend of the actor (default --backend)")
+	f.StringVar(&o.CriticDevice, "critic-device", "", "backend of the critic (default --backend)")
+	f.StringVar(&o.RefDevice, "ref-device", "", "backend of the reference policy (default --backend)")
+	f.StringVar(&o.RewardDevice, "reward-device", "", "backend of the reward model (default --backend)")
+	f.StringVar(&o.Template, "template", "", "prompt template overriding the policy's, with {prompt} for the instruction")
+	return c
+}
