@@ -308,6 +308,7 @@ func (b *builder) candidates(src int, ex Example, fn func(c *candidate)) error {
 		return nil
 	}
 	ex.Fields["lang"] = lang
+	fieldSet := FieldSet(names) // "lang" is always set, so it needs no place here
 	dtext := ""
 	try := func(task string, derived bool) {
 		key := mix64(h ^ fnv64(task))
@@ -317,7 +318,7 @@ func (b *builder) candidates(src int, ex Example, fn func(c *candidate)) error {
 				return
 			}
 		}
-		el := b.bank.Eligible(task, lang, !derived, ex.Fields)
+		el := b.bank.Eligible(task, lang, !derived, fieldSet, ex.Fields)
 		if len(el) == 0 {
 			if !derived && b.pass == 1 {
 				b.drops[task][DropNoTemplate]++

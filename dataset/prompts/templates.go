@@ -10,6 +10,7 @@ import (
 	"strconv"
 	"strings"
 	"text/template"
+	"text/template/parse"
 	"unicode/utf8"
 
 	"gopkg.in/yaml.v3"
@@ -43,7 +44,65 @@ type Template struct {
 	MinResponseLines int `yaml:"min_response_lines"`
 
 	prompt, response *template.Template
-	file             string
+	// fastPrompt / fastResponse are the same templates as lists of
+	// literal text and field references, when they use nothing else
+	// (most do): rendering them needs no reflection.
+	fastPrompt, fastResponse []part
+	file                     string
+}
+
+// part is a literal text (field == "") or a field reference.
+type part struct{ text, field string }
+
+// fastParts flattens a template made only of text and {{.field}} actions.
+func fastParts(t *template.Template) []part {
+	var out []part
+	for _, n := range t.Tree.Root.Nodes {
+		switch x := n.(type) {
+		case *parse.TextNode:
+			out = append(out, part{text: string(x.Text)})
+		case *parse.ActionNode:
+			if len(x.Pipe.Decl) != 0 || len(x.Pipe.Cmds) != 1 || len(x.Pipe.Cmds[0].Args) != 1 {
+				return nil
+			}
+			f, ok := x.Pipe.Cmds[0].Args[0].(*parse.FieldNode)
+			if !ok || len(f.Ident) != 1 {
+				return nil
+			}
+			out = append(out, part{field: f.Ident[0]})
+		default:
+			return nil
+		}
+	}
+	return out
+}
+
+func renderParts(parts []part, fields map[string]string) string {
+	n := 0
+	for _, p := range parts {
+		n += len(p.text) + len(fields[p.field])
+	}
+	var sb strings.Builder
+	sb.Grow(n)
+	for _, p := range parts {
+		if p.field != "" {
+			sb.WriteString(fields[p.field])
+		} else {
+			sb.WriteString(p.text)
+		}
+	}
+	return sb.String()
+}
+
+func (t *Template) exec(tt *template.Template, fast []part, fields map[string]string) (string, error) {
+	if fast != nil {
+		return strings.TrimSpace(renderParts(fast, fields)), nil
+	}
+	var sb strings.Builder
+	if err := tt.Execute(&sb, fields); err != nil {
+		return "", err
+	}
+	return strings.TrimSpace(sb.String()), nil
 }
 
 // templateFile is the layout of one YAML file of the bank.
@@ -57,7 +116,7 @@ type templateFile struct {
 type Bank struct {
 	byID   map[string]*Template
 	byTask map[string][]*Template // key task|lang, sorted by ID
-	cache  map[string][]*Template
+	cache  map[eligibleKey][]*Template
 }
 
 // derivable are the tasks with thin public data that generative templates
@@ -143,6 +202,7 @@ func (t *Template) compile() error {
 	if t.response, err = template.New(t.ID).Funcs(templateFuncs).Option("missingkey=zero").Parse(t.Response); err != nil {
 		return fmt.Errorf("response: %w", err)
 	}
+	t.fastPrompt, t.fastResponse = fastParts(t.prompt), fastParts(t.response)
 	// A dry run with every required field set catches typos in function
 	// calls; a field used but not required would render empty.
 	dry := map[string]string{"lang": t.Lang}
@@ -157,19 +217,18 @@ func (t *Template) compile() error {
 
 // Render executes the template over the fields.
 func (t *Template) Render(fields map[string]string) (prompt, response string, err error) {
-	var pb, rb strings.Builder
-	if err := t.prompt.Execute(&pb, fields); err != nil {
+	if prompt, err = t.exec(t.prompt, t.fastPrompt, fields); err != nil {
 		return "", "", fmt.Errorf("template %s (%s): prompt: %w", t.ID, t.file, err)
 	}
-	if err := t.response.Execute(&rb, fields); err != nil {
+	if response, err = t.exec(t.response, t.fastResponse, fields); err != nil {
 		return "", "", fmt.Errorf("template %s (%s): response: %w", t.ID, t.file, err)
 	}
-	return strings.TrimSpace(pb.String()), strings.TrimSpace(rb.String()), nil
+	return prompt, response, nil
 }
 
 func (b *Bank) index() {
 	b.byTask = map[string][]*Template{}
-	b.cache = map[string][]*Template{}
+	b.cache = map[eligibleKey][]*Template{}
 	ids := make([]string, 0, len(b.byID))
 	for id := range b.byID {
 		ids = append(ids, id)
@@ -186,29 +245,24 @@ func (b *Bank) index() {
 // not included).
 func (b *Bank) Count(task, lang string) int { return len(b.byTask[task+"|"+lang]) }
 
+// eligibleKey indexes the Eligible cache.
+type eligibleKey struct {
+	task, lang string
+	native     bool
+	fieldSet   string
+}
+
+// FieldSet is the cache signature of the non-empty fields of an example:
+// their sorted names joined by "|".
+func FieldSet(names []string) string { return strings.Join(names, "|") }
+
 // Eligible returns the templates of task and lang whose required fields are
 // all non-empty in fields, sorted by id. With native, the "*" templates are
 // included too (they apply to the native task of instruction data only).
-func (b *Bank) Eligible(task, lang string, native bool, fields map[string]string) []*Template {
-	var key strings.Builder
-	key.WriteString(task)
-	key.WriteByte('|')
-	key.WriteString(lang)
-	if native {
-		key.WriteString("|n")
-	}
-	names := make([]string, 0, len(fields))
-	for k, v := range fields {
-		if v != "" {
-			names = append(names, k)
-		}
-	}
-	sort.Strings(names)
-	for _, n := range names {
-		key.WriteByte('|')
-		key.WriteString(n)
-	}
-	k := key.String()
+// fieldSet is FieldSet of the non-empty field names. Not safe for
+// concurrent use.
+func (b *Bank) Eligible(task, lang string, native bool, fieldSet string, fields map[string]string) []*Template {
+	k := eligibleKey{task, lang, native, fieldSet}
 	if ts, ok := b.cache[k]; ok {
 		return ts
 	}
