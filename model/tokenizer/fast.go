@@ -1,6 +1,7 @@
 package tokenizer
 
 import (
+	"fmt"
 	"strings"
 
 	sm "github.com/sugarme/tokenizer"
@@ -21,11 +22,43 @@ type fastPipeline struct {
 	model      sm.Model
 }
 
-// fastStep is one Split (pattern set) or ByteLevel step.
+// fastStep is one Split (pattern set), ByteLevel or Metaspace step.
 type fastStep struct {
 	pattern        *regexPattern // nil: no splitting
 	removed        bool          // drop the matches (Split behavior "Removed")
 	addPrefixSpace bool
+	metaspace      *metaspace
+}
+
+// metaspace is HF's Metaspace pre-tokenizer (SentencePiece style: spaces
+// become "▁"). sugarme's replaces every whitespace character, always splits
+// and reads prepend_scheme "first" per segment; this follows HF.
+type metaspace struct {
+	replacement string
+	prepend     string // "always", "first" or "never"
+	split       bool   // split before each replacement (MergedWithNext)
+}
+
+func (m *metaspace) apply(out []string, pc string, first bool) []string {
+	pc = strings.ReplaceAll(pc, " ", m.replacement)
+	if (m.prepend == "always" || (m.prepend == "first" && first)) && !strings.HasPrefix(pc, m.replacement) {
+		pc = m.replacement + pc
+	}
+	if !m.split {
+		return append(out, pc)
+	}
+	for len(pc) > 0 {
+		i := strings.Index(pc[1:], m.replacement)
+		if i < 0 {
+			break
+		}
+		out = append(out, pc[:i+1])
+		pc = pc[i+1:]
+	}
+	if pc != "" {
+		out = append(out, pc)
+	}
+	return out
 }
 
 // byteChars is GPT-2's byte-to-unicode alphabet indexed by byte.
@@ -89,6 +122,24 @@ func newFastPipeline(cfg map[string]any, normer normalizer.Normalizer, model sm.
 			}
 			p.steps = append(p.steps, s)
 			p.byteLevel = true
+		case "Metaspace":
+			m := &metaspace{prepend: "always", split: true}
+			m.replacement, _ = st["replacement"].(string)
+			if m.replacement == "" {
+				m.replacement = "\u2581"
+			}
+			if v, ok := st["prepend_scheme"].(string); ok {
+				m.prepend = strings.ToLower(v)
+			} else if v, ok := st["add_prefix_space"].(bool); ok && !v {
+				m.prepend = "never"
+			}
+			if m.prepend != "always" && m.prepend != "first" && m.prepend != "never" {
+				return nil, fmt.Errorf("pre_tokenizer Metaspace: unknown prepend_scheme %q", m.prepend)
+			}
+			if v, ok := st["split"].(bool); ok {
+				m.split = v
+			}
+			p.steps = append(p.steps, fastStep{metaspace: m})
 		default:
 			return nil, nil
 		}
@@ -96,8 +147,9 @@ func newFastPipeline(cfg map[string]any, normer normalizer.Normalizer, model sm.
 	return p, nil
 }
 
-// encode appends the ids of text, which holds no added token.
-func (p *fastPipeline) encode(ids []int, text string) ([]int, error) {
+// encode appends the ids of text, which holds no added token; atStart tells
+// whether text begins the whole input.
+func (p *fastPipeline) encode(ids []int, text string, atStart bool) ([]int, error) {
 	if p.normalizer != nil {
 		n, err := p.normalizer.Normalize(normalizer.NewNormalizedFrom(text))
 		if err != nil {
@@ -108,7 +160,11 @@ func (p *fastPipeline) encode(ids []int, text string) ([]int, error) {
 	pieces := []string{text}
 	for _, st := range p.steps {
 		var next []string
-		for _, pc := range pieces {
+		for j, pc := range pieces {
+			if st.metaspace != nil {
+				next = st.metaspace.apply(next, pc, atStart && j == 0)
+				continue
+			}
 			if st.addPrefixSpace && pc != "" && pc[0] != ' ' {
 				pc = " " + pc
 			}

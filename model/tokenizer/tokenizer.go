@@ -89,15 +89,21 @@ func FromBytes(tokenizerJSON, tokenizerConfigJSON []byte) (t *Tokenizer, err err
 	if err != nil {
 		return nil, err
 	}
+	decCfg, _ := cfg["decoder"].(map[string]any)
+	dec, err := buildDecoder(decCfg)
+	if err != nil {
+		return nil, err
+	}
 	normCfg, _ := cfg["normalizer"].(map[string]any)
 	normer, err := buildNormalizer(normCfg)
 	if err != nil {
 		return nil, err
 	}
 
-	// sugarme builds everything but the normalizer (its NFC is wrong), the
-	// pre-tokenizer (it would panic on look-ahead patterns) and the added
-	// tokens (handled here).
+	// sugarme builds the model and post-processor; the normalizer (its NFC
+	// is wrong), the pre-tokenizer (it would panic on look-ahead patterns),
+	// the decoder (its Metaspace keeps a leading space) and the added tokens
+	// are handled here.
 	var added []addedToken
 	if a, ok := cfg["added_tokens"]; ok && a != nil {
 		if err := json.Unmarshal(asJSON(a), &added); err != nil {
@@ -106,6 +112,7 @@ func FromBytes(tokenizerJSON, tokenizerConfigJSON []byte) (t *Tokenizer, err err
 	}
 	delete(cfg, "pre_tokenizer")
 	delete(cfg, "normalizer")
+	delete(cfg, "decoder")
 	cfg["added_tokens"] = []any{}
 	cfg["truncation"] = nil
 	cfg["padding"] = nil
@@ -117,6 +124,9 @@ func FromBytes(tokenizerJSON, tokenizerConfigJSON []byte) (t *Tokenizer, err err
 	}
 	if normer != nil {
 		tk.WithNormalizer(normer)
+	}
+	if dec != nil {
+		tk.WithDecoder(dec)
 	}
 	if pre != nil {
 		tk.WithPreTokenizer(pre)
@@ -141,9 +151,7 @@ func FromBytes(tokenizerJSON, tokenizerConfigJSON []byte) (t *Tokenizer, err err
 		added: map[string]int{}, addedByID: map[int]string{}, special: map[int]bool{},
 		eos: -1, bos: -1, pad: -1,
 	}
-	if dec, _ := cfg["decoder"].(map[string]any); dec != nil && dec["type"] == "ByteLevel" {
-		t.byteLevel = true
-	}
+	t.byteLevel = decCfg != nil && decCfg["type"] == "ByteLevel"
 	for _, id := range tk.GetModel().GetVocab() {
 		t.vocabSize = max(t.vocabSize, id+1)
 	}
@@ -233,22 +241,23 @@ func (t *Tokenizer) Encode(text string) []int {
 	last := 0
 	if t.addedRe != nil {
 		for _, m := range t.addedRe.FindAllStringIndex(text, -1) {
-			ids = t.encodePlain(ids, text[last:m[0]])
+			ids = t.encodePlain(ids, text[last:m[0]], last == 0)
 			tok := strings.TrimSpace(text[m[0]:m[1]]) // lstrip/rstrip whitespace belongs to the token
 			ids = append(ids, t.added[tok])
 			last = m[1]
 		}
 	}
-	return t.encodePlain(ids, text[last:])
+	return t.encodePlain(ids, text[last:], last == 0)
 }
 
-// encodePlain encodes text that contains no added token.
-func (t *Tokenizer) encodePlain(ids []int, text string) []int {
+// encodePlain encodes text that contains no added token; atStart tells
+// whether it begins the whole text (Metaspace's prepend_scheme "first").
+func (t *Tokenizer) encodePlain(ids []int, text string, atStart bool) []int {
 	if text == "" {
 		return ids
 	}
 	if t.fast != nil {
-		ids, err := t.fast.encode(ids, text)
+		ids, err := t.fast.encode(ids, text, atStart)
 		if err != nil {
 			panic(fmt.Sprintf("tokenizer: encoding %q: %v", text, err))
 		}

@@ -156,6 +156,27 @@ func TestLlama2StyleMatchesHF(t *testing.T) {
 	checkGolden(t, tk, cases)
 }
 
+// Metaspace files (newer Llama-2 and Mistral conversions): "▁" prepended to
+// the first segment only, split on "▁" or not, Metaspace decoder.
+func TestMetaspaceMatchesHF(t *testing.T) {
+	for _, dir := range []string{"metaspace", "metaspace_split"} {
+		tk, err := Load(filepath.Join(fixtures, dir, "tokenizer.json"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if tk.fast == nil {
+			t.Errorf("%s: fast path not chosen", dir)
+		}
+		cases := readGolden(t, dir+"/golden.json")
+		checkGolden(t, tk, cases)
+		for _, c := range cases {
+			if got := tk.Decode(c.IDs); c.Decoded != nil && got != *c.Decoded {
+				t.Errorf("%s: Decode(%v) = %q, want %q", dir, c.IDs, got, *c.Decoded)
+			}
+		}
+	}
+}
+
 // The byte-level tokenizer file is what HF tokenizers was checked against.
 func TestByteLevelMatchesHF(t *testing.T) {
 	want, err := os.ReadFile(filepath.Join(fixtures, "bytelevel/tokenizer.json"))

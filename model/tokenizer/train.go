@@ -10,12 +10,7 @@ import (
 	"io"
 	"log/slog"
 	"os"
-	"sort"
 	"strings"
-	"sync"
-
-	"github.com/sugarme/tokenizer/model/bpe"
-	"github.com/sugarme/tokenizer/pretokenizer"
 
 	"github.com/rlhf-project/rlhf/dataset"
 	"github.com/rlhf-project/rlhf/progress"
@@ -72,8 +67,8 @@ func (o *TrainOptions) setDefaults() {
 }
 
 // Train learns a GPT-2 style byte-level BPE tokenizer (the layout of
-// ByteLevel, plus merges) from the texts in opts.Data with sugarme's BPE
-// trainer, and writes it to opts.Out.
+// ByteLevel, plus merges) from the texts in opts.Data and writes it to
+// opts.Out. The same data and options give the same file.
 func Train(ctx context.Context, opts TrainOptions) error {
 	opts.setDefaults()
 	if len(opts.Data) == 0 {
@@ -90,7 +85,7 @@ func Train(ctx context.Context, opts TrainOptions) error {
 		return err
 	}
 	slog.Info("counted words", "distinct", len(words))
-	vocab, merges, err := trainBPE(words, opts.VocabSize-len(opts.SpecialTokens), opts.MinFrequency)
+	vocab, merges, err := trainBPE(ctx, words, opts.VocabSize-len(opts.SpecialTokens), opts.MinFrequency)
 	if err != nil {
 		return err
 	}
@@ -112,99 +107,14 @@ func Train(ctx context.Context, opts TrainOptions) error {
 	return nil
 }
 
-// stdoutMu serialises runQuietly's redirection of os.Stdout.
-var stdoutMu sync.Mutex
-
-// trainBPE runs sugarme's BPE trainer on byte-level words and returns a
-// vocabulary (bytes first, ids 0-255 = byte values) and the merges in rank
-// order.
-func trainBPE(words map[string]int, vocabSize, minFreq int) (map[string]int, [][2]string, error) {
-	alphabet := bpe.CharSet{}
-	for _, c := range pretokenizer.BytesChar {
-		alphabet[c] = struct{}{}
-	}
-	b := bpe.NewBPETrainerBuilder()
-	b.VocabSize(vocabSize)
-	b.MinFrequency(minFreq)
-	b.ShowProgress(false)
-	b.InitialAlphabet(alphabet)
-	trainer := b.Build()
-
-	m, err := runQuietly(trainer, words)
-	if err != nil {
-		return nil, nil, err
-	}
-
-	// sugarme gives a new id to every merge even when its string already
-	// exists (then the vocabulary map drops the older id), so rebuild the
-	// strings from the merges in rank order and number tokens ourselves.
-	str := map[int]string{}
-	for tok, id := range m.GetVocab() {
-		if len([]rune(tok)) == 1 {
-			str[id] = tok
-		}
-	}
-	type merge struct {
-		pair bpe.Pair
-		val  bpe.PairVal
-	}
-	var ms []merge
-	for p, v := range *m.Merges {
-		ms = append(ms, merge{p, v})
-	}
-	sort.Slice(ms, func(i, j int) bool { return ms[i].val.Rank < ms[j].val.Rank })
-	vocab := byteAlphabet()
-	var merges [][2]string
-	for _, x := range ms {
-		a, okA := str[x.pair.C1]
-		b, okB := str[x.pair.C2]
-		if !okA || !okB {
-			continue // cannot happen: merges only combine earlier tokens
-		}
-		str[x.val.NewId] = a + b
-		merges = append(merges, [2]string{a, b})
-		if _, ok := vocab[a+b]; !ok {
-			vocab[a+b] = len(vocab)
-		}
-	}
-	return vocab, merges, nil
-}
-
-// runQuietly runs sugarme's trainer, which prints its steps and a progress
-// bar to os.Stdout unconditionally: stdout goes to /dev/null meanwhile so
-// that our commands' output stays clean.
-func runQuietly(trainer *bpe.BpeTrainer, words map[string]int) (m bpe.BPE, err error) {
-	stdoutMu.Lock()
-	defer stdoutMu.Unlock()
-	if devNull, err := os.OpenFile(os.DevNull, os.O_WRONLY, 0); err == nil {
-		saved := os.Stdout
-		os.Stdout = devNull
-		defer func() { os.Stdout = saved; devNull.Close() }()
-	}
-	defer func() {
-		if r := recover(); r != nil {
-			err = fmt.Errorf("sugarme BPE trainer failed: %v", r)
-		}
-	}()
-	model, _ := trainer.Train(words)
-	switch v := model.(type) {
-	case bpe.BPE:
-		return v, nil
-	case *bpe.BPE:
-		return *v, nil
-	}
-	return m, fmt.Errorf("sugarme BPE trainer returned a %T", model)
-}
-
 // countWords reads every text of the inputs, removes special tokens, splits
-// it with GPT-2's pattern and counts the byte-level words.
+// it with GPT-2's pattern and counts the words (raw bytes).
 func countWords(ctx context.Context, inputs []string, specials []string) (map[string]int, error) {
 	pat, err := newRegexPattern(gpt2Pattern)
 	if err != nil {
 		return nil, err
 	}
 	counts := map[string]int{}
-	var sb strings.Builder
 	bar := progress.New(-1, "texts")
 	defer bar.Finish()
 	add := func(text string) {
@@ -217,11 +127,7 @@ func countWords(ctx context.Context, inputs []string, specials []string) (map[st
 			if !m.Match {
 				continue
 			}
-			sb.Reset()
-			for _, c := range []byte(text[m.Offsets[0]:m.Offsets[1]]) {
-				sb.WriteString(pretokenizer.BytesChar[c])
-			}
-			counts[sb.String()]++
+			counts[text[m.Offsets[0]:m.Offsets[1]]]++
 		}
 	}
 	for _, in := range inputs {

@@ -144,3 +144,47 @@ func TestRunByteLevel(t *testing.T) {
 		t.Errorf("missing --out: got %v", err)
 	}
 }
+
+func TestTrainBPEMerges(t *testing.T) {
+	ctx := context.Background()
+	vocab, merges, err := trainBPE(ctx, map[string]int{"abab": 3, "ab": 2, "b": 1, "xy": 2, "pq": 2}, 1000, 2)
+	if err != nil {
+		t.Fatal(err)
+	}
+	// (a,b) occurs 8 times (and (b,a) vanishes with it); then (ab,ab) 3
+	// times; then the tie (p,q)/(x,y) at 2 goes to the pair that sorts first.
+	want := [][2]string{{"a", "b"}, {"ab", "ab"}, {"p", "q"}, {"x", "y"}}
+	if fmt.Sprint(merges) != fmt.Sprint(want) {
+		t.Errorf("merges = %v, want %v", merges, want)
+	}
+	if vocab["ab"] != 256 || vocab["abab"] != 257 || len(vocab) != 260 {
+		t.Errorf("vocab ids: ab=%d abab=%d, %d tokens", vocab["ab"], vocab["abab"], len(vocab))
+	}
+	// Overlapping runs merge left to right: "aaaa" -> "aa aa".
+	_, merges, _ = trainBPE(ctx, map[string]int{"aaaa": 5}, 1000, 2)
+	if fmt.Sprint(merges) != fmt.Sprint([][2]string{{"a", "a"}, {"aa", "aa"}}) {
+		t.Errorf("aaaa: merges = %v", merges)
+	}
+}
+
+func TestTrainIsDeterministic(t *testing.T) {
+	var rows []map[string]string
+	for i := 0; i < 50; i++ {
+		rows = append(rows, map[string]string{"text": fmt.Sprintf("row %d: %s", i, trainingRows[i%len(trainingRows)])})
+	}
+	data := writeJSONL(t, rows)
+	var files [2][]byte
+	for i := range files {
+		out := filepath.Join(t.TempDir(), "tokenizer.json")
+		if err := Train(context.Background(), TrainOptions{Data: []string{data}, VocabSize: 400, Out: out}); err != nil {
+			t.Fatal(err)
+		}
+		var err error
+		if files[i], err = os.ReadFile(out); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if string(files[0]) != string(files[1]) {
+		t.Error("two runs on the same data wrote different files")
+	}
+}

@@ -20,6 +20,10 @@
 //                           Replace normalizers, no pre-tokenizer, byte
 //                           fallback, <unk> <s> </s>), merges trained here.
 //   llama2/golden.json      ids and decoded text from @huggingface/tokenizers.
+//   metaspace/, metaspace_split/  the same vocabulary with a Metaspace
+//                           pre-tokenizer (prepend_scheme "first", split
+//                           false/true) and decoder, as newer Llama-2 and
+//                           Mistral files have; golden ids and text likewise.
 //   bytelevel/golden.json   ids from @huggingface/tokenizers on
 //                           bytelevel/tokenizer.json (written by
 //                           `rlhf tokenizer byte-level`), proving HF reads it.
@@ -294,6 +298,27 @@ function llama2() {
     return { text, ids, decoded: ids.length ? hf.decode(ids, { skip_special_tokens: false, clean_up_tokenization_spaces: false }) : "" };
   });
   writeGolden("llama2/golden.json", "@huggingface/tokenizers@0.2.0 encode(text, {add_special_tokens: false}); decoded = decode(ids)", cases);
+
+  // The same vocabulary as newer conversions write it (Llama-2 with
+  // legacy=false, Mistral): no normalizer, a Metaspace pre-tokenizer that
+  // prepends "▁" to the first segment only, and a Metaspace decoder; one file
+  // per value of Metaspace's split option.
+  for (const split of [false, true]) {
+    const ms = { type: "Metaspace", replacement: "\u2581", prepend_scheme: "first", split };
+    const mj = { ...tj, normalizer: null, pre_tokenizer: ms, decoder: { type: "Sequence", decoders: [
+      { type: "Metaspace", replacement: "\u2581", prepend_scheme: "first", split },
+      { type: "ByteFallback" }, { type: "Fuse" },
+    ] } };
+    const dir = split ? "metaspace_split" : "metaspace";
+    writeJSON(dir + "/tokenizer.json", mj);
+    const mh = new Tokenizer(mj, conf);
+    const mcases = texts.concat(extra, randoms).map((text) => {
+      const ids = mh.encode(text, { add_special_tokens: false }).ids;
+      if (/\ufeff/.test(text)) return { text, ids };
+      return { text, ids, decoded: ids.length ? mh.decode(ids, { skip_special_tokens: false, clean_up_tokenization_spaces: false }) : "" };
+    });
+    writeGolden(dir + "/golden.json", "@huggingface/tokenizers@0.2.0 encode(text, {add_special_tokens: false}); decoded = decode(ids)", mcases);
+  }
 }
 
 // ---- byte-level (file written by `rlhf tokenizer byte-level`) ----
