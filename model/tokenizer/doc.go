@@ -17,14 +17,23 @@
 //     Mistral) are honoured;
 //   - NFC/NFD/NFKC/NFKD normalizers use golang.org/x/text (sugarme's NFC
 //     produced NFD);
+//   - Metaspace (newer Llama-2 and Mistral files) replaces spaces only,
+//     honours `split` and prepends to the first segment only with
+//     prepend_scheme "first"; its decoder drops the prepended space;
 //   - byte-level decoding returns the exact bytes, added tokens verbatim.
 //
-// For BPE models behind Split/ByteLevel pre-tokenizers (or none), Encode runs
-// its own string-level pipeline (fast.go); other pre-tokenizers (Metaspace,
-// Whitespace, Digits, ...) go through sugarme's pipeline.
+// For BPE models behind Split, ByteLevel and Metaspace pre-tokenizers (or
+// none), Encode runs
+// its own string-level pipeline (fast.go); other pre-tokenizers (Whitespace,
+// Digits, Punctuation, ...) go through sugarme's pipeline.
 //
 // [ByteLevel] builds a byte-level tokenizer that needs no training (256 byte
-// tokens plus `<|endoftext|>`), and [Train] trains a byte-level BPE on text.
+// tokens plus `<|endoftext|>`), and [Train] trains a byte-level BPE on text
+// with a deterministic trainer of our own (bpetrain.go says why).
+//
+// Golden ids for the tests come from independent implementations (OpenAI's
+// GPT-2 encoder ported to JS, HF's tokenizers.js); testdata/tokenizer/gen.cjs
+// rebuilds the fixtures.
 //
 // Naming: "id" is a token id (int), "token" is the vocabulary string of one
 // id (byte-level tokens use GPT-2's byte-to-unicode alphabet, e.g. "Ġ" is a
