@@ -23,9 +23,9 @@
 //   - byte-level decoding returns the exact bytes, added tokens verbatim.
 //
 // For BPE models behind Split, ByteLevel and Metaspace pre-tokenizers (or
-// none), Encode runs
-// its own string-level pipeline (fast.go); other pre-tokenizers (Whitespace,
-// Digits, Punctuation, ...) go through sugarme's pipeline.
+// none), Encode runs its own string-level pipeline (fast.go); other
+// pre-tokenizers (Whitespace, Digits, Punctuation, ...) go through sugarme's
+// pipeline.
 //
 // [ByteLevel] builds a byte-level tokenizer that needs no training (256 byte
 // tokens plus `<|endoftext|>`), and [Train] trains a byte-level BPE on text
