@@ -131,7 +131,7 @@ type PPOOptions struct {
 	// RewardDevice place each model on its own backend (same syntax; ""
 	// means Backend). Models with the same spec share one backend; data
 	// moves between backends through host memory.
-	Backend                                             string
+	Backend                                            string
 	ActorDevice, CriticDevice, RefDevice, RewardDevice string
 	// Template overrides the policy's prompt template.
 	Template string

@@ -339,4 +339,3 @@ func sameTokenizer(flagA string, a *tokenizer.Tokenizer, flagB string, b *tokeni
 	}
 	return nil
 }
-
