@@ -325,6 +325,11 @@ func RunRM(ctx context.Context, o RMOptions) (*RMResult, error) {
 			return nil, fmt.Errorf("--resume: %s holds a %q run, not rm", resumeFrom, state.Kind)
 		}
 		slog.Info("resuming", "from", resumeFrom, "step", state.Step, "epoch", state.Epoch)
+		if state.TotalSteps != total || state.Seed != o.Seed {
+			slog.Warn("resumed with other --max-steps/--epochs/--batch-size/--seed than the interrupted run: the schedule or data order changes",
+				"steps_then", state.TotalSteps, "steps_now", total, "seed_then", state.Seed, "seed_now", o.Seed)
+			state.TotalSteps, state.Seed = total, o.Seed
+		}
 		data.epoch, data.index = state.Epoch, state.Batch
 	}
 	guard := &Guard{Allowed: o.SkipNonFinite, Skipped: state.Skipped}

@@ -188,6 +188,11 @@ func RunSFT(ctx context.Context, o SFTOptions) (*SFTResult, error) {
 			return nil, fmt.Errorf("--resume: %s holds a %q run, not sft", resumeFrom, state.Kind)
 		}
 		slog.Info("resuming", "from", resumeFrom, "step", state.Step, "epoch", state.Epoch)
+		if state.TotalSteps != total || state.Seed != o.Seed {
+			slog.Warn("resumed with other --max-steps/--epochs/--batch-size/--seed than the interrupted run: the schedule or data order changes",
+				"steps_then", state.TotalSteps, "steps_now", total, "seed_then", state.Seed, "seed_now", o.Seed)
+			state.TotalSteps, state.Seed = total, o.Seed
+		}
 		data.epoch, data.index = state.Epoch, state.Batch
 	} else {
 		m.Meta.Stage = "sft"
