@@ -137,7 +137,7 @@ function renderTask() {
     const meta = document.createElement("div");
     meta.className = "meta";
     const ql = document.createElement("label");
-    ql.textContent = "Quality ";
+    ql.textContent = "Quality (1-7) ";
     const sel = document.createElement("select");
     sel.className = "quality";
     for (const v of ["", "1", "2", "3", "4", "5", "6", "7"]) {
