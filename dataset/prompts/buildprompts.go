@@ -8,10 +8,12 @@ import (
 	"math"
 	"os"
 	"path/filepath"
+	"runtime"
 	"slices"
 	"sort"
 	"strconv"
 	"strings"
+	"sync"
 
 	"github.com/rlhf-project/rlhf/dataset"
 	"github.com/rlhf-project/rlhf/progress"
@@ -74,7 +76,6 @@ type builder struct {
 	pass    int
 	keep    map[string]bool // tasks whose candidates keep fields (repetition)
 	rows    map[string][]*candidate
-	seen    map[string]map[uint64]bool
 }
 
 // Run builds the prompt and SFT datasets described by opts.
@@ -132,9 +133,20 @@ func Run(ctx context.Context, opts Options) (*Report, error) {
 
 	// Pass 1: count candidates and keep the smallest keys per (task, source).
 	b.pass = 1
-	n, err := b.readAll(ctx, -1, "records (pass 1/2)", b.observe)
+	n, workers, err := b.readAll(ctx, -1, "records (pass 1/2)")
 	if err != nil {
 		return nil, err
+	}
+	for _, t := range dataset.Tasks {
+		for i, p := range b.pairs[t] {
+			for _, w := range workers {
+				wp := w.pairs[t][i]
+				p.count += wp.count
+				p.native += wp.native
+				p.keys = append(p.keys, wp.keys...)
+				wp.keys = nil
+			}
+		}
 	}
 	slog.Info("build-prompts: pass 1 done", "records", n)
 
@@ -147,7 +159,7 @@ func Run(ctx context.Context, opts Options) (*Report, error) {
 			u := slices.Compact(p.keys)
 			b.drops[t][DropExactDup] += int64(len(p.keys) - len(u))
 			p.count -= int64(len(p.keys) - len(u))
-			p.keys = u
+			p.keys = slices.Clip(u[:min(len(u), p.cap)])
 			natural[t] += float64(p.native)
 			avail[t] += p.available(b.srcCap(i))
 		}
@@ -183,9 +195,26 @@ func Run(ctx context.Context, opts Options) (*Report, error) {
 	// Pass 2: materialise the selected candidates.
 	b.pass = 2
 	b.rows = map[string][]*candidate{}
-	b.seen = map[string]map[uint64]bool{}
-	if _, err := b.readAll(ctx, n, "records (pass 2/2)", b.collect); err != nil {
+	_, workers, err = b.readAll(ctx, n, "records (pass 2/2)")
+	if err != nil {
 		return nil, err
+	}
+	for _, w := range workers {
+		for _, c := range w.rows {
+			b.rows[c.task] = append(b.rows[c.task], c)
+		}
+		w.rows = nil
+	}
+	// The same content read from two sources has one key: keep the copy
+	// from the first source, as a sequential read would.
+	for t, rows := range b.rows {
+		sort.Slice(rows, func(i, j int) bool {
+			if rows[i].key != rows[j].key {
+				return rows[i].key < rows[j].key
+			}
+			return rows[i].src < rows[j].src
+		})
+		b.rows[t] = slices.CompactFunc(rows, func(x, y *candidate) bool { return x.key == y.key })
 	}
 	for _, t := range dataset.Tasks {
 		for _, p := range b.pairs[t] {
@@ -229,46 +258,130 @@ func (p *pairStats) available(capRows int64) int64 {
 	return p.count
 }
 
-// readAll streams every source through the adapters, calling fn for each
-// candidate, and returns the number of examples read.
-func (b *builder) readAll(ctx context.Context, total int64, what string, fn func(c *candidate)) (int64, error) {
-	bar := progress.New(total, what)
-	defer bar.Finish()
-	var n int64
-	for i := range b.sources {
-		s := &b.sources[i]
-		var bad int64
-		emit := func(ex Example) error {
-			n++
-			if b.pass == 1 {
-				b.records[i]++
-			}
-			if n%4096 == 0 {
-				bar.Add(4096)
-				if err := ctx.Err(); err != nil {
-					return err
-				}
-			}
-			return b.candidates(i, ex, fn)
-		}
-		badFn := func(pos string, err error) {
-			bad++
-			if b.pass == 1 && bad <= int64(b.opts.MaxBadReported) {
-				slog.Warn("build-prompts: skipping malformed record", "source", s.Name, "at", pos, "err", err)
-			}
-		}
-		if err := adapters[s.Adapter](s, emit, badFn); err != nil {
-			return n, fmt.Errorf("source %s: %w", s.Name, err)
-		}
-		if b.pass == 1 {
-			b.bad[i] = bad
-			if bad > int64(b.opts.MaxBadReported) {
-				slog.Warn("build-prompts: more malformed records not shown", "source", s.Name, "total_malformed", bad)
-			}
+// worker renders candidates on one goroutine with its own counters, so
+// that the merge, not the scheduling, fixes the result.
+type worker struct {
+	b     *builder
+	bank  *Bank // a copy with its own lookup cache
+	drops map[string]map[string]int64
+	pii   map[string]int64
+	pairs map[string][]*pairStats // pass 1: counts and smallest keys
+	rows  []*candidate            // pass 2: the selected candidates
+}
+
+func (b *builder) newWorker() *worker {
+	bank := *b.bank
+	bank.cache = map[eligibleKey][]*Template{}
+	w := &worker{b: b, bank: &bank, drops: map[string]map[string]int64{}, pii: map[string]int64{}, pairs: map[string][]*pairStats{}}
+	for _, t := range dataset.Tasks {
+		w.drops[t] = map[string]int64{}
+		w.pairs[t] = make([]*pairStats, len(b.sources))
+		for i := range b.sources {
+			w.pairs[t][i] = &pairStats{cap: b.pairs[t][i].cap}
 		}
 	}
+	return w
+}
+
+// job is one example handed to a worker.
+type job struct {
+	src int
+	ex  Example
+}
+
+// readAll streams every source through the adapters (on this goroutine)
+// and renders the candidates on GOMAXPROCS workers. Batches go to workers
+// round-robin, so which worker sees which example does not depend on
+// timing. It returns the number of examples read and the workers' state.
+func (b *builder) readAll(ctx context.Context, total int64, what string) (int64, []*worker, error) {
+	bar := progress.New(total, what)
+	defer bar.Finish()
+	const batchSize = 256
+	workers := make([]*worker, max(1, runtime.GOMAXPROCS(0)))
+	chans := make([]chan []job, len(workers))
+	var wg sync.WaitGroup
+	for k := range workers {
+		w := b.newWorker()
+		workers[k], chans[k] = w, make(chan []job, 4)
+		wg.Add(1)
+		go func(in chan []job) {
+			defer wg.Done()
+			for batch := range in {
+				for _, j := range batch {
+					w.candidates(j.src, j.ex)
+				}
+			}
+		}(chans[k])
+	}
+	var n, sent int64
+	batch := make([]job, 0, batchSize)
+	flush := func() {
+		chans[sent%int64(len(chans))] <- batch
+		sent++
+		batch = make([]job, 0, batchSize)
+	}
+	err := func() error {
+		for i := range b.sources {
+			s := &b.sources[i]
+			var bad int64
+			emit := func(ex Example) error {
+				n++
+				if b.pass == 1 {
+					b.records[i]++
+				}
+				batch = append(batch, job{i, ex})
+				if len(batch) == batchSize {
+					flush()
+				}
+				if n%4096 == 0 {
+					bar.Add(4096)
+					if err := ctx.Err(); err != nil {
+						return err
+					}
+				}
+				return nil
+			}
+			badFn := func(pos string, err error) {
+				bad++
+				if b.pass == 1 && bad <= int64(b.opts.MaxBadReported) {
+					slog.Warn("build-prompts: skipping malformed record", "source", s.Name, "at", pos, "err", err)
+				}
+			}
+			if err := adapters[s.Adapter](s, emit, badFn); err != nil {
+				return fmt.Errorf("source %s: %w", s.Name, err)
+			}
+			if b.pass == 1 {
+				b.bad[i] = bad
+				if bad > int64(b.opts.MaxBadReported) {
+					slog.Warn("build-prompts: more malformed records not shown", "source", s.Name, "total_malformed", bad)
+				}
+			}
+		}
+		return nil
+	}()
+	if len(batch) > 0 {
+		flush()
+	}
+	for _, c := range chans {
+		close(c)
+	}
+	wg.Wait()
 	bar.Add(n % 4096)
-	return n, nil
+	if err != nil {
+		return n, nil, err
+	}
+	// Merge the counters; keys and rows are merged by the caller.
+	for _, w := range workers {
+		for t, m := range w.drops {
+			for k, v := range m {
+				b.drops[t][k] += v
+			}
+		}
+		for k, v := range w.pii {
+			b.pii[k] += v
+		}
+	}
+	return n, workers, nil
 }
 
 // sourceForcesTask reports whether the source's task= replaces the native
@@ -277,9 +390,10 @@ func sourceForcesTask(s *Source) bool {
 	return s.Task != "" && s.Adapter != "instruction" && s.Adapter != "qa"
 }
 
-// candidates renders ex for each task it can serve and calls fn for those
-// that pass the filters.
-func (b *builder) candidates(src int, ex Example, fn func(c *candidate)) error {
+// candidates renders ex for each task it can serve and keeps those that
+// pass the filters (observe in pass 1, collect in pass 2).
+func (w *worker) candidates(src int, ex Example) {
+	b := w.b
 	s := &b.sources[src]
 	if sourceForcesTask(s) {
 		ex.Tasks = []string{s.Task}
@@ -303,9 +417,9 @@ func (b *builder) candidates(src int, ex Example, fn func(c *candidate)) error {
 	}
 	if !b.langs[lang] {
 		if b.pass == 1 {
-			b.drops[ex.Tasks[0]][DropLang]++
+			w.drops[ex.Tasks[0]][DropLang]++
 		}
-		return nil
+		return
 	}
 	ex.Fields["lang"] = lang
 	fieldSet := FieldSet(names) // "lang" is always set, so it needs no place here
@@ -314,20 +428,20 @@ func (b *builder) candidates(src int, ex Example, fn func(c *candidate)) error {
 		key := mix64(h ^ fnv64(task))
 		if b.pass == 2 {
 			p := b.pairs[task][src]
-			if !p.selected || key > p.threshold || b.seen[task][key] {
+			if !p.selected || key > p.threshold {
 				return
 			}
 		}
-		el := b.bank.Eligible(task, lang, !derived, fieldSet, ex.Fields)
+		el := w.bank.Eligible(task, lang, !derived, fieldSet, ex.Fields)
 		if len(el) == 0 {
 			if !derived && b.pass == 1 {
-				b.drops[task][DropNoTemplate]++
+				w.drops[task][DropNoTemplate]++
 			}
 			return
 		}
 		c := &candidate{task: task, src: src, key: key, lang: lang, derived: derived, eligible: el}
 		c.nth = int((key >> 40) % uint64(len(el)))
-		if !b.render(c, ex.Fields, true) {
+		if !w.render(c, ex.Fields, true) {
 			return
 		}
 		if b.pass == 2 {
@@ -339,7 +453,11 @@ func (b *builder) candidates(src int, ex Example, fn func(c *candidate)) error {
 				c.fields = ex.Fields
 			}
 		}
-		fn(c)
+		if b.pass == 1 {
+			w.observe(c)
+		} else {
+			w.rows = append(w.rows, c)
+		}
 	}
 	for _, t := range ex.Tasks {
 		try(t, false)
@@ -351,67 +469,57 @@ func (b *builder) candidates(src int, ex Example, fn func(c *candidate)) error {
 			}
 		}
 	}
-	return nil
 }
 
 // render fills c.prompt and c.response with template c.nth, scrubbing PII
 // and applying the length limits. It reports whether c passed; count says
 // whether a failure is counted as a drop.
-func (b *builder) render(c *candidate, fields map[string]string, count bool) bool {
+func (w *worker) render(c *candidate, fields map[string]string, count bool) bool {
+	b := w.b
 	c.tmpl = c.eligible[c.nth%len(c.eligible)]
 	p, r, err := c.tmpl.Render(fields)
 	if err != nil {
 		// Templates are checked at load; a failure here is a bug in a
 		// template function: count it as no_template rather than abort.
 		slog.Debug("build-prompts: template failed", "err", err)
-		return b.drop(c.task, DropNoTemplate, count)
+		return w.drop(c.task, DropNoTemplate, count)
 	}
 	var pii map[string]int64
 	if b.pass == 2 && count {
-		pii = b.pii
+		pii = w.pii
 	}
 	c.prompt, c.response = scrubPII(p, pii), scrubPII(r, pii)
 	pl, rl := runeLen(c.prompt), runeLen(c.response)
 	switch {
 	case pl < b.opts.MinPromptChars:
-		return b.drop(c.task, DropPromptShort, count)
+		return w.drop(c.task, DropPromptShort, count)
 	case pl > b.opts.MaxPromptChars:
-		return b.drop(c.task, DropPromptLong, count)
+		return w.drop(c.task, DropPromptLong, count)
 	case rl < b.opts.MinResponseChars:
-		return b.drop(c.task, DropResponseShort, count)
+		return w.drop(c.task, DropResponseShort, count)
 	case rl > b.opts.MaxResponseChars:
-		return b.drop(c.task, DropResponseLong, count)
+		return w.drop(c.task, DropResponseLong, count)
 	case c.tmpl.MinResponseLines > 0 && strings.Count(c.response, "\n")+1 < c.tmpl.MinResponseLines:
-		return b.drop(c.task, DropResponseShort, count)
+		return w.drop(c.task, DropResponseShort, count)
 	}
 	return true
 }
 
-func (b *builder) drop(task, why string, count bool) bool {
-	if count && b.pass == 1 {
-		b.drops[task][why]++
+func (w *worker) drop(task, why string, count bool) bool {
+	if count && w.b.pass == 1 {
+		w.drops[task][why]++
 	}
 	return false
 }
 
 // observe is pass 1's candidate handler.
-func (b *builder) observe(c *candidate) {
-	p := b.pairs[c.task][c.src]
+func (w *worker) observe(c *candidate) {
+	p := w.pairs[c.task][c.src]
 	p.count++
 	if !c.derived {
 		p.native++
 	}
 	heapPushBounded(&p.keys, c.key, p.cap)
-}
-
-// collect is pass 2's candidate handler.
-func (b *builder) collect(c *candidate) {
-	if b.seen[c.task] == nil {
-		b.seen[c.task] = map[uint64]bool{}
-	}
-	b.seen[c.task][c.key] = true
-	c.eligible = c.eligible[:len(c.eligible):len(c.eligible)]
-	b.rows[c.task] = append(b.rows[c.task], c)
 }
 
 // heapPushBounded keeps in h (a max-heap) the k smallest keys pushed.
@@ -454,6 +562,7 @@ func heapPushBounded(h *[]uint64, key uint64, k int) {
 // the report. The selected rows are left in b.rows.
 func (b *builder) finish(plans map[string]*taskPlan, weights map[string]float64) *Report {
 	rep := newReport(b, plans, weights)
+	w := b.newWorker()
 	for _, t := range dataset.Tasks {
 		rows := b.rows[t]
 		sort.Slice(rows, func(i, j int) bool { return rows[i].key < rows[j].key })
@@ -510,7 +619,7 @@ func (b *builder) finish(plans map[string]*taskPlan, weights map[string]float64)
 				d := *c
 				d.nth = c.nth + r
 				d.rep = r
-				if !b.render(&d, c.fields, false) || prompts[d.prompt] {
+				if !w.render(&d, c.fields, false) || prompts[d.prompt] {
 					continue
 				}
 				prompts[d.prompt] = true
