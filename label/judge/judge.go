@@ -74,7 +74,7 @@ type Options struct {
 	// RequestsPerSecond limits the request rate; 0 means no limit.
 	RequestsPerSecond float64
 	// MaxRetries is how often a failed request (network error, 429, 5xx) is
-	// retried. Default 5.
+	// retried. Default 5 (0 means the default; negative means no retries).
 	MaxRetries int
 	// Backoff is the wait before the first retry; it doubles each retry
 	// (with jitter), up to one minute. A Retry-After header wins. Default 1s.
@@ -284,9 +284,12 @@ func (j *judge) ask(ctx context.Context, user string) (string, error) {
 		}
 	}
 	var last error
-	for attempt := 0; attempt <= j.opts.MaxRetries; attempt++ {
+	for attempt := 0; attempt <= max(j.opts.MaxRetries, 0); attempt++ {
 		if attempt > 0 {
-			wait := j.opts.Backoff << (attempt - 1)
+			wait := time.Minute
+			if attempt <= 20 {
+				wait = min(j.opts.Backoff<<(attempt-1), time.Minute)
+			}
 			wait = min(wait/2+time.Duration(rand.Int64N(int64(wait)+1)), time.Minute)
 			var ra *errRetryAfter
 			if errors.As(last, &ra) {
