@@ -212,3 +212,71 @@ func TestPPOResumeDeterministic(t *testing.T) {
 		}
 	}
 }
+
+// TestPPORewardModelWarmupAndGuards runs the real reward-model path: scores
+// are normalised with rlhf.json's reward_mean/reward_std, the first
+// iteration only trains the critic, and --max-kl stops the run with a
+// checkpoint.
+func TestPPORewardModelWarmupAndGuards(t *testing.T) {
+	policy, rm := ppoModels(t)
+	meta, err := model.LoadMeta(rm)
+	if err != nil {
+		t.Fatal(err)
+	}
+	meta.RewardMean, meta.RewardStd = 0.5, 2
+	if err := meta.Save(rm); err != nil {
+		t.Fatal(err)
+	}
+	o := tinyPPO(policy, rm, filepath.Join(t.TempDir(), "rm"))
+	o.rewardFn = nil
+	o.Iterations, o.RolloutBatch, o.CriticWarmup, o.LogSamples = 3, 8, 1, 0
+	o.KLCoef, o.MaxKL, o.OnMaxKL = 0, 1e-6, "stop"
+	_, err = RunPPO(context.Background(), o)
+	if err == nil || !strings.Contains(err.Error(), "--max-kl") {
+		t.Fatalf("want a --max-kl stop, got %v", err)
+	}
+	rows, err := ReadMetrics(filepath.Join(o.Out, MetricsFile))
+	if err != nil || len(rows) < 2 {
+		t.Fatalf("metrics: %v %d rows", err, len(rows))
+	}
+	if _, ok := rows[0]["policy_loss"]; ok {
+		t.Errorf("iteration 1 is critic warm-up: the actor must not train (%v)", rows[0])
+	}
+	if _, ok := rows[1]["policy_loss"]; !ok {
+		t.Errorf("iteration 2 should train the actor (%v)", rows[1])
+	}
+	for _, r := range rows {
+		if got, want := r["reward_mean"], (r["rm_score_raw"]-0.5)/2; math.Abs(got-want) > 1e-9 {
+			t.Errorf("reward_mean %v, want (raw %v − 0.5)/2", got, r["rm_score_raw"])
+		}
+	}
+	if latest, _ := LatestCheckpoint(o.Out); latest == "" {
+		t.Error("the --max-kl stop should leave a checkpoint")
+	}
+
+	// The same run with --on-max-kl warn finishes.
+	o.Out, o.OnMaxKL = filepath.Join(t.TempDir(), "warn"), "warn"
+	if res, err := RunPPO(context.Background(), o); err != nil || res.Iterations != 3 {
+		t.Fatalf("warn: %+v %v", res, err)
+	}
+}
+
+func TestPPOOptionErrors(t *testing.T) {
+	for _, c := range []struct {
+		edit func(*PPOOptions)
+		want string
+	}{
+		{func(o *PPOOptions) { o.Policy = "" }, "--policy"},
+		{func(o *PPOOptions) { o.RolloutBatch, o.MiniBatch = 10, 4 }, "--rollout-batch"},
+		{func(o *PPOOptions) { o.PtxCoef = 1 }, "--ptx"},
+		{func(o *PPOOptions) { o.OnMaxKL = "panic" }, "--on-max-kl"},
+		{func(o *PPOOptions) { o.Prompts = "../testdata/ppo/missing.jsonl" }, "--prompts"},
+	} {
+		o := tinyPPO("p", "r", t.TempDir())
+		c.edit(&o)
+		_, err := RunPPO(context.Background(), o)
+		if err == nil || !strings.Contains(err.Error(), c.want) {
+			t.Errorf("want an error naming %s, got %v", c.want, err)
+		}
+	}
+}
