@@ -138,3 +138,32 @@ func TestRMGroupAveragedLoss(t *testing.T) {
 		t.Fatalf("test is not discriminating: plain mean %v equals group mean", plain)
 	}
 }
+
+// TestRMResumeIsExact: the reward model resumes exactly too (groups, Adam
+// state, data position), and the published model is centred the same.
+func TestRMResumeIsExact(t *testing.T) {
+	base := tinyModelDir(t, 1, 32, 64)
+	root := t.TempDir()
+	data := writeDataset(t, filepath.Join(root, "cmp"), keywordComparisons(10, 3))
+	opts := func(out string) RMOptions {
+		return RMOptions{Model: base, Data: data, CommonOptions: CommonOptions{Out: out, MaxSteps: 5, LR: 1e-3,
+			BatchSize: 2, MaxSeqLen: 64, Backend: "go", EvalEvery: 100}}
+	}
+	full, err := RunRM(context.Background(), opts(filepath.Join(root, "full")))
+	if err != nil {
+		t.Fatal(err)
+	}
+	o := opts(filepath.Join(root, "parts"))
+	o.StopAfter = 2
+	if r, err := RunRM(context.Background(), o); err != nil || !r.Stopped {
+		t.Fatalf("interrupted run: %+v %v", r, err)
+	}
+	o.StopAfter, o.Resume = 0, true
+	parts, err := RunRM(context.Background(), o)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if full.Loss != parts.Loss || full.RewardMean != parts.RewardMean || full.RewardStd != parts.RewardStd {
+		t.Fatalf("uninterrupted %+v vs resumed %+v", full, parts)
+	}
+}
