@@ -35,11 +35,11 @@ func TestResumeAfterKill9(t *testing.T) {
 	const pages = 300
 	var armed atomic.Bool
 	var served atomic.Int64
-	var child atomic.Pointer[exec.Cmd]
+	var child atomic.Pointer[os.Process]
 	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		if armed.Load() && served.Add(1) == 150 {
-			if c := child.Load(); c != nil {
-				c.Process.Kill() // SIGKILL: no cleanup at all
+			if p := child.Load(); p != nil {
+				p.Kill() // SIGKILL: no cleanup at all
 			}
 		}
 		genSite(pages).ServeHTTP(w, r)
@@ -56,11 +56,11 @@ func TestResumeAfterKill9(t *testing.T) {
 	out := filepath.Join(t.TempDir(), "qa")
 	cmd := exec.Command(os.Args[0], "-test.run=^TestKillChildCrawl$")
 	cmd.Env = append(os.Environ(), "SCRAPE_KILL_SEED="+seed, "SCRAPE_KILL_OUT="+out)
-	child.Store(cmd)
-	armed.Store(true)
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)
 	}
+	child.Store(cmd.Process)
+	armed.Store(true)
 	err := cmd.Wait()
 	if err == nil || !strings.Contains(err.Error(), "killed") {
 		t.Fatalf("child crawl: %v, want killed", err)
