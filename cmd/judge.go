@@ -33,7 +33,7 @@ cached on disk, so a rerun costs nothing.`,
 	f.StringVar(&opts.Lang, "lang", "auto", "built-in rubric language: auto, en or zh")
 	f.IntVar(&opts.Concurrency, "concurrency", 4, "requests in flight")
 	f.Float64Var(&opts.RequestsPerSecond, "rps", 0, "request rate limit per second (0: none)")
-	f.IntVar(&opts.MaxRetries, "max-retries", 5, "retries of a request failing with a network error, 429 or 5xx")
+	f.IntVar(&opts.MaxRetries, "max-retries", 5, "retries of a request failing with a network error, 429 or 5xx (negative: none)")
 	f.DurationVar(&opts.Backoff, "backoff", 0, "wait before the first retry, doubling each time (default 1s)")
 	f.DurationVar(&opts.Timeout, "timeout", 0, "limit per request (default 2m)")
 	f.Float64Var(&opts.Temperature, "temperature", 0, "sampling temperature")
