@@ -1,6 +1,8 @@
 package cmd
 
 import (
+	"fmt"
+
 	"github.com/spf13/cobra"
 
 	"github.com/rlhf-project/rlhf/label/judge"
@@ -10,6 +12,7 @@ func init() { register(newJudgeCmd) }
 
 func newJudgeCmd() *cobra.Command {
 	opts := judge.Options{}
+	var printRubric string
 	c := &cobra.Command{
 		Use:   "judge",
 		Short: "Rank answers with an AI labeller over an OpenAI-compatible chat API",
@@ -19,6 +22,13 @@ the answer pairs both verdicts agree on as a comparison dataset. Replies are
 cached on disk, so a rerun costs nothing.`,
 		Args: cobra.NoArgs,
 		RunE: func(c *cobra.Command, _ []string) error {
+			if printRubric != "" {
+				text, err := judge.BuiltinRubric(printRubric)
+				if err == nil {
+					fmt.Fprint(c.OutOrStdout(), text)
+				}
+				return err
+			}
 			_, err := judge.Run(c.Context(), opts)
 			return err
 		},
@@ -30,6 +40,7 @@ cached on disk, so a rerun costs nothing.`,
 	f.StringVar(&opts.Out, "out", "", "comparison dataset directory to write")
 	f.StringVar(&opts.APIKeyEnv, "api-key-env", "OPENAI_API_KEY", "environment variable holding the API key")
 	f.StringVar(&opts.Rubric, "rubric", "", "text/template file for the request (default: built-in en/zh rubric)")
+	f.StringVar(&printRubric, "print-rubric", "", "print the built-in rubric of a language (en or zh) to edit for --rubric, and exit")
 	f.StringVar(&opts.Lang, "lang", "auto", "built-in rubric language: auto, en or zh")
 	f.IntVar(&opts.Concurrency, "concurrency", 4, "requests in flight")
 	f.Float64Var(&opts.RequestsPerSecond, "rps", 0, "request rate limit per second (0: none)")

@@ -602,3 +602,13 @@ func goldAgreement(it *label.Item, rows []dataset.Comparison, gold label.Ranking
 	}
 	return agree, total
 }
+
+// BuiltinRubric returns the built-in rubric template of a language (en or
+// zh), to print and edit for --rubric.
+func BuiltinRubric(lang string) (string, error) {
+	raw, err := rubrics.ReadFile("rubric_" + lang + ".tmpl")
+	if err != nil {
+		return "", fmt.Errorf("no built-in rubric for language %q: want en or zh", lang)
+	}
+	return string(raw), nil
+}

@@ -1,11 +1,14 @@
 package judge
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"fmt"
+	"io"
 	"net/http"
 	"net/http/httptest"
+	"os"
 	"path/filepath"
 	"regexp"
 	"sort"
@@ -219,5 +222,37 @@ func TestParseVerdict(t *testing.T) {
 		if _, err := ParseVerdict(bad, 3); err == nil {
 			t.Errorf("%s: accepted", bad)
 		}
+	}
+}
+
+func TestCustomRubric(t *testing.T) {
+	text, err := BuiltinRubric("en")
+	if err != nil || !strings.Contains(text, "{{.Prompt}}") {
+		t.Fatalf("built-in rubric: %v", err)
+	}
+	dir := t.TempDir()
+	rubric := filepath.Join(dir, "rubric.tmpl")
+	os.WriteFile(rubric, []byte("CUSTOM RUBRIC\n"+text), 0o644)
+	var custom atomic.Int32
+	api := &fakeAPI{}
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		raw, _ := io.ReadAll(r.Body)
+		if strings.Contains(string(raw), "CUSTOM RUBRIC") {
+			custom.Add(1)
+		}
+		r.Body = io.NopCloser(bytes.NewReader(raw))
+		api.ServeHTTP(w, r)
+	}))
+	defer srv.Close()
+	rep, err := Run(context.Background(), Options{Responses: []string{responses}, BaseURL: srv.URL + "/v1", Model: "judge-1", Out: filepath.Join(dir, "o"), Rubric: rubric})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if custom.Load() != 6 || rep.Rows != 6 {
+		t.Fatalf("%d requests used the custom rubric, %d rows; want 6 and 6", custom.Load(), rep.Rows)
+	}
+	os.WriteFile(rubric, []byte("{{.Nope"), 0o644)
+	if _, err := Run(context.Background(), Options{Responses: []string{responses}, BaseURL: srv.URL, Model: "m", Out: filepath.Join(dir, "o2"), Rubric: rubric}); err == nil || !strings.Contains(err.Error(), "--rubric") {
+		t.Fatalf("bad rubric: %v", err)
 	}
 }
