@@ -47,6 +47,9 @@ func Run(ctx context.Context, opts Options) (*Stats, error) {
 		return nil, err
 	}
 	defer st.close()
+	if err := st.checkSite(o.State, o.Site); err != nil {
+		return nil, err
+	}
 	w, err := dataset.Create[dataset.QA](o.Out, dataset.WriterOptions{
 		Append: true, RowsPerShard: o.RowsPerShard,
 		Meta: map[string]string{"site": prof.Name, "seeds": strings.Join(o.Seeds, " ")},

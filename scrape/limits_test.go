@@ -5,6 +5,7 @@ import (
 	"io"
 	"net/http"
 	"net/http/httptest"
+	"strings"
 	"testing"
 
 	"github.com/rlhf-project/rlhf/scrape/demosite"
@@ -30,6 +31,12 @@ func TestMaxPagesAndMaxDepth(t *testing.T) {
 	}
 	if h.total() != before {
 		t.Errorf("rerun with the budget spent made %d requests", h.total()-before)
+	}
+
+	// A state made with one profile refuses another.
+	o.Site = "zhihu"
+	if _, err := Run(context.Background(), o); err == nil || !strings.Contains(err.Error(), "--site baike") {
+		t.Errorf("profile change on an existing state: %v", err)
 	}
 
 	d := testOptions(t, "baike", srv.URL+"/item/e0")

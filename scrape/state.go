@@ -32,6 +32,7 @@ var (
 	bucketMeta     = []byte("meta")
 	keyCounters    = []byte("counters")
 	keySeq         = []byte("seq")
+	keySite        = []byte("site")
 )
 
 const (
@@ -187,4 +188,16 @@ func (s *state) frontierLen() (n int) {
 		return nil
 	})
 	return n
+}
+
+// checkSite records the profile name of a new state and refuses a state made
+// with another profile (its done pages would never be parsed again).
+func (s *state) checkSite(dir, site string) error {
+	return s.db.Update(func(tx *bolt.Tx) error {
+		m := tx.Bucket(bucketMeta)
+		if old := m.Get(keySite); old != nil && string(old) != site {
+			return fmt.Errorf("crawl state %s was made with --site %s, not %s: use a new --out (or --state) for another profile", dir, old, site)
+		}
+		return m.Put(keySite, []byte(site))
+	})
 }
