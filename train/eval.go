@@ -8,7 +8,6 @@ import (
 	"math"
 	"path/filepath"
 	"sort"
-	"strings"
 
 	"github.com/gomlx/gomlx/core/tensors"
 
@@ -373,11 +372,10 @@ func writeResponses(dir string, rows []dataset.Response, modelDir string) error 
 }
 
 func logEval(r *EvalResult) {
-	var b strings.Builder
-	fmt.Fprintf(&b, "%-16s %5s %9s %9s %7s %15s %8s %7s %7s\n", "task", "n", "r_policy", "r_base", "win", "95% CI", "KL", "len_p", "len_b")
 	line := func(name string, s EvalStats) {
-		fmt.Fprintf(&b, "%-16s %5d %9.3f %9.3f %7.3f [%5.3f, %5.3f] %8.3f %7.1f %7.1f\n", name, s.N, s.RewardPolicy, s.RewardBaseline,
-			s.WinRate, s.WinLow, s.WinHigh, s.KL, s.LenPolicy, s.LenBaseline)
+		slog.Info("eval", "task", name, "n", s.N, "reward_policy", round3(s.RewardPolicy), "reward_baseline", round3(s.RewardBaseline),
+			"win_rate", round3(s.WinRate), "ci95", fmt.Sprintf("[%.3f, %.3f]", s.WinLow, s.WinHigh),
+			"kl", round3(s.KL), "len_policy", round3(s.LenPolicy), "len_baseline", round3(s.LenBaseline))
 	}
 	tasks := make([]string, 0, len(r.PerTask))
 	for t := range r.PerTask {
@@ -388,5 +386,6 @@ func logEval(r *EvalResult) {
 		line(t, r.PerTask[t])
 	}
 	line("all", r.All)
-	slog.Info("eval\n" + b.String())
 }
+
+func round3(x float64) float64 { return math.Round(x*1000) / 1000 }

@@ -572,26 +572,33 @@ type sampleRow struct {
 	KL        float64 `json:"kl"`
 }
 
-// logSamples logs a small table of the rollout (the first 4 rows) and
-// appends it to OUT/samples.jsonl.
+// logSamples logs a small table of the rollout (the first 4 rows, one log
+// line each) and appends it to OUT/samples.jsonl.
 func logSamples(out string, iter int, ro *rollout, decode func([]int) string, eos int) error {
 	var lines []byte
-	var table strings.Builder
-	fmt.Fprintf(&table, "samples of iteration %d:\n", iter)
 	for n := range min(4, ro.N) {
 		r := sampleRow{Iteration: iter, Prompt: ro.prompts[n].Prompt, Response: decode(toInts(trimEOS(ro.resp[n], eos))),
 			Score: ro.score[n], KL: ro.kl[n]}
 		b, _ := json.Marshal(r)
 		lines = append(append(lines, b...), '\n')
-		fmt.Fprintf(&table, "  %-40.40q → %-50.50q score %+.3f kl %.3f\n", r.Prompt, r.Response, r.Score, r.KL)
+		slog.Info("sample", "iteration", iter, "prompt", clipText(r.Prompt, 60), "response", clipText(r.Response, 120),
+			"score", fmt.Sprintf("%+.3f", r.Score), "kl", fmt.Sprintf("%.3f", r.KL))
 	}
-	slog.Info(table.String())
 	path := filepath.Join(out, SamplesFile)
 	old, err := os.ReadFile(path)
 	if err != nil && !os.IsNotExist(err) {
 		return err
 	}
 	return atomicfile.WriteFile(path, append(old, lines...), 0o644)
+}
+
+// clipText shortens s to at most n runes for log lines.
+func clipText(s string, n int) string {
+	r := []rune(s)
+	if len(r) <= n {
+		return s
+	}
+	return string(r[:n]) + "…"
 }
 
 func trimEOS(ids []int32, eos int) []int32 {
