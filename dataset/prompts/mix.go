@@ -14,7 +14,8 @@ import (
 )
 
 // InstructGPTMix is the task distribution of the InstructGPT API prompt
-// dataset (Ouyang et al. 2022, table 1), in percent.
+// dataset (Ouyang et al. 2022, table 1), in percent. The published values
+// sum to 99.9; like every mix they are normalised to sum to 1.
 var InstructGPTMix = map[string]float64{
 	"generation": 45.6, "open_qa": 12.4, "brainstorming": 11.2, "chat": 8.4, "rewrite": 6.6,
 	"summarization": 4.2, "classification": 3.5, "other": 3.5, "closed_qa": 2.6, "extract": 1.9,
