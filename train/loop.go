@@ -27,7 +27,8 @@ type CommonOptions struct {
 	Seed uint64
 	// LR is the peak learning rate. Default 1e-5.
 	LR float64
-	// MinLRRatio is the final learning rate as a fraction of LR after cosine decay. Default 0.1.
+	// MinLRRatio is the final learning rate as a fraction of LR after cosine
+	// decay. Default 0.1 from the command line; the zero value decays to 0.
 	MinLRRatio float64
 	// Warmup is the number of linear warm-up steps. Default 0.
 	Warmup int
