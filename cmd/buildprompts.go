@@ -34,10 +34,10 @@ mix file format.`,
 		},
 	}
 	f := c.Flags()
-	f.StringArrayVar(&opts.Sources, "source", nil, "input: [task=]adapter:path[?field=column,...] (repeatable)")
+	f.StringArrayVar(&opts.Sources, "source", nil, "input: [task=]adapter:path[?field=column,...] (repeatable; at least one)")
 	f.StringVar(&opts.Mix, "mix", "instructgpt", "task mix: instructgpt, uniform, natural or a YAML file of task weights")
 	f.Int64Var(&opts.Total, "total", 100_000, "rows to produce (train + val)")
-	f.StringVar(&opts.Out, "out", "", "output directory (prompts/, sft/, report.md, report.json)")
+	f.StringVar(&opts.Out, "out", "", "output directory (prompts/, sft/, report.md, report.json); required")
 	f.Int64Var(&opts.Seed, "seed", 1, "seed of every random choice; same inputs and seed give identical output")
 	f.Float64Var(&opts.ValFrac, "val-frac", 0.02, "share of each task's rows put in the val split")
 	f.Float64Var(&opts.MaxRepeat, "max-repeat", 1, "a task short of data reuses each candidate (with another template) up to this many times; the rest is renormalised over the other tasks")
@@ -52,7 +52,7 @@ mix file format.`,
 	f.IntVar(&opts.MaxResponseChars, "max-response-chars", 4096, "longest response kept, in characters")
 	f.Float64Var(&opts.NearDup, "near-dup", 0.7, "MinHash Jaccard threshold for near-duplicates within a task (negative: off)")
 	f.Int64Var(&opts.RowsPerShard, "rows-per-shard", 100_000, "rows per Parquet shard")
-	_ = c.MarkFlagRequired("out")
-	_ = c.MarkFlagRequired("source")
+	// --out and --source are required, but checked by prompts.Run so that
+	// they may come from --config (cobra checks required flags earlier).
 	return c
 }
