@@ -11,9 +11,9 @@ func init() { register(newComparisonsCmd) }
 func newComparisonsCmd() *cobra.Command {
 	c := &cobra.Command{
 		Use:   "comparisons",
-		Short: "Make comparison datasets from scraped votes or public preference data",
+		Short: "Make comparison datasets from scraped votes, public preference data or a synthetic rule",
 	}
-	c.AddCommand(newComparisonsFromVotesCmd(), newComparisonsImportCmd())
+	c.AddCommand(newComparisonsFromVotesCmd(), newComparisonsImportCmd(), newComparisonsSyntheticCmd())
 	return c
 }
 
@@ -59,5 +59,32 @@ func newComparisonsImportCmd() *cobra.Command {
 	f.StringVar(&opts.Source, "source", "", "source column (default: input file name)")
 	f.StringVar(&opts.Task, "task", "", "task column, one of the InstructGPT tasks (default empty)")
 	f.StringVar(&opts.Lang, "lang", "auto", "lang column: auto (detect zh/en), or a fixed code")
+	return c
+}
+
+func newComparisonsSyntheticCmd() *cobra.Command {
+	opts := label.SyntheticOptions{}
+	c := &cobra.Command{
+		Use:   "synthetic",
+		Short: "Rank sampled answers by a deterministic rule (a stand-in labeller for demos and tests)",
+		Long: `synthetic ranks the K sampled answers of each prompt (a response dataset from
+"rlhf generate --num-samples K") by a deterministic rule instead of a person:
+  reference   higher character-bigram F1 with the prompt's reference response (--reference sft data)
+  keyword=W   more occurrences of W
+  length=N    length in characters closer to N
+Equal scores are ties and make no pair.`,
+		Example: "  rlhf comparisons synthetic --responses out/samples --reference data/instruct/sft/train --prefer reference --include-reference --out data/comparisons",
+		Args:    cobra.NoArgs,
+		RunE: func(c *cobra.Command, _ []string) error {
+			_, err := label.Synthetic(c.Context(), opts)
+			return err
+		},
+	}
+	f := c.Flags()
+	f.StringSliceVar(&opts.Responses, "responses", nil, "response dataset(s) with K samples per prompt")
+	f.StringSliceVar(&opts.Reference, "reference", nil, "sft dataset(s) with reference responses, matched by prompt text")
+	f.StringVar(&opts.Prefer, "prefer", "reference", "rule: reference, keyword=WORD or length=N")
+	f.BoolVar(&opts.IncludeReference, "include-reference", false, "add each prompt's reference response as one more candidate")
+	f.StringVar(&opts.Out, "out", "", "comparison dataset directory to write")
 	return c
 }

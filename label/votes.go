@@ -157,15 +157,8 @@ func FromVotes(ctx context.Context, opts VotesOptions) (*VotesReport, error) {
 		for i, a := range q.answers {
 			g.Answers = append(g.Answers, a.text)
 			votes[i] = a.votes
-			// Competition ranking: 1 + the number of answers with more votes.
-			rank := 1
-			for _, b := range q.answers {
-				if b.votes > a.votes {
-					rank++
-				}
-			}
-			g.Ranks = append(g.Ranks, rank)
 		}
+		g.Ranks = CompetitionRanks(votes)
 		rows := g.PairsWhere(func(better, worse int) bool {
 			vb, vw := votes[better], votes[worse]
 			return vb >= opts.MinVotes && float64(vb) >= opts.MinVoteRatio*float64(vw)
