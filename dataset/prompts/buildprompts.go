@@ -45,6 +45,7 @@ type candidate struct {
 	fields   map[string]string // kept only where repetition needs it
 	nth      int               // template index among the eligible ones
 	rep      int               // repetition number (0: first use)
+	pii      map[string]int64  // PII replacements made in this row
 	eligible []*Template
 }
 
@@ -70,7 +71,6 @@ type builder struct {
 
 	pairs   map[string][]*pairStats // task → per source
 	drops   map[string]map[string]int64
-	pii     map[string]int64
 	bad     []int64 // malformed records per source
 	records []int64 // examples read per source
 	pass    int
@@ -96,7 +96,7 @@ func Run(ctx context.Context, opts Options) (*Report, error) {
 	if opts.MaxPromptChars < opts.MinPromptChars || opts.MaxResponseChars < opts.MinResponseChars {
 		return nil, errors.New("length limits: a maximum is below its minimum")
 	}
-	b := &builder{opts: opts, langs: map[string]bool{}, pii: map[string]int64{},
+	b := &builder{opts: opts, langs: map[string]bool{},
 		drops: map[string]map[string]int64{}, pairs: map[string][]*pairStats{}}
 	b.seed = mix64(uint64(opts.Seed))
 	for _, l := range opts.Langs {
@@ -155,11 +155,23 @@ func Run(ctx context.Context, opts Options) (*Report, error) {
 	avail := map[string]int64{}
 	for _, t := range dataset.Tasks {
 		for i, p := range b.pairs[t] {
+			// Duplicates are counted among the keys up to the cap-th
+			// distinct one, which every worker's heap holds whatever the
+			// number of workers.
 			slices.Sort(p.keys)
-			u := slices.Compact(p.keys)
-			b.drops[t][DropExactDup] += int64(len(p.keys) - len(u))
-			p.count -= int64(len(p.keys) - len(u))
-			p.keys = slices.Clip(u[:min(len(u), p.cap)])
+			all := len(p.keys)
+			u := slices.Compact(slices.Clone(p.keys))
+			u = slices.Clip(u[:min(len(u), p.cap)])
+			if len(u) > 0 {
+				below, _ := slices.BinarySearch(p.keys[:all], u[len(u)-1]+1)
+				if u[len(u)-1] == ^uint64(0) {
+					below = all
+				}
+				dups := int64(below - len(u))
+				b.drops[t][DropExactDup] += dups
+				p.count -= dups
+			}
+			p.keys = u
 			natural[t] += float64(p.native)
 			avail[t] += p.available(b.srcCap(i))
 		}
@@ -264,7 +276,6 @@ type worker struct {
 	b     *builder
 	bank  *Bank // a copy with its own lookup cache
 	drops map[string]map[string]int64
-	pii   map[string]int64
 	pairs map[string][]*pairStats // pass 1: counts and smallest keys
 	rows  []*candidate            // pass 2: the selected candidates
 }
@@ -272,7 +283,7 @@ type worker struct {
 func (b *builder) newWorker() *worker {
 	bank := *b.bank
 	bank.cache = map[eligibleKey][]*Template{}
-	w := &worker{b: b, bank: &bank, drops: map[string]map[string]int64{}, pii: map[string]int64{}, pairs: map[string][]*pairStats{}}
+	w := &worker{b: b, bank: &bank, drops: map[string]map[string]int64{}, pairs: map[string][]*pairStats{}}
 	for _, t := range dataset.Tasks {
 		w.drops[t] = map[string]int64{}
 		w.pairs[t] = make([]*pairStats, len(b.sources))
@@ -376,9 +387,6 @@ func (b *builder) readAll(ctx context.Context, total int64, what string) (int64,
 			for k, v := range m {
 				b.drops[t][k] += v
 			}
-		}
-		for k, v := range w.pii {
-			b.pii[k] += v
 		}
 	}
 	return n, workers, nil
@@ -486,9 +494,12 @@ func (w *worker) render(c *candidate, fields map[string]string, count bool) bool
 	}
 	var pii map[string]int64
 	if b.pass == 2 && count {
-		pii = w.pii
+		pii = map[string]int64{}
 	}
 	c.prompt, c.response = scrubPII(p, pii), scrubPII(r, pii)
+	if len(pii) > 0 {
+		c.pii = pii
+	}
 	pl, rl := runeLen(c.prompt), runeLen(c.response)
 	switch {
 	case pl < b.opts.MinPromptChars:

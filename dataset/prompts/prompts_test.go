@@ -328,6 +328,16 @@ func TestShortTaskRenormalised(t *testing.T) {
 	if rep.Rows >= 200 || len(rep.Notes) == 0 {
 		t.Errorf("tiny fixtures cannot give 200 rows: got %d, notes %v", rep.Rows, rep.Notes)
 	}
+	// The fixture's e-mail address and phone number never reach the output.
+	rows, _ := dataset.ReadAll[dataset.SFT](filepath.Join(out, "sft", "train"))
+	for _, r := range rows {
+		if strings.Contains(r.Prompt+r.Response, "someone@example.com") || strings.Contains(r.Prompt+r.Response, "13812345678") {
+			t.Fatalf("PII left in %+v", r)
+		}
+	}
+	if rep.PII[PIIEmail] == 0 || rep.PII[PIIPhone] == 0 {
+		t.Errorf("pii_scrubbed %v", rep.PII)
+	}
 	rep2 := run(t, Options{Sources: fixtureSources(), Total: 200, Out: out, MaxRepeat: 2})
 	var rep1, rep2n int64
 	for i := range rep.Tasks {

@@ -25,7 +25,8 @@ type Report struct {
 	ShortPolicy string         `json:"short_policy"`
 	Tasks       []TaskReport   `json:"tasks"`
 	Sources     []SourceReport `json:"sources"`
-	// PII counts the replacements made in the selected rows, per kind.
+	// PII counts the replacements made in the rows written, per kind
+	// (a repeated row counts again).
 	PII map[string]int64 `json:"pii_scrubbed"`
 	// Notes are warnings: tasks that could not be filled, sources that
 	// gave nothing.
@@ -63,7 +64,7 @@ type SourceReport struct {
 }
 
 func newReport(b *builder, plans map[string]*taskPlan, weights map[string]float64) *Report {
-	rep := &Report{Mix: b.opts.Mix, Seed: b.opts.Seed, Requested: b.opts.Total, MaxRepeat: b.opts.MaxRepeat, PII: b.pii}
+	rep := &Report{Mix: b.opts.Mix, Seed: b.opts.Seed, Requested: b.opts.Total, MaxRepeat: b.opts.MaxRepeat, PII: map[string]int64{}}
 	if b.opts.MaxRepeat > 1 {
 		rep.ShortPolicy = fmt.Sprintf("a task short of distinct candidates reuses them with other templates up to %gx; what is still missing is renormalised over the other tasks in proportion to their weights", b.opts.MaxRepeat)
 	} else {
@@ -87,6 +88,9 @@ func (rep *Report) fill(b *builder) {
 			tr.Sources[b.sources[c.src].Name]++
 			tr.Templates[c.tmpl.ID]++
 			srcRows[c.src]++
+			for k, v := range c.pii {
+				rep.PII[k] += v
+			}
 		}
 		rep.Rows += tr.Rows
 	}
