@@ -217,6 +217,7 @@ func RunEval(ctx context.Context, o EvalOptions) (*EvalResult, error) {
 			for i, v := range tensors.MustCopyFlatData[float32](r) {
 				s.reward[rows[i]] = (float64(v) - rewardMean) / rewardStd
 			}
+			r.FinalizeAll()
 			sums := func(exec interface {
 				Exec(...any) ([]*tensors.Tensor, error)
 			}, ro *rollout) ([]float64, error) {
@@ -226,6 +227,9 @@ func RunEval(ctx context.Context, o EvalOptions) (*EvalResult, error) {
 					return nil, err
 				}
 				lp := tensors.MustCopyFlatData[float32](out[0])
+				for _, t := range out {
+					t.FinalizeAll()
+				}
 				res := make([]float64, len(rows))
 				for i, n := range rows {
 					for t := range ro.respLen[n] {

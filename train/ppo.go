@@ -182,6 +182,7 @@ func RunPPO(ctx context.Context, o PPOOptions) (*PPOResult, error) {
 			if err != nil {
 				return nil, err
 			}
+			defer t.FinalizeAll()
 			return tensors.MustCopyFlatData[float32](t), nil
 		}
 	}
@@ -299,6 +300,7 @@ func RunPPO(ctx context.Context, o PPOOptions) (*PPOResult, error) {
 				return nil, err
 			}
 			scatterRows(ro.refLogp, out[0], rows, R)
+			out[1].FinalizeAll() // the reference's entropy is not used
 			v, err := criticV.Exec1(inputs()...)
 			if err != nil {
 				return nil, err

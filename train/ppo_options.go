@@ -40,8 +40,10 @@ type PPOOptions struct {
 	// MaxPromptLen is the maximum prompt length in tokens (template
 	// included); longer prompts lose their start. Default 256.
 	MaxPromptLen int
-	// Temperature and TopP (nucleus mass, 1 = off) and TopK (0 = off) shape
-	// rollout sampling. Defaults 1, 1, 0: PPO's own policy distribution.
+	// Temperature, TopP (nucleus mass, 1 = off) and TopK (0 = off) shape
+	// rollout sampling. Defaults 1, 1, 0: the policy's own distribution,
+	// which PPO's log-probs assume (a zero Temperature or TopP means the
+	// default, not greedy).
 	Temperature, TopP float64
 	TopK              int
 

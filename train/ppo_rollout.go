@@ -323,12 +323,14 @@ func sampleResponses(ctx context.Context, dec *model.Decoder, prompts [][]int32,
 	return out, ended, nil
 }
 
-// scatterRows copies a [b,R] float32 tensor into rows idx of dst [N,R].
+// scatterRows copies a [b,R] float32 tensor into rows idx of dst [N,R]
+// and frees the tensor.
 func scatterRows(dst []float32, t *tensors.Tensor, idx []int, R int) {
 	vals := tensors.MustCopyFlatData[float32](t)
 	for i, n := range idx {
 		copy(dst[n*R:(n+1)*R], vals[i*R:(i+1)*R])
 	}
+	t.FinalizeAll() // free device memory now rather than at the next GC
 }
 
 // sameTokenizer checks that two checkpoints share their vocabulary.
