@@ -202,13 +202,16 @@ func sampleToken(logits []float32, o *SampleOptions, rng *rand.Rand) (int, float
 	for i := range idx {
 		idx[i] = i
 	}
-	sort.SliceStable(idx, func(a, b int) bool { return logits[idx[a]] > logits[idx[b]] })
+	truncate := (o.TopK > 0 && o.TopK < len(idx)) || (o.TopP > 0 && o.TopP < 1)
+	if truncate { // plain temperature sampling needs no ordering
+		sort.SliceStable(idx, func(a, b int) bool { return logits[idx[a]] > logits[idx[b]] })
+	}
 	if o.TopK > 0 && o.TopK < len(idx) {
 		idx = idx[:o.TopK]
 	}
 	probs := make([]float64, len(idx))
 	var z float64
-	top := float64(logits[idx[0]])
+	top := maxL
 	for i, t := range idx {
 		probs[i] = math.Exp((float64(logits[t]) - top) / o.Temperature)
 		z += probs[i]
