@@ -78,3 +78,16 @@ func TestQAParquet(t *testing.T) {
 		t.Errorf("examples %+v, malformed %v", exs, bad)
 	}
 }
+
+// Alpaca ships one JSON array; it is streamed item by item.
+func TestInstructionJSONArray(t *testing.T) {
+	p := filepath.Join(t.TempDir(), "alpaca_data.json")
+	os.WriteFile(p, []byte(`[
+  {"instruction": "Give three tips for staying healthy.", "input": "", "output": "Eat well, sleep enough and exercise."},
+  {"instruction": "把句子改写得更正式。", "input": "这事儿挺好办的。", "output": "此事较易处理。"}
+]`), 0o644)
+	exs, bad := readExamples(t, "generation=instruction:"+p)
+	if len(exs) != 2 || len(bad) != 0 || exs[1].Fields["input"] != "这事儿挺好办的。" || exs[0].Tasks[0] != "generation" {
+		t.Errorf("examples %+v, malformed %v", exs, bad)
+	}
+}
