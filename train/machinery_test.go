@@ -312,3 +312,32 @@ func copyDir(t *testing.T, src, dst string) {
 		os.WriteFile(filepath.Join(dst, e.Name()), b, 0o644)
 	}
 }
+
+// TestWeightDecayMatricesOnly: with a zero gradient, AdamW's step is 0 and
+// only the decoupled decay acts: matrices shrink by lr·wd, biases do not.
+func TestWeightDecayMatricesOnly(t *testing.T) {
+	backend, _ := NewBackend("go")
+	store := gmodel.NewStore()
+	w, _ := store.CreateVariable("/w", tensors.FromValue([][]float32{{1, 2}, {3, 4}}))
+	bias, _ := store.CreateVariable("/b", tensors.FromValue([]float32{5, 6}))
+	loss := func(_ *gmodel.Scope, in []*Node) (*Node, []*Node) {
+		g := in[0].Graph()
+		return Mul(in[0], Add(ReduceAllSum(w.NodeValue(g)), ReduceAllSum(bias.NodeValue(g)))), nil
+	}
+	opt := NewOptimizer(backend, store, loss, OptimizerConfig{WeightDecay: 0.5})
+	if _, err := opt.Micro(float32(0)); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := opt.Step(0.1); err != nil {
+		t.Fatal(err)
+	}
+	gotW := tensors.MustCopyFlatData[float32](w.MustValue())
+	for i, v := range []float32{1, 2, 3, 4} {
+		if want := v * (1 - 0.1*0.5); math.Abs(float64(gotW[i]-want)) > 1e-6 {
+			t.Fatalf("w = %v, want each × 0.95", gotW)
+		}
+	}
+	if gotB := tensors.MustCopyFlatData[float32](bias.MustValue()); gotB[0] != 5 || gotB[1] != 6 {
+		t.Fatalf("bias decayed: %v", gotB)
+	}
+}

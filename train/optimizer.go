@@ -18,7 +18,8 @@ import (
 // OptimizerConfig configures the AdamW update shared by SFT, RM and PPO.
 type OptimizerConfig struct {
 	// WeightDecay is AdamW's decoupled weight decay (per step, scaled by the
-	// learning rate), applied to every trainable variable. Default 0.
+	// learning rate: w -= lr·wd·w), applied to weight matrices and embeddings
+	// (rank ≥ 2), not to biases and norm scales. Default 0.
 	WeightDecay float64
 	// ClipGrad is the maximum global L2 norm of the gradient (after
 	// averaging over accumulated micro-batches); larger gradients are scaled
@@ -75,8 +76,10 @@ func NewOptimizer(backend compute.Backend, store *model.Store, lossFn LossFn, cf
 		cfg.Epsilon = 1e-8
 	}
 	o := &Optimizer{backend: backend, store: store, cfg: cfg, finite: true}
+	// Weight decay is applied by us (matrices only), not by GoMLX's Adam,
+	// whose decay covers every variable.
 	o.adam = optimizer.Adam().Scope(AdamScope).Betas(cfg.Beta1, cfg.Beta2).Epsilon(cfg.Epsilon).
-		WeightDecay(cfg.WeightDecay).DType(dtypes.Float32).Done()
+		DType(dtypes.Float32).Done()
 
 	o.micro = model.MustNewExec(backend, store, func(scope *model.Scope, inputs []*graph.Node) []*graph.Node {
 		g := inputs[0].Graph()
@@ -135,7 +138,23 @@ func NewOptimizer(backend compute.Backend, store *model.Store, lossFn LossFn, cf
 			acc.SetNodeValue(graph.ZerosLike(acc.NodeValue(g)))
 		}
 		optimizer.LearningRateVar(scope, dtypes.Float32, 0).SetNodeValue(lr)
+		// Decoupled weight decay on matrices only (as nanoGPT and HF do:
+		// biases and norm scales are not decayed): w -= lr·wd·w_old.
+		var decayed []*model.Variable
+		var before []*graph.Node
+		if o.cfg.WeightDecay > 0 {
+			for _, v := range o.trainables {
+				if v.Shape().Rank() >= 2 {
+					decayed = append(decayed, v)
+					before = append(before, v.NodeValue(g))
+				}
+			}
+		}
 		o.adam.(train_OptimizeWithGradients).UpdateGraphWithGradients(scope, grads, dtypes.Float32)
+		for i, v := range decayed {
+			decay := graph.Mul(graph.MulScalar(lr, o.cfg.WeightDecay), graph.ConvertDType(before[i], dtypes.Float32))
+			v.SetNodeValue(graph.Sub(v.NodeValue(g), graph.ConvertDType(decay, v.DType())))
+		}
 		return lr
 	})
 
