@@ -2,9 +2,10 @@ package train
 
 import (
 	"fmt"
+	"io"
 	"math/rand/v2"
 	"os"
-	"path/filepath"
+	"strings"
 
 	"github.com/rlhf-project/rlhf/dataset"
 	"github.com/rlhf-project/rlhf/model"
@@ -223,14 +224,45 @@ func resolveData(data, val string) (trainPaths, valPaths []string, err error) {
 }
 
 // readAll reads every record of kind T, with an error naming the flag
-// when there are none.
+// when there are none, and the file and row of a row that cannot be
+// trained on (an empty response, chosen or rejected text: also what a
+// JSONL file of another kind looks like, since JSONL carries no kind).
 func readAll[T dataset.Record](flag string, paths []string) ([]T, error) {
-	rows, err := dataset.ReadAll[T](paths...)
+	r, err := dataset.Open[T](paths...)
 	if err != nil {
 		return nil, fmt.Errorf("%s: %w", flag, err)
 	}
+	defer r.Close()
+	var rows []T
+	for {
+		row, err := r.Next()
+		if err == io.EOF {
+			break
+		}
+		if err != nil {
+			return nil, fmt.Errorf("%s: %w", flag, err)
+		}
+		if problem := checkRow(row); problem != "" {
+			return nil, fmt.Errorf("%s: %s: %s (is this %s data?)", flag, r.Position(), problem, dataset.KindOf[T]())
+		}
+		rows = append(rows, row)
+	}
 	if len(rows) == 0 {
-		return nil, fmt.Errorf("%s %s: the dataset is empty", flag, filepath.Join(paths...))
+		return nil, fmt.Errorf("%s %s: the dataset is empty", flag, strings.Join(paths, ", "))
 	}
 	return rows, nil
+}
+
+func checkRow(row any) string {
+	switch r := row.(type) {
+	case dataset.SFT:
+		if strings.TrimSpace(r.Response) == "" {
+			return "empty response"
+		}
+	case dataset.Comparison:
+		if strings.TrimSpace(r.Chosen) == "" || strings.TrimSpace(r.Rejected) == "" {
+			return "empty chosen or rejected response"
+		}
+	}
+	return ""
 }

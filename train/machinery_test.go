@@ -269,6 +269,13 @@ func TestRefusals(t *testing.T) {
 			return err
 		}, `holds "sft" records, expected "comparison"`},
 		{"empty dataset", func(out string) error { return sftErr(base, empty, out, 64) }, "the dataset is empty"},
+		{"sft on comparison jsonl", func(out string) error {
+			return sftErr(base, "../testdata/train/comparisons.jsonl", out, 64)
+		}, "comparisons.jsonl:1: empty response (is this sft data?)"},
+		{"rm on sft jsonl", func(out string) error {
+			_, err := RunRM(context.Background(), RMOptions{Model: base, Data: "../testdata/train/sft.jsonl", CommonOptions: CommonOptions{Out: out, Backend: "go", MaxSeqLen: 64}})
+			return err
+		}, "sft.jsonl:1: empty chosen or rejected response (is this comparison data?)"},
 		{"no tokenizer", func(out string) error { return sftErr(noTok, sft, out, 64) }, "has no tokenizer.json"},
 		{"max-seq-len above context", func(out string) error { return sftErr(base, sft, out, 128) }, "--max-seq-len 128 is above the context"},
 		{"vocab mismatch", func(out string) error { return sftErr(smallVocab, sft, out, 64) }, "the tokenizer has 257 tokens but the embedding has 100 rows"},
