@@ -131,8 +131,14 @@ func (o *CommonOptions) Check() error {
 // checkpoint to continue from ("" if none yet, then the run starts fresh);
 // without Resume it refuses an output folder that already holds
 // checkpoints, so a finished or interrupted run is never overwritten by
-// mistake.
-func StartRun(o *CommonOptions) (resumeFrom string, err error) {
+// mistake. inputs (model and data folders) must differ from Out.
+func StartRun(o *CommonOptions, inputs ...string) (resumeFrom string, err error) {
+	out, _ := filepath.Abs(o.Out)
+	for _, in := range inputs {
+		if a, _ := filepath.Abs(in); in != "" && a == out {
+			return "", fmt.Errorf("--out %s is also an input of the run; choose another output folder", o.Out)
+		}
+	}
 	latest, err := LatestCheckpoint(o.Out)
 	if err != nil {
 		return "", err

@@ -248,6 +248,7 @@ func TestRefusals(t *testing.T) {
 	noTok := filepath.Join(root, "notok")
 	copyDir(t, base, noTok)
 	os.Remove(filepath.Join(noTok, "tokenizer.json"))
+	copyDir(t, base, noTok+"-out")
 
 	smallVocab := filepath.Join(root, "smallvocab")
 	cfg, _ := model.NewConfig(model.ArchGPT2, 100, 1, 32, 4, 0)
@@ -279,6 +280,7 @@ func TestRefusals(t *testing.T) {
 		{"no tokenizer", func(out string) error { return sftErr(noTok, sft, out, 64) }, "has no tokenizer.json"},
 		{"max-seq-len above context", func(out string) error { return sftErr(base, sft, out, 128) }, "--max-seq-len 128 is above the context"},
 		{"vocab mismatch", func(out string) error { return sftErr(smallVocab, sft, out, 64) }, "the tokenizer has 257 tokens but the embedding has 100 rows"},
+		{"out is the model", func(string) error { return sftErr(noTok+"-out", sft, noTok+"-out", 64) }, "is also an input"},
 		{"bad flag", func(out string) error {
 			_, err := RunSFT(context.Background(), SFTOptions{Model: base, Data: sft, CommonOptions: CommonOptions{Out: out, Truncate: "right"}})
 			return err

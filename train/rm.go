@@ -267,7 +267,7 @@ func RunRM(ctx context.Context, o RMOptions) (*RMResult, error) {
 			return nil, err
 		}
 	}
-	resumeFrom, err := StartRun(&o.CommonOptions)
+	resumeFrom, err := StartRun(&o.CommonOptions, o.Model, o.Data, o.Val, o.SFTData)
 	if err != nil {
 		return nil, err
 	}

@@ -121,7 +121,7 @@ func RunSFT(ctx context.Context, o SFTOptions) (*SFTResult, error) {
 			return nil, err
 		}
 	}
-	resumeFrom, err := StartRun(&o.CommonOptions)
+	resumeFrom, err := StartRun(&o.CommonOptions, o.Model, o.Data, o.Val)
 	if err != nil {
 		return nil, err
 	}
