@@ -39,6 +39,7 @@ type Config struct {
 	BOS, EOS, Pad  int     // special token ids; -1 when absent
 	NumLabels      int     // 1 for reward/value models with a score head, else 0
 	InitRange      float64 // initializer_range (std of random init), default 0.02
+	SlidingWindow  int     // mistral sliding_window: a token sees the previous SlidingWindow-1 tokens; 0 = full attention
 
 	Raw map[string]any // the config.json as read
 }
@@ -142,6 +143,13 @@ func ParseConfig(data []byte, source string) (*Config, error) {
 		c.TieEmbeddings = getBool(raw, "tie_word_embeddings", false)
 		c.AttnBias = c.Arch == ArchQwen2 || getBool(raw, "attention_bias", false)
 		c.MLPBias = getBool(raw, "mlp_bias", false)
+		if c.Arch == ArchMistral {
+			c.SlidingWindow = getInt(raw, 0, "sliding_window")
+		}
+		// Qwen2 applies its window only to layers ≥ max_window_layers.
+		if c.Arch == ArchQwen2 && getBool(raw, "use_sliding_window", false) && getInt(raw, c.Layers, "max_window_layers") < c.Layers {
+			return nil, fmt.Errorf("%s: qwen2 use_sliding_window with max_window_layers < num_hidden_layers is not supported", source)
+		}
 		if rs, ok := raw["rope_scaling"]; ok && rs != nil {
 			return nil, fmt.Errorf("%s: rope_scaling %v is not supported (only plain RoPE with rope_theta)", source, rs)
 		}
@@ -273,6 +281,13 @@ func (c *Config) JSON() ([]byte, error) {
 		}
 		if c.Arch == ArchLlama {
 			raw["attention_bias"], raw["mlp_bias"] = c.AttnBias, c.MLPBias
+		}
+		if c.Arch == ArchMistral {
+			if c.SlidingWindow > 0 {
+				raw["sliding_window"] = c.SlidingWindow
+			} else {
+				raw["sliding_window"] = nil
+			}
 		}
 	case ArchBloom:
 		raw["hidden_size"], raw["n_layer"], raw["n_head"] = c.Hidden, c.Layers, c.Heads

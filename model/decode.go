@@ -47,8 +47,7 @@ func (d *Decoder) prefillGraph(_ *gmodel.Scope, in []*Node) []*Node {
 	P, S := tokens.Shape().Dim(1), keyMask.Shape().Dim(1)
 	mask := toBool(SliceAxis(keyMask, 1, AxisRange(0, P)))
 	g := tokens.Graph()
-	causal := LessOrEqual(Iota(g, shapes.Make(dtypes.Int32, P, P), 1), Iota(g, shapes.Make(dtypes.Int32, P, P), 0))
-	at := &attention{keyMask: mask, allowed: LogicalAnd(ExpandAxes(causal, 0, 1), ExpandAxes(mask, 1, 2))}
+	at := &attention{keyMask: mask, allowed: LogicalAnd(ExpandAxes(d.m.causalMask(g, P), 0, 1), ExpandAxes(mask, 1, 2))}
 	at.keyPos = ConvertDType(PositionsFromMask(mask), dtypes.Float32)
 	hidden, _ := d.m.transformer(tokens, PositionsFromMask(mask), at)
 	last := Squeeze(SliceAxis(hidden, 1, AxisElem(P-1)), 1)
@@ -83,6 +82,9 @@ func (d *Decoder) stepGraph(_ *gmodel.Scope, in []*Node) []*Node {
 	km := ConvertDType(keyMask, dtypes.Int32)
 	pos := ReduceSum(Mul(km, ConvertDType(before, dtypes.Int32)), 1) // [B]: real tokens before the slot
 	allowed := LogicalAnd(keyMask, LessOrEqual(slots, BroadcastToDims(slot, B, S)))
+	if w := d.m.Config.SlidingWindow; w > 0 {
+		allowed = LogicalAnd(allowed, LessThan(Sub(BroadcastToDims(slot, B, S), slots), Scalar(g, dtypes.Int32, w)))
+	}
 	at := &attention{
 		keyMask: keyMask,
 		allowed: ExpandAxes(allowed, 1, 2),

@@ -52,3 +52,40 @@ func TestKVCacheMatchesFullForward(t *testing.T) {
 		})
 	}
 }
+
+// TestSlidingWindow checks mistral's local attention: it changes logits once
+// the sequence is longer than the window, and the KV cache applies it too.
+func TestSlidingWindow(t *testing.T) {
+	m := tinyModel(t, ArchMistral)
+	seq := [][]int32{{1, 2, 3, 4, 5, 6, 7, 8}}
+	mask := [][]int32{{1, 1, 1, 1, 1, 1, 1, 1}}
+	full := runLogits(t, m, seq, mask)
+	m.Config.SlidingWindow = 3
+	local := runLogits(t, m, seq, mask)
+	for pos := range 8 {
+		diff := math.Abs(float64(full[0][pos][0] - local[0][pos][0]))
+		if (pos < 3) != (diff < 1e-6) {
+			t.Fatalf("position %d: window 3 changed logits by %g", pos, diff)
+		}
+	}
+	dec, err := NewDecoder(testBackend(), m)
+	if err != nil {
+		t.Fatal(err)
+	}
+	st, logits, err := dec.Start([][]int32{{0, 1, 2, 3, 4}}, [][]int32{{0, 1, 1, 1, 1}}, 8)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer st.Close()
+	want := runLogits(t, m, [][]int32{{1, 2, 3, 4, 5, 6, 7}}, [][]int32{{1, 1, 1, 1, 1, 1, 1}})
+	for i, next := range []int32{5, 6, 7} {
+		for v := range logits[0] {
+			if d := math.Abs(float64(logits[0][v] - want[0][3+i][v])); d > 1e-4 {
+				t.Fatalf("step %d: cached logits differ by %g", i, d)
+			}
+		}
+		if logits, err = st.Step([]int32{next}, nil); err != nil {
+			t.Fatal(err)
+		}
+	}
+}

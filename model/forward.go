@@ -98,14 +98,28 @@ func PositionsFromMask(mask *Node) *Node {
 	return Max(SubScalar(CumSum(mi, 1), 1), ZerosLike(mi))
 }
 
+// causalMask is [T,T] bool, [q,k] true when key k is visible from query q:
+// k ≤ q, and q-k < sliding_window for mistral-style local attention. Real
+// tokens are contiguous in a row (padding only at one end), so slot
+// distances are token distances.
+func (m *Model) causalMask(g *Graph, T int) *Node {
+	k := Iota(g, shapes.Make(dtypes.Int32, T, T), 1)
+	q := Iota(g, shapes.Make(dtypes.Int32, T, T), 0)
+	mask := LessOrEqual(k, q)
+	if w := m.Config.SlidingWindow; w > 0 {
+		mask = LogicalAnd(mask, LessThan(Sub(q, k), Scalar(g, dtypes.Int32, w)))
+	}
+	return mask
+}
+
 // Hidden runs the transformer on tokens [B,T] int32 with mask [B,T] and
 // returns the final hidden states [B,T,H] (after the final norm).
 func (m *Model) Hidden(tokens, mask *Node) *Node {
 	g := tokens.Graph()
 	T := tokens.Shape().Dim(1)
 	km := toBool(mask)
-	causal := LessOrEqual(Iota(g, shapes.Make(dtypes.Int32, T, T), 1), Iota(g, shapes.Make(dtypes.Int32, T, T), 0)) // [q,k]: k <= q
-	allowed := LogicalAnd(ExpandAxes(causal, 0, 1), ExpandAxes(km, 1, 2))                                           // [B,1,T,T]
+	causal := m.causalMask(g, T)
+	allowed := LogicalAnd(ExpandAxes(causal, 0, 1), ExpandAxes(km, 1, 2)) // [B,1,T,T]
 	at := &attention{keyMask: km, allowed: allowed}
 	at.keyPos = ConvertDType(PositionsFromMask(km), dtypes.Float32)
 	h, _ := m.transformer(tokens, PositionsFromMask(km), at)
