@@ -5,9 +5,9 @@ COMMIT   ?= $(shell git rev-parse --short HEAD 2>/dev/null || echo unknown)
 LDFLAGS  := -X github.com/rlhf-project/rlhf/cmd.Version=$(VERSION) -X github.com/rlhf-project/rlhf/cmd.Commit=$(COMMIT)
 BIN      := bin/rlhf
 # Packages whose tests are cheap enough to run under the race detector; the
-# tensor-heavy ones (model, train) run without it (the detector slows GoMLX's
-# pure-Go kernels ~10x).
-HEAVY    := /model|/train
+# tensor-heavy ones (model, train, and cmd, whose end-to-end demo test trains
+# tiny models) run without it (the detector slows GoMLX's pure-Go kernels ~10x).
+HEAVY    := /model|/train|/cmd$$
 RACE_PKGS  = $(shell $(GO) list ./... | grep -Ev '$(HEAVY)')
 HEAVY_PKGS = $(shell $(GO) list ./... | grep -E '$(HEAVY)')
 DEMO_OUT ?= demo-out
@@ -29,7 +29,7 @@ bench:
 	$(GO) test -run '^$$' -bench . -benchtime 1x -benchmem ./...
 
 demo: build
-	DEMO_OUT=$(DEMO_OUT) RLHF=$(BIN) bash scripts/demo.sh
+	$(BIN) demo --out $(DEMO_OUT)
 
 clean:
 	rm -rf bin $(DEMO_OUT)

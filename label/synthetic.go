@@ -43,12 +43,15 @@ type SyntheticReport struct {
 	// NoReference counts prompts skipped because the rule needs a
 	// reference and none matched.
 	NoReference int `json:"no_reference"`
+	// Empty counts empty (whitespace-only) answers left out.
+	Empty int `json:"empty"`
 }
 
 // Synthetic ranks the sampled answers of every prompt by a deterministic
 // rule instead of a person: a stand-in labeller for demos, tests and
 // ablations, so the whole pipeline runs without anyone ranking. Equal scores
-// are ties (dropped). Source is "synthetic:" + the rule.
+// are ties (dropped); empty answers are left out. Source is "synthetic:" +
+// the rule.
 func Synthetic(ctx context.Context, opts SyntheticOptions) (*SyntheticReport, error) {
 	if len(opts.Responses) == 0 || opts.Out == "" {
 		return nil, fmt.Errorf("comparisons synthetic: --responses and --out are required")
@@ -79,6 +82,7 @@ func Synthetic(ctx context.Context, opts SyntheticOptions) (*SyntheticReport, er
 	}
 	var order []string
 	groups := map[string]*group{}
+	empty := 0
 	r, err := dataset.Open[dataset.Response](opts.Responses...)
 	if err != nil {
 		return nil, err
@@ -94,6 +98,10 @@ func Synthetic(ctx context.Context, opts SyntheticOptions) (*SyntheticReport, er
 		}
 		if err != nil {
 			return nil, err
+		}
+		if strings.TrimSpace(row.Response) == "" {
+			empty++
+			continue
 		}
 		key := row.PromptID
 		if key == "" {
@@ -117,7 +125,7 @@ func Synthetic(ctx context.Context, opts SyntheticOptions) (*SyntheticReport, er
 		return nil, err
 	}
 	defer w.Abort()
-	rep := &SyntheticReport{Prompts: len(order)}
+	rep := &SyntheticReport{Prompts: len(order), Empty: empty}
 	for _, key := range order {
 		g := groups[key]
 		ref, hasRef := refs[g.prompt]
@@ -159,7 +167,7 @@ func Synthetic(ctx context.Context, opts SyntheticOptions) (*SyntheticReport, er
 		return nil, err
 	}
 	slog.Info("comparisons synthetic: wrote", "out", opts.Out, "prefer", opts.Prefer, "prompts", rep.Prompts,
-		"groups", rep.Groups, "rows", rep.Rows, "no_reference", rep.NoReference)
+		"groups", rep.Groups, "rows", rep.Rows, "no_reference", rep.NoReference, "empty_answers", rep.Empty)
 	return rep, nil
 }
 

@@ -43,6 +43,7 @@ func TestSyntheticComparisons(t *testing.T) {
 		dataset.Response{PromptID: "p1", Prompt: "介绍长城", Response: "长城是工程", SampleIndex: 2},
 		dataset.Response{PromptID: "p2", Prompt: "no reference here", Response: "a", SampleIndex: 0},
 		dataset.Response{PromptID: "p2", Prompt: "no reference here", Response: "b", SampleIndex: 1},
+		dataset.Response{PromptID: "p2", Prompt: "no reference here", Response: " ", SampleIndex: 2},
 	)
 	if err := w.Close(); err != nil {
 		t.Fatal(err)
@@ -59,7 +60,7 @@ func TestSyntheticComparisons(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if rep.Groups != 1 || rep.NoReference != 1 || rep.Rows != 6 { // K=4 with the reference: C(4,2)=6
+	if rep.Groups != 1 || rep.NoReference != 1 || rep.Rows != 6 || rep.Empty != 1 { // K=4 with the reference: C(4,2)=6
 		t.Fatalf("report %+v", rep)
 	}
 	rows, err := dataset.ReadAll[dataset.Comparison](out)

@@ -58,6 +58,14 @@ type Step struct {
 	// Outputs are the files or directories the step produces; the step is
 	// rerun when one is missing.
 	Outputs []string `yaml:"outputs"`
+	// Clean are paths removed before the step runs afresh (its arguments or
+	// an earlier step changed, or --force), e.g. a training output folder
+	// that refuses to be overwritten.
+	Clean []string `yaml:"clean"`
+	// ResumeArgs are appended when the step is run again with the same
+	// arguments after it was interrupted (e.g. [--resume]). Clean is never
+	// applied to such a rerun, so the step can continue where it stopped.
+	ResumeArgs []string `yaml:"resume_args"`
 }
 
 // Options are the options of `rlhf pipeline`.
@@ -84,6 +92,9 @@ const StateName = "_pipeline_state.json"
 
 type stateFile struct {
 	Steps map[string]stepState `json:"steps"`
+	// Started records the argument hash of steps that started and have
+	// not finished since, so a rerun can resume them.
+	Started map[string]string `json:"started,omitempty"`
 }
 
 type stepState struct {
@@ -140,9 +151,11 @@ func Load(path string, vars map[string]string) (*Config, error) {
 				return nil, fmt.Errorf("pipeline config %s: step %q: %w", path, s.Name, err)
 			}
 		}
-		for j := range s.Outputs {
-			if s.Outputs[j], err = expand(s.Outputs[j], cfg.Vars); err != nil {
-				return nil, fmt.Errorf("pipeline config %s: step %q: %w", path, s.Name, err)
+		for _, list := range [][]string{s.Outputs, s.Clean, s.ResumeArgs} {
+			for j := range list {
+				if list[j], err = expand(list[j], cfg.Vars); err != nil {
+					return nil, fmt.Errorf("pipeline config %s: step %q: %w", path, s.Name, err)
+				}
 			}
 		}
 	}
@@ -181,6 +194,9 @@ type Plan struct {
 	Step   Step
 	Run    bool
 	Reason string
+	// Resume is set when the step continues an interrupted run with the
+	// same arguments (ResumeArgs are appended, Clean is skipped).
+	Resume bool
 }
 
 // MakePlan decides which steps run.
@@ -222,6 +238,9 @@ func MakePlan(cfg *Config, opts Options) ([]Plan, error) {
 			p.Run, p.Reason = true, "--force"
 		default:
 			p.Run, p.Reason = needsRun(s, st, upstreamRan)
+			if p.Run && !upstreamRan && st.Started[s.Name] == argsHash(s.Args) {
+				p.Resume, p.Reason = true, "resuming an interrupted run"
+			}
 		}
 		if p.Run {
 			upstreamRan = true
@@ -272,8 +291,21 @@ func Run(ctx context.Context, opts Options, run StepFunc) error {
 		if opts.DryRun {
 			continue
 		}
+		args := p.Step.Args
+		if p.Resume {
+			args = append(append([]string{}, args...), p.Step.ResumeArgs...)
+		} else {
+			for _, c := range p.Step.Clean {
+				if err := os.RemoveAll(c); err != nil {
+					return fmt.Errorf("pipeline step %q: clean %s: %w", p.Step.Name, c, err)
+				}
+			}
+		}
+		if err := recordStarted(cfg.Workdir, p.Step); err != nil {
+			return err
+		}
 		start := time.Now()
-		if err := run(ctx, p.Step.Args); err != nil {
+		if err := run(ctx, args); err != nil {
 			return fmt.Errorf("pipeline step %q (rlhf %s): %w", p.Step.Name, strings.Join(p.Step.Args, " "), err)
 		}
 		for _, o := range p.Step.Outputs {
@@ -290,7 +322,7 @@ func Run(ctx context.Context, opts Options, run StepFunc) error {
 }
 
 func readState(workdir string) (*stateFile, error) {
-	st := &stateFile{Steps: map[string]stepState{}}
+	st := &stateFile{Steps: map[string]stepState{}, Started: map[string]string{}}
 	raw, err := os.ReadFile(filepath.Join(workdir, StateName))
 	if errors.Is(err, os.ErrNotExist) {
 		return st, nil
@@ -304,7 +336,27 @@ func readState(workdir string) (*stateFile, error) {
 	if st.Steps == nil {
 		st.Steps = map[string]stepState{}
 	}
+	if st.Started == nil {
+		st.Started = map[string]string{}
+	}
 	return st, nil
+}
+
+func writeState(workdir string, st *stateFile) error {
+	raw, _ := json.MarshalIndent(st, "", "  ")
+	return atomicfile.WriteFile(filepath.Join(workdir, StateName), append(raw, '\n'), 0o644)
+}
+
+// recordStarted notes that a step started, and forgets that it was
+// complete: its outputs are being rewritten.
+func recordStarted(workdir string, s Step) error {
+	st, err := readState(workdir)
+	if err != nil {
+		return err
+	}
+	st.Started[s.Name] = argsHash(s.Args)
+	delete(st.Steps, s.Name)
+	return writeState(workdir, st)
 }
 
 func recordDone(workdir string, s Step, took time.Duration) error {
@@ -313,6 +365,6 @@ func recordDone(workdir string, s Step, took time.Duration) error {
 		return err
 	}
 	st.Steps[s.Name] = stepState{ArgsSHA256: argsHash(s.Args), Args: s.Args, Finished: time.Now().UTC(), Seconds: took.Seconds()}
-	raw, _ := json.MarshalIndent(st, "", "  ")
-	return atomicfile.WriteFile(filepath.Join(workdir, StateName), append(raw, '\n'), 0o644)
+	delete(st.Started, s.Name)
+	return writeState(workdir, st)
 }

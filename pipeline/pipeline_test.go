@@ -123,3 +123,46 @@ func TestConfigErrors(t *testing.T) {
 		t.Errorf("--from unknown: %v", err)
 	}
 }
+
+func TestCleanOnFreshRunAndResumeAfterInterruption(t *testing.T) {
+	cfg := writeCfg(t, `workdir: out
+steps:
+  - name: train
+    args: [train, "${workdir}/ckpt"]
+    outputs: ["${workdir}/ckpt/final"]
+    clean: ["${workdir}/ckpt"]
+    resume_args: [--resume]
+`)
+	ckpt := filepath.Join(filepath.Dir(cfg), "out", "ckpt")
+	var seen [][]string
+	interrupt := true
+	train := func(_ context.Context, args []string) error {
+		seen = append(seen, args)
+		os.MkdirAll(ckpt, 0o755)
+		if _, err := os.Stat(filepath.Join(ckpt, "step-1")); err == nil && args[len(args)-1] != "--resume" {
+			return errors.New("refusing to overwrite checkpoints")
+		}
+		os.WriteFile(filepath.Join(ckpt, "step-1"), nil, 0o644)
+		if interrupt {
+			return context.Canceled
+		}
+		return os.WriteFile(filepath.Join(ckpt, "final"), nil, 0o644)
+	}
+	if err := Run(context.Background(), Options{ConfigFile: cfg}, train); !errors.Is(err, context.Canceled) {
+		t.Fatalf("first run: %v", err)
+	}
+	interrupt = false
+	if err := Run(context.Background(), Options{ConfigFile: cfg}, train); err != nil {
+		t.Fatalf("resumed run: %v", err)
+	}
+	if last := seen[len(seen)-1]; last[len(last)-1] != "--resume" {
+		t.Fatalf("interrupted step was not resumed: %v", last)
+	}
+	// --force starts afresh: the old checkpoints are cleaned first.
+	if err := Run(context.Background(), Options{ConfigFile: cfg, Force: true}, train); err != nil {
+		t.Fatalf("forced run: %v", err)
+	}
+	if last := seen[len(seen)-1]; last[len(last)-1] == "--resume" {
+		t.Fatalf("forced run resumed: %v", last)
+	}
+}

@@ -1,0 +1,144 @@
+// Package demo runs the whole rlhf recipe end to end on embedded sample
+// data, on CPU, in a few minutes: it serves the embedded Baike/Zhihu-style
+// demo site on loopback, writes the embedded sample NLP datasets to disk, and
+// runs a pipeline file (written to OUT/pipeline.yaml so users can adapt it)
+// that scrapes the site, builds prompts, initialises a tiny model and runs
+// SFT, sampling, synthetic comparisons, reward modelling, PPO-ptx and
+// evaluation.
+//
+// The sizes (steps, samples, tokens) are chosen for a 2-core CPU; they show
+// every step working, not a useful model.
+package demo
+
+import (
+	"context"
+	"embed"
+	"errors"
+	"fmt"
+	"io"
+	"io/fs"
+	"log/slog"
+	"net"
+	"net/http"
+	"os"
+	"path/filepath"
+	"strings"
+	"time"
+
+	"github.com/rlhf-project/rlhf/atomicfile"
+	"github.com/rlhf-project/rlhf/pipeline"
+	"github.com/rlhf-project/rlhf/scrape/demosite"
+)
+
+//go:embed data/*
+var data embed.FS
+
+//go:embed pipeline.yaml
+var pipelineYAML []byte
+
+// Options are the options of `rlhf demo`.
+type Options struct {
+	// Out is the folder every artefact goes to. Default "demo-out".
+	Out string
+	// SiteAddr is the loopback address the demo site is served on while the
+	// pipeline scrapes it. Default 127.0.0.1:18089. It is part of the scrape
+	// steps' arguments, so keep it fixed to let reruns skip complete steps.
+	SiteAddr string
+	// Force reruns every step.
+	Force bool
+	// Backend is the compute backend of the model steps. Default "go".
+	Backend string
+}
+
+// Run writes the inputs and the pipeline file under opts.Out, serves the demo
+// site and runs the pipeline with run, then prints where each artefact is.
+func Run(ctx context.Context, w io.Writer, opts Options, run pipeline.StepFunc) error {
+	if opts.Out == "" {
+		opts.Out = "demo-out"
+	}
+	if opts.SiteAddr == "" {
+		opts.SiteAddr = "127.0.0.1:18089"
+	}
+	if opts.Backend == "" {
+		opts.Backend = "go"
+	}
+	out, err := filepath.Abs(opts.Out)
+	if err != nil {
+		return err
+	}
+	if err := writeInputs(filepath.Join(out, "inputs")); err != nil {
+		return err
+	}
+	cfgPath := filepath.Join(out, "pipeline.yaml")
+	if err := atomicfile.WriteFile(cfgPath, pipelineYAML, 0o644); err != nil {
+		return err
+	}
+
+	ln, err := net.Listen("tcp", opts.SiteAddr)
+	if err != nil {
+		return fmt.Errorf("serve the demo site on %s: %w (pass --site-addr with a free loopback port)", opts.SiteAddr, err)
+	}
+	srv := &http.Server{Handler: demosite.Handler(), ReadHeaderTimeout: 5 * time.Second}
+	go srv.Serve(ln)
+	defer srv.Close()
+	slog.Info("demo: serving the embedded sample site", "url", "http://"+ln.Addr().String()+"/")
+
+	start := time.Now()
+	err = pipeline.Run(ctx, pipeline.Options{
+		ConfigFile: cfgPath,
+		Force:      opts.Force,
+		Vars:       map[string]string{"site": "http://" + ln.Addr().String(), "backend": opts.Backend},
+	}, run)
+	if err != nil {
+		return err
+	}
+	printArtefacts(w, out, time.Since(start))
+	return nil
+}
+
+// writeInputs copies the embedded sample datasets to dir.
+func writeInputs(dir string) error {
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		return err
+	}
+	return fs.WalkDir(data, "data", func(path string, d fs.DirEntry, err error) error {
+		if err != nil || d.IsDir() {
+			return err
+		}
+		raw, err := data.ReadFile(path)
+		if err != nil {
+			return err
+		}
+		return atomicfile.WriteFile(filepath.Join(dir, strings.TrimPrefix(path, "data/")), raw, 0o644)
+	})
+}
+
+var artefacts = []struct{ path, what string }{
+	{"pipeline.yaml", "the pipeline that produced all of this; rerun: rlhf pipeline --config demo-out/pipeline.yaml"},
+	{"qa", "qa dataset scraped from the Baike-style pages"},
+	{"qa-zhihu", "qa dataset scraped from the Zhihu-style pages (with votes)"},
+	{"comparisons-votes", "comparisons from Zhihu up-votes"},
+	{"instruct/report.md", "build-prompts report: task mix target vs achieved"},
+	{"instruct/prompts", "prompt datasets (train/val) for PPO"},
+	{"instruct/sft", "sft datasets (train/val)"},
+	{"base", "the tiny randomly initialised base model (Hugging Face layout)"},
+	{"ckpt/sft", "SFT model, metrics.jsonl and loss plots"},
+	{"samples", "K sampled answers per prompt from the SFT model (response dataset)"},
+	{"comparisons", "synthetic K-wise comparisons (reference-overlap preference)"},
+	{"ckpt/rm", "reward model (score head), metrics and accuracy plots"},
+	{"ckpt/ppo", "PPO-ptx policy, metrics.jsonl and plots"},
+	{"eval/eval.json", "PPO policy vs SFT under the reward model: win rate, rewards, KL"},
+}
+
+func printArtefacts(w io.Writer, out string, took time.Duration) {
+	fmt.Fprintf(w, "\nrlhf demo finished in %s. Artefacts under %s:\n", took.Round(time.Second), out)
+	for _, a := range artefacts {
+		p := filepath.Join(out, a.path)
+		if _, err := os.Stat(p); errors.Is(err, fs.ErrNotExist) {
+			continue
+		}
+		fmt.Fprintf(w, "  %-22s %s\n", a.path, a.what)
+	}
+	fmt.Fprintf(w, "\nLook inside: rlhf inspect %s  (or DuckDB/pandas on the part-*.parquet files)\n",
+		filepath.Join(out, "instruct", "sft", "train"))
+}
