@@ -538,7 +538,11 @@ func RunRM(ctx context.Context, o RMOptions) (*RMResult, error) {
 		plots = append(plots, Plot{File: "accuracy_by_task.png", Title: "validation accuracy per task", Keys: tasks})
 	}
 	finishPlots(o.Out, plots)
-	slog.Info("rm done", "steps", state.Step, "val_acc", res.ValAccuracy, "reward_mean", res.RewardMean, "reward_std", res.RewardStd, "model", o.Out, "from", final)
+	if len(valGroups) == 0 {
+		slog.Info("rm done", "steps", state.Step, "val_acc", "none (no validation data: pass --val or a --data folder with val/)", "reward_mean", res.RewardMean, "reward_std", res.RewardStd, "model", o.Out, "from", final)
+	} else {
+		slog.Info("rm done", "steps", state.Step, "val_acc", res.ValAccuracy, "reward_mean", res.RewardMean, "reward_std", res.RewardStd, "model", o.Out, "from", final)
+	}
 	return res, nil
 }
 
