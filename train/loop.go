@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/gomlx/compute"
+	gmodel "github.com/gomlx/gomlx/ml/model"
 
 	"github.com/rlhf-project/rlhf/model"
 )
@@ -221,4 +222,56 @@ func finishPlots(out string, plots []Plot) {
 	for _, f := range files {
 		slog.Info("plot", "file", filepath.Base(f))
 	}
+}
+
+// runPlan is what SFT and RM runs share before their first step: the data
+// position, the step schedule, the backend and the trainer state (fresh, or
+// loaded from the checkpoint being resumed).
+type runPlan struct {
+	data      *loader
+	total     int // optimizer updates of the whole run
+	evalEvery int
+	sched     Schedule
+	backend   compute.Backend
+	opt       []NamedStore
+	state     *TrainerState
+}
+
+// planRun sizes a run of kind ("sft" or "rm") over n training items and,
+// when resumeFrom is a checkpoint, restores its state and data position.
+func planRun(kind string, o *CommonOptions, n int, store *gmodel.Store, resumeFrom string) (*runPlan, error) {
+	p := &runPlan{data: &loader{n: n, batch: o.BatchSize, seed: o.Seed}}
+	stepsPerEpoch := (p.data.batchesPerEpoch() + o.GradAccum - 1) / o.GradAccum
+	p.total = o.Epochs * stepsPerEpoch
+	if o.MaxSteps > 0 {
+		p.total = o.MaxSteps
+	}
+	p.evalEvery = o.EvalEvery
+	if p.evalEvery == 0 {
+		p.evalEvery = stepsPerEpoch
+	}
+	p.sched = Schedule{Peak: o.LR, Warmup: o.Warmup, Total: p.total, MinRatio: o.MinLRRatio}
+	var err error
+	if p.backend, err = NewBackend(o.Backend); err != nil {
+		return nil, err
+	}
+	p.opt = []NamedStore{{Name: "optimizer", Store: store}}
+	p.state = &TrainerState{Kind: kind, TotalSteps: p.total, Seed: o.Seed}
+	if resumeFrom == "" {
+		return p, nil
+	}
+	if p.state, err = LoadTrainerState(resumeFrom, p.opt...); err != nil {
+		return nil, err
+	}
+	if p.state.Kind != kind {
+		return nil, fmt.Errorf("--resume: %s holds a %q run, not %s", resumeFrom, p.state.Kind, kind)
+	}
+	slog.Info("resuming", "from", resumeFrom, "step", p.state.Step, "epoch", p.state.Epoch)
+	if p.state.TotalSteps != p.total || p.state.Seed != o.Seed {
+		slog.Warn("resumed with other --max-steps/--epochs/--batch-size/--seed than the interrupted run: the schedule or data order changes",
+			"steps_then", p.state.TotalSteps, "steps_now", p.total, "seed_then", p.state.Seed, "seed_now", o.Seed)
+		p.state.TotalSteps, p.state.Seed = p.total, o.Seed
+	}
+	p.data.epoch, p.data.index = p.state.Epoch, p.state.Batch
+	return p, nil
 }

@@ -300,38 +300,11 @@ func RunRM(ctx context.Context, o RMOptions) (*RMResult, error) {
 	}
 	valGroups := GroupComparisons(valRows, enc, nil)
 
-	data := &loader{n: len(groups), batch: o.BatchSize, seed: o.Seed}
-	stepsPerEpoch := (data.batchesPerEpoch() + o.GradAccum - 1) / o.GradAccum
-	total := o.Epochs * stepsPerEpoch
-	if o.MaxSteps > 0 {
-		total = o.MaxSteps
-	}
-	evalEvery := o.EvalEvery
-	if evalEvery == 0 {
-		evalEvery = stepsPerEpoch
-	}
-	sched := Schedule{Peak: o.LR, Warmup: o.Warmup, Total: total, MinRatio: o.MinLRRatio}
-	backend, err := NewBackend(o.Backend)
+	run, err := planRun("rm", &o.CommonOptions, len(groups), m.Store, resumeFrom)
 	if err != nil {
 		return nil, err
 	}
-	opt := []NamedStore{{Name: "optimizer", Store: m.Store}}
-	state := &TrainerState{Kind: "rm", TotalSteps: total, Seed: o.Seed}
-	if resumeFrom != "" {
-		if state, err = LoadTrainerState(resumeFrom, opt...); err != nil {
-			return nil, err
-		}
-		if state.Kind != "rm" {
-			return nil, fmt.Errorf("--resume: %s holds a %q run, not rm", resumeFrom, state.Kind)
-		}
-		slog.Info("resuming", "from", resumeFrom, "step", state.Step, "epoch", state.Epoch)
-		if state.TotalSteps != total || state.Seed != o.Seed {
-			slog.Warn("resumed with other --max-steps/--epochs/--batch-size/--seed than the interrupted run: the schedule or data order changes",
-				"steps_then", state.TotalSteps, "steps_now", total, "seed_then", state.Seed, "seed_now", o.Seed)
-			state.TotalSteps, state.Seed = total, o.Seed
-		}
-		data.epoch, data.index = state.Epoch, state.Batch
-	}
+	data, total, evalEvery, sched, backend, opt, state := run.data, run.total, run.evalEvery, run.sched, run.backend, run.opt, run.state
 	guard := &Guard{Allowed: o.SkipNonFinite, Skipped: state.Skipped}
 	optim := NewOptimizer(backend, m.Store, rmLoss(m), OptimizerConfig{WeightDecay: o.WeightDecay, ClipGrad: o.ClipGrad})
 	scorer := NewScorer(backend, m, 8, o.MaxSeqLen, tok.PAD())

@@ -163,38 +163,12 @@ func RunSFT(ctx context.Context, o SFTOptions) (*SFTResult, error) {
 	}
 
 	// 3. Schedule and state.
-	data := &loader{n: len(seqs), batch: o.BatchSize, seed: o.Seed}
-	stepsPerEpoch := (data.batchesPerEpoch() + o.GradAccum - 1) / o.GradAccum
-	total := o.Epochs * stepsPerEpoch
-	if o.MaxSteps > 0 {
-		total = o.MaxSteps
-	}
-	evalEvery := o.EvalEvery
-	if evalEvery == 0 {
-		evalEvery = stepsPerEpoch
-	}
-	sched := Schedule{Peak: o.LR, Warmup: o.Warmup, Total: total, MinRatio: o.MinLRRatio}
-	backend, err := NewBackend(o.Backend)
+	run, err := planRun("sft", &o.CommonOptions, len(seqs), m.Store, resumeFrom)
 	if err != nil {
 		return nil, err
 	}
-	opt := []NamedStore{{Name: "optimizer", Store: m.Store}}
-	state := &TrainerState{Kind: "sft", TotalSteps: total, Seed: o.Seed}
-	if resumeFrom != "" {
-		if state, err = LoadTrainerState(resumeFrom, opt...); err != nil {
-			return nil, err
-		}
-		if state.Kind != "sft" {
-			return nil, fmt.Errorf("--resume: %s holds a %q run, not sft", resumeFrom, state.Kind)
-		}
-		slog.Info("resuming", "from", resumeFrom, "step", state.Step, "epoch", state.Epoch)
-		if state.TotalSteps != total || state.Seed != o.Seed {
-			slog.Warn("resumed with other --max-steps/--epochs/--batch-size/--seed than the interrupted run: the schedule or data order changes",
-				"steps_then", state.TotalSteps, "steps_now", total, "seed_then", state.Seed, "seed_now", o.Seed)
-			state.TotalSteps, state.Seed = total, o.Seed
-		}
-		data.epoch, data.index = state.Epoch, state.Batch
-	} else {
+	data, total, evalEvery, sched, backend, opt, state := run.data, run.total, run.evalEvery, run.sched, run.backend, run.opt, run.state
+	if resumeFrom == "" {
 		m.Meta.Stage = "sft"
 		m.Meta.BaseModel = o.Model
 	}
