@@ -292,6 +292,15 @@ func (m *Model) Save(dir string, opts ...SaveOptions) error {
 	if err := safetensors.WriteDir(dir, out, o.MaxShardBytes); err != nil {
 		return err
 	}
+	if len(m.names) > 0 {
+		torchName := map[safetensors.DType]string{safetensors.F32: "float32", safetensors.BF16: "bfloat16", safetensors.F16: "float16"}
+		if n, ok := torchName[out[m.names[0]].DType]; ok {
+			if m.Config.Raw == nil {
+				m.Config.Raw = map[string]any{}
+			}
+			m.Config.Raw["torch_dtype"] = n
+		}
+	}
 	cfgJSON, err := m.Config.JSON()
 	if err != nil {
 		return err

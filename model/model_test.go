@@ -55,6 +55,9 @@ func TestLoadBF16ShardedAndUnprefixed(t *testing.T) {
 	if _, err := os.Stat(filepath.Join(dir, safetensors.IndexFile)); err != nil {
 		t.Fatal("no shard index written:", err)
 	}
+	if cfg, _ := os.ReadFile(filepath.Join(dir, "config.json")); !strings.Contains(string(cfg), `"torch_dtype": "bfloat16"`) {
+		t.Fatalf("config.json does not say bfloat16:\n%s", cfg)
+	}
 	m2, err := Load(dir)
 	if err != nil {
 		t.Fatal(err)
