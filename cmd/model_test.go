@@ -1,0 +1,44 @@
+package cmd
+
+import (
+	"os"
+	"path/filepath"
+	"testing"
+
+	"github.com/rlhf-project/rlhf/dataset"
+)
+
+// TestModelInitGenerateScoreFlags runs the three model commands through
+// cobra: flags reach model.RunInit/RunGenerate/RunScore.
+func TestModelInitGenerateScoreFlags(t *testing.T) {
+	dir := t.TempDir()
+	m := filepath.Join(dir, "m")
+	if _, err := run(t, "--no-progress", "model", "init", "--arch", "llama", "--layers", "1", "--hidden", "32",
+		"--heads", "4", "--kv-heads", "2", "--out", m); err != nil {
+		t.Fatal(err)
+	}
+	prompts := filepath.Join(dir, "p.jsonl")
+	os.WriteFile(prompts, []byte(`{"prompt":"hi"}`+"\n"), 0o644)
+	gen := filepath.Join(dir, "gen")
+	if _, err := run(t, "--no-progress", "generate", "--model", m, "--prompts", prompts, "--out", gen,
+		"--num-samples", "2", "--max-new-tokens", "3", "--temperature", "0", "--seed", "1"); err != nil {
+		t.Fatal(err)
+	}
+	rows, err := dataset.ReadAll[dataset.Response](gen)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(rows) != 2 || rows[0].Response != rows[1].Response { // greedy: both samples equal
+		t.Fatalf("generate rows: %+v", rows)
+	}
+	scored := filepath.Join(dir, "scored")
+	if _, err := run(t, "--no-progress", "score", "--model", m, "--data", gen, "--out", scored, "--raw"); err != nil {
+		t.Fatal(err)
+	}
+	if rows, err = dataset.ReadAll[dataset.Response](scored); err != nil || len(rows) != 2 || rows[0].Logprob >= 0 {
+		t.Fatalf("score rows: %+v, %v", rows, err)
+	}
+	if _, err := run(t, "generate", "--model", m, "--prompts", prompts, "--out", gen, "--backend", "xla:nosuchplugin"); err == nil {
+		t.Fatal("a missing PJRT plugin was accepted")
+	}
+}
