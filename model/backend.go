@@ -20,10 +20,12 @@ const BackendEnv = "RLHF_BACKEND"
 const DefaultBackend = "go"
 
 // goBackendConfig is what spec "go" expands to. The pure-Go backend's default
-// (parallel execution of independent ops sharing one worker pool) deadlocked
-// on nested matmuls in GoMLX v0.26 and v0.28.2 ("all goroutines are asleep");
-// executing ops sequentially avoids it and costs little, since each matmul
-// still uses the worker pool internally. TestGoBackendNestedMatmuls guards it.
+// (parallel execution of independent ops sharing one worker pool) deadlocks
+// on nested matmuls: ops that run sub-graphs (While bodies) hold a worker
+// slot while the matmuls inside wait for one (seen in v0.26, v0.28.2 and, with
+// ops_parallel, v0.28.8 on 2 cores). Executing ops sequentially avoids it and
+// costs little, since each matmul still uses the worker pool internally.
+// TestGoBackendNestedMatmuls guards it.
 const goBackendConfig = "go:ops_sequential"
 
 func init() {

@@ -6,28 +6,41 @@ import (
 	"time"
 
 	"github.com/gomlx/compute"
+	"github.com/gomlx/compute/dtypes"
+	"github.com/gomlx/compute/shapes"
 	. "github.com/gomlx/gomlx/core/graph"
 	"github.com/gomlx/gomlx/core/tensors"
 )
 
-// nestedMatmuls builds a graph of many independent matmul chains whose
-// results feed further matmuls: the shape of attention (Q·Kᵀ then ·V) and of
-// its gradient, which deadlocked GoMLX's pure-Go backend in its default
-// parallel configuration.
+// nestedMatmuls runs 8 independent While loops whose bodies multiply
+// matrices: loop bodies execute inside an op, and with GoMLX's parallel op
+// execution each loop holds a worker slot while its body's matmuls wait for
+// one. With "go:ops_parallel" this deadlocks on a 2-core machine (measured on
+// v0.28.8); NewBackend("go") must finish it.
 func nestedMatmuls(x *Node) *Node {
+	g := x.Graph()
+	n := x.Shape().Dim(0)
 	var outs []*Node
 	for i := range 8 {
-		a := MulScalar(x, float64(i+1)/8)
-		b := MatMul(a, Transpose(x, 0, 1))
-		c := MatMul(b, a)
-		d := MatMul(MatMul(c, Transpose(a, 0, 1)), c)
-		outs = append(outs, d)
+		cond := NewClosure(g, func(g *Graph) []*Node {
+			c := Parameter(g, "c", shapes.Make(dtypes.Int32))
+			_ = Parameter(g, "m", shapes.Make(dtypes.Float32, n, n))
+			return []*Node{LessThan(c, Const(g, int32(3)))}
+		})
+		body := NewClosure(g, func(g *Graph) []*Node {
+			c := Parameter(g, "c", shapes.Make(dtypes.Int32))
+			m := Parameter(g, "m", shapes.Make(dtypes.Float32, n, n))
+			a := MatMul(m, m)
+			b := MatMul(Transpose(m, 0, 1), m)
+			return []*Node{Add(c, Const(g, int32(1))), Tanh(MatMul(a, b))}
+		})
+		res := While(cond, body, Const(g, int32(0)), MulScalar(x, float64(i+1)/8))
+		outs = append(outs, ReduceAllSum(res[1]))
 	}
-	sum := outs[0]
-	for _, o := range outs[1:] {
-		sum = MatMul(Tanh(sum), Tanh(o))
-	}
-	return ReduceAllSum(sum)
+	// And plain chained matmuls with their gradient, as attention has.
+	y := MatMul(Tanh(MatMul(x, Transpose(x, 0, 1))), x)
+	outs = append(outs, ReduceAllSum(Gradient(ReduceAllSum(MatMul(y, y)), x)[0]))
+	return ReduceAllSum(Stack(outs, 0))
 }
 
 func runNested(t *testing.T, b compute.Backend) {
@@ -41,15 +54,12 @@ func runNested(t *testing.T, b compute.Backend) {
 	}
 	done := make(chan error, 1)
 	go func() {
-		exec, err := NewExec(b, func(x *Node) *Node {
-			loss := nestedMatmuls(x)
-			return Gradient(loss, x)[0]
-		})
+		exec, err := NewExec(b, nestedMatmuls)
 		if err != nil {
 			done <- err
 			return
 		}
-		for range 3 {
+		for range 5 {
 			if _, err := exec.Exec1(tensors.FromValue(x)); err != nil {
 				done <- err
 				return
