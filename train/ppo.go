@@ -225,6 +225,9 @@ func RunPPO(ctx context.Context, o PPOOptions) (*PPOResult, error) {
 		return nil, err
 	}
 	defer log.Close()
+	if err := trimSamples(o.Out, state.Step); err != nil {
+		return nil, err
+	}
 	lastCkpt := resumeFrom
 	saveCheckpoint := func() error {
 		state.Epoch, state.Batch, state.Skipped = stream.epoch, stream.pos, guard.Skipped
@@ -592,6 +595,27 @@ func logSamples(out string, iter int, ro *rollout, decode func([]int) string, eo
 		return err
 	}
 	return atomicfile.WriteFile(path, append(old, lines...), 0o644)
+}
+
+// trimSamples keeps the lines of OUT/samples.jsonl up to iteration upTo
+// (a resumed run rewrites what came after its checkpoint); upTo 0 starts
+// the file afresh.
+func trimSamples(out string, upTo int) error {
+	path := filepath.Join(out, SamplesFile)
+	old, err := os.ReadFile(path)
+	if os.IsNotExist(err) {
+		return nil
+	} else if err != nil {
+		return err
+	}
+	var keep []byte
+	for _, line := range strings.SplitAfter(string(old), "\n") {
+		var r sampleRow
+		if json.Unmarshal([]byte(line), &r) == nil && r.Iteration <= upTo {
+			keep = append(keep, line...)
+		}
+	}
+	return atomicfile.WriteFile(path, keep, 0o644)
 }
 
 // clipText shortens s to at most n runes for log lines.

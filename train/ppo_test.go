@@ -171,7 +171,7 @@ func TestPPOResumeDeterministic(t *testing.T) {
 	policy, rm := ppoModels(t)
 	opts := func(out string) PPOOptions {
 		o := tinyPPO(policy, rm, out)
-		o.Iterations, o.RolloutBatch, o.MiniBatch, o.PPOEpochs, o.SaveEvery = 4, 8, 4, 2, 2
+		o.Iterations, o.RolloutBatch, o.MiniBatch, o.PPOEpochs, o.SaveEvery, o.LogSamples = 4, 8, 4, 2, 2, 1
 		o.Ptx, o.PtxCoef, o.PtxBatch, o.PtxMaxLen, o.TargetKL, o.KLHorizon = ppoPtx, 0.5, 2, 64, 1, 50
 		return o
 	}
@@ -187,6 +187,16 @@ func TestPPOResumeDeterministic(t *testing.T) {
 	}
 	if _, err := RunPPO(context.Background(), split); err == nil || !strings.Contains(err.Error(), "--resume") {
 		t.Fatalf("rerunning into a folder with checkpoints should ask for --resume, got %v", err)
+	}
+	// A crash after the checkpoint leaves lines of iteration 3 behind: the
+	// resumed run must replace them.
+	for _, f := range []string{SamplesFile, MetricsFile} {
+		fh, err := os.OpenFile(filepath.Join(split.Out, f), os.O_APPEND|os.O_WRONLY, 0o644)
+		if err != nil {
+			t.Fatal(err)
+		}
+		fh.WriteString(`{"iteration":3,"step":3,"prompt":"stale","reward_mean":99}` + "\n")
+		fh.Close()
 	}
 	split.Resume = true
 	if res, err = RunPPO(context.Background(), split); err != nil || res.Iterations != 4 {
@@ -204,7 +214,7 @@ func TestPPOResumeDeterministic(t *testing.T) {
 			}
 		}
 	}
-	for _, f := range []string{"model.safetensors", filepath.Join(CriticDir, "model.safetensors")} {
+	for _, f := range []string{"model.safetensors", filepath.Join(CriticDir, "model.safetensors"), SamplesFile} {
 		x, err1 := os.ReadFile(filepath.Join(straight.Out, f))
 		y, err2 := os.ReadFile(filepath.Join(split.Out, f))
 		if err1 != nil || err2 != nil || string(x) != string(y) {
