@@ -3,7 +3,6 @@ package dataset
 import (
 	"bufio"
 	"bytes"
-	"compress/gzip"
 	"crypto/sha256"
 	"encoding/hex"
 	"encoding/json"
@@ -47,7 +46,7 @@ type Reader[T Record] struct {
 	buf      []T
 	bufPos   int
 	jl       *bufio.Reader
-	gz       *gzip.Reader
+	text     io.ReadCloser
 	line     int
 	rowInSrc int64
 }
@@ -242,20 +241,17 @@ func (r *Reader[T]) openSource(s source) error {
 		}
 		return err
 	}
-	r.file = f
 	if s.jsonl {
-		var in io.Reader = f
-		if strings.HasSuffix(s.path, ".gz") {
-			gz, err := gzip.NewReader(f)
-			if err != nil {
-				f.Close()
-				return fmt.Errorf("%s: not gzip data: %w", s.path, err)
-			}
-			r.gz, in = gz, gz
+		f.Close()
+		in, err := OpenText(s.path)
+		if err != nil {
+			return err
 		}
+		r.text = in
 		r.jl = bufio.NewReaderSize(in, 1<<20)
 		return nil
 	}
+	r.file = f
 	st, err := f.Stat()
 	if err != nil {
 		return err
@@ -312,9 +308,9 @@ func (r *Reader[T]) closeCurrent() {
 		r.pr.Close()
 		r.pr = nil
 	}
-	if r.gz != nil {
-		r.gz.Close()
-		r.gz = nil
+	if r.text != nil {
+		r.text.Close()
+		r.text = nil
 	}
 	r.jl = nil
 	if r.file != nil {

@@ -1,8 +1,6 @@
 package label
 
 import (
-	"bufio"
-	"compress/gzip"
 	"context"
 	"encoding/json"
 	"errors"
@@ -226,44 +224,19 @@ func readImportFile(ctx context.Context, path string, fn func(pos string, row im
 			}
 		}
 	}
-	f, err := os.Open(path)
-	if err != nil {
+	if _, err := os.Stat(path); err != nil {
 		return fmt.Errorf("--in: %w", err)
 	}
-	defer f.Close()
-	var rd io.Reader = f
-	if strings.HasSuffix(path, ".gz") {
-		gz, err := gzip.NewReader(f)
-		if err != nil {
-			return fmt.Errorf("%s: %w", path, err)
-		}
-		defer gz.Close()
-		rd = gz
-	}
-	sc := bufio.NewScanner(rd)
-	sc.Buffer(make([]byte, 1<<20), 256<<20)
-	line := 0
-	for sc.Scan() {
-		line++
+	return dataset.EachLine(path, func(line int, text []byte) error {
 		if line%1024 == 0 {
 			if err := ctx.Err(); err != nil {
 				return err
 			}
 		}
-		text := strings.TrimSpace(sc.Text())
-		if text == "" {
-			continue
-		}
 		var row importRow
-		if err := json.Unmarshal([]byte(text), &row); err != nil {
+		if err := json.Unmarshal(text, &row); err != nil {
 			return fmt.Errorf("%s:%d: not a JSON object with the expected fields: %w", path, line, err)
 		}
-		if err := fn(fmt.Sprintf("%s:%d", path, line), row); err != nil {
-			return err
-		}
-	}
-	if err := sc.Err(); err != nil {
-		return fmt.Errorf("%s:%d: %w", path, line+1, err)
-	}
-	return nil
+		return fn(fmt.Sprintf("%s:%d", path, line), row)
+	})
 }

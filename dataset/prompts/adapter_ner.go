@@ -5,6 +5,8 @@ import (
 	"sort"
 	"strings"
 	"unicode/utf8"
+
+	"github.com/rlhf-project/rlhf/dataset"
 )
 
 // entityNames translates the entity types of CLUENER and of common BIO tag
@@ -79,7 +81,7 @@ func readBIO(s *Source, emit func(Example) error, bad func(string, error)) error
 		return err
 	}
 	for _, p := range files {
-		in, err := openInput(p)
+		in, err := dataset.OpenText(p)
 		if err != nil {
 			return err
 		}

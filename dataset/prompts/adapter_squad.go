@@ -5,6 +5,8 @@ import (
 	"fmt"
 	"io"
 	"strings"
+
+	"github.com/rlhf-project/rlhf/dataset"
 )
 
 // readSquad reads SQuAD / CMRC2018 style JSON (data[].paragraphs[].context,
@@ -62,7 +64,7 @@ type squadArticle struct {
 }
 
 func readSquadJSON(s *Source, path string, emit func(Example) error, bad func(string, error)) error {
-	in, err := openInput(path)
+	in, err := dataset.OpenText(path)
 	if err != nil {
 		return err
 	}

@@ -12,6 +12,8 @@ import (
 	"sort"
 	"strconv"
 	"strings"
+
+	"github.com/rlhf-project/rlhf/dataset"
 )
 
 // Example is what an adapter yields for one input record: the tasks it
@@ -183,7 +185,7 @@ func eachJSONL(s *Source, path string, fn func(pos string, r record) error, bad 
 // eachJSON streams a JSON file holding an array of objects (Alpaca style).
 // A file whose first value is an object is read as JSONL instead.
 func eachJSON(path string, fn func(pos string, r record) error, bad func(pos string, err error)) error {
-	in, err := openInput(path)
+	in, err := dataset.OpenText(path)
 	if err != nil {
 		return err
 	}
@@ -233,7 +235,7 @@ func eachJSON(path string, fn func(pos string, r record) error, bad func(pos str
 }
 
 func eachCSV(path string, sep rune, fn func(pos string, r record) error, bad func(pos string, err error)) error {
-	in, err := openInput(path)
+	in, err := dataset.OpenText(path)
 	if err != nil {
 		return err
 	}

@@ -3,7 +3,6 @@ package prompts
 import (
 	"bufio"
 	"bytes"
-	"compress/gzip"
 	"fmt"
 	"io"
 	"os"
@@ -122,33 +121,6 @@ func (s *Source) files() ([]string, error) {
 	return out, nil
 }
 
-// openInput opens a file, decompressing gzip transparently (detected by its
-// magic bytes, whatever the extension).
-func openInput(path string) (io.ReadCloser, error) {
-	f, err := os.Open(path)
-	if err != nil {
-		return nil, err
-	}
-	br := bufio.NewReaderSize(f, 1<<20)
-	magic, _ := br.Peek(2)
-	if bytes.Equal(magic, []byte{0x1f, 0x8b}) {
-		gz, err := gzip.NewReader(br)
-		if err != nil {
-			f.Close()
-			return nil, fmt.Errorf("%s: bad gzip data: %w", path, err)
-		}
-		return readCloser{gz, func() error { gz.Close(); return f.Close() }}, nil
-	}
-	return readCloser{br, f.Close}, nil
-}
-
-type readCloser struct {
-	io.Reader
-	close func() error
-}
-
-func (r readCloser) Close() error { return r.close() }
-
 // lineReader yields the non-blank lines of one input with their 1-based
 // line numbers.
 type lineReader struct {
@@ -184,7 +156,7 @@ func eachLine(s *Source, fn func(pos string, line []byte) error) error {
 		return err
 	}
 	for _, p := range files {
-		in, err := openInput(p)
+		in, err := dataset.OpenText(p)
 		if err != nil {
 			return err
 		}

@@ -1,8 +1,6 @@
 package tokenizer
 
 import (
-	"bufio"
-	"compress/gzip"
 	"context"
 	"encoding/json"
 	"errors"
@@ -197,29 +195,12 @@ func readDataset[T dataset.Record](dir string, use func(T)) error {
 // readJSONLTexts reads the text fields of every row of a JSONL file
 // (optionally gzipped); a row with none of them is an error naming the line.
 func readJSONLTexts(path string, add func(string)) error {
-	f, err := os.Open(path)
-	if err != nil {
+	if _, err := os.Stat(path); err != nil {
 		return fmt.Errorf("--data: %w", err)
 	}
-	defer f.Close()
-	var r io.Reader = f
-	if strings.HasSuffix(path, ".gz") {
-		gz, err := gzip.NewReader(f)
-		if err != nil {
-			return fmt.Errorf("--data %s: %w", path, err)
-		}
-		defer gz.Close()
-		r = gz
-	}
-	sc := bufio.NewScanner(r)
-	sc.Buffer(make([]byte, 1<<20), 64<<20)
-	for line := 1; sc.Scan(); line++ {
-		raw := strings.TrimSpace(sc.Text())
-		if raw == "" {
-			continue
-		}
+	return dataset.EachLine(path, func(line int, raw []byte) error {
 		var row map[string]any
-		if err := json.Unmarshal([]byte(raw), &row); err != nil {
+		if err := json.Unmarshal(raw, &row); err != nil {
 			return fmt.Errorf("--data %s:%d: not a JSON object: %w", path, line, err)
 		}
 		found := false
@@ -232,9 +213,6 @@ func readJSONLTexts(path string, add func(string)) error {
 		if !found {
 			return fmt.Errorf("--data %s:%d: want a string field %q, %q or %q", path, line, "text", "prompt", "response")
 		}
-	}
-	if err := sc.Err(); err != nil {
-		return fmt.Errorf("--data %s: %w", path, err)
-	}
-	return nil
+		return nil
+	})
 }
