@@ -110,9 +110,9 @@ func RunEval(ctx context.Context, o EvalOptions) (*EvalResult, error) {
 	if o.Policy == "" || o.Baseline == "" || o.Reward == "" || o.Prompts == "" || o.Out == "" {
 		return nil, fmt.Errorf("--policy, --baseline, --reward, --prompts and --out are required")
 	}
-	setDefault(&o.MaxNewTokens, 128)
-	setDefault(&o.MaxPromptLen, 256)
-	setDefault(&o.BatchSize, 8)
+	ppoDefault(&o.MaxNewTokens, 128)
+	ppoDefault(&o.MaxPromptLen, 256)
+	ppoDefault(&o.BatchSize, 8)
 	if o.Seed == 0 {
 		o.Seed = 1
 	}
@@ -208,7 +208,7 @@ func RunEval(ctx context.Context, o EvalOptions) (*EvalResult, error) {
 			bro = layoutRollout(prompts, baseIDs, s.resp, bP, R, pad)
 		}
 		for lo := 0; lo < ro.N; lo += o.BatchSize {
-			rows := seq(lo, min(lo+o.BatchSize, ro.N))
+			rows := ppoRange(lo, min(lo+o.BatchSize, ro.N))
 			tk, mk, _ := ro.rows(rows)
 			r, err := rmExec.Exec1(tk, mk)
 			if err != nil {
@@ -278,7 +278,7 @@ func RunEval(ctx context.Context, o EvalOptions) (*EvalResult, error) {
 		PerTask: map[string]EvalStats{},
 		Settings: map[string]any{"max_new_tokens": R, "temperature": o.Temperature, "top_p": o.TopP, "top_k": o.TopK,
 			"seed": o.Seed, "reward_normalised": rm.Meta.RewardStd > 0}}
-	all := seq(0, len(prompts))
+	all := ppoRange(0, len(prompts))
 	res.All = evalStats(all, ps, bs)
 	byTask := map[string][]int{}
 	for i, p := range prompts {
@@ -301,7 +301,7 @@ func RunEval(ctx context.Context, o EvalOptions) (*EvalResult, error) {
 		for i, p := range prompts {
 			reward := w.s.reward[i]
 			rows[i] = dataset.WithID(dataset.Response{PromptID: p.ID, Prompt: p.Prompt,
-				Response: tok.Decode(toInts(trimEOS(w.s.resp[i], eos))), Model: filepath.Base(filepath.Clean(w.dir)),
+				Response: tok.Decode(ppoInts(ppoTrimEOS(w.s.resp[i], eos))), Model: filepath.Base(filepath.Clean(w.dir)),
 				Logprob: w.s.logp[i], Reward: &reward})
 		}
 		if err := writeResponses(filepath.Join(o.Out, w.name), rows, w.dir); err != nil {
@@ -347,13 +347,13 @@ func evalStats(idx []int, p, b *evalSide) EvalStats {
 	s.LenPolicy /= n
 	s.LenBaseline /= n
 	s.WinRate = (float64(s.Wins) + 0.5*float64(s.Ties)) / n
-	s.WinLow, s.WinHigh = wilson(s.WinRate, n, 1.959964)
+	s.WinLow, s.WinHigh = evalWilson(s.WinRate, n, 1.959964)
 	return s
 }
 
-// wilson is the Wilson score interval of a proportion p over n trials at
+// evalWilson is the Wilson score interval of a proportion p over n trials at
 // z standard deviations (1.96 for 95%).
-func wilson(p, n, z float64) (lo, hi float64) {
+func evalWilson(p, n, z float64) (lo, hi float64) {
 	if n == 0 {
 		return 0, 1
 	}
@@ -377,9 +377,9 @@ func writeResponses(dir string, rows []dataset.Response, modelDir string) error 
 
 func logEval(r *EvalResult) {
 	line := func(name string, s EvalStats) {
-		slog.Info("eval", "task", name, "n", s.N, "reward_policy", round3(s.RewardPolicy), "reward_baseline", round3(s.RewardBaseline),
-			"win_rate", round3(s.WinRate), "ci95", fmt.Sprintf("[%.3f, %.3f]", s.WinLow, s.WinHigh),
-			"kl", round3(s.KL), "len_policy", round3(s.LenPolicy), "len_baseline", round3(s.LenBaseline))
+		slog.Info("eval", "task", name, "n", s.N, "reward_policy", evalRound3(s.RewardPolicy), "reward_baseline", evalRound3(s.RewardBaseline),
+			"win_rate", evalRound3(s.WinRate), "ci95", fmt.Sprintf("[%.3f, %.3f]", s.WinLow, s.WinHigh),
+			"kl", evalRound3(s.KL), "len_policy", evalRound3(s.LenPolicy), "len_baseline", evalRound3(s.LenBaseline))
 	}
 	tasks := make([]string, 0, len(r.PerTask))
 	for t := range r.PerTask {
@@ -392,4 +392,4 @@ func logEval(r *EvalResult) {
 	line("all", r.All)
 }
 
-func round3(x float64) float64 { return math.Round(x*1000) / 1000 }
+func evalRound3(x float64) float64 { return math.Round(x*1000) / 1000 }

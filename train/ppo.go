@@ -286,7 +286,7 @@ func RunPPO(ctx context.Context, o PPOOptions) (*PPOResult, error) {
 		ro.values, ro.entropy = make([]float32, N*R), make([]float32, N*R)
 		ro.rawRM = make([]float64, N)
 		for lo := 0; lo < N; lo += o.MiniBatch {
-			rows := seq(lo, min(lo+o.MiniBatch, N))
+			rows := ppoRange(lo, min(lo+o.MiniBatch, N))
 			// Fresh input tensors for each executable: a tensor cannot be
 			// shared by two backends (models may sit on different devices).
 			inputs := func() []any {
@@ -434,7 +434,7 @@ func RunPPO(ctx context.Context, o PPOOptions) (*PPOResult, error) {
 		for n := range N {
 			lens[n] = float64(ro.respLen[n])
 			if ro.respLen[n] == 0 || (ro.respLen[n] == 1 && ro.ended[n]) ||
-				strings.TrimSpace(tok.Decode(toInts(trimEOS(resp[n], eos)))) == "" {
+				strings.TrimSpace(tok.Decode(ppoInts(ppoTrimEOS(resp[n], eos)))) == "" {
 				empty++
 			}
 			if !ro.ended[n] {
@@ -448,7 +448,7 @@ func RunPPO(ctx context.Context, o PPOOptions) (*PPOResult, error) {
 		totalTok, _ := meanStd(lens)
 		totalTok *= float64(N)
 		totalR, _ := meanStd(ro.reward)
-		m["reward_mean"], m["reward_std"], m["rm_score_raw"] = rMean, rStd, mean(ro.rawRM)
+		m["reward_mean"], m["reward_std"], m["rm_score_raw"] = rMean, rStd, ppoMean(ro.rawRM)
 		m["reward_total"] = totalR
 		m["kl"], m["response_len"] = meanKL, lenMean
 		m["entropy"] = entMean / math.Max(totalTok, 1)
@@ -582,11 +582,11 @@ type sampleRow struct {
 func logSamples(out string, iter int, ro *rollout, decode func([]int) string, eos int) error {
 	var lines []byte
 	for n := range min(4, ro.N) {
-		r := sampleRow{Iteration: iter, Prompt: ro.prompts[n].Prompt, Response: decode(toInts(trimEOS(ro.resp[n], eos))),
+		r := sampleRow{Iteration: iter, Prompt: ro.prompts[n].Prompt, Response: decode(ppoInts(ppoTrimEOS(ro.resp[n], eos))),
 			Score: ro.score[n], KL: ro.kl[n]}
 		b, _ := json.Marshal(r)
 		lines = append(append(lines, b...), '\n')
-		slog.Info("sample", "iteration", iter, "prompt", clipText(r.Prompt, 60), "response", clipText(r.Response, 120),
+		slog.Info("sample", "iteration", iter, "prompt", ppoClipText(r.Prompt, 60), "response", ppoClipText(r.Response, 120),
 			"score", fmt.Sprintf("%+.3f", r.Score), "kl", fmt.Sprintf("%.3f", r.KL))
 	}
 	path := filepath.Join(out, SamplesFile)
@@ -618,8 +618,8 @@ func trimSamples(out string, upTo int) error {
 	return atomicfile.WriteFile(path, keep, 0o644)
 }
 
-// clipText shortens s to at most n runes for log lines.
-func clipText(s string, n int) string {
+// ppoClipText shortens s to at most n runes for log lines.
+func ppoClipText(s string, n int) string {
 	r := []rune(s)
 	if len(r) <= n {
 		return s
@@ -627,14 +627,14 @@ func clipText(s string, n int) string {
 	return string(r[:n]) + "…"
 }
 
-func trimEOS(ids []int32, eos int) []int32 {
+func ppoTrimEOS(ids []int32, eos int) []int32 {
 	if len(ids) > 0 && int(ids[len(ids)-1]) == eos {
 		return ids[:len(ids)-1]
 	}
 	return ids
 }
 
-func toInts(ids []int32) []int {
+func ppoInts(ids []int32) []int {
 	out := make([]int, len(ids))
 	for i, t := range ids {
 		out[i] = int(t)
@@ -642,7 +642,7 @@ func toInts(ids []int32) []int {
 	return out
 }
 
-func seq(lo, hi int) []int {
+func ppoRange(lo, hi int) []int {
 	out := make([]int, hi-lo)
 	for i := range out {
 		out[i] = lo + i
@@ -650,7 +650,7 @@ func seq(lo, hi int) []int {
 	return out
 }
 
-func mean(x []float64) float64 {
+func ppoMean(x []float64) float64 {
 	m, _ := meanStd(x)
 	return m
 }

@@ -54,7 +54,7 @@ func BenchmarkPPOIteration(b *testing.B) {
 				}
 			}
 			m = nil
-			o := tinyPPO(policy, critic, filepath.Join(dir, "ppo"))
+			o := ppoTinyOptions(policy, critic, filepath.Join(dir, "ppo"))
 			o.Backend = ""
 			o.RolloutBatch, o.MiniBatch, o.MaxNewTokens, o.PPOEpochs = 8, 8, 16, 1
 			o.Iterations, o.LogSamples, o.SaveEvery = 1+b.N, 0, 1<<30

@@ -109,9 +109,9 @@ func (c *KLController) Update(kl float64, n int) {
 }
 
 // PolicyLoss is PPO's clipped surrogate over the masked tokens:
-// mean(max(−A·ρ, −A·clip(ρ, 1−ε, 1+ε))) with ρ = exp(logp − oldLogp). It
+// ppoMean(max(−A·ρ, −A·clip(ρ, 1−ε, 1+ε))) with ρ = exp(logp − oldLogp). It
 // also returns the fraction of tokens where the clipped term was chosen and
-// the approximate KL mean(½(logp − oldLogp)²) between the new and the
+// the approximate KL ppoMean(½(logp − oldLogp)²) between the new and the
 // rollout policy. All inputs are [B,R] float32 (mask 1 on response
 // tokens); clip is a scalar node.
 func PolicyLoss(logp, oldLogp, adv, mask, clip *Node) (loss, clipFrac, approxKL *Node) {
@@ -119,7 +119,7 @@ func PolicyLoss(logp, oldLogp, adv, mask, clip *Node) (loss, clipFrac, approxKL 
 	ratio := Exp(logRatio)
 	one := OnesLike(clip)
 	unclipped := Neg(Mul(adv, ratio))
-	clipped := Neg(Mul(adv, clamp(ratio, Sub(one, clip), Add(one, clip))))
+	clipped := Neg(Mul(adv, ppoClamp(ratio, Sub(one, clip), Add(one, clip))))
 	loss = model.MaskedMean(Max(unclipped, clipped), mask)
 	clipFrac = model.MaskedMean(ConvertDType(GreaterThan(clipped, unclipped), dtypes.Float32), mask)
 	approxKL = model.MaskedMean(MulScalar(Square(logRatio), 0.5), mask)
@@ -127,14 +127,14 @@ func PolicyLoss(logp, oldLogp, adv, mask, clip *Node) (loss, clipFrac, approxKL 
 }
 
 // ValueLoss is PPO's clipped value loss over the masked tokens:
-// ½·mean(max((V − R)², (V_old + clip(V − V_old, −ε, ε) − R)²)), and the
+// ½·ppoMean(max((V − R)², (V_old + clip(V − V_old, −ε, ε) − R)²)), and the
 // fraction of tokens where the clipped term was larger. values, oldValues,
 // returns, mask [B,R]; clip is a scalar node (≤ 0 disables clipping).
 func ValueLoss(values, oldValues, returns, mask, clip *Node) (loss, clipFrac *Node) {
 	unclipped := Square(Sub(values, returns))
 	// clip ≤ 0 means no clipping: use a huge range instead.
 	eps := Where(GreaterThan(clip, ZerosLike(clip)), clip, AddScalar(ZerosLike(clip), 1e30))
-	vc := Add(oldValues, clamp(Sub(values, oldValues), Neg(eps), eps))
+	vc := Add(oldValues, ppoClamp(Sub(values, oldValues), Neg(eps), eps))
 	clipped := Square(Sub(vc, returns))
 	loss = MulScalar(model.MaskedMean(Max(unclipped, clipped), mask), 0.5)
 	clipFrac = StopGradient(model.MaskedMean(ConvertDType(GreaterThan(clipped, unclipped), dtypes.Float32), mask))
@@ -153,8 +153,8 @@ func ActorLoss(pg, entropy, ptx, entCoef, ptxCoef *Node) *Node {
 	return loss
 }
 
-// clamp is min(max(x, lo), hi) with scalar bounds, written with Max and
+// ppoClamp is min(max(x, lo), hi) with scalar bounds, written with Max and
 // Min because GoMLX's Clamp (graph.Clip) has no gradient.
-func clamp(x, lo, hi *Node) *Node {
+func ppoClamp(x, lo, hi *Node) *Node {
 	return Min(Max(x, BroadcastToShape(lo, x.Shape())), BroadcastToShape(hi, x.Shape()))
 }

@@ -9,7 +9,7 @@ import (
 	gmodel "github.com/gomlx/gomlx/ml/model"
 )
 
-func near(t *testing.T, what string, got, want float64) {
+func ppoNear(t *testing.T, what string, got, want float64) {
 	t.Helper()
 	if math.Abs(got-want) > 1e-5 {
 		t.Errorf("%s = %.7f, want %.7f", what, got, want)
@@ -19,9 +19,9 @@ func near(t *testing.T, what string, got, want float64) {
 func TestKLRewards(t *testing.T) {
 	// d = logp − ref = [0.5, −1]; β = 0.1 → [−0.05, 0.1], score 2 on the last.
 	r, kl := KLRewards([]float64{-1, -2}, []float64{-1.5, -1}, 2, 0.1)
-	near(t, "r0", r[0], -0.05)
-	near(t, "r1", r[1], 2.1)
-	near(t, "kl", kl, -0.5)
+	ppoNear(t, "r0", r[0], -0.05)
+	ppoNear(t, "r1", r[1], 2.1)
+	ppoNear(t, "kl", kl, -0.5)
 }
 
 func TestGAE(t *testing.T) {
@@ -29,13 +29,13 @@ func TestGAE(t *testing.T) {
 	// γ=1, λ=0.5: δ = [−0.1, −0.1, 0.7]; A2 = 0.7, A1 = −0.1+0.5·0.7, A0 = −0.1+0.5·0.25.
 	adv, ret := GAE(rewards, values, 1, 0.5)
 	for i, want := range []float64{0.025, 0.25, 0.7} {
-		near(t, "adv", adv[i], want)
-		near(t, "return", ret[i], want+values[i])
+		ppoNear(t, "adv", adv[i], want)
+		ppoNear(t, "return", ret[i], want+values[i])
 	}
 	// γ=0.9, λ=0.95: δ = [0.9·0.4−0.5, 0.9·0.3−0.4, 0.7]; γλ = 0.855.
 	adv, _ = GAE(rewards, values, 0.9, 0.95)
 	for i, want := range []float64{-0.14 + 0.855*0.4685, -0.13 + 0.855*0.7, 0.7} {
-		near(t, "adv(0.9,0.95)", adv[i], want)
+		ppoNear(t, "adv(0.9,0.95)", adv[i], want)
 	}
 }
 
@@ -43,24 +43,24 @@ func TestWhiten(t *testing.T) {
 	xs := [][]float64{{1, 2}, {3}}
 	Whiten(xs)
 	s := math.Sqrt(2.0 / 3)
-	near(t, "x0", xs[0][0], -1/s)
-	near(t, "x1", xs[0][1], 0)
-	near(t, "x2", xs[1][0], 1/s)
+	ppoNear(t, "x0", xs[0][0], -1/s)
+	ppoNear(t, "x1", xs[0][1], 0)
+	ppoNear(t, "x2", xs[1][0], 1/s)
 }
 
 func TestKLController(t *testing.T) {
 	c := &KLController{Beta: 0.1, Target: 6, Horizon: 100}
 	c.Update(12, 10) // error clipped to +0.2: β·(1 + 0.2·10/100)
-	near(t, "beta up", c.Beta, 0.102)
+	ppoNear(t, "beta up", c.Beta, 0.102)
 	c.Update(3, 10) // error −0.5 clipped to −0.2
-	near(t, "beta down", c.Beta, 0.102*0.98)
+	ppoNear(t, "beta down", c.Beta, 0.102*0.98)
 	fixed := &KLController{Beta: 0.1}
 	fixed.Update(100, 10)
-	near(t, "fixed beta", fixed.Beta, 0.1)
+	ppoNear(t, "fixed beta", fixed.Beta, 0.1)
 }
 
-// runLoss evaluates a graph function of [1,4] float32 inputs and a scalar.
-func runLoss(t *testing.T, fn func(in []*Node) []*Node, inputs ...any) []float64 {
+// ppoRunGraph evaluates a graph function of [1,4] float32 inputs and a scalar.
+func ppoRunGraph(t *testing.T, fn func(in []*Node) []*Node, inputs ...any) []float64 {
 	t.Helper()
 	backend, err := NewBackend("go")
 	if err != nil {
@@ -85,13 +85,13 @@ func TestPolicyLoss(t *testing.T) {
 	adv := tensors.FromValue([][]float32{{1, 1, -1, 9}})
 	mask := tensors.FromValue([][]float32{{1, 1, 1, 0}})
 	// ρ = [2, 0.5, 0.5]; terms max(−Aρ, −A·clip(ρ)) = [−1.2, −0.5, 0.8].
-	r := runLoss(t, func(in []*Node) []*Node {
+	r := ppoRunGraph(t, func(in []*Node) []*Node {
 		a, b, c := PolicyLoss(in[0], in[1], in[2], in[3], in[4])
 		return []*Node{a, b, c}
 	}, logp, old, adv, mask, float32(0.2))
-	near(t, "policy loss", r[0], (-1.2-0.5+0.8)/3)
-	near(t, "clip fraction", r[1], 2.0/3)
-	near(t, "approx KL", r[2], 0.5*math.Ln2*math.Ln2)
+	ppoNear(t, "policy loss", r[0], (-1.2-0.5+0.8)/3)
+	ppoNear(t, "clip fraction", r[1], 2.0/3)
+	ppoNear(t, "approx KL", r[2], 0.5*math.Ln2*math.Ln2)
 }
 
 func TestValueLoss(t *testing.T) {
@@ -104,17 +104,17 @@ func TestValueLoss(t *testing.T) {
 		return []*Node{a, b}
 	}
 	// Clipped values [0.7, 0.3]: max(1, 1.69), max(0, 0.09).
-	r := runLoss(t, fn, v, old, ret, mask, float32(0.2))
-	near(t, "value loss", r[0], 0.5*(1.69+0.09)/2)
-	near(t, "value clip fraction", r[1], 1)
-	r = runLoss(t, fn, v, old, ret, mask, float32(0)) // no clipping
-	near(t, "value loss unclipped", r[0], 0.5*(1+0)/2)
+	r := ppoRunGraph(t, fn, v, old, ret, mask, float32(0.2))
+	ppoNear(t, "value loss", r[0], 0.5*(1.69+0.09)/2)
+	ppoNear(t, "value clip fraction", r[1], 1)
+	r = ppoRunGraph(t, fn, v, old, ret, mask, float32(0)) // no clipping
+	ppoNear(t, "value loss unclipped", r[0], 0.5*(1+0)/2)
 }
 
 func TestActorLossMixesPtx(t *testing.T) {
-	r := runLoss(t, func(in []*Node) []*Node {
+	r := ppoRunGraph(t, func(in []*Node) []*Node {
 		return []*Node{ActorLoss(in[0], in[1], in[2], in[3], in[4]), ActorLoss(in[0], in[1], nil, in[3], in[4])}
 	}, float32(1), float32(2), float32(3), float32(0.1), float32(0.5))
-	near(t, "pg − 0.1·H + 0.5·ptx", r[0], 1-0.2+1.5)
-	near(t, "without ptx", r[1], 0.8)
+	ppoNear(t, "pg − 0.1·H + 0.5·ptx", r[0], 1-0.2+1.5)
+	ppoNear(t, "without ptx", r[1], 0.8)
 }

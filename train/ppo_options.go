@@ -145,18 +145,18 @@ type PPOOptions struct {
 
 // Defaults fills zero values with the documented defaults.
 func (o *PPOOptions) Defaults() {
-	setDefault(&o.MaxNewTokens, 128)
-	setDefault(&o.MaxPromptLen, 256)
-	setDefaultF(&o.Temperature, 1)
-	setDefaultF(&o.TopP, 1)
-	setDefault(&o.Epochs, 1)
-	setDefault(&o.RolloutBatch, 64)
-	setDefault(&o.MiniBatch, 16)
-	setDefault(&o.PPOEpochs, 1)
-	setDefaultF(&o.LR, 1e-5)
-	setDefaultF(&o.CriticLR, 5e-6)
-	setDefaultF(&o.KLHorizon, 10000)
-	setDefault(&o.SaveEvery, 20)
+	ppoDefault(&o.MaxNewTokens, 128)
+	ppoDefault(&o.MaxPromptLen, 256)
+	ppoDefaultF(&o.Temperature, 1)
+	ppoDefaultF(&o.TopP, 1)
+	ppoDefault(&o.Epochs, 1)
+	ppoDefault(&o.RolloutBatch, 64)
+	ppoDefault(&o.MiniBatch, 16)
+	ppoDefault(&o.PPOEpochs, 1)
+	ppoDefaultF(&o.LR, 1e-5)
+	ppoDefaultF(&o.CriticLR, 5e-6)
+	ppoDefaultF(&o.KLHorizon, 10000)
+	ppoDefault(&o.SaveEvery, 20)
 	if o.Critic == "" {
 		o.Critic = o.Reward
 	}
@@ -183,13 +183,13 @@ func PPODefaults() PPOOptions {
 	return o
 }
 
-func setDefault(x *int, v int) {
+func ppoDefault(x *int, v int) {
 	if *x == 0 {
 		*x = v
 	}
 }
 
-func setDefaultF(x *float64, v float64) {
+func ppoDefaultF(x *float64, v float64) {
 	if *x == 0 {
 		*x = v
 	}

@@ -20,9 +20,9 @@ const (
 	ppoPtx     = "../testdata/ppo/ptx.jsonl"
 )
 
-// ppoModels writes a tiny "SFT" policy and a "reward model" (the same
+// ppoTinyModels writes a tiny "SFT" policy and a "reward model" (the same
 // network with a score head) sharing the byte-level tokenizer.
-func ppoModels(t testing.TB) (policy, rm string) {
+func ppoTinyModels(t testing.TB) (policy, rm string) {
 	t.Helper()
 	policy = tinyModelDir(t, 2, 32, 128)
 	m, err := model.Load(policy)
@@ -42,9 +42,9 @@ func ppoModels(t testing.TB) (policy, rm string) {
 	return policy, rm
 }
 
-// vowelReward is the synthetic reward: the number of lowercase vowels in
+// ppoVowelReward is the synthetic reward: the number of lowercase vowels in
 // the response (ids of the byte-level tokenizer are the bytes).
-func vowelReward(_, response []int32) float64 {
+func ppoVowelReward(_, response []int32) float64 {
 	n := 0.0
 	for _, id := range response {
 		switch byte(id) {
@@ -55,20 +55,20 @@ func vowelReward(_, response []int32) float64 {
 	return n
 }
 
-// tinyPPO are options for the tiny model: 16 prompts, rollouts of 16,
+// ppoTinyOptions are options for the tiny model: 16 prompts, rollouts of 16,
 // mini-batches of 8, 8 new tokens.
-func tinyPPO(policy, rm, out string) PPOOptions {
+func ppoTinyOptions(policy, rm, out string) PPOOptions {
 	return PPOOptions{
 		Policy: policy, Reward: rm, Prompts: ppoPrompts, Out: out, Backend: "go",
 		MaxNewTokens: 8, MaxPromptLen: 64, RolloutBatch: 16, MiniBatch: 8, PPOEpochs: 1,
 		Iterations: 15, LR: 1e-2, CriticLR: 1e-2, KLCoef: 0.01, Gamma: 1, Lambda: 0.95,
 		Clip: 0.2, ValueClip: 0.2, ClipGrad: 1, SaveEvery: 100, Keep: 2, Seed: 3,
-		rewardFn: vowelReward,
+		rewardFn: ppoVowelReward,
 	}
 }
 
-// metricsMean averages key over iterations [from, to) of a run's metrics.jsonl.
-func metricsMean(t *testing.T, out, key string, from, to int) float64 {
+// ppoMetricsMean averages key over iterations [from, to) of a run's metrics.jsonl.
+func ppoMetricsMean(t *testing.T, out, key string, from, to int) float64 {
 	t.Helper()
 	rows, err := ReadMetrics(filepath.Join(out, MetricsFile))
 	if err != nil {
@@ -81,8 +81,8 @@ func metricsMean(t *testing.T, out, key string, from, to int) float64 {
 	return sum / float64(to-from)
 }
 
-// ptxLoss is the mean LM loss of a model folder on the ptx fixture.
-func ptxLoss(t *testing.T, dir string) float64 {
+// ppoPtxLMLoss is the mean LM loss of a model folder on the ptx fixture.
+func ppoPtxLMLoss(t *testing.T, dir string) float64 {
 	t.Helper()
 	m, tok, err := LoadModel("--model", dir, 64, "")
 	if err != nil {
@@ -109,10 +109,10 @@ func ptxLoss(t *testing.T, dir string) float64 {
 // 14 iterations; with a large β the policy stays close to the reference;
 // with PPO-ptx the LM loss on the ptx data rises less.
 func TestPPOSyntheticReward(t *testing.T) {
-	policy, rm := ppoModels(t)
+	policy, rm := ppoTinyModels(t)
 	const iters = 14
 	run := func(name string, edit func(*PPOOptions)) string {
-		o := tinyPPO(policy, rm, filepath.Join(t.TempDir(), name))
+		o := ppoTinyOptions(policy, rm, filepath.Join(t.TempDir(), name))
 		o.Iterations, o.LogSamples = iters, 5
 		edit(&o)
 		res, err := RunPPO(context.Background(), o)
@@ -125,8 +125,8 @@ func TestPPOSyntheticReward(t *testing.T) {
 		return o.Out
 	}
 	free := run("free", func(o *PPOOptions) {})
-	before, after := metricsMean(t, free, "reward_mean", 0, 3), metricsMean(t, free, "reward_mean", iters-3, iters)
-	klFree := metricsMean(t, free, "kl", iters-3, iters)
+	before, after := ppoMetricsMean(t, free, "reward_mean", 0, 3), ppoMetricsMean(t, free, "reward_mean", iters-3, iters)
+	klFree := ppoMetricsMean(t, free, "kl", iters-3, iters)
 	t.Logf("β=0.01: reward %.3f → %.3f, KL %.3f", before, after, klFree)
 	if !(after > before+0.7 && after > 3*before) {
 		t.Errorf("PPO did not raise the reward clearly: first 3 iterations %.3f, last 3 %.3f", before, after)
@@ -136,19 +136,19 @@ func TestPPOSyntheticReward(t *testing.T) {
 	}
 
 	held := run("held", func(o *PPOOptions) { o.KLCoef = 1 })
-	klHeld, rHeld := metricsMean(t, held, "kl", iters-3, iters), metricsMean(t, held, "reward_mean", iters-3, iters)
+	klHeld, rHeld := ppoMetricsMean(t, held, "kl", iters-3, iters), ppoMetricsMean(t, held, "reward_mean", iters-3, iters)
 	t.Logf("β=1: reward %.3f, KL %.3f", rHeld, klHeld)
 	if !(klHeld < klFree/4 && klHeld < 1.5) {
 		t.Errorf("a large --kl-coef should keep the policy close: KL %.3f (β=1) vs %.3f (β=0.01)", klHeld, klFree)
 	}
 
 	ptx := run("ptx", func(o *PPOOptions) { o.Ptx, o.PtxCoef, o.PtxMaxLen = ppoPtx, 1, 64 })
-	l0, lFree, lPtx := ptxLoss(t, policy), ptxLoss(t, free), ptxLoss(t, ptx)
+	l0, lFree, lPtx := ppoPtxLMLoss(t, policy), ppoPtxLMLoss(t, free), ppoPtxLMLoss(t, ptx)
 	t.Logf("ptx LM loss: reference %.3f, PPO %.3f, PPO-ptx %.3f", l0, lFree, lPtx)
 	if !(lPtx-l0 < 0.5*(lFree-l0)) {
 		t.Errorf("PPO-ptx should keep the LM loss on ptx data: reference %.3f, PPO %.3f, PPO-ptx %.3f", l0, lFree, lPtx)
 	}
-	if v := metricsMean(t, ptx, "ptx_loss", 0, iters); math.IsNaN(v) || v <= 0 {
+	if v := ppoMetricsMean(t, ptx, "ptx_loss", 0, iters); math.IsNaN(v) || v <= 0 {
 		t.Errorf("ptx_loss not logged: %v", v)
 	}
 
@@ -168,9 +168,9 @@ func TestPPOSyntheticReward(t *testing.T) {
 
 // TestPPOResumeDeterministic: 2 iterations, stop, resume 2 more = 4 straight.
 func TestPPOResumeDeterministic(t *testing.T) {
-	policy, rm := ppoModels(t)
+	policy, rm := ppoTinyModels(t)
 	opts := func(out string) PPOOptions {
-		o := tinyPPO(policy, rm, out)
+		o := ppoTinyOptions(policy, rm, out)
 		o.Iterations, o.RolloutBatch, o.MiniBatch, o.PPOEpochs, o.SaveEvery, o.LogSamples = 4, 8, 4, 2, 2, 1
 		o.Ptx, o.PtxCoef, o.PtxBatch, o.PtxMaxLen, o.TargetKL, o.KLHorizon = ppoPtx, 0.5, 2, 64, 1, 50
 		return o
@@ -228,7 +228,7 @@ func TestPPOResumeDeterministic(t *testing.T) {
 // iteration only trains the critic, and --max-kl stops the run with a
 // checkpoint.
 func TestPPORewardModelWarmupAndGuards(t *testing.T) {
-	policy, rm := ppoModels(t)
+	policy, rm := ppoTinyModels(t)
 	meta, err := model.LoadMeta(rm)
 	if err != nil {
 		t.Fatal(err)
@@ -237,7 +237,7 @@ func TestPPORewardModelWarmupAndGuards(t *testing.T) {
 	if err := meta.Save(rm); err != nil {
 		t.Fatal(err)
 	}
-	o := tinyPPO(policy, rm, filepath.Join(t.TempDir(), "rm"))
+	o := ppoTinyOptions(policy, rm, filepath.Join(t.TempDir(), "rm"))
 	o.rewardFn = nil
 	o.Iterations, o.RolloutBatch, o.CriticWarmup, o.LogSamples = 3, 8, 1, 0
 	o.KLCoef, o.MaxKL, o.OnMaxKL = 0, 1e-6, "stop"
@@ -282,7 +282,7 @@ func TestPPOOptionErrors(t *testing.T) {
 		{func(o *PPOOptions) { o.OnMaxKL = "panic" }, "--on-max-kl"},
 		{func(o *PPOOptions) { o.Prompts = "../testdata/ppo/missing.jsonl" }, "--prompts"},
 	} {
-		o := tinyPPO("p", "r", t.TempDir())
+		o := ppoTinyOptions("p", "r", t.TempDir())
 		c.edit(&o)
 		_, err := RunPPO(context.Background(), o)
 		if err == nil || !strings.Contains(err.Error(), c.want) {
