@@ -9,6 +9,7 @@ import (
 	"testing"
 
 	. "github.com/gomlx/gomlx/core/graph"
+	"github.com/gomlx/gomlx/core/tensors"
 	gmodel "github.com/gomlx/gomlx/ml/model"
 
 	"github.com/rlhf-project/rlhf/model"
@@ -288,5 +289,43 @@ func TestPPOOptionErrors(t *testing.T) {
 		if err == nil || !strings.Contains(err.Error(), c.want) {
 			t.Errorf("want an error naming %s, got %v", c.want, err)
 		}
+	}
+}
+
+// TestPPOPtxData: sft rows train on the response only; qa rows are plain
+// text with every token in the loss.
+func TestPPOPtxData(t *testing.T) {
+	policy := tinyModelDir(t, 1, 16, 128)
+	m, tok, err := LoadModel("--policy", policy, 128, "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	enc := &Encoder{Tok: tok, Meta: m.Meta, MaxLen: 128, Truncate: TruncateLeft}
+	sft, err := loadPtx(ppoPtx, enc, 4, 1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(sft.seqs) != 8 || sft.seqs[0].PromptLen == 0 {
+		t.Fatalf("sft ptx: %d rows, prompt length %d", len(sft.seqs), sft.seqs[0].PromptLen)
+	}
+	qa, err := loadPtx("../testdata/ppo/ptx_qa.jsonl", enc, 2, 1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := "Rain\nWhy does it rain?\nWater vapour cools into drops that fall."
+	if len(qa.seqs) != 3 || qa.seqs[0].PromptLen != 0 || tok.Decode(ppoInts(ppoTrimEOS(qa.seqs[0].Tokens, tok.EOS()))) != want {
+		t.Fatalf("qa ptx: %d rows, first %q", len(qa.seqs), tok.Decode(ppoInts(qa.seqs[0].Tokens)))
+	}
+	in := qa.next(2)
+	b := in[3].(*tensors.Tensor).Value().([][]float32)
+	var n float32
+	for _, w := range b[0] {
+		n += w
+	}
+	if int(n) != len(qa.seqs[qa.data.order[0]].Tokens)-1 {
+		t.Errorf("qa row: %v loss tokens, want every token after the first (%d)", n, len(qa.seqs[qa.data.order[0]].Tokens)-1)
+	}
+	if _, err := loadPtx(ppoPrompts, enc, 2, 1); err == nil {
+		t.Error("a prompt dataset is not ptx data")
 	}
 }
