@@ -135,6 +135,12 @@ func RunEval(ctx context.Context, o EvalOptions) (*EvalResult, error) {
 		prompts = prompts[:o.MaxPrompts]
 	}
 	maxSeq := o.MaxPromptLen + o.MaxNewTokens
+	for _, d := range []string{o.Policy, o.Baseline} {
+		if cfg, err := model.LoadConfig(d); err == nil && cfg.MaxPositions > 0 && maxSeq > cfg.MaxPositions {
+			return nil, fmt.Errorf("--max-prompt-len %d + --max-new-tokens %d = %d tokens is above the context of %s (%d positions)",
+				o.MaxPromptLen, o.MaxNewTokens, maxSeq, d, cfg.MaxPositions)
+		}
+	}
 	pol, tok, err := LoadModel("--policy", o.Policy, maxSeq, o.Template)
 	if err != nil {
 		return nil, err

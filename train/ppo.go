@@ -64,6 +64,10 @@ func RunPPO(ctx context.Context, o PPOOptions) (*PPOResult, error) {
 		return nil, err
 	}
 	maxSeq := o.MaxPromptLen + o.MaxNewTokens
+	if cfg, err := model.LoadConfig(o.Policy); err == nil && cfg.MaxPositions > 0 && maxSeq > cfg.MaxPositions {
+		return nil, fmt.Errorf("--max-prompt-len %d + --max-new-tokens %d = %d tokens is above the context of --policy %s (%d positions)",
+			o.MaxPromptLen, o.MaxNewTokens, maxSeq, o.Policy, cfg.MaxPositions)
+	}
 	actorDir, criticDir := o.Policy, o.Critic
 	if resumeFrom != "" {
 		actorDir, criticDir = resumeFrom, filepath.Join(resumeFrom, CriticDir)

@@ -273,6 +273,7 @@ func TestPPORewardModelWarmupAndGuards(t *testing.T) {
 }
 
 func TestPPOOptionErrors(t *testing.T) {
+	policy := tinyModelDir(t, 1, 16, 128) // 128 positions < 64 + 100
 	for _, c := range []struct {
 		edit func(*PPOOptions)
 		want string
@@ -282,6 +283,7 @@ func TestPPOOptionErrors(t *testing.T) {
 		{func(o *PPOOptions) { o.PtxCoef = 1 }, "--ptx"},
 		{func(o *PPOOptions) { o.OnMaxKL = "panic" }, "--on-max-kl"},
 		{func(o *PPOOptions) { o.Prompts = "../testdata/ppo/missing.jsonl" }, "--prompts"},
+		{func(o *PPOOptions) { o.Policy, o.MaxNewTokens = policy, 100 }, "--max-new-tokens 100"},
 	} {
 		o := ppoTinyOptions("p", "r", t.TempDir())
 		c.edit(&o)
