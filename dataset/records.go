@@ -147,6 +147,8 @@ type Response struct {
 	SampleIndex int32  `parquet:"sample_index" json:"sample_index"`
 	// Logprob is the summed log-probability of the response tokens.
 	Logprob float64 `parquet:"logprob" json:"logprob"`
+	// NumTokens is the number of response tokens (0 when unknown).
+	NumTokens int32 `parquet:"num_tokens" json:"num_tokens"`
 	// Reward is the reward-model score, nil when not scored.
 	Reward *float64 `parquet:"reward,optional" json:"reward"`
 }

@@ -122,8 +122,8 @@ func PromptIDs(m *Model, tok *tokenizer.Tokenizer, prompt, template string, raw 
 		meta.PromptTemplate = template
 	}
 	ids := tok.Encode(meta.FormatPrompt(prompt))
-	if (m.Config.Arch == ArchLlama || m.Config.Arch == ArchMistral) && m.Config.BOS >= 0 {
-		ids = append([]int{m.Config.BOS}, ids...)
+	if tok.AddsBOS() {
+		ids = append([]int{tok.BOS()}, ids...)
 	}
 	return ids
 }
@@ -232,7 +232,7 @@ func RunGenerate(ctx context.Context, o GenerateOptions) error {
 			}
 			rows = append(rows, dataset.WithID(dataset.Response{
 				PromptID: p.ID, Prompt: p.Prompt, Response: tok.Decode(toks), Model: modelName,
-				SampleIndex: int32(j % o.NumSamples), Logprob: s.LogProb,
+				SampleIndex: int32(j % o.NumSamples), Logprob: s.LogProb, NumTokens: int32(len(toks)),
 			}))
 		}
 		if err := w.Write(rows...); err != nil {
@@ -280,9 +280,9 @@ func readScoreRows(paths []string) ([]dataset.Response, error) {
 
 // RunScore writes, for every input row in order, a response row with the
 // summed log-prob of the response given the prompt (Logprob), or the reward
-// of a checkpoint with a score head (Reward). The response token count is
-// not stored: dataset.Response has no column for it yet (see NumTokens in
-// ScoreResult for API users).
+// of a checkpoint with a score head (Reward), and the response's token
+// count (NumTokens). Reward models read the reward at an EOS appended to the
+// response, as they were trained, unless Raw is set.
 func RunScore(ctx context.Context, o ScoreOptions) error {
 	if o.Model == "" || len(o.Data) == 0 || o.Out == "" {
 		return errors.New("--model, --data and --out are required")
@@ -330,9 +330,16 @@ func RunScore(ctx context.Context, o ScoreOptions) error {
 		}
 		end := min(start+batch, len(rows))
 		var prompts, responses [][]int
+		eosAdded := false
 		for _, r := range rows[start:end] {
 			prompts = append(prompts, PromptIDs(m, tok, r.Prompt, o.Template, o.Raw))
-			responses = append(responses, tok.Encode(r.Response))
+			resp := tok.Encode(r.Response)
+			if m.HasScoreHead() && !o.Raw && tok.EOS() >= 0 {
+				// Reward models are trained and read at the EOS that ends
+				// the response (train.Encoder), so score them the same way.
+				resp, eosAdded = append(resp, tok.EOS()), true
+			}
+			responses = append(responses, resp)
 		}
 		res, err := sc.Score(prompts, responses, batch)
 		if err != nil {
@@ -346,6 +353,10 @@ func RunScore(ctx context.Context, o ScoreOptions) error {
 				r.Reward, r.Logprob = &reward, 0
 			} else {
 				r.Logprob, r.Reward = res[i].LogProb, nil
+			}
+			r.NumTokens = int32(res[i].NumTokens)
+			if eosAdded {
+				r.NumTokens--
 			}
 			out = append(out, dataset.WithID(r))
 		}

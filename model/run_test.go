@@ -99,7 +99,7 @@ func TestRunInitGenerateScore(t *testing.T) {
 			want += float64(row[seq[j]]) - math.Log(z)
 		}
 		s := scored[i]
-		if s.Prompt != pr[0] || math.Abs(s.Logprob-want) > 1e-3 || s.Reward != nil {
+		if s.Prompt != pr[0] || math.Abs(s.Logprob-want) > 1e-3 || s.Reward != nil || s.NumTokens != int32(len(r)) {
 			t.Fatalf("row %d: %+v, want logprob %v over %d tokens", i, s, want, len(r))
 		}
 	}
@@ -131,7 +131,7 @@ func TestRunScoreRewardModel(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if len(rows) != 3 || rows[0].Reward == nil || rows[0].Logprob != 0 {
+	if len(rows) != 3 || rows[0].Reward == nil || rows[0].Logprob != 0 || rows[0].NumTokens != 4 || rows[1].NumTokens != 10 {
 		t.Fatalf("rows: %+v", rows)
 	}
 	// Same text gives the same reward whatever its batch and padding.

@@ -24,7 +24,7 @@ const (
 
 // Encoder turns prompt/response text into token ids the way every stage
 // must agree on: [BOS] + tokens(template(prompt)) + tokens(response) + EOS.
-// BOS is added only when the tokenizer has one distinct from EOS (llama);
+// BOS is added only when the tokenizer says so (tokenizer.AddsBOS: Llama);
 // the response gets its own tokenisation so the prompt/response boundary is
 // exact.
 type Encoder struct {
@@ -72,8 +72,8 @@ func (s TruncStats) String() string {
 // dropped by the truncation policy. stats may be nil.
 func (e *Encoder) Encode(prompt, response string, stats *TruncStats) (Encoded, bool) {
 	var p []int32
-	if bos := e.Tok.BOS(); bos >= 0 && bos != e.Tok.EOS() {
-		p = append(p, int32(bos))
+	if e.Tok.AddsBOS() {
+		p = append(p, int32(e.Tok.BOS()))
 	}
 	for _, id := range e.Tok.Encode(e.Meta.FormatPrompt(prompt)) {
 		p = append(p, int32(id))

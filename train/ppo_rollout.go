@@ -192,8 +192,8 @@ func loadPtx(path string, enc *Encoder, batch int, seed uint64) (*ptxData, error
 	var seqs []Encoded
 	plain := func(text string) {
 		var ids []int32
-		if bos := enc.Tok.BOS(); bos >= 0 && bos != enc.Tok.EOS() {
-			ids = append(ids, int32(bos))
+		if enc.Tok.AddsBOS() {
+			ids = append(ids, int32(enc.Tok.BOS()))
 		}
 		for _, id := range enc.Tok.Encode(text) {
 			ids = append(ids, int32(id))

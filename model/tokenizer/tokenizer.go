@@ -38,6 +38,7 @@ type Tokenizer struct {
 
 	vocabSize     int
 	eos, bos, pad int
+	addsBOS       bool
 }
 
 // addedToken is one entry of tokenizer.json's `added_tokens`.
@@ -228,7 +229,59 @@ func (t *Tokenizer) chooseSpecialIDs(rawConfig []byte) error {
 	if t.pad < 0 {
 		t.pad = t.eos
 	}
+	t.addsBOS = t.bos >= 0 && t.bos != t.eos && addsBOS(conf, t.raw, t.bos)
 	return nil
+}
+
+// addsBOS tells whether Hugging Face would put BOS before a text it encodes
+// with special tokens: tokenizer_config.json's add_bos_token when present
+// (Llama: true), else whether tokenizer.json's post-processor template
+// starts with the BOS token.
+func addsBOS(conf map[string]any, tokenizerJSON []byte, bos int) bool {
+	if v, ok := conf["add_bos_token"].(bool); ok {
+		return v
+	}
+	var doc struct {
+		PostProcessor json.RawMessage `json:"post_processor"`
+	}
+	if json.Unmarshal(tokenizerJSON, &doc) != nil {
+		return false
+	}
+	type processor struct {
+		Type   string `json:"type"`
+		Single []struct {
+			SpecialToken *struct {
+				ID string `json:"id"`
+			} `json:"SpecialToken"`
+		} `json:"single"`
+		SpecialTokens map[string]struct {
+			IDs []int `json:"ids"`
+		} `json:"special_tokens"`
+		Processors []json.RawMessage `json:"processors"`
+	}
+	var check func(raw json.RawMessage) bool
+	check = func(raw json.RawMessage) bool {
+		var p processor
+		if json.Unmarshal(raw, &p) != nil {
+			return false
+		}
+		switch p.Type {
+		case "TemplateProcessing":
+			if len(p.Single) == 0 || p.Single[0].SpecialToken == nil {
+				return false
+			}
+			ids := p.SpecialTokens[p.Single[0].SpecialToken.ID].IDs
+			return len(ids) == 1 && ids[0] == bos
+		case "Sequence":
+			for _, sub := range p.Processors {
+				if check(sub) {
+					return true
+				}
+			}
+		}
+		return false
+	}
+	return len(doc.PostProcessor) > 0 && check(doc.PostProcessor)
 }
 
 // Encode turns text into token ids, adding no special tokens (no BOS, no
@@ -339,6 +392,12 @@ func (t *Tokenizer) EOS() int { return t.eos }
 // BOS is the id of the beginning-of-text token (bos_token, else <s>,
 // <|begin_of_text|>, <bos>); -1 if none. Encode never adds it.
 func (t *Tokenizer) BOS() int { return t.bos }
+
+// AddsBOS tells whether BOS goes before a prompt, as Hugging Face's
+// tokenizer does when it adds special tokens: tokenizer_config.json's
+// add_bos_token (Llama: true), else whether the post-processor template
+// starts with BOS (false for GPT-2, Qwen2, BLOOM and our byte-level file).
+func (t *Tokenizer) AddsBOS() bool { return t.addsBOS }
 
 // PAD is the id used to pad batches: pad_token when set, else <pad>, [PAD],
 // <|pad|>, else EOS.

@@ -506,3 +506,36 @@ func TestAddedTokenIDsWithGaps(t *testing.T) {
 		t.Errorf("Decode = %q", got)
 	}
 }
+
+func TestAddsBOS(t *testing.T) {
+	bl := NewByteLevel()
+	if bl.AddsBOS() {
+		t.Error("the byte-level tokenizer has no BOS to add")
+	}
+	withBOS := func(config string) *Tokenizer {
+		t.Helper()
+		var doc map[string]any
+		if err := json.Unmarshal(ByteLevel(), &doc); err != nil {
+			t.Fatal(err)
+		}
+		added := doc["added_tokens"].([]any)
+		doc["added_tokens"] = append(added, map[string]any{"id": 257, "content": "<s>", "special": true,
+			"single_word": false, "lstrip": false, "rstrip": false, "normalized": false})
+		doc["post_processor"] = map[string]any{"type": "TemplateProcessing",
+			"single":         []any{map[string]any{"SpecialToken": map[string]any{"id": "<s>", "type_id": 0}}, map[string]any{"Sequence": map[string]any{"id": "A", "type_id": 0}}},
+			"pair":           []any{},
+			"special_tokens": map[string]any{"<s>": map[string]any{"id": "<s>", "ids": []any{257}, "tokens": []any{"<s>"}}}}
+		raw, _ := json.Marshal(doc)
+		tk, err := FromBytes(raw, []byte(config))
+		if err != nil {
+			t.Fatal(err)
+		}
+		return tk
+	}
+	if tk := withBOS(`{}`); !tk.AddsBOS() || tk.BOS() != 257 {
+		t.Errorf("a TemplateProcessing that starts with <s> adds BOS (got %v, bos %d)", tk.AddsBOS(), tk.BOS())
+	}
+	if tk := withBOS(`{"add_bos_token": false}`); tk.AddsBOS() {
+		t.Error("add_bos_token: false must win over the post-processor")
+	}
+}
