@@ -29,6 +29,8 @@ func newGenerateCmd() *cobra.Command {
 	f.IntVar(&opts.TopK, "top-k", 0, "sample among the K most likely tokens (0: off)")
 	f.Uint64Var(&opts.Seed, "seed", 0, "random seed; the same seed gives the same outputs")
 	f.IntVar(&opts.BatchSize, "batch-size", 8, "sequences decoded together")
+	f.IntVar(&opts.MaxPromptLen, "max-prompt-len", 0, "longest prompt in tokens; longer ones lose their start (0: the model's context minus --max-new-tokens)")
+	f.IntVar(&opts.MaxPrompts, "max-prompts", 0, "sample only the first N prompts (0: all)")
 	f.StringVar(&opts.Template, "template", "", "prompt template overriding the checkpoint's rlhf.json, with {prompt}")
 	f.BoolVar(&opts.Raw, "raw", false, "feed prompts as they are: no template, no BOS")
 	f.StringVar(&opts.DType, "dtype", "float32", "compute dtype: float32, or bfloat16 (GPU; float32 norms, softmax and log-probs)")

@@ -123,8 +123,22 @@ func (d *Decoder) Start(tokens, mask [][]int32, cacheLen int) (*DecodeState, [][
 	if cacheLen < P {
 		return nil, nil, fmt.Errorf("decoder: cache length %d < prompt length %d", cacheLen, P)
 	}
-	if d.m.Config.Arch == ArchGPT2 && cacheLen > d.m.Config.MaxPositions {
-		return nil, nil, fmt.Errorf("decoder: %d tokens exceed gpt2's %d positions (n_positions)", cacheLen, d.m.Config.MaxPositions)
+	if d.m.Config.Arch == ArchGPT2 {
+		// Positions count real tokens only (PositionsFromMask), so padding
+		// slots do not use up the learned position table.
+		longest := 0
+		for _, row := range mask {
+			n := 0
+			for _, v := range row {
+				if v != 0 {
+					n++
+				}
+			}
+			longest = max(longest, n)
+		}
+		if need := longest + cacheLen - P; need > d.m.Config.MaxPositions {
+			return nil, nil, fmt.Errorf("decoder: %d tokens (prompt and new) exceed gpt2's %d positions (n_positions)", need, d.m.Config.MaxPositions)
+		}
 	}
 	s := &DecodeState{d: d, slot: P}
 	s.keyMask = make([][]int32, len(tokens))

@@ -144,6 +144,12 @@ type GenerateOptions struct {
 	Raw          bool   // feed prompts as they are, no template, no BOS
 	Backend      string // see NewBackend
 	DType        string // compute dtype: float32 (default), bfloat16, float16
+	// MaxPromptLen is the longest prompt in tokens; longer prompts lose
+	// their start (counted and logged). Default: the model's context
+	// (max positions) minus MaxNewTokens.
+	MaxPromptLen int
+	// MaxPrompts samples only the first N prompts (0: all).
+	MaxPrompts int
 }
 
 // RunGenerate samples responses for every prompt and writes a response
@@ -165,10 +171,20 @@ func RunGenerate(ctx context.Context, o GenerateOptions) error {
 	if err != nil {
 		return fmt.Errorf("--prompts: %w", err)
 	}
+	if o.MaxPrompts > 0 && len(prompts) > o.MaxPrompts {
+		prompts = prompts[:o.MaxPrompts]
+	}
 	m, tok, err := LoadWithTokenizer(o.Model)
 	if err != nil {
 		return err
 	}
+	if o.MaxPromptLen <= 0 {
+		o.MaxPromptLen = m.Config.MaxPositions - o.MaxNewTokens
+	}
+	if o.MaxPromptLen <= 0 {
+		return fmt.Errorf("--max-new-tokens %d leaves no room for a prompt in the model's %d positions", o.MaxNewTokens, m.Config.MaxPositions)
+	}
+	truncated := 0
 	if err := m.SetComputeDType(o.DType); err != nil {
 		return err
 	}
@@ -212,6 +228,10 @@ func RunGenerate(ctx context.Context, o GenerateOptions) error {
 			if len(p) == 0 {
 				return fmt.Errorf("--prompts: row %d (id %s) encodes to no tokens", i, prompts[i].ID)
 			}
+			if len(p) > o.MaxPromptLen {
+				p = p[len(p)-o.MaxPromptLen:]
+				truncated++
+			}
 			for range o.NumSamples {
 				ids = append(ids, p)
 			}
@@ -244,6 +264,9 @@ func RunGenerate(ctx context.Context, o GenerateOptions) error {
 		return err
 	}
 	ok = true
+	if truncated > 0 {
+		slog.Warn("prompts longer than --max-prompt-len lost their start", "prompts", truncated, "max_prompt_len", o.MaxPromptLen)
+	}
 	slog.Info("generated", "prompts", len(prompts), "samples", len(prompts)*o.NumSamples, "out", o.Out)
 	return nil
 }

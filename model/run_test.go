@@ -6,6 +6,7 @@ import (
 	"os"
 	"path/filepath"
 	"reflect"
+	"strings"
 	"testing"
 
 	"github.com/rlhf-project/rlhf/dataset"
@@ -161,4 +162,32 @@ func TestPromptIDsTemplate(t *testing.T) {
 		t.Fatalf("raw must ignore the template: %v", o)
 	}
 	_ = tokenizer.EndOfText
+}
+
+func TestGenerateTruncatesLongPromptsAndLimitsPrompts(t *testing.T) {
+	dir := initTiny(t, ArchGPT2)
+	m, err := Load(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	tmp := t.TempDir()
+	prompts := filepath.Join(tmp, "prompts.jsonl")
+	long := strings.Repeat("长", m.Config.MaxPositions) // 3 byte tokens each: far past the context
+	os.WriteFile(prompts, []byte(`{"prompt":"`+long+`"}
+{"prompt":"short"}
+{"prompt":"never sampled"}
+`), 0o644)
+	out := filepath.Join(tmp, "gen")
+	err = RunGenerate(context.Background(), GenerateOptions{Model: dir, Prompts: []string{prompts}, Out: out,
+		MaxNewTokens: 4, Temperature: 0, MaxPrompts: 2, Backend: "go"})
+	if err != nil {
+		t.Fatalf("a prompt longer than the context must be cut, not fail: %v", err)
+	}
+	rows, err := dataset.ReadAll[dataset.Response](out)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(rows) != 2 || rows[1].Prompt != "short" || rows[0].NumTokens == 0 {
+		t.Fatalf("rows %+v", rows)
+	}
 }
