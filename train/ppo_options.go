@@ -12,6 +12,11 @@ import (
 // scored, turned into advantages) followed by PPOEpochs passes over it in
 // mini-batches; each mini-batch is one optimizer update of the actor and
 // one of the critic.
+//
+// Defaults: Defaults (called by RunPPO) fills zero sizes, rates and
+// lengths; fields where 0 is meaningful (KLCoef, Gamma, Lambda, ValueClip,
+// ClipGrad, LogSamples, Keep, Clip) keep what the caller set, so library
+// callers should start from PPODefaults(), as the command does.
 type PPOOptions struct {
 	// Policy is the SFT checkpoint: the actor starts from it and the frozen
 	// reference policy is it. Required.
