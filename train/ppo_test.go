@@ -215,6 +215,9 @@ func TestPPOResumeDeterministic(t *testing.T) {
 			}
 		}
 	}
+	if a[0]["kl_coef"] != 0.01 || a[3]["kl_coef"] == 0.01 {
+		t.Errorf("--target-kl: β should start at --kl-coef and adapt: %v → %v", a[0]["kl_coef"], a[3]["kl_coef"])
+	}
 	for _, f := range []string{"model.safetensors", filepath.Join(CriticDir, "model.safetensors"), SamplesFile} {
 		x, err1 := os.ReadFile(filepath.Join(straight.Out, f))
 		y, err2 := os.ReadFile(filepath.Join(split.Out, f))
