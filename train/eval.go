@@ -206,6 +206,7 @@ func RunEval(ctx context.Context, o EvalOptions) (*EvalResult, error) {
 		bar.Add(int64(len(ids)))
 		// Score with the policy's prompt ids so the RM sees one template.
 		ro := layoutRollout(prompts, polIDs, s.resp, P, R, pad)
+		ro.ended = s.ended
 		s.reward, s.logp = make([]float64, ro.N), make([]float64, ro.N)
 		s.klToRef = make([]float64, ro.N)
 		own := layoutRollout(prompts, ids, s.resp, ownP, R, pad)
@@ -215,7 +216,7 @@ func RunEval(ctx context.Context, o EvalOptions) (*EvalResult, error) {
 		}
 		for lo := 0; lo < ro.N; lo += o.BatchSize {
 			rows := ppoRange(lo, min(lo+o.BatchSize, ro.N))
-			tk, mk, _ := ro.rows(rows)
+			tk, mk := ro.rewardRows(rows, eos)
 			r, err := rmExec.Exec1(tk, mk)
 			if err != nil {
 				return nil, err

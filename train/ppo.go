@@ -318,8 +318,7 @@ func RunPPO(ctx context.Context, o PPOOptions) (*PPOResult, error) {
 					ro.rawRM[n] = score(ro.tokens[n*ro.T()+P-len(batchIDs[n]):n*ro.T()+P], resp[n])
 				}
 			} else {
-				in := inputs()
-				s, err := rmScore(in[0].(*tensors.Tensor), in[1].(*tensors.Tensor))
+				s, err := rmScore(ro.rewardRows(rows, eos))
 				if err != nil {
 					return nil, err
 				}

@@ -91,6 +91,25 @@ func (r *rollout) rows(idx []int, perToken ...[]float32) (tokens, mask *tensors.
 	return tensorOf(tk, b, T), tensorOf(mk, b, T), out
 }
 
+// rewardRows returns the sequences of rows idx as the reward model reads
+// them: [len(idx), T+1] tokens and mask where a response cut at the token
+// limit gets an EOS appended, because the reward model was trained (and its
+// score is read) at the EOS that ends every sequence.
+func (r *rollout) rewardRows(idx []int, eos int) (tokens, mask *tensors.Tensor) {
+	T, W, b := r.T(), r.T()+1, len(idx)
+	tk, mk := make([]int32, b*W), make([]int32, b*W)
+	for i, n := range idx {
+		copy(tk[i*W:i*W+T], r.tokens[n*T:(n+1)*T])
+		copy(mk[i*W:i*W+T], r.mask[n*T:(n+1)*T])
+		tk[i*W+T] = r.tokens[n*T+T-1] // padding: any id, masked out
+		if !r.ended[n] {
+			end := i*W + r.P + r.respLen[n] // first free column after the response
+			tk[end], mk[end] = int32(eos), 1
+		}
+	}
+	return tensorOf(tk, b, W), tensorOf(mk, b, W)
+}
+
 // responseHidden runs the transformer and returns the hidden states that
 // predict the R response tokens ([B,R,H], columns P-1..T-2) and the
 // response tokens themselves ([B,R]).

@@ -334,3 +334,43 @@ func TestPPOPtxData(t *testing.T) {
 		t.Error("a prompt dataset is not ptx data")
 	}
 }
+
+// TestPPORewardReadAtEOS: PPO scores a response where the reward model was
+// trained to score it: after the EOS, appended when the response was cut at
+// --max-new-tokens; the same value as RM training's scorer gives.
+func TestPPORewardReadAtEOS(t *testing.T) {
+	_, rmDir := ppoTinyModels(t)
+	rm, tok, err := LoadModel("--reward", rmDir, 64, "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	eos := tok.EOS()
+	enc := &Encoder{Tok: tok, Meta: rm.Meta, MaxLen: 64, Truncate: TruncateLeft}
+	e, _ := enc.Encode("Name a fruit.", "", nil)
+	prompt := e.Tokens[:e.PromptLen]
+	const R = 4
+	ended := []int32{'a', 'b', int32(eos)} // stopped at EOS
+	cut := []int32{'c', 'd', 'e', 'f'}     // cut at R tokens
+	ro := layoutRollout(nil, [][]int32{prompt, prompt}, [][]int32{ended, cut}, bucket(len(prompt), 64), R, eos)
+	ro.ended = []bool{true, false}
+	backend, err := NewBackend("go")
+	if err != nil {
+		t.Fatal(err)
+	}
+	got, err := newRewardExec(backend, rm).Exec1(ro.rewardRows([]int{0, 1}, eos))
+	if err != nil {
+		t.Fatal(err)
+	}
+	seq := func(resp []int32) Encoded {
+		return Encoded{Tokens: append(append([]int32{}, prompt...), resp...), PromptLen: len(prompt)}
+	}
+	want, err := NewScorer(backend, rm, 2, 64, tok.PAD()).Score([]Encoded{seq(ended), seq(append(cut, int32(eos)))})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i, g := range tensors.MustCopyFlatData[float32](got) {
+		if math.Abs(float64(g)-want[i]) > 1e-4 {
+			t.Errorf("row %d: PPO reads reward %v, RM training's scorer %v", i, g, want[i])
+		}
+	}
+}
