@@ -7,6 +7,7 @@ import (
 	"os"
 	"path/filepath"
 	"reflect"
+	"runtime"
 	"strings"
 	"testing"
 	"time"
@@ -365,5 +366,63 @@ func TestAppendKeepsFlushedShardsAfterCrash(t *testing.T) {
 	tmps, _ := filepath.Glob(filepath.Join(dir, ".*"))
 	if len(tmps) != 1 { // the abandoned temp shard of the crashed writer
 		t.Logf("temp files left by the crash: %v", tmps)
+	}
+}
+
+func TestMalformedJSONLLineCanBeSkipped(t *testing.T) {
+	p := filepath.Join(t.TempDir(), "in.jsonl")
+	os.WriteFile(p, []byte("{\"prompt\":\"a\"}\nnot json\n{\"prompt\":\"b\"}\n"), 0o644)
+	r, err := Open[Prompt](p)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer r.Close()
+	var got []string
+	var bad []string
+	for {
+		row, err := r.Next()
+		if err == io.EOF {
+			break
+		}
+		if err != nil {
+			bad = append(bad, r.Position())
+			continue
+		}
+		got = append(got, row.Prompt)
+	}
+	if strings.Join(got, ",") != "a,b" || len(bad) != 1 || bad[0] != p+":2" {
+		t.Fatalf("rows %v, bad lines %v", got, bad)
+	}
+}
+
+func TestCloseMidwayStopsReading(t *testing.T) {
+	dir := filepath.Join(t.TempDir(), "ds")
+	var rows []SFT
+	for i := range 5000 {
+		rows = append(rows, SFT{Prompt: fmt.Sprint(i)})
+	}
+	writeAll(t, dir, WriterOptions{RowsPerShard: 500}, rows)
+	before := runtime.NumGoroutine()
+	for range 5 {
+		r, err := Open[SFT](dir)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for range 10 {
+			if _, err := r.Next(); err != nil {
+				t.Fatal(err)
+			}
+		}
+		r.Close()
+		if _, err := r.Next(); err != io.EOF {
+			t.Fatalf("Next after Close: %v", err)
+		}
+	}
+	deadline := time.Now().Add(5 * time.Second)
+	for runtime.NumGoroutine() > before+1 && time.Now().Before(deadline) {
+		time.Sleep(10 * time.Millisecond)
+	}
+	if n := runtime.NumGoroutine(); n > before+1 {
+		t.Fatalf("%d goroutines left running after Close (had %d)", n, before)
 	}
 }

@@ -1,7 +1,6 @@
 package dataset
 
 import (
-	"bufio"
 	"bytes"
 	"crypto/sha256"
 	"encoding/hex"
@@ -11,6 +10,7 @@ import (
 	"io"
 	"os"
 	"path/filepath"
+	"runtime"
 	"sort"
 	"strings"
 
@@ -32,23 +32,34 @@ type source struct {
 }
 
 // Reader streams the records of one or more datasets in order: datasets in
-// the order given, shards in manifest order, rows in file order.
+// the order given, shards in manifest order, rows in file order. Shards are
+// checked and decoded ahead by up to GOMAXPROCS goroutines (decompression is
+// the cost of reading), each holding a few batches, so memory stays bounded.
 type Reader[T Record] struct {
 	opts    ReaderOptions
 	sources []source
 	rows    int64 // known total, -1 when a JSONL source is involved
-	next    int   // next source index
 
-	// current source
-	cur      source
-	file     *os.File
-	pr       *parquet.GenericReader[T]
-	buf      []T
-	bufPos   int
-	jl       *bufio.Reader
-	text     io.ReadCloser
-	line     int
-	rowInSrc int64
+	started bool
+	stop    chan struct{}      // closed by Close: workers give up
+	queue   chan chan batch[T] // one channel per source, in source order
+	cur     chan batch[T]      // the source being consumed
+	b       batch[T]
+	pos     int
+	src     source
+	row     int64 // rows consumed from the current source
+	line    int   // line of the last row consumed (JSONL)
+	done    bool
+}
+
+// batch is a run of consecutive rows of one source, or its error.
+type batch[T Record] struct {
+	rows  []T
+	lines []int // JSONL: the line of each row (of the bad line with err)
+	src   source
+	err   error
+	// skippable errors (a malformed JSONL line) let Next go on after them.
+	skippable bool
 }
 
 // Open resolves paths into sources and checks every manifest up front. A
@@ -183,57 +194,115 @@ func isJSONL(p string) bool {
 // JSONL input is involved.
 func (r *Reader[T]) Rows() int64 { return r.rows }
 
-// Position names the current file and row, for error messages.
+// Position names the file and row (or JSONL line) of the record Next
+// returned last, for error messages.
 func (r *Reader[T]) Position() string {
-	if r.cur.jsonl {
-		return fmt.Sprintf("%s:%d", r.cur.path, r.line)
+	if r.src.jsonl {
+		return fmt.Sprintf("%s:%d", r.src.path, r.line)
 	}
-	return fmt.Sprintf("%s row %d", r.cur.path, r.rowInSrc)
+	return fmt.Sprintf("%s row %d", r.src.path, r.row)
 }
 
 // Next returns the next record, or io.EOF after the last one.
 func (r *Reader[T]) Next() (T, error) {
 	var zero T
+	if !r.started {
+		r.start()
+	}
 	for {
-		if r.pr != nil {
-			if r.bufPos < len(r.buf) {
-				row := r.buf[r.bufPos]
-				r.bufPos++
-				r.rowInSrc++
-				return row, nil
+		if r.pos < len(r.b.rows) {
+			row := r.b.rows[r.pos]
+			if r.b.lines != nil {
+				r.line = r.b.lines[r.pos]
 			}
-			r.buf = r.buf[:cap(r.buf)]
-			n, err := r.pr.Read(r.buf)
-			r.buf, r.bufPos = r.buf[:n], 0
-			if n > 0 {
-				continue
-			}
-			if err != nil && err != io.EOF {
-				return zero, fmt.Errorf("%s: %w", r.Position(), err)
-			}
-			r.closeCurrent()
-			continue
+			r.pos++
+			r.row++
+			return row, nil
 		}
-		if r.jl != nil {
-			row, err := r.nextJSONL()
-			if err == io.EOF {
-				r.closeCurrent()
-				continue
-			}
-			return row, err
-		}
-		if r.next >= len(r.sources) {
+		if r.done {
 			return zero, io.EOF
 		}
-		if err := r.openSource(r.sources[r.next]); err != nil {
-			return zero, err
+		if r.cur == nil {
+			next, ok := <-r.queue
+			if !ok {
+				r.done = true
+				return zero, io.EOF
+			}
+			r.cur, r.row, r.line = next, 0, 0
 		}
-		r.next++
+		b, ok := <-r.cur
+		if !ok {
+			r.cur = nil
+			continue
+		}
+		r.b, r.pos, r.src = b, 0, b.src
+		if b.err != nil {
+			if b.skippable {
+				r.line = b.lines[0]
+				r.b = batch[T]{}
+				return zero, b.err
+			}
+			r.done = true
+			r.stopWorkers()
+			return zero, b.err
+		}
 	}
 }
 
-func (r *Reader[T]) openSource(s source) error {
-	r.cur, r.line, r.rowInSrc = s, 0, 0
+// start launches the dispatcher: it starts one worker per source, in order,
+// at most GOMAXPROCS at a time.
+func (r *Reader[T]) start() {
+	r.started = true
+	r.stop = make(chan struct{})
+	workers := max(1, runtime.GOMAXPROCS(0))
+	r.queue = make(chan chan batch[T], workers)
+	slots := make(chan struct{}, workers)
+	go func() {
+		defer close(r.queue)
+		for _, src := range r.sources {
+			select {
+			case slots <- struct{}{}:
+			case <-r.stop:
+				return
+			}
+			out := make(chan batch[T], 4)
+			select {
+			case r.queue <- out:
+			case <-r.stop:
+				return
+			}
+			go func(src source) {
+				defer func() { <-slots }()
+				defer close(out)
+				send := func(b batch[T]) bool {
+					b.src = src
+					select {
+					case out <- b:
+						return true
+					case <-r.stop:
+						return false
+					}
+				}
+				var err error
+				if src.jsonl {
+					err = readJSONL(src.path, send)
+				} else {
+					err = readShard(src, r.opts, send)
+				}
+				if err != nil {
+					send(batch[T]{err: err})
+				}
+			}(src)
+		}
+	}()
+}
+
+// readBatch is the number of rows a worker hands over at a time.
+const readBatch = 1024
+
+// readShard checks a Parquet shard (checksum, kind, schema) and streams its
+// rows.
+func readShard[T Record](s source, opts ReaderOptions, send func(batch[T]) bool) error {
 	f, err := os.Open(s.path)
 	if err != nil {
 		if os.IsNotExist(err) {
@@ -241,88 +310,99 @@ func (r *Reader[T]) openSource(s source) error {
 		}
 		return err
 	}
-	if s.jsonl {
-		f.Close()
-		in, err := OpenText(s.path)
-		if err != nil {
-			return err
-		}
-		r.text = in
-		r.jl = bufio.NewReaderSize(in, 1<<20)
-		return nil
-	}
-	r.file = f
+	defer f.Close()
 	st, err := f.Stat()
 	if err != nil {
 		return err
 	}
-	if s.sha256 != "" && !r.opts.SkipChecksums {
+	if s.sha256 != "" && !opts.SkipChecksums {
 		h := sha256.New()
 		if _, err := io.Copy(h, f); err != nil {
 			return fmt.Errorf("%s: %w", s.path, err)
 		}
 		if got := hex.EncodeToString(h.Sum(nil)); got != s.sha256 {
-			f.Close()
 			return fmt.Errorf("%s: checksum mismatch (manifest says sha256 %s, file has %s): the shard was changed or damaged after it was written", s.path, s.sha256, got)
 		}
 	}
 	pf, err := openParquetFile[T](s.path, f, st.Size(), "")
 	if err != nil {
-		f.Close()
 		return err
 	}
-	r.pr = parquet.NewGenericReader[T](pf)
-	if r.buf == nil {
-		r.buf = make([]T, 0, 1024)
-	}
-	r.buf, r.bufPos = r.buf[:0], 0
-	return nil
-}
-
-func (r *Reader[T]) nextJSONL() (T, error) {
-	var zero T
+	pr := parquet.NewGenericReader[T](pf)
+	defer pr.Close()
+	var n int64
 	for {
-		line, err := r.jl.ReadBytes('\n')
-		if len(line) == 0 && err != nil {
-			if err == io.EOF {
-				return zero, io.EOF
+		buf := make([]T, readBatch)
+		k, err := pr.Read(buf)
+		if k > 0 {
+			n += int64(k)
+			if !send(batch[T]{rows: buf[:k]}) {
+				return nil
 			}
-			return zero, fmt.Errorf("%s: %w", r.cur.path, err)
 		}
-		r.line++
-		line = bytes.TrimSpace(line)
-		if len(line) == 0 {
-			continue
+		if err == io.EOF {
+			return nil
 		}
+		if err != nil {
+			return fmt.Errorf("%s row %d: %w", s.path, n+1, err)
+		}
+	}
+}
+
+// readJSONL streams the records of a JSONL file; a malformed line is an
+// error naming the file and line, after which Next may go on with the next
+// line (callers that skip bad lines do; ReadAll stops).
+func readJSONL[T Record](path string, send func(batch[T]) bool) error {
+	b := batch[T]{}
+	err := EachLine(path, func(line int, text []byte) error {
 		var row T
-		if err := json.Unmarshal(line, &row); err != nil {
-			return zero, fmt.Errorf("%s:%d: not a valid %s record: %w", r.cur.path, r.line, KindOf[T](), err)
+		if err := json.Unmarshal(text, &row); err != nil {
+			if b.rows != nil && !send(b) {
+				return errStopped
+			}
+			b = batch[T]{}
+			bad := batch[T]{err: fmt.Errorf("%s:%d: not a valid %s record: %w", path, line, KindOf[T](), err), lines: []int{line}, skippable: true}
+			if !send(bad) {
+				return errStopped
+			}
+			return nil
 		}
-		r.rowInSrc++
-		return WithID(row), nil
+		b.rows = append(b.rows, WithID(row))
+		b.lines = append(b.lines, line)
+		if len(b.rows) == readBatch {
+			if !send(b) {
+				return errStopped
+			}
+			b = batch[T]{}
+		}
+		return nil
+	})
+	if err == errStopped {
+		return nil
+	}
+	if b.rows != nil && !send(b) {
+		return nil
+	}
+	return err
+}
+
+var errStopped = errors.New("reader closed")
+
+func (r *Reader[T]) stopWorkers() {
+	if r.stop != nil {
+		select {
+		case <-r.stop:
+		default:
+			close(r.stop)
+		}
 	}
 }
 
-func (r *Reader[T]) closeCurrent() {
-	if r.pr != nil {
-		r.pr.Close()
-		r.pr = nil
-	}
-	if r.text != nil {
-		r.text.Close()
-		r.text = nil
-	}
-	r.jl = nil
-	if r.file != nil {
-		r.file.Close()
-		r.file = nil
-	}
-}
-
-// Close releases the open file.
+// Close stops the workers and releases their files.
 func (r *Reader[T]) Close() error {
-	r.closeCurrent()
-	r.next = len(r.sources)
+	r.done = true
+	r.b = batch[T]{}
+	r.stopWorkers()
 	return nil
 }
 
