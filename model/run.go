@@ -174,10 +174,11 @@ func RunGenerate(ctx context.Context, o GenerateOptions) error {
 	if o.MaxPrompts > 0 && len(prompts) > o.MaxPrompts {
 		prompts = prompts[:o.MaxPrompts]
 	}
-	m, tok, err := LoadWithTokenizer(o.Model)
+	m, tok, backend, err := loadForInference(o.Model, o.DType, o.Backend)
 	if err != nil {
 		return err
 	}
+	defer backend.Finalize()
 	if o.MaxPromptLen <= 0 {
 		o.MaxPromptLen = m.Config.MaxPositions - o.MaxNewTokens
 	}
@@ -185,14 +186,6 @@ func RunGenerate(ctx context.Context, o GenerateOptions) error {
 		return fmt.Errorf("--max-new-tokens %d leaves no room for a prompt in the model's %d positions", o.MaxNewTokens, m.Config.MaxPositions)
 	}
 	truncated := 0
-	if err := m.SetComputeDType(o.DType); err != nil {
-		return err
-	}
-	backend, err := NewBackend(o.Backend)
-	if err != nil {
-		return err
-	}
-	defer backend.Finalize()
 	dec, err := NewDecoder(backend, m)
 	if err != nil {
 		return err
@@ -201,12 +194,7 @@ func RunGenerate(ctx context.Context, o GenerateOptions) error {
 	if err != nil {
 		return err
 	}
-	ok := false
-	defer func() {
-		if !ok {
-			w.Abort()
-		}
-	}()
+	defer w.Abort() // a no-op once Close has published the dataset
 	eos := []int{}
 	if tok.EOS() >= 0 {
 		eos = append(eos, tok.EOS())
@@ -263,7 +251,6 @@ func RunGenerate(ctx context.Context, o GenerateOptions) error {
 	if err := w.Close(); err != nil {
 		return err
 	}
-	ok = true
 	if truncated > 0 {
 		slog.Warn("prompts longer than --max-prompt-len lost their start", "prompts", truncated, "max_prompt_len", o.MaxPromptLen)
 	}
@@ -314,14 +301,7 @@ func RunScore(ctx context.Context, o ScoreOptions) error {
 	if err != nil {
 		return err
 	}
-	m, tok, err := LoadWithTokenizer(o.Model)
-	if err != nil {
-		return err
-	}
-	if err := m.SetComputeDType(o.DType); err != nil {
-		return err
-	}
-	backend, err := NewBackend(o.Backend)
+	m, tok, backend, err := loadForInference(o.Model, o.DType, o.Backend)
 	if err != nil {
 		return err
 	}
@@ -334,12 +314,7 @@ func RunScore(ctx context.Context, o ScoreOptions) error {
 	if err != nil {
 		return err
 	}
-	ok := false
-	defer func() {
-		if !ok {
-			w.Abort()
-		}
-	}()
+	defer w.Abort() // a no-op once Close has published the dataset
 	modelName := filepath.Base(filepath.Clean(o.Model))
 	bar := progress.New(int64(len(rows)), "score")
 	defer bar.Finish()
@@ -391,7 +366,6 @@ func RunScore(ctx context.Context, o ScoreOptions) error {
 	if err := w.Close(); err != nil {
 		return err
 	}
-	ok = true
 	slog.Info("scored", "rows", len(rows), "out", o.Out)
 	return nil
 }
@@ -485,4 +459,21 @@ func (s *Scorer) Score(prompts, responses [][]int, batchSize int) ([]ScoreResult
 		}
 	}
 	return out, nil
+}
+
+// loadForInference loads a model folder with its tokenizer, sets the compute
+// dtype and opens the backend (the caller finalizes it).
+func loadForInference(dir, dtype, backendSpec string) (*Model, *tokenizer.Tokenizer, compute.Backend, error) {
+	m, tok, err := LoadWithTokenizer(dir)
+	if err != nil {
+		return nil, nil, nil, err
+	}
+	if err := m.SetComputeDType(dtype); err != nil {
+		return nil, nil, nil, err
+	}
+	backend, err := NewBackend(backendSpec)
+	if err != nil {
+		return nil, nil, nil, err
+	}
+	return m, tok, backend, nil
 }
