@@ -2,6 +2,7 @@ package dataset
 
 import (
 	"bytes"
+	"context"
 	"crypto/sha256"
 	"encoding/hex"
 	"encoding/json"
@@ -490,5 +491,25 @@ func ReadAllWith[T Record](opts ReaderOptions, paths ...string) ([]T, error) {
 			return nil, err
 		}
 		out = append(out, row)
+	}
+}
+
+// Each calls fn for every remaining record, in order, until the end (nil),
+// an error of the reader or of fn, or the cancellation of ctx.
+func (r *Reader[T]) Each(ctx context.Context, fn func(T) error) error {
+	for {
+		if err := ctx.Err(); err != nil {
+			return err
+		}
+		row, err := r.Next()
+		if err == io.EOF {
+			return nil
+		}
+		if err != nil {
+			return err
+		}
+		if err := fn(row); err != nil {
+			return err
+		}
 	}
 }

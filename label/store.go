@@ -342,19 +342,9 @@ func ReadGroups(ctx context.Context, paths ...string) ([]*Item, error) {
 	defer r.Close()
 	groups := map[string]*Item{}
 	var order []string
-	for {
-		if err := ctx.Err(); err != nil {
-			return nil, err
-		}
-		row, err := r.Next()
-		if err == io.EOF {
-			break
-		}
-		if err != nil {
-			return nil, err
-		}
+	err = r.Each(ctx, func(row dataset.Response) error {
 		if row.PromptID == "" {
-			return nil, fmt.Errorf("%s: response %s has an empty prompt_id", r.Position(), row.ID)
+			return fmt.Errorf("%s: response %s has an empty prompt_id", r.Position(), row.ID)
 		}
 		it := groups[row.PromptID]
 		if it == nil {
@@ -362,7 +352,7 @@ func ReadGroups(ctx context.Context, paths ...string) ([]*Item, error) {
 			groups[row.PromptID] = it
 			order = append(order, row.PromptID)
 		} else if it.Prompt != row.Prompt {
-			return nil, fmt.Errorf("%s: prompt_id %s has two different prompts", r.Position(), row.PromptID)
+			return fmt.Errorf("%s: prompt_id %s has two different prompts", r.Position(), row.PromptID)
 		}
 		id := row.ID
 		if id == "" {
@@ -377,6 +367,10 @@ func ReadGroups(ctx context.Context, paths ...string) ([]*Item, error) {
 		if !dup {
 			it.Answers = append(it.Answers, Answer{ID: id, Text: row.Response, Model: row.Model})
 		}
+		return nil
+	})
+	if err != nil {
+		return nil, err
 	}
 	var out []*Item
 	for _, gid := range order {

@@ -4,7 +4,6 @@ import (
 	"cmp"
 	"context"
 	"fmt"
-	"io"
 	"log/slog"
 	"slices"
 	"strconv"
@@ -88,20 +87,10 @@ func Synthetic(ctx context.Context, opts SyntheticOptions) (*SyntheticReport, er
 		return nil, err
 	}
 	defer r.Close()
-	for {
-		if err := ctx.Err(); err != nil {
-			return nil, err
-		}
-		row, err := r.Next()
-		if err == io.EOF {
-			break
-		}
-		if err != nil {
-			return nil, err
-		}
+	err = r.Each(ctx, func(row dataset.Response) error {
 		if strings.TrimSpace(row.Response) == "" {
 			empty++
-			continue
+			return nil
 		}
 		key := row.PromptID
 		if key == "" {
@@ -116,6 +105,10 @@ func Synthetic(ctx context.Context, opts SyntheticOptions) (*SyntheticReport, er
 		if !slices.Contains(g.answers, row.Response) {
 			g.answers = append(g.answers, row.Response)
 		}
+		return nil
+	})
+	if err != nil {
+		return nil, err
 	}
 
 	w, err := dataset.Create[dataset.Comparison](opts.Out, dataset.WriterOptions{

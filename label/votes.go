@@ -3,7 +3,6 @@ package label
 import (
 	"context"
 	"fmt"
-	"io"
 	"log/slog"
 	"sort"
 	"strconv"
@@ -83,28 +82,18 @@ func FromVotes(ctx context.Context, opts VotesOptions) (*VotesReport, error) {
 	rep := &VotesReport{}
 	byKey := map[string]*question{}
 	var order []string
-	for {
-		if err := ctx.Err(); err != nil {
-			return nil, err
-		}
-		row, err := r.Next()
-		if err == io.EOF {
-			break
-		}
-		if err != nil {
-			return nil, err
-		}
+	err = r.Each(ctx, func(row dataset.QA) error {
 		if row.Votes == nil {
 			rep.NoVotes++
-			continue
+			return nil
 		}
 		if *row.Votes < 0 {
-			return nil, fmt.Errorf("%s: negative vote count %d", r.Position(), *row.Votes)
+			return fmt.Errorf("%s: negative vote count %d", r.Position(), *row.Votes)
 		}
 		qtext := strings.TrimSpace(row.Question)
 		text := strings.TrimSpace(row.Answer)
 		if qtext == "" || text == "" {
-			continue
+			return nil
 		}
 		key := row.Site + "\x00" + qtext
 		q := byKey[key]
@@ -123,6 +112,10 @@ func FromVotes(ctx context.Context, opts VotesOptions) (*VotesReport, error) {
 		if !dup {
 			q.answers = append(q.answers, answer{text, *row.Votes})
 		}
+		return nil
+	})
+	if err != nil {
+		return nil, err
 	}
 	rep.Questions = len(order)
 
