@@ -76,6 +76,14 @@ func BenchmarkSFTWriteRead(b *testing.B) {
 			b.Fatal(err)
 		}
 		write := time.Since(start)
+		m, err := ReadManifest(dir)
+		if err != nil {
+			b.Fatal(err)
+		}
+		var bytes int64
+		for _, s := range m.Shards {
+			bytes += s.Bytes
+		}
 
 		start = time.Now()
 		r, err := Open[SFT](dir)
@@ -102,5 +110,6 @@ func BenchmarkSFTWriteRead(b *testing.B) {
 		b.ReportMetric(float64(benchRows)/write.Seconds(), "write-rows/s")
 		b.ReportMetric(float64(benchRows)/read.Seconds(), "read-rows/s")
 		b.ReportMetric(peakRSSMB(), "peak-RSS-MB")
+		b.ReportMetric(float64(bytes)/float64(benchRows), "bytes/row")
 	}
 }
