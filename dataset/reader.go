@@ -329,25 +329,62 @@ func readShard[T Record](s source, opts ReaderOptions, send func(batch[T]) bool)
 	if err != nil {
 		return err
 	}
-	pr := parquet.NewGenericReader[T](pf)
-	defer pr.Close()
+	// Row groups are decoded in parallel (at most GOMAXPROCS at a time,
+	// each holding one decoded row group) and handed on in order.
+	type decoded struct {
+		rows []T
+		err  error
+	}
+	groups := pf.RowGroups()
+	outs := make([]chan decoded, len(groups))
+	for i := range outs {
+		outs[i] = make(chan decoded, 1)
+	}
+	slots := make(chan struct{}, max(1, runtime.GOMAXPROCS(0)))
+	quit := make(chan struct{})
+	defer close(quit)
+	go func() {
+		for i, rg := range groups {
+			select {
+			case slots <- struct{}{}:
+			case <-quit:
+				return
+			}
+			go func() {
+				rows := make([]T, rg.NumRows())
+				pr := parquet.NewGenericRowGroupReader[T](rg)
+				defer pr.Close()
+				n := 0
+				for n < len(rows) {
+					k, err := pr.Read(rows[n:])
+					n += k
+					if err == io.EOF {
+						break
+					}
+					if err != nil {
+						outs[i] <- decoded{err: err}
+						return
+					}
+				}
+				outs[i] <- decoded{rows: rows[:n]}
+			}()
+		}
+	}()
 	var n int64
-	for {
-		buf := make([]T, readBatch)
-		k, err := pr.Read(buf)
-		if k > 0 {
-			n += int64(k)
-			if !send(batch[T]{rows: buf[:k]}) {
+	for i := range groups {
+		d := <-outs[i]
+		<-slots
+		if d.err != nil {
+			return fmt.Errorf("%s row group %d (after row %d): %w", s.path, i, n, d.err)
+		}
+		for lo := 0; lo < len(d.rows); lo += readBatch {
+			if !send(batch[T]{rows: d.rows[lo:min(lo+readBatch, len(d.rows))]}) {
 				return nil
 			}
 		}
-		if err == io.EOF {
-			return nil
-		}
-		if err != nil {
-			return fmt.Errorf("%s row %d: %w", s.path, n+1, err)
-		}
+		n += int64(len(d.rows))
 	}
+	return nil
 }
 
 // readJSONL streams the records of a JSONL file; a malformed line is an
