@@ -88,6 +88,7 @@ for --resume, metrics.jsonl, samples.jsonl and PNG plots. See docs/ppo.md.`,
 	f.Uint64Var(&o.Seed, "seed", o.Seed, "seed of prompt order, sampling and mini-batch order")
 
 	f.StringVar(&o.Backend, "backend", "", "compute backend: go, xla:cuda or xla:/abs/path/plugin.so (default $RLHF_BACKEND or go)")
+	f.StringVar(&o.DType, "dtype", "float32", "compute dtype: float32, or bfloat16 (GPU; float32 master weights, norms, softmax and log-probs)")
 	f.StringVar(&o.ActorDevice, "actor-device", "", "backend of the actor (default --backend)")
 	f.StringVar(&o.CriticDevice, "critic-device", "", "backend of the critic (default --backend)")
 	f.StringVar(&o.RefDevice, "ref-device", "", "backend of the reference policy (default --backend)")

@@ -30,6 +30,7 @@ func bindCommonTrainFlags(f *pflag.FlagSet, o *train.CommonOptions, lr float64) 
 	f.BoolVar(&o.Resume, "resume", false, "continue from the newest checkpoint in --out")
 	f.IntVar(&o.SkipNonFinite, "skip-nonfinite", 0, "updates with a NaN/Inf loss or gradient that may be skipped before stopping")
 	f.StringVar(&o.Backend, "backend", "", "compute backend: go, xla:cuda or xla:/abs/path/plugin.so (default $RLHF_BACKEND or go)")
+	f.StringVar(&o.DType, "dtype", "float32", "compute dtype: float32, or bfloat16 (GPU; float32 master weights, norms, softmax and log-probs)")
 	f.StringVar(&o.Template, "template", "", "prompt template overriding the checkpoint's, with {prompt} for the instruction")
 }
 

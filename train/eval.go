@@ -48,6 +48,8 @@ type EvalOptions struct {
 	// derived from it, so a model compared with itself is not trivially tied.
 	// Default 1.
 	Seed uint64
+	// DType is the compute dtype: "float32" (default) or "bfloat16" (GPU).
+	DType string
 	// Backend is the compute backend (see model.NewBackend).
 	Backend string
 	// Template overrides the checkpoints' prompt template (by default each
@@ -155,6 +157,11 @@ func RunEval(ctx context.Context, o EvalOptions) (*EvalResult, error) {
 	}
 	if !pol.HasLMHead || !base.HasLMHead {
 		return nil, fmt.Errorf("--policy and --baseline must be language models (with an LM head)")
+	}
+	for _, m := range []*model.Model{pol, base, rm} {
+		if err := m.SetComputeDType(o.DType); err != nil {
+			return nil, err
+		}
 	}
 	if !rm.HasScoreHead() {
 		return nil, fmt.Errorf("--reward %s: the checkpoint has no score head; train one with rlhf rm", o.Reward)

@@ -60,6 +60,10 @@ type CommonOptions struct {
 	// SkipNonFinite is how many updates with a NaN/Inf loss or gradient
 	// may be skipped before the run stops. Default 0: stop at the first.
 	SkipNonFinite int
+	// DType is the compute dtype of weights and activations in the graphs:
+	// "float32" (default) or "bfloat16" (GPU; the weights and optimizer
+	// state stay float32, norms, softmax and log-probs run in float32).
+	DType string
 	// Backend is the compute backend ("go", "xla:cuda", ...; "" uses
 	// $RLHF_BACKEND or "go").
 	Backend string

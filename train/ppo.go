@@ -93,6 +93,11 @@ func RunPPO(ctx context.Context, o PPOOptions) (*PPOResult, error) {
 	if err := sameTokenizer("--policy", tok, "--critic", criticTok); err != nil {
 		return nil, err
 	}
+	for _, m := range []*model.Model{actor, ref, critic} {
+		if err := m.SetComputeDType(o.DType); err != nil {
+			return nil, err
+		}
+	}
 	var rm *model.Model
 	rewardMean, rewardStd := 0.0, 1.0
 	if o.rewardFn == nil {
@@ -102,6 +107,9 @@ func RunPPO(ctx context.Context, o PPOOptions) (*PPOResult, error) {
 		}
 		if !rm.HasScoreHead() {
 			return nil, fmt.Errorf("--reward %s: the checkpoint has no score head; train one with rlhf rm", o.Reward)
+		}
+		if err := rm.SetComputeDType(o.DType); err != nil {
+			return nil, err
 		}
 		if err := sameTokenizer("--policy", tok, "--reward", rmTok); err != nil {
 			return nil, err

@@ -133,6 +133,10 @@ type PPOOptions struct {
 	// Seed fixes prompt order, sampling and mini-batch order. Default 1.
 	Seed uint64
 
+	// DType is the compute dtype of the four models' graphs: "float32"
+	// (default) or "bfloat16" (GPU; float32 master weights, norms, softmax
+	// and log-probs).
+	DType string
 	// Backend is the default compute backend ("go", "xla:cuda", ...; "" uses
 	// $RLHF_BACKEND or "go"). ActorDevice, CriticDevice, RefDevice and
 	// RewardDevice place each model on its own backend (same syntax; ""

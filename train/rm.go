@@ -279,6 +279,9 @@ func RunRM(ctx context.Context, o RMOptions) (*RMResult, error) {
 	if err != nil {
 		return nil, err
 	}
+	if err := m.SetComputeDType(o.DType); err != nil {
+		return nil, err
+	}
 	if !m.HasScoreHead() {
 		if err := m.AddScoreHead(o.Seed); err != nil {
 			return nil, err

@@ -133,6 +133,9 @@ func RunSFT(ctx context.Context, o SFTOptions) (*SFTResult, error) {
 	if err != nil {
 		return nil, err
 	}
+	if err := m.SetComputeDType(o.DType); err != nil {
+		return nil, err
+	}
 	if !m.HasLMHead {
 		return nil, fmt.Errorf("--model %s: the checkpoint has no language-model head (it is a reward model); SFT needs a causal LM", modelDir)
 	}
@@ -314,7 +317,11 @@ func RunSFT(ctx context.Context, o SFTOptions) (*SFTResult, error) {
 		{File: "lr.png", Title: "learning rate", Keys: []string{"lr"}},
 		{File: "grad_norm.png", Title: "gradient norm (before clipping)", Keys: []string{"grad_norm"}},
 	})
-	slog.Info("sft done", "steps", state.Step, "loss", res.Loss, "val_loss", res.ValLoss, "model", o.Out, "from", final)
+	var val any = res.ValLoss
+	if len(valSeqs) == 0 {
+		val = "none (no validation data: pass --val or a --data folder with val/)"
+	}
+	slog.Info("sft done", "steps", state.Step, "loss", res.Loss, "val_loss", val, "model", o.Out, "from", final)
 	return res, nil
 }
 

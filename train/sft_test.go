@@ -7,6 +7,8 @@ import (
 	"path/filepath"
 	"testing"
 
+	"github.com/rlhf-project/rlhf/model"
+
 	"github.com/rlhf-project/rlhf/dataset"
 )
 
@@ -50,5 +52,39 @@ func TestSFTMemorises(t *testing.T) {
 	}
 	if math.IsNaN(res.ValLoss) {
 		t.Error("no validation")
+	}
+}
+
+// TestSFTBFloat16Compute trains with bfloat16 weights and activations in
+// the graphs (mixed precision): the loss falls and the saved weights stay
+// float32 master weights.
+func TestSFTBFloat16Compute(t *testing.T) {
+	base := tinyModelDir(t, 1, 32, 64)
+	root := t.TempDir()
+	data := writeDataset(t, filepath.Join(root, "sft"), sftRows())
+	out := filepath.Join(root, "out")
+	res, err := RunSFT(context.Background(), SFTOptions{Model: base, Data: data, CommonOptions: CommonOptions{
+		Out: out, MaxSteps: 30, LR: 1e-2, Warmup: 2, BatchSize: 2, MaxSeqLen: 64, Backend: "go", DType: "bfloat16",
+	}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	rows, err := ReadMetrics(filepath.Join(out, MetricsFile))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if first := rows[0]["loss"]; !(res.Loss < first/2) {
+		t.Fatalf("bf16 loss %v → %v: not learning", first, res.Loss)
+	}
+	cfg, err := model.LoadConfig(out)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if dt, _ := cfg.Raw["torch_dtype"].(string); dt != "float32" {
+		t.Fatalf("saved torch_dtype %q, want float32 master weights", dt)
+	}
+	if _, err := RunSFT(context.Background(), SFTOptions{Model: base, Data: data, CommonOptions: CommonOptions{
+		Out: filepath.Join(root, "bad"), MaxSteps: 1, LR: 1e-2, BatchSize: 2, MaxSeqLen: 64, Backend: "go", DType: "fp8"}}); err == nil {
+		t.Fatal("--dtype fp8 accepted")
 	}
 }
