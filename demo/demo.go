@@ -114,7 +114,7 @@ func writeInputs(dir string) error {
 }
 
 var artefacts = []struct{ path, what string }{
-	{"pipeline.yaml", "the pipeline that produced all of this; rerun: rlhf pipeline --config demo-out/pipeline.yaml"},
+	{"pipeline.yaml", "the pipeline that produced all of this (rerun or adapt: rlhf pipeline --config PATH)"},
 	{"qa", "qa dataset scraped from the Baike-style pages"},
 	{"qa-zhihu", "qa dataset scraped from the Zhihu-style pages (with votes)"},
 	{"comparisons-votes", "comparisons from Zhihu up-votes"},
