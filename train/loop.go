@@ -279,3 +279,24 @@ func planRun(kind string, o *CommonOptions, n int, store *gmodel.Store, resumeFr
 	p.data.epoch, p.data.index = p.state.Epoch, p.state.Batch
 	return p, nil
 }
+
+// checkpointAt writes a checkpoint with save and, when it holds the best
+// validation metric so far, marks it as the best one.
+func checkpointAt(save func() error, out string, state *TrainerState, isBest bool) error {
+	if err := save(); err != nil {
+		return err
+	}
+	if isBest {
+		return MarkBest(out, state.Step, state.BestMetric)
+	}
+	return nil
+}
+
+// bestOrLast is the checkpoint to publish at the end of a run: the best one
+// by validation metric, or the last one when nothing was validated.
+func bestOrLast(out, last string) string {
+	if best := BestCheckpoint(out); best != "" {
+		return best
+	}
+	return last
+}

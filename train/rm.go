@@ -436,13 +436,8 @@ func RunRM(ctx context.Context, o RMOptions) (*RMResult, error) {
 					state.BestStep, state.BestMetric, isBest = state.Step, res.ValLoss, true
 				}
 			}
-			if err := saveCheckpoint(); err != nil {
+			if err := checkpointAt(saveCheckpoint, o.Out, state, isBest); err != nil {
 				return nil, err
-			}
-			if isBest {
-				if err := MarkBest(o.Out, state.Step, state.BestMetric); err != nil {
-					return nil, err
-				}
 			}
 		}
 		if stop {
@@ -456,10 +451,7 @@ func RunRM(ctx context.Context, o RMOptions) (*RMResult, error) {
 
 	// Publish the best (or last) checkpoint, centred: the mean and std of
 	// its reward on reference responses go to rlhf.json.
-	final := lastCkpt
-	if best := BestCheckpoint(o.Out); best != "" {
-		final = best
-	}
+	final := bestOrLast(o.Out, lastCkpt)
 	fm, err := model.Load(final)
 	if err != nil {
 		return nil, err

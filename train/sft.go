@@ -284,13 +284,8 @@ func RunSFT(ctx context.Context, o SFTOptions) (*SFTResult, error) {
 					state.BestStep, state.BestMetric, isBest = state.Step, v, true
 				}
 			}
-			if err := saveCheckpoint(); err != nil {
+			if err := checkpointAt(saveCheckpoint, o.Out, state, isBest); err != nil {
 				return nil, err
-			}
-			if isBest {
-				if err := MarkBest(o.Out, state.Step, state.BestMetric); err != nil {
-					return nil, err
-				}
 			}
 		}
 		if stop {
@@ -304,10 +299,7 @@ func RunSFT(ctx context.Context, o SFTOptions) (*SFTResult, error) {
 
 	// 6. Publish the final model at the top of Out: the best checkpoint by
 	// validation loss, or the last one.
-	final := lastCkpt
-	if best := BestCheckpoint(o.Out); best != "" {
-		final = best
-	}
+	final := bestOrLast(o.Out, lastCkpt)
 	if err := publishModel(final, o.Out); err != nil {
 		return nil, err
 	}
