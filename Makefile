@@ -1,6 +1,6 @@
 # rlhf — build, test and demo targets. A newcomer needs only `make demo` and `make test`.
 GO       ?= go
-VERSION  ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo dev)
+VERSION  ?= $(shell git describe --tags --dirty 2>/dev/null || echo v0.1.0-dev)
 COMMIT   ?= $(shell git rev-parse --short HEAD 2>/dev/null || echo unknown)
 LDFLAGS  := -X github.com/rlhf-project/rlhf/cmd.Version=$(VERSION) -X github.com/rlhf-project/rlhf/cmd.Commit=$(COMMIT)
 BIN      := bin/rlhf
