@@ -114,15 +114,28 @@ func (m *Model) causalMask(g *Graph, T int) *Node {
 
 // Hidden runs the transformer on tokens [B,T] int32 with mask [B,T] and
 // returns the final hidden states [B,T,H] (after the final norm).
+//
+// mask is 0 for padding and, for real tokens, a segment id: tokens attend
+// only to earlier tokens of the same segment, and positions restart at 0 in
+// each segment. A plain 0/1 padding mask is one segment per row; packed
+// rows (several examples in one row) give each example its own id
+// (1, 2, 3, ...), so examples cannot see each other.
 func (m *Model) Hidden(tokens, mask *Node) *Node {
 	g := tokens.Graph()
 	T := tokens.Shape().Dim(1)
 	km := toBool(mask)
+	seg := ConvertDType(mask, dtypes.Int32)
+	sameSeg := LogicalAnd(Equal(ExpandAxes(seg, 2), ExpandAxes(seg, 1)), ExpandAxes(km, 1)) // [B,Tq,Tk]
 	causal := m.causalMask(g, T)
-	allowed := LogicalAnd(ExpandAxes(causal, 0, 1), ExpandAxes(km, 1, 2)) // [B,1,T,T]
+	allowed := LogicalAnd(ExpandAxes(causal, 0, 1), ExpandAxes(sameSeg, 1)) // [B,1,T,T]
+	// Position of a token: the real tokens of its segment up to it, minus one.
+	lower := LessOrEqual(Iota(g, shapes.Make(dtypes.Int32, T, T), 1), Iota(g, shapes.Make(dtypes.Int32, T, T), 0))
+	upTo := ConvertDType(LogicalAnd(ExpandAxes(lower, 0), sameSeg), dtypes.Int32)
+	pos := ReduceSum(upTo, 2)
+	pos = Max(SubScalar(pos, 1), ZerosLike(pos))
 	at := &attention{keyMask: km, allowed: allowed}
-	at.keyPos = ConvertDType(PositionsFromMask(km), dtypes.Float32)
-	h, _ := m.transformer(tokens, PositionsFromMask(km), at)
+	at.keyPos = ConvertDType(pos, dtypes.Float32)
+	h, _ := m.transformer(tokens, pos, at)
 	return h
 }
 

@@ -74,3 +74,31 @@ func TestPaddingLeftRightSameLogits(t *testing.T) {
 		})
 	}
 }
+
+// TestPackedSegmentsAreIsolated: in a packed row (mask = segment ids), each
+// example gives the logits it gives alone: no attention across examples and
+// positions restart per segment.
+func TestPackedSegmentsAreIsolated(t *testing.T) {
+	for _, arch := range []string{ArchGPT2, ArchLlama, ArchQwen2, ArchBloom} {
+		t.Run(arch, func(t *testing.T) {
+			m := tinyModel(t, arch)
+			tokens := [][]int32{{5, 9, 2, 7, 3, 0}, {7, 3, 0, 0, 0, 0}, {5, 9, 2, 0, 0, 0}}
+			mask := [][]int32{{1, 1, 1, 2, 2, 0}, {1, 1, 0, 0, 0, 0}, {1, 1, 1, 0, 0, 0}}
+			lg := runLogits(t, m, tokens, mask)
+			check := func(packedAt, aloneRow, aloneAt int) {
+				for v := range lg[0][packedAt] {
+					a, b := lg[0][packedAt][v], lg[aloneRow][aloneAt][v]
+					if math.IsNaN(float64(a)) || math.Abs(float64(a-b)) > 1e-4 {
+						t.Fatalf("packed token %d vocab %d: %v, alone %v", packedAt, v, a, b)
+					}
+				}
+			}
+			for i := range 3 {
+				check(i, 2, i) // first segment
+			}
+			for i := range 2 {
+				check(3+i, 1, i) // second segment, as if it started the row
+			}
+		})
+	}
+}

@@ -45,6 +45,10 @@ type Encoded struct {
 	// Loss, when not nil, marks the tokens the loss predicts (1) one by one
 	// instead of "everything after PromptLen" (packed rows).
 	Loss []int32
+	// Segment, when not nil (packed rows), numbers the example each token
+	// belongs to (1, 2, ...); it becomes the attention mask, so examples
+	// packed in one row neither see each other nor share positions.
+	Segment []int32
 }
 
 // lossAt reports whether token t is a loss token.
@@ -152,6 +156,9 @@ func MakeBatch(seqs []Encoded, rows, maxLen, pad int) Batch {
 		for t, id := range s.Tokens {
 			b.Tokens[i*T+t] = id
 			b.Mask[i*T+t] = 1
+			if s.Segment != nil {
+				b.Mask[i*T+t] = s.Segment[t]
+			}
 			if t > 0 {
 				b.Targets[i*T+t-1] = id
 				if s.lossAt(t) {
@@ -165,18 +172,20 @@ func MakeBatch(seqs []Encoded, rows, maxLen, pad int) Batch {
 }
 
 // Pack concatenates whole sequences greedily, in order, into rows of at
-// most maxLen tokens, keeping each token's loss mark. Sequences packed in
-// one row can attend to each other (the model has no per-document
-// attention mask): packing trades that leakage for fewer padding tokens,
-// as TRL's packing without position resets does.
+// most maxLen tokens, keeping each token's loss mark and numbering the
+// sequences of a row (Segment), so that each attends only to itself and its
+// positions start at 0, as if it were alone (model.Hidden's segment mask).
 func Pack(seqs []Encoded, maxLen int) []Encoded {
 	var rows []Encoded
-	cur := Encoded{Loss: []int32{}}
+	cur := Encoded{Loss: []int32{}, Segment: []int32{}}
+	seg := int32(0)
 	for _, s := range seqs {
 		if len(cur.Tokens)+len(s.Tokens) > maxLen && len(cur.Tokens) > 0 {
 			rows = append(rows, cur)
-			cur = Encoded{Loss: []int32{}}
+			cur = Encoded{Loss: []int32{}, Segment: []int32{}}
+			seg = 0
 		}
+		seg++
 		for t, id := range s.Tokens {
 			cur.Tokens = append(cur.Tokens, id)
 			m := int32(0)
@@ -184,6 +193,7 @@ func Pack(seqs []Encoded, maxLen int) []Encoded {
 				m = 1
 			}
 			cur.Loss = append(cur.Loss, m)
+			cur.Segment = append(cur.Segment, seg)
 		}
 	}
 	if len(cur.Tokens) > 0 {

@@ -60,6 +60,16 @@ func TestPackAndBatch(t *testing.T) {
 	if batch.NumTokens != 3+2+3 || batch.B != 3 || batch.T != bucket(len(rows[0].Tokens), 64) {
 		t.Fatalf("batch: %d loss tokens, B %d T %d", batch.NumTokens, batch.B, batch.T)
 	}
+	// The mask numbers the packed examples: a then b in row 0.
+	for i := range len(rows[0].Tokens) {
+		want := int32(1)
+		if i >= len(a.Tokens) {
+			want = 2
+		}
+		if batch.Mask[i] != want {
+			t.Fatalf("row 0 mask %v: want segment ids 1 then 2", batch.Mask[:len(rows[0].Tokens)])
+		}
+	}
 	// Row 2 is padding only.
 	if slices.ContainsFunc(batch.Mask[2*64:], func(v int32) bool { return v != 0 }) {
 		t.Fatal("padding row has real tokens")
