@@ -135,6 +135,28 @@ func (m *Model) AddScoreHead(seed uint64) error {
 	return nil
 }
 
+// DropLMHead removes an untied lm_head.weight, as when an SFT checkpoint
+// becomes a reward model (*ForSequenceClassification has no LM head): Save
+// then no longer writes it. A tied head is the embedding and stays.
+func (m *Model) DropLMHead() error {
+	if m.Config.TieEmbeddings || !m.HasLMHead {
+		return nil
+	}
+	const name = "lm_head.weight"
+	for i, n := range m.names {
+		if n == name {
+			if err := m.Store.DeleteVariable(VariablePath(name)); err != nil {
+				return fmt.Errorf("drop %s: %w", name, err)
+			}
+			m.names = append(m.names[:i:i], m.names[i+1:]...)
+			delete(m.fileDTypes, name)
+			break
+		}
+	}
+	m.HasLMHead = false
+	return nil
+}
+
 // Load reads a model folder: config.json, model.safetensors (or shards with
 // model.safetensors.index.json) and rlhf.json if present. Weights of any
 // float dtype (f32, f16, bf16) become float32 variables. Checkpoints saved

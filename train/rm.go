@@ -287,6 +287,11 @@ func RunRM(ctx context.Context, o RMOptions) (*RMResult, error) {
 			return nil, err
 		}
 	}
+	// A reward model has no use for an untied LM head: it is neither
+	// trained nor saved (the *ForSequenceClassification layout).
+	if err := m.DropLMHead(); err != nil {
+		return nil, err
+	}
 	if resumeFrom == "" {
 		m.Meta.Stage = "rm"
 		m.Meta.BaseModel = o.Model

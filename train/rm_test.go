@@ -6,6 +6,7 @@ import (
 	"math"
 	"math/rand/v2"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 
@@ -14,6 +15,7 @@ import (
 
 	"github.com/rlhf-project/rlhf/dataset"
 	"github.com/rlhf-project/rlhf/model"
+	"github.com/rlhf-project/rlhf/model/tokenizer"
 )
 
 // keywordComparisons is a learnable synthetic preference: in each group
@@ -165,5 +167,44 @@ func TestRMResumeIsExact(t *testing.T) {
 	}
 	if full.Loss != parts.Loss || full.RewardMean != parts.RewardMean || full.RewardStd != parts.RewardStd {
 		t.Fatalf("uninterrupted %+v vs resumed %+v", full, parts)
+	}
+}
+
+// TestRMFromUntiedModelDropsLMHead: an RM made from a checkpoint with an
+// untied lm_head saves only the score head (the *ForSequenceClassification
+// layout), and the saved RM loads back as a reward model.
+func TestRMFromUntiedModelDropsLMHead(t *testing.T) {
+	cfg, err := model.NewConfig(model.ArchLlama, 257, 1, 32, 4, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cfg.TieEmbeddings, cfg.MaxPositions, cfg.EOS = false, 64, 256
+	m, err := model.New(cfg, 3)
+	if err != nil {
+		t.Fatal(err)
+	}
+	base := filepath.Join(t.TempDir(), "base")
+	if err := m.Save(base); err != nil {
+		t.Fatal(err)
+	}
+	if err := tokenizer.WriteByteLevel(filepath.Join(base, "tokenizer.json")); err != nil {
+		t.Fatal(err)
+	}
+	if !slices.Contains(m.Names(), "lm_head.weight") {
+		t.Fatalf("the base model should have an untied lm_head: %v", m.Names())
+	}
+	root := t.TempDir()
+	data := writeDataset(t, filepath.Join(root, "cmp"), keywordComparisons(8, 1))
+	out := filepath.Join(root, "rm")
+	if _, err := RunRM(context.Background(), RMOptions{Model: base, Data: data, CommonOptions: CommonOptions{
+		Out: out, MaxSteps: 2, LR: 1e-3, BatchSize: 2, MaxSeqLen: 64, Backend: "go"}}); err != nil {
+		t.Fatal(err)
+	}
+	rm, err := model.Load(out)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if rm.HasLMHead || !rm.HasScoreHead() || slices.Contains(rm.Names(), "lm_head.weight") {
+		t.Fatalf("saved RM: lm head %v, score head %v, weights %v", rm.HasLMHead, rm.HasScoreHead(), rm.Names())
 	}
 }
