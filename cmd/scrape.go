@@ -1,12 +1,7 @@
 package cmd
 
 import (
-	"errors"
-	"fmt"
 	"log/slog"
-	"net"
-	"net/http"
-	"time"
 
 	"github.com/spf13/cobra"
 
@@ -79,20 +74,9 @@ func newScrapeDemoSiteCmd() *cobra.Command {
 		Short: "Serve the built-in demo site (Baike/Zhihu-style pages) for trying rlhf scrape",
 		Args:  cobra.NoArgs,
 		RunE: func(c *cobra.Command, _ []string) error {
-			ln, err := net.Listen("tcp", addr)
-			if err != nil {
-				return fmt.Errorf("--addr %s: %w", addr, err)
-			}
-			srv := &http.Server{Handler: demosite.Handler(), ReadHeaderTimeout: 10 * time.Second}
-			go func() {
-				<-c.Context().Done()
-				srv.Close()
-			}()
-			slog.Info("serving the demo site", "url", "http://"+ln.Addr().String()+"/")
-			if err := srv.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
-				return err
-			}
-			return nil
+			return demosite.Serve(c.Context(), addr, func(url string) {
+				slog.Info("serving the demo site", "url", url+"/")
+			})
 		},
 	}
 	c.Flags().StringVar(&addr, "addr", addr, "listen address")

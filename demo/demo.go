@@ -18,8 +18,6 @@ import (
 	"io"
 	"io/fs"
 	"log/slog"
-	"net"
-	"net/http"
 	"os"
 	"path/filepath"
 	"strings"
@@ -74,20 +72,18 @@ func Run(ctx context.Context, w io.Writer, opts Options, run pipeline.StepFunc) 
 		return err
 	}
 
-	ln, err := net.Listen("tcp", opts.SiteAddr)
+	site, stop, err := demosite.Start(opts.SiteAddr)
 	if err != nil {
-		return fmt.Errorf("serve the demo site on %s: %w (pass --site-addr with a free loopback port)", opts.SiteAddr, err)
+		return fmt.Errorf("%w (pass --site-addr with a free loopback port)", err)
 	}
-	srv := &http.Server{Handler: demosite.Handler(), ReadHeaderTimeout: 5 * time.Second}
-	go srv.Serve(ln)
-	defer srv.Close()
-	slog.Info("demo: serving the embedded sample site", "url", "http://"+ln.Addr().String()+"/")
+	defer stop()
+	slog.Info("demo: serving the embedded sample site", "url", site+"/")
 
 	start := time.Now()
 	err = pipeline.Run(ctx, pipeline.Options{
 		ConfigFile: cfgPath,
 		Force:      opts.Force,
-		Vars:       map[string]string{"site": "http://" + ln.Addr().String(), "backend": opts.Backend},
+		Vars:       map[string]string{"site": site, "backend": opts.Backend},
 	}, run)
 	if err != nil {
 		return err
