@@ -23,22 +23,27 @@ func Start(addr string) (url string, stop func(), err error) {
 }
 
 // Serve serves the demo site on addr until ctx is cancelled; started is
-// called with the base URL once it listens.
+// called with the base URL once the site answers requests.
 func Serve(ctx context.Context, addr string, started func(url string)) error {
 	ln, err := net.Listen("tcp", addr)
 	if err != nil {
 		return fmt.Errorf("serve the demo site on %s: %w", addr, err)
 	}
 	srv := &http.Server{Handler: Handler(), ReadHeaderTimeout: 10 * time.Second}
-	go func() {
-		<-ctx.Done()
-		srv.Close()
-	}()
+	served := make(chan error, 1)
+	go func() { served <- srv.Serve(ln) }()
 	if started != nil {
 		started("http://" + ln.Addr().String())
 	}
-	if err := srv.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
+	select {
+	case <-ctx.Done():
+		srv.Close()
+		<-served
+		return nil
+	case err := <-served:
+		if errors.Is(err, http.ErrServerClosed) {
+			return nil
+		}
 		return err
 	}
-	return nil
 }
