@@ -276,3 +276,21 @@ func checkRow(row any) string {
 	}
 	return ""
 }
+
+// readTrainVal reads the training rows of --data and the validation rows of
+// --val, or of --data's val/ split (none when there is neither).
+func readTrainVal[T dataset.Record](data, val string) (trainRows, valRows []T, err error) {
+	trainPaths, valPaths, err := resolveData(data, val)
+	if err != nil {
+		return nil, nil, err
+	}
+	if trainRows, err = readAll[T]("--data", trainPaths); err != nil {
+		return nil, nil, err
+	}
+	if len(valPaths) > 0 {
+		if valRows, err = readAll[T]("--val", valPaths); err != nil {
+			return nil, nil, err
+		}
+	}
+	return trainRows, valRows, nil
+}

@@ -240,19 +240,9 @@ func RunRM(ctx context.Context, o RMOptions) (*RMResult, error) {
 	if o.Model == "" {
 		return nil, fmt.Errorf("--model: no model folder given")
 	}
-	trainPaths, valPaths, err := resolveData(o.Data, o.Val)
+	trainRows, valRows, err := readTrainVal[dataset.Comparison](o.Data, o.Val)
 	if err != nil {
 		return nil, err
-	}
-	trainRows, err := readAll[dataset.Comparison]("--data", trainPaths)
-	if err != nil {
-		return nil, err
-	}
-	var valRows []dataset.Comparison
-	if len(valPaths) > 0 {
-		if valRows, err = readAll[dataset.Comparison]("--val", valPaths); err != nil {
-			return nil, err
-		}
 	}
 	var refRows []dataset.SFT
 	if o.SFTData != "" {

@@ -107,19 +107,9 @@ func RunSFT(ctx context.Context, o SFTOptions) (*SFTResult, error) {
 		return nil, fmt.Errorf("--model: no model folder given")
 	}
 	// 1. Data and model, every refusal before any compute.
-	trainPaths, valPaths, err := resolveData(o.Data, o.Val)
+	trainRows, valRows, err := readTrainVal[dataset.SFT](o.Data, o.Val)
 	if err != nil {
 		return nil, err
-	}
-	trainRows, err := readAll[dataset.SFT]("--data", trainPaths)
-	if err != nil {
-		return nil, err
-	}
-	var valRows []dataset.SFT
-	if len(valPaths) > 0 {
-		if valRows, err = readAll[dataset.SFT]("--val", valPaths); err != nil {
-			return nil, err
-		}
 	}
 	resumeFrom, err := StartRun(&o.CommonOptions, o.Model, o.Data, o.Val)
 	if err != nil {
