@@ -76,6 +76,7 @@ func BenchmarkSFTWriteRead(b *testing.B) {
 			b.Fatal(err)
 		}
 		write := time.Since(start)
+		writeRSS := peakRSSMB()
 		m, err := ReadManifest(dir)
 		if err != nil {
 			b.Fatal(err)
@@ -109,6 +110,7 @@ func BenchmarkSFTWriteRead(b *testing.B) {
 		}
 		b.ReportMetric(float64(benchRows)/write.Seconds(), "write-rows/s")
 		b.ReportMetric(float64(benchRows)/read.Seconds(), "read-rows/s")
+		b.ReportMetric(writeRSS, "write-peak-RSS-MB")
 		b.ReportMetric(peakRSSMB(), "peak-RSS-MB")
 		b.ReportMetric(float64(bytes)/float64(benchRows), "bytes/row")
 	}

@@ -256,6 +256,10 @@ func (r *Reader[T]) start() {
 	r.started = true
 	r.stop = make(chan struct{})
 	workers := max(1, runtime.GOMAXPROCS(0))
+	// Shards decoded side by side share the cores: each decodes its row
+	// groups that many at a time, so memory stays at about GOMAXPROCS
+	// decoded row groups whatever the number of shards.
+	groupWorkers := max(1, workers/max(1, min(workers, len(r.sources))))
 	r.queue = make(chan chan batch[T], workers)
 	slots := make(chan struct{}, workers)
 	go func() {
@@ -288,7 +292,7 @@ func (r *Reader[T]) start() {
 				if src.jsonl {
 					err = readJSONL(src.path, send)
 				} else {
-					err = readShard(src, r.opts, send)
+					err = readShard(src, r.opts, groupWorkers, send)
 				}
 				if err != nil {
 					send(batch[T]{err: err})
@@ -303,7 +307,7 @@ const readBatch = 1024
 
 // readShard checks a Parquet shard (checksum, kind, schema) and streams its
 // rows.
-func readShard[T Record](s source, opts ReaderOptions, send func(batch[T]) bool) error {
+func readShard[T Record](s source, opts ReaderOptions, workers int, send func(batch[T]) bool) error {
 	f, err := os.Open(s.path)
 	if err != nil {
 		if os.IsNotExist(err) {
@@ -329,18 +333,20 @@ func readShard[T Record](s source, opts ReaderOptions, send func(batch[T]) bool)
 	if err != nil {
 		return err
 	}
-	// Row groups are decoded in parallel (at most GOMAXPROCS at a time,
-	// each holding one decoded row group) and handed on in order.
+	// Row groups are decoded in parallel (at most workers at a time, each
+	// holding one decoded row group) and handed on in order. Records whose
+	// columns fit are decoded a column at a time (columns.go).
 	type decoded struct {
 		rows []T
 		err  error
 	}
+	fields, columnar := bindColumns[T](pf.Schema())
 	groups := pf.RowGroups()
 	outs := make([]chan decoded, len(groups))
 	for i := range outs {
 		outs[i] = make(chan decoded, 1)
 	}
-	slots := make(chan struct{}, max(1, runtime.GOMAXPROCS(0)))
+	slots := make(chan struct{}, workers)
 	quit := make(chan struct{})
 	defer close(quit)
 	go func() {
@@ -351,6 +357,11 @@ func readShard[T Record](s source, opts ReaderOptions, send func(batch[T]) bool)
 				return
 			}
 			go func() {
+				if columnar {
+					rows, err := decodeRowGroup[T](rg, fields)
+					outs[i] <- decoded{rows: rows, err: err}
+					return
+				}
 				rows := make([]T, rg.NumRows())
 				pr := parquet.NewGenericRowGroupReader[T](rg)
 				defer pr.Close()

@@ -217,11 +217,16 @@ func (w *Writer[T]) startGroup() error {
 	w.pending = make([]T, 0, w.opts.RowGroupRows)
 	g := inflightGroup{rg: w.pw.BeginRowGroup(), done: make(chan error, 1)}
 	go func() {
-		prows := make([]parquet.Row, len(rows))
-		for i := range rows {
-			prows[i] = w.schema.Deconstruct(nil, &rows[i])
+		var err error
+		if fields, ok := bindColumns[T](w.schema); ok {
+			err = encodeRowGroup(g.rg, rows, fields)
+		} else {
+			prows := make([]parquet.Row, len(rows))
+			for i := range rows {
+				prows[i] = w.schema.Deconstruct(nil, &rows[i])
+			}
+			_, err = g.rg.WriteRows(prows)
 		}
-		_, err := g.rg.WriteRows(prows)
 		if err == nil {
 			err = g.rg.Flush()
 		}
