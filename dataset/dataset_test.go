@@ -402,7 +402,7 @@ func TestCloseMidwayStopsReading(t *testing.T) {
 		rows = append(rows, SFT{Prompt: fmt.Sprint(i)})
 	}
 	writeAll(t, dir, WriterOptions{RowsPerShard: 500}, rows)
-	before := runtime.NumGoroutine()
+	before, files := runtime.NumGoroutine(), openFiles()
 	for range 5 {
 		r, err := Open[SFT](dir)
 		if err != nil {
@@ -419,10 +419,45 @@ func TestCloseMidwayStopsReading(t *testing.T) {
 		}
 	}
 	deadline := time.Now().Add(5 * time.Second)
-	for runtime.NumGoroutine() > before+1 && time.Now().Before(deadline) {
+	for (runtime.NumGoroutine() > before+1 || openFiles() > files) && time.Now().Before(deadline) {
 		time.Sleep(10 * time.Millisecond)
 	}
 	if n := runtime.NumGoroutine(); n > before+1 {
 		t.Fatalf("%d goroutines left running after Close (had %d)", n, before)
+	}
+	if n := openFiles(); n > files {
+		t.Fatalf("%d files left open after Close (had %d)", n, files)
+	}
+}
+
+// openFiles counts the open file descriptors of the process (Linux), or 0.
+func openFiles() int {
+	entries, _ := os.ReadDir("/proc/self/fd")
+	return len(entries)
+}
+
+// TestPositionNamesShardAndRow: rows are numbered from 1 within each shard,
+// across its row groups.
+func TestPositionNamesShardAndRow(t *testing.T) {
+	dir := filepath.Join(t.TempDir(), "ds")
+	var rows []SFT
+	for i := range 25 {
+		rows = append(rows, SFT{Prompt: fmt.Sprint(i)})
+	}
+	writeAll(t, dir, WriterOptions{RowsPerShard: 10, RowGroupRows: 3}, rows)
+	r, err := Open[SFT](dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer r.Close()
+	for i := range 25 {
+		row, err := r.Next()
+		if err != nil {
+			t.Fatal(err)
+		}
+		want := fmt.Sprintf("%s row %d", filepath.Join(dir, fmt.Sprintf("part-%05d.parquet", i/10)), i%10+1)
+		if row.Prompt != fmt.Sprint(i) || r.Position() != want {
+			t.Fatalf("row %d: prompt %q at %q, want %q", i, row.Prompt, r.Position(), want)
+		}
 	}
 }

@@ -14,6 +14,7 @@ import (
 	"runtime"
 	"sort"
 	"strings"
+	"sync"
 
 	"github.com/parquet-go/parquet-go"
 )
@@ -33,9 +34,10 @@ type source struct {
 }
 
 // Reader streams the records of one or more datasets in order: datasets in
-// the order given, shards in manifest order, rows in file order. Shards are
-// checked and decoded ahead by up to GOMAXPROCS goroutines (decompression is
-// the cost of reading), each holding a few batches, so memory stays bounded.
+// the order given, shards in manifest order, rows in file order. Row groups
+// are decoded ahead by up to GOMAXPROCS goroutines (decompression is the
+// cost of reading) and handed over in order; memory stays bounded (see
+// start).
 type Reader[T Record] struct {
 	opts    ReaderOptions
 	sources []source
@@ -43,12 +45,12 @@ type Reader[T Record] struct {
 
 	started bool
 	stop    chan struct{}      // closed by Close: workers give up
-	queue   chan chan batch[T] // one channel per source, in source order
-	cur     chan batch[T]      // the source being consumed
+	queue   chan chan batch[T] // one channel per unit of work, in order
+	cur     chan batch[T]      // the unit being consumed
 	b       batch[T]
 	pos     int
 	src     source
-	row     int64 // rows consumed from the current source
+	row     int64 // 1-based row of the last record in its Parquet file
 	line    int   // line of the last row consumed (JSONL)
 	done    bool
 }
@@ -57,6 +59,7 @@ type Reader[T Record] struct {
 type batch[T Record] struct {
 	rows  []T
 	lines []int // JSONL: the line of each row (of the bad line with err)
+	row0  int64 // Parquet: the number of rows of the file before this batch
 	src   source
 	err   error
 	// skippable errors (a malformed JSONL line) let Next go on after them.
@@ -217,7 +220,7 @@ func (r *Reader[T]) Next() (T, error) {
 				r.line = r.b.lines[r.pos]
 			}
 			r.pos++
-			r.row++
+			r.row = r.b.row0 + int64(r.pos)
 			return row, nil
 		}
 		if r.done {
@@ -229,7 +232,7 @@ func (r *Reader[T]) Next() (T, error) {
 				r.done = true
 				return zero, io.EOF
 			}
-			r.cur, r.row, r.line = next, 0, 0
+			r.cur = next
 		}
 		b, ok := <-r.cur
 		if !ok {
@@ -250,33 +253,38 @@ func (r *Reader[T]) Next() (T, error) {
 	}
 }
 
-// start launches the dispatcher: it starts one worker per source, in order,
-// at most GOMAXPROCS at a time.
+// start launches the dispatcher. It cuts the sources into units of work
+// (a row group of a Parquet file, a whole JSONL file), in order, and starts
+// a goroutine per unit, at most GOMAXPROCS at a time; each unit hands its
+// rows over through its own channel, and the channels are queued in order.
+// The queue holds GOMAXPROCS units, so about GOMAXPROCS+1 decoded row
+// groups are in memory, however many shards there are. A shard's checksum
+// is checked before any of its row groups is started, so no row of a
+// damaged shard is ever returned.
 func (r *Reader[T]) start() {
 	r.started = true
 	r.stop = make(chan struct{})
 	workers := max(1, runtime.GOMAXPROCS(0))
-	// Shards decoded side by side share the cores: each decodes its row
-	// groups that many at a time, so memory stays at about GOMAXPROCS
-	// decoded row groups whatever the number of shards.
-	groupWorkers := max(1, workers/max(1, min(workers, len(r.sources))))
 	r.queue = make(chan chan batch[T], workers)
 	slots := make(chan struct{}, workers)
 	go func() {
 		defer close(r.queue)
-		for _, src := range r.sources {
+		// unit queues a unit and runs produce in its own goroutine once a
+		// slot is free; false when the reader was closed.
+		unit := func(src source, produce func(send func(batch[T]) bool) error) bool {
 			select {
 			case slots <- struct{}{}:
 			case <-r.stop:
-				return
+				return false
 			}
 			out := make(chan batch[T], 4)
 			select {
 			case r.queue <- out:
 			case <-r.stop:
-				return
+				<-slots
+				return false
 			}
-			go func(src source) {
+			go func() {
 				defer func() { <-slots }()
 				defer close(out)
 				send := func(b batch[T]) bool {
@@ -288,16 +296,85 @@ func (r *Reader[T]) start() {
 						return false
 					}
 				}
-				var err error
-				if src.jsonl {
-					err = readJSONL(src.path, send)
-				} else {
-					err = readShard(src, r.opts, groupWorkers, send)
-				}
-				if err != nil {
+				if err := produce(send); err != nil {
 					send(batch[T]{err: err})
 				}
-			}(src)
+			}()
+			return true
+		}
+		fail := func(src source, err error) {
+			unit(src, func(func(batch[T]) bool) error { return err })
+		}
+		// Shards are opened and checked ahead, in their own goroutine, so
+		// hashing the next shard overlaps decoding this one. Shards opened
+		// but never dispatched (the reader was closed, or failed) are
+		// closed when the dispatcher returns.
+		type opened struct {
+			sh  *shard[T]
+			err error
+		}
+		next := make(chan chan opened, 1)
+		quit := make(chan struct{})
+		defer func() {
+			close(quit)
+			for c := range next {
+				if o := <-c; o.sh != nil {
+					o.sh.file.Close()
+				}
+			}
+		}()
+		go func() {
+			defer close(next)
+			for _, src := range r.sources {
+				c := make(chan opened, 1)
+				select {
+				case next <- c:
+				case <-quit:
+					return
+				}
+				if src.jsonl {
+					c <- opened{}
+					continue
+				}
+				sh, err := openShard[T](src, r.opts)
+				c <- opened{sh, err}
+			}
+		}()
+		for _, src := range r.sources {
+			o := <-<-next
+			if src.jsonl {
+				if !unit(src, func(send func(batch[T]) bool) error { return readJSONL(src.path, send) }) {
+					return
+				}
+				continue
+			}
+			sh, err := o.sh, o.err
+			if err != nil {
+				fail(src, err)
+				return
+			}
+			var row0 int64
+			stopped := false
+			for i, rg := range sh.groups {
+				first := row0
+				sh.users.Add(1)
+				if !unit(src, func(send func(batch[T]) bool) error {
+					defer sh.users.Done()
+					return sh.readGroup(i, rg, first, send)
+				}) {
+					sh.users.Done()
+					stopped = true
+					break
+				}
+				row0 += rg.NumRows()
+			}
+			go func() {
+				sh.users.Wait()
+				sh.file.Close()
+			}()
+			if stopped {
+				return
+			}
 		}
 	}()
 }
@@ -305,97 +382,92 @@ func (r *Reader[T]) start() {
 // readBatch is the number of rows a worker hands over at a time.
 const readBatch = 1024
 
-// readShard checks a Parquet shard (checksum, kind, schema) and streams its
-// rows.
-func readShard[T Record](s source, opts ReaderOptions, workers int, send func(batch[T]) bool) error {
+// shard is an open Parquet file whose checksum, kind and schema were
+// checked.
+type shard[T Record] struct {
+	path     string
+	file     *os.File
+	groups   []parquet.RowGroup
+	fields   []columnField // the column-wise layout (columns.go)
+	columnar bool
+	users    sync.WaitGroup // row groups being read; the file closes after
+}
+
+// openShard opens a Parquet shard and checks its checksum (when the
+// manifest gives one), kind and schema.
+func openShard[T Record](s source, opts ReaderOptions) (*shard[T], error) {
 	f, err := os.Open(s.path)
 	if err != nil {
 		if os.IsNotExist(err) {
-			return fmt.Errorf("%s: shard listed in the manifest is missing", s.path)
+			return nil, fmt.Errorf("%s: shard listed in the manifest is missing", s.path)
 		}
-		return err
+		return nil, err
 	}
-	defer f.Close()
+	sh, err := checkShard[T](s, opts, f)
+	if err != nil {
+		f.Close()
+		return nil, err
+	}
+	return sh, nil
+}
+
+func checkShard[T Record](s source, opts ReaderOptions, f *os.File) (*shard[T], error) {
 	st, err := f.Stat()
 	if err != nil {
-		return err
+		return nil, err
 	}
 	if s.sha256 != "" && !opts.SkipChecksums {
 		h := sha256.New()
 		if _, err := io.Copy(h, f); err != nil {
-			return fmt.Errorf("%s: %w", s.path, err)
+			return nil, fmt.Errorf("%s: %w", s.path, err)
 		}
 		if got := hex.EncodeToString(h.Sum(nil)); got != s.sha256 {
-			return fmt.Errorf("%s: checksum mismatch (manifest says sha256 %s, file has %s): the shard was changed or damaged after it was written", s.path, s.sha256, got)
+			return nil, fmt.Errorf("%s: checksum mismatch (manifest says sha256 %s, file has %s): the shard was changed or damaged after it was written", s.path, s.sha256, got)
 		}
 	}
 	pf, err := openParquetFile[T](s.path, f, st.Size(), "")
 	if err != nil {
-		return err
+		return nil, err
 	}
-	// Row groups are decoded in parallel (at most workers at a time, each
-	// holding one decoded row group) and handed on in order. Records whose
-	// columns fit are decoded a column at a time (columns.go).
-	type decoded struct {
-		rows []T
-		err  error
+	sh := &shard[T]{path: s.path, file: f, groups: pf.RowGroups()}
+	sh.fields, sh.columnar = bindColumns[T](pf.Schema())
+	return sh, nil
+}
+
+// readGroup decodes row group i, whose first row is row first of the file,
+// and hands its rows on in batches.
+func (sh *shard[T]) readGroup(i int, rg parquet.RowGroup, first int64, send func(batch[T]) bool) error {
+	rows, err := sh.decodeGroup(rg)
+	if err != nil {
+		return fmt.Errorf("%s row group %d (rows %d and on): %w", sh.path, i, first+1, err)
 	}
-	fields, columnar := bindColumns[T](pf.Schema())
-	groups := pf.RowGroups()
-	outs := make([]chan decoded, len(groups))
-	for i := range outs {
-		outs[i] = make(chan decoded, 1)
-	}
-	slots := make(chan struct{}, workers)
-	quit := make(chan struct{})
-	defer close(quit)
-	go func() {
-		for i, rg := range groups {
-			select {
-			case slots <- struct{}{}:
-			case <-quit:
-				return
-			}
-			go func() {
-				if columnar {
-					rows, err := decodeRowGroup[T](rg, fields)
-					outs[i] <- decoded{rows: rows, err: err}
-					return
-				}
-				rows := make([]T, rg.NumRows())
-				pr := parquet.NewGenericRowGroupReader[T](rg)
-				defer pr.Close()
-				n := 0
-				for n < len(rows) {
-					k, err := pr.Read(rows[n:])
-					n += k
-					if err == io.EOF {
-						break
-					}
-					if err != nil {
-						outs[i] <- decoded{err: err}
-						return
-					}
-				}
-				outs[i] <- decoded{rows: rows[:n]}
-			}()
+	for lo := 0; lo < len(rows); lo += readBatch {
+		if !send(batch[T]{rows: rows[lo:min(lo+readBatch, len(rows))], row0: first + int64(lo)}) {
+			return nil
 		}
-	}()
-	var n int64
-	for i := range groups {
-		d := <-outs[i]
-		<-slots
-		if d.err != nil {
-			return fmt.Errorf("%s row group %d (after row %d): %w", s.path, i, n, d.err)
-		}
-		for lo := 0; lo < len(d.rows); lo += readBatch {
-			if !send(batch[T]{rows: d.rows[lo:min(lo+readBatch, len(d.rows))]}) {
-				return nil
-			}
-		}
-		n += int64(len(d.rows))
 	}
 	return nil
+}
+
+func (sh *shard[T]) decodeGroup(rg parquet.RowGroup) ([]T, error) {
+	if sh.columnar {
+		return decodeRowGroup[T](rg, sh.fields)
+	}
+	rows := make([]T, rg.NumRows())
+	pr := parquet.NewGenericRowGroupReader[T](rg)
+	defer pr.Close()
+	n := 0
+	for n < len(rows) {
+		k, err := pr.Read(rows[n:])
+		n += k
+		if err == io.EOF {
+			break
+		}
+		if err != nil {
+			return nil, err
+		}
+	}
+	return rows[:n], nil
 }
 
 // readJSONL streams the records of a JSONL file; a malformed line is an

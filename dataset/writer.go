@@ -13,7 +13,6 @@ import (
 	"time"
 
 	"github.com/parquet-go/parquet-go"
-	"github.com/parquet-go/parquet-go/compress/zstd"
 
 	"github.com/rlhf-project/rlhf/atomicfile"
 )
@@ -188,7 +187,7 @@ func (w *Writer[T]) openShard() error {
 	w.cur = f
 	w.curHash = &hashCounter{w: f, h: sha256.New()}
 	w.pw = parquet.NewGenericWriter[T](w.curHash,
-		parquet.Compression(&zstd.Codec{Level: zstd.SpeedFastest}),
+		parquet.Compression(writerCodec),
 		parquet.MaxRowsPerRowGroup(w.opts.RowGroupRows),
 		parquet.CreatedBy("rlhf", "", ""),
 		parquet.KeyValueMetadata("rlhf.kind", string(KindOf[T]())),
