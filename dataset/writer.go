@@ -40,27 +40,45 @@ type WriterOptions struct {
 }
 
 // Writer streams records of type T into a dataset directory.
+//
+// Row groups are encoded and compressed in parallel goroutines (this is
+// where the time goes), at most GOMAXPROCS at a time, and committed to
+// their shard in order. A full shard does not stop the pipeline: the next
+// shard's row groups start while the last ones of the previous shard are
+// still encoding, and a shard's fsync and rename run in the background.
 type Writer[T Record] struct {
 	final, dir string
 	opts       WriterOptions
-	shards     []ShardInfo
-	cur        *atomicfile.File
-	curHash    *hashCounter
-	pw         *parquet.GenericWriter[T]
-	curRows    int64
+	shards     []ShardInfo // published or being published, in order
+	parts      int         // shard files started so far (names part-NNNNN)
+	cur        *shardFile[T]
 	total      int64
 	closed     bool
 
-	// Row groups are encoded and compressed in parallel goroutines (this is
-	// where the time goes) and committed to the file in order.
 	schema   *parquet.Schema
 	pending  []T
-	inflight []inflightGroup
+	inflight []inflightGroup // in commit order
+	groups   int             // entries of inflight that encode a row group
+
+	// commit is the previous shard's fsync and rename; nil when none is
+	// pending.
+	commit chan error
 }
 
+// shardFile is a shard being written.
+type shardFile[T Record] struct {
+	file *atomicfile.File
+	hash *hashCounter
+	pw   *parquet.GenericWriter[T]
+	rows int64 // rows handed to the shard so far
+}
+
+// inflightGroup is a row group being encoded for a shard or, with rg nil,
+// the end of that shard.
 type inflightGroup struct {
-	rg   *parquet.ConcurrentRowGroupWriter
-	done chan error
+	rg    *parquet.ConcurrentRowGroupWriter
+	done  chan error
+	shard any // *shardFile[T]
 }
 
 // Create starts writing a dataset of kind T into dir.
@@ -83,7 +101,7 @@ func Create[T Record](dir string, opts WriterOptions) (*Writer[T], error) {
 		if err != nil {
 			return nil, err
 		}
-		w.shards = shards
+		w.shards, w.parts = shards, len(shards)
 		for _, s := range shards {
 			w.total += s.Rows
 		}
@@ -145,25 +163,25 @@ func (w *Writer[T]) Write(rows ...T) error {
 		return fmt.Errorf("dataset %s: write after close", w.final)
 	}
 	for len(rows) > 0 {
-		if w.pw == nil {
+		if w.cur == nil {
 			if err := w.openShard(); err != nil {
 				return err
 			}
 		}
-		n := min(int64(len(rows)), w.opts.RowsPerShard-w.curRows, w.opts.RowGroupRows-int64(len(w.pending)))
+		n := min(int64(len(rows)), w.opts.RowsPerShard-w.cur.rows, w.opts.RowGroupRows-int64(len(w.pending)))
 		for _, r := range rows[:n] {
 			w.pending = append(w.pending, WithID(r))
 		}
+		w.cur.rows += n
+		w.total += n
+		rows = rows[n:]
 		if int64(len(w.pending)) >= w.opts.RowGroupRows {
 			if err := w.startGroup(); err != nil {
 				return err
 			}
 		}
-		w.curRows += n
-		w.total += n
-		rows = rows[n:]
-		if w.curRows >= w.opts.RowsPerShard {
-			if err := w.closeShard(); err != nil {
+		if w.cur.rows >= w.opts.RowsPerShard {
+			if err := w.endShard(); err != nil {
 				return err
 			}
 		}
@@ -179,42 +197,46 @@ func (w *Writer[T]) Rows() int64 { return w.total }
 func (w *Writer[T]) Dir() string { return w.final }
 
 func (w *Writer[T]) openShard() error {
-	name := filepath.Join(w.dir, fmt.Sprintf("part-%05d.parquet", len(w.shards)))
+	name := filepath.Join(w.dir, fmt.Sprintf("part-%05d.parquet", w.parts))
 	f, err := atomicfile.Create(name)
 	if err != nil {
 		return err
 	}
-	w.cur = f
-	w.curHash = &hashCounter{w: f, h: sha256.New()}
-	w.pw = parquet.NewGenericWriter[T](w.curHash,
+	w.parts++
+	sf := &shardFile[T]{file: f, hash: &hashCounter{w: f, h: sha256.New()}}
+	sf.pw = parquet.NewGenericWriter[T](sf.hash,
 		parquet.Compression(writerCodec),
 		parquet.MaxRowsPerRowGroup(w.opts.RowGroupRows),
 		parquet.CreatedBy("rlhf", "", ""),
 		parquet.KeyValueMetadata("rlhf.kind", string(KindOf[T]())),
 	)
-	w.curRows = 0
+	w.cur = sf
 	return nil
 }
 
 // Flush publishes the rows written so far as a complete shard (append mode
 // uses this to make progress durable); the next Write starts a new shard.
 func (w *Writer[T]) Flush() error {
-	if w.pw == nil || w.curRows == 0 {
-		return nil
+	if w.cur != nil {
+		if err := w.endShard(); err != nil {
+			return err
+		}
 	}
-	return w.closeShard()
+	if err := w.commitAll(); err != nil {
+		return err
+	}
+	return w.waitCommit()
 }
 
 // startGroup hands the pending rows to a goroutine that encodes them as one
-// row group; at most GOMAXPROCS groups are in flight, and they are committed
-// in order.
+// row group of the current shard.
 func (w *Writer[T]) startGroup() error {
 	if len(w.pending) == 0 {
 		return nil
 	}
 	rows := w.pending
 	w.pending = make([]T, 0, w.opts.RowGroupRows)
-	g := inflightGroup{rg: w.pw.BeginRowGroup(), done: make(chan error, 1)}
+	g := inflightGroup{rg: w.cur.pw.BeginRowGroup(), done: make(chan error, 1), shard: w.cur}
 	go func() {
 		var err error
 		if fields, ok := bindColumns[T](w.schema); ok {
@@ -232,7 +254,8 @@ func (w *Writer[T]) startGroup() error {
 		g.done <- err
 	}()
 	w.inflight = append(w.inflight, g)
-	for len(w.inflight) > runtime.GOMAXPROCS(0) {
+	w.groups++
+	for w.groups > runtime.GOMAXPROCS(0) {
 		if err := w.commitOldest(); err != nil {
 			return err
 		}
@@ -240,9 +263,27 @@ func (w *Writer[T]) startGroup() error {
 	return nil
 }
 
+// endShard starts the last row group of the current shard and queues its
+// end after it; the next Write opens a new shard.
+func (w *Writer[T]) endShard() error {
+	if err := w.startGroup(); err != nil {
+		return err
+	}
+	w.inflight = append(w.inflight, inflightGroup{shard: w.cur})
+	w.cur = nil
+	return nil
+}
+
+// commitOldest commits the oldest row group in flight to its shard, or
+// finishes the shard whose end is oldest.
 func (w *Writer[T]) commitOldest() error {
 	g := w.inflight[0]
 	w.inflight = w.inflight[1:]
+	sf := g.shard.(*shardFile[T])
+	if g.rg == nil {
+		return w.finishShard(sf)
+	}
+	w.groups--
 	if err := <-g.done; err != nil {
 		return fmt.Errorf("dataset %s: encode row group: %w", w.final, err)
 	}
@@ -252,37 +293,32 @@ func (w *Writer[T]) commitOldest() error {
 	return nil
 }
 
-// drain encodes the pending rows and commits every group in flight.
-func (w *Writer[T]) drain() error {
-	if err := w.startGroup(); err != nil {
-		return err
-	}
-	var first error
+// commitAll commits everything in flight.
+func (w *Writer[T]) commitAll() error {
 	for len(w.inflight) > 0 {
-		if err := w.commitOldest(); err != nil && first == nil {
-			first = err
+		if err := w.commitOldest(); err != nil {
+			return err
 		}
 	}
-	return first
+	return nil
 }
 
-func (w *Writer[T]) closeShard() error {
-	if err := w.drain(); err != nil {
-		w.cur.Abort()
-		return err
-	}
-	if err := w.pw.Close(); err != nil {
-		w.cur.Abort()
+// finishShard writes the footer of a shard whose row groups are all
+// committed and starts its fsync and rename in the background.
+func (w *Writer[T]) finishShard(sf *shardFile[T]) error {
+	if err := sf.pw.Close(); err != nil {
 		return fmt.Errorf("dataset %s: finish shard: %w", w.final, err)
 	}
-	name := filepath.Base(w.cur.Name())
-	name = strings.TrimSuffix(strings.TrimPrefix(name, "."), ".tmp")
-	name = name[:strings.LastIndex(name, ".parquet")+len(".parquet")]
-	if err := w.cur.Commit(); err != nil {
+	if err := w.waitCommit(); err != nil {
 		return err
 	}
-	w.shards = append(w.shards, ShardInfo{File: name, Rows: w.curRows, Bytes: w.curHash.n, SHA256: hex.EncodeToString(w.curHash.h.Sum(nil))})
-	w.pw, w.cur, w.curHash, w.curRows = nil, nil, nil, 0
+	name := filepath.Base(sf.file.Name())
+	name = strings.TrimSuffix(strings.TrimPrefix(name, "."), ".tmp")
+	name = name[:strings.LastIndex(name, ".parquet")+len(".parquet")]
+	done := make(chan error, 1)
+	go func() { done <- sf.file.Commit() }()
+	w.commit = done
+	w.shards = append(w.shards, ShardInfo{File: name, Rows: sf.rows, Bytes: sf.hash.n, SHA256: hex.EncodeToString(sf.hash.h.Sum(nil))})
 	return nil
 }
 
@@ -293,11 +329,9 @@ func (w *Writer[T]) Close() error {
 		return nil
 	}
 	w.closed = true
-	if w.pw != nil {
-		if err := w.closeShard(); err != nil {
-			w.abortFiles()
-			return err
-		}
+	if err := w.Flush(); err != nil {
+		w.abortFiles()
+		return err
 	}
 	m := &Manifest{
 		Kind: KindOf[T](), SchemaVersion: SchemaVersion, Rows: w.total, Shards: w.shards,
@@ -330,15 +364,30 @@ func (w *Writer[T]) Abort() {
 
 func (w *Writer[T]) abortFiles() {
 	for _, g := range w.inflight {
-		<-g.done
+		if g.rg != nil {
+			<-g.done
+		} else {
+			g.shard.(*shardFile[T]).file.Abort()
+		}
 	}
 	w.inflight = nil
+	w.waitCommit()
 	if w.cur != nil {
-		w.cur.Abort()
+		w.cur.file.Abort()
 	}
 	if w.dir != w.final {
 		os.RemoveAll(w.dir)
 	}
+}
+
+// waitCommit waits for the previous shard's commit and returns its error.
+func (w *Writer[T]) waitCommit() error {
+	if w.commit == nil {
+		return nil
+	}
+	err := <-w.commit
+	w.commit = nil
+	return err
 }
 
 // hashCounter hashes and counts the bytes written through it.
