@@ -1,10 +1,10 @@
 package dataset
 
 import (
-	"fmt"
 	"io"
 	"math/rand/v2"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"syscall"
 	"testing"
@@ -62,7 +62,7 @@ func BenchmarkSFTWriteRead(b *testing.B) {
 		batch := make([]SFT, 0, 1000)
 		for i := range benchRows {
 			batch = append(batch, SFT{
-				ID: fmt.Sprintf("%016x", i), Task: Tasks[i%len(Tasks)], Lang: "zh",
+				ID: strconv.FormatUint(1<<60|uint64(i), 16), Task: Tasks[i%len(Tasks)], Lang: "zh",
 				Prompt: prompts[i%len(prompts)], Response: texts[(i*7)%len(texts)], Source: "bench", Template: "t",
 			})
 			if len(batch) == cap(batch) {

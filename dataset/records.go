@@ -46,6 +46,8 @@ type Record interface {
 	Kind() Kind
 	// Key returns the content the id is derived from.
 	Key() []string
+	// recordID returns the id field; records are this package's types.
+	recordID() string
 }
 
 // ContentID returns a stable id: the first 16 bytes of the SHA-256 of the
@@ -85,8 +87,9 @@ type QA struct {
 	ContentSHA256 string    `parquet:"content_sha256" json:"content_sha256"`
 }
 
-func (QA) Kind() Kind      { return KindQA }
-func (r QA) Key() []string { return []string{r.URL, r.Question, r.Answer} }
+func (QA) Kind() Kind         { return KindQA }
+func (r QA) recordID() string { return r.ID }
+func (r QA) Key() []string    { return []string{r.URL, r.Question, r.Answer} }
 
 // Prompt is an instruction prompt for PPO.
 type Prompt struct {
@@ -98,8 +101,9 @@ type Prompt struct {
 	Template string `parquet:"template" json:"template"`
 }
 
-func (Prompt) Kind() Kind      { return KindPrompt }
-func (r Prompt) Key() []string { return []string{r.Task, r.Prompt} }
+func (Prompt) Kind() Kind         { return KindPrompt }
+func (r Prompt) recordID() string { return r.ID }
+func (r Prompt) Key() []string    { return []string{r.Task, r.Prompt} }
 
 // SFT is a demonstration: a prompt and the reference response.
 type SFT struct {
@@ -112,8 +116,9 @@ type SFT struct {
 	Template string `parquet:"template" json:"template"`
 }
 
-func (SFT) Kind() Kind      { return KindSFT }
-func (r SFT) Key() []string { return []string{r.Task, r.Prompt, r.Response} }
+func (SFT) Kind() Kind         { return KindSFT }
+func (r SFT) recordID() string { return r.ID }
+func (r SFT) Key() []string    { return []string{r.Task, r.Prompt, r.Response} }
 
 // Comparison is one preference pair for the reward model. Rows sharing a
 // GroupID come from one prompt ranked among K answers; ranks are 1-based,
@@ -132,7 +137,8 @@ type Comparison struct {
 	Source       string `parquet:"source" json:"source"`
 }
 
-func (Comparison) Kind() Kind { return KindComparison }
+func (Comparison) Kind() Kind         { return KindComparison }
+func (r Comparison) recordID() string { return r.ID }
 func (r Comparison) Key() []string {
 	return []string{r.GroupID, r.Prompt, r.Chosen, r.Rejected, r.Source}
 }
@@ -153,13 +159,24 @@ type Response struct {
 	Reward *float64 `parquet:"reward,optional" json:"reward"`
 }
 
-func (Response) Kind() Kind { return KindResponse }
+func (Response) Kind() Kind         { return KindResponse }
+func (r Response) recordID() string { return r.ID }
 func (r Response) Key() []string {
 	return []string{r.PromptID, r.Prompt, r.Response, r.Model, fmt.Sprint(r.SampleIndex)}
 }
 
 // WithID returns r with its ID set from its content when it is empty.
 func WithID[T Record](r T) T {
+	if r.recordID() != "" {
+		return r
+	}
+	return withContentID(r)
+}
+
+// withContentID sets the id from the content. It is apart from WithID
+// because taking r's address moves r to the heap, which WithID, called for
+// every row written, must not pay when the id is already set.
+func withContentID[T Record](r T) T {
 	if id := idOf(&r); *id == "" {
 		*id = ContentID(r.Key()...)
 	}

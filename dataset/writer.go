@@ -57,8 +57,9 @@ type Writer[T Record] struct {
 
 	schema   *parquet.Schema
 	pending  []T
-	inflight []inflightGroup // in commit order
-	groups   int             // entries of inflight that encode a row group
+	inflight []inflightGroup[T] // in commit order
+	groups   int                // entries of inflight that encode a row group
+	spare    [][]T              // row buffers of committed groups, for reuse
 
 	// commit is the previous shard's fsync and rename; nil when none is
 	// pending.
@@ -75,10 +76,11 @@ type shardFile[T Record] struct {
 
 // inflightGroup is a row group being encoded for a shard or, with rg nil,
 // the end of that shard.
-type inflightGroup struct {
+type inflightGroup[T Record] struct {
 	rg    *parquet.ConcurrentRowGroupWriter
+	rows  []T
 	done  chan error
-	shard any // *shardFile[T]
+	shard *shardFile[T]
 }
 
 // Create starts writing a dataset of kind T into dir.
@@ -235,8 +237,12 @@ func (w *Writer[T]) startGroup() error {
 		return nil
 	}
 	rows := w.pending
-	w.pending = make([]T, 0, w.opts.RowGroupRows)
-	g := inflightGroup{rg: w.cur.pw.BeginRowGroup(), done: make(chan error, 1), shard: w.cur}
+	if n := len(w.spare); n > 0 {
+		w.pending, w.spare = w.spare[n-1], w.spare[:n-1]
+	} else {
+		w.pending = make([]T, 0, w.opts.RowGroupRows)
+	}
+	g := inflightGroup[T]{rg: w.cur.pw.BeginRowGroup(), rows: rows, done: make(chan error, 1), shard: w.cur}
 	go func() {
 		var err error
 		if fields, ok := bindColumns[T](w.schema); ok {
@@ -269,7 +275,7 @@ func (w *Writer[T]) endShard() error {
 	if err := w.startGroup(); err != nil {
 		return err
 	}
-	w.inflight = append(w.inflight, inflightGroup{shard: w.cur})
+	w.inflight = append(w.inflight, inflightGroup[T]{shard: w.cur})
 	w.cur = nil
 	return nil
 }
@@ -279,14 +285,14 @@ func (w *Writer[T]) endShard() error {
 func (w *Writer[T]) commitOldest() error {
 	g := w.inflight[0]
 	w.inflight = w.inflight[1:]
-	sf := g.shard.(*shardFile[T])
 	if g.rg == nil {
-		return w.finishShard(sf)
+		return w.finishShard(g.shard)
 	}
 	w.groups--
 	if err := <-g.done; err != nil {
 		return fmt.Errorf("dataset %s: encode row group: %w", w.final, err)
 	}
+	w.spare = append(w.spare, g.rows[:0])
 	if _, err := g.rg.Commit(); err != nil {
 		return fmt.Errorf("dataset %s: write row group: %w", w.final, err)
 	}
@@ -367,7 +373,7 @@ func (w *Writer[T]) abortFiles() {
 		if g.rg != nil {
 			<-g.done
 		} else {
-			g.shard.(*shardFile[T]).file.Abort()
+			g.shard.file.Abort()
 		}
 	}
 	w.inflight = nil
