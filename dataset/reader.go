@@ -270,8 +270,10 @@ func (r *Reader[T]) start() {
 	go func() {
 		defer close(r.queue)
 		// unit queues a unit and runs produce in its own goroutine once a
-		// slot is free; false when the reader was closed.
-		unit := func(src source, produce func(send func(batch[T]) bool) error) bool {
+		// slot is free; false when the reader was closed. produce may call
+		// release once its work is done and only handing over remains, so
+		// that the next unit can start (the queue bounds the memory).
+		unit := func(src source, produce func(send func(batch[T]) bool, release func()) error) bool {
 			select {
 			case slots <- struct{}{}:
 			case <-r.stop:
@@ -285,7 +287,9 @@ func (r *Reader[T]) start() {
 				return false
 			}
 			go func() {
-				defer func() { <-slots }()
+				var once sync.Once
+				release := func() { once.Do(func() { <-slots }) }
+				defer release()
 				defer close(out)
 				send := func(b batch[T]) bool {
 					b.src = src
@@ -296,14 +300,14 @@ func (r *Reader[T]) start() {
 						return false
 					}
 				}
-				if err := produce(send); err != nil {
+				if err := produce(send, release); err != nil {
 					send(batch[T]{err: err})
 				}
 			}()
 			return true
 		}
 		fail := func(src source, err error) {
-			unit(src, func(func(batch[T]) bool) error { return err })
+			unit(src, func(func(batch[T]) bool, func()) error { return err })
 		}
 		// Shards are opened and checked ahead, in their own goroutine, so
 		// hashing the next shard overlaps decoding this one. Shards opened
@@ -343,7 +347,7 @@ func (r *Reader[T]) start() {
 		for _, src := range r.sources {
 			o := <-<-next
 			if src.jsonl {
-				if !unit(src, func(send func(batch[T]) bool) error { return readJSONL(src.path, send) }) {
+				if !unit(src, func(send func(batch[T]) bool, _ func()) error { return readJSONL(src.path, send) }) {
 					return
 				}
 				continue
@@ -358,9 +362,9 @@ func (r *Reader[T]) start() {
 			for i, rg := range sh.groups {
 				first := row0
 				sh.users.Add(1)
-				if !unit(src, func(send func(batch[T]) bool) error {
+				if !unit(src, func(send func(batch[T]) bool, release func()) error {
 					defer sh.users.Done()
-					return sh.readGroup(i, rg, first, send)
+					return sh.readGroup(i, rg, first, send, release)
 				}) {
 					sh.users.Done()
 					stopped = true
@@ -436,8 +440,9 @@ func checkShard[T Record](s source, opts ReaderOptions, f *os.File) (*shard[T], 
 
 // readGroup decodes row group i, whose first row is row first of the file,
 // and hands its rows on in batches.
-func (sh *shard[T]) readGroup(i int, rg parquet.RowGroup, first int64, send func(batch[T]) bool) error {
+func (sh *shard[T]) readGroup(i int, rg parquet.RowGroup, first int64, send func(batch[T]) bool, release func()) error {
 	rows, err := sh.decodeGroup(rg)
+	release()
 	if err != nil {
 		return fmt.Errorf("%s row group %d (rows %d and on): %w", sh.path, i, first+1, err)
 	}
