@@ -32,6 +32,7 @@ import (
 	"unsafe"
 
 	"github.com/parquet-go/parquet-go"
+	"github.com/parquet-go/parquet-go/encoding"
 	"github.com/parquet-go/parquet-go/format"
 )
 
@@ -169,6 +170,7 @@ func decodeColumn(chunk parquet.ColumnChunk, f columnField, base unsafe.Pointer,
 	pages := chunk.Pages()
 	defer pages.Close()
 	row := 0
+	var dict dictStrings
 	for {
 		p, err := pages.ReadPage()
 		if err == io.EOF {
@@ -177,7 +179,7 @@ func decodeColumn(chunk parquet.ColumnChunk, f columnField, base unsafe.Pointer,
 		if err != nil {
 			return err
 		}
-		k, err := decodePage(p, f, base, size, row, n)
+		k, err := decodePage(p, f, base, size, row, n, &dict)
 		parquet.Release(p)
 		if err != nil {
 			return fmt.Errorf("page at row %d: %w", row, err)
@@ -190,9 +192,37 @@ func decodeColumn(chunk parquet.ColumnChunk, f columnField, base unsafe.Pointer,
 	return nil
 }
 
+// dictStrings is the dictionary of a string column chunk copied into one
+// string, kept across the chunk's pages.
+type dictStrings struct {
+	dict    parquet.Dictionary
+	s       string
+	offsets []uint32
+	lo      uint32
+}
+
+// pageStrings copies the byte arrays of a page (or dictionary) into one
+// string; value j is s[offsets[j]-lo : offsets[j+1]-lo].
+func pageStrings(vals encoding.Values) (s string, offsets []uint32, lo uint32, err error) {
+	data, offsets := vals.ByteArray()
+	if len(offsets) == 0 {
+		return "", nil, 0, nil
+	}
+	lo = offsets[0]
+	for i := 1; i < len(offsets); i++ {
+		if offsets[i] < offsets[i-1] {
+			return "", nil, 0, fmt.Errorf("byte array offsets decrease at value %d", i)
+		}
+	}
+	if int(offsets[len(offsets)-1]) > len(data) {
+		return "", nil, 0, fmt.Errorf("byte array offsets run past the page's %d bytes", len(data))
+	}
+	return string(data[lo:offsets[len(offsets)-1]]), offsets, lo, nil
+}
+
 // decodePage stores the values of page p into rows [row, row+k) and
 // returns k.
-func decodePage(p parquet.Page, f columnField, base unsafe.Pointer, size uintptr, row, n int) (int, error) {
+func decodePage(p parquet.Page, f columnField, base unsafe.Pointer, size uintptr, row, n int, dict *dictStrings) (int, error) {
 	k := int(p.NumRows())
 	if int64(k) != p.NumValues() || len(p.RepetitionLevels()) != 0 {
 		return 0, fmt.Errorf("repeated values in a flat column")
@@ -257,9 +287,17 @@ func decodePage(p parquet.Page, f columnField, base unsafe.Pointer, size uintptr
 	}
 	switch f.kind {
 	case kindString:
-		data, offsets := vals.ByteArray()
-		lo := offsets[0]
-		s := string(data[lo:offsets[len(offsets)-1]])
+		var s string
+		var offsets []uint32
+		var lo uint32
+		var err error
+		if d := p.Dictionary(); d != nil && d == dict.dict {
+			s, offsets, lo = dict.s, dict.offsets, dict.lo
+		} else if s, offsets, lo, err = pageStrings(vals); err != nil {
+			return 0, err
+		} else if d != nil {
+			dict.dict, dict.s, dict.offsets, dict.lo = d, s, offsets, lo
+		}
 		for i := range k {
 			if ptr, j := at(i); ptr != nil {
 				*(*string)(ptr) = s[offsets[j]-lo : offsets[j+1]-lo]
