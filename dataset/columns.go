@@ -115,6 +115,20 @@ func recordFields[T Record]() []recordField {
 	return fields
 }
 
+// textColumns lists the columns of T tagged rlhf:"text".
+func textColumns[T Record]() [][]string {
+	var out [][]string
+	t := reflect.TypeFor[T]()
+	for i := range t.NumField() {
+		sf := t.Field(i)
+		if sf.Tag.Get("rlhf") == "text" {
+			name, _, _ := strings.Cut(sf.Tag.Get("parquet"), ",")
+			out = append(out, []string{name})
+		}
+	}
+	return out
+}
+
 // bindColumns maps the fields of T onto the leaf columns of schema; ok is
 // false when some column does not fit the column-wise path.
 func bindColumns[T Record](schema *parquet.Schema) (fields []columnField, ok bool) {

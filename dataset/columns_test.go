@@ -202,3 +202,33 @@ func TestBindColumnsRefusesOtherLayouts(t *testing.T) {
 		t.Error("the Response schema itself was not bound")
 	}
 }
+
+// TestTextColumnsHaveNoStatistics: free-text columns carry no min/max (in
+// the chunk statistics or the column index); the others keep theirs.
+func TestTextColumnsHaveNoStatistics(t *testing.T) {
+	dir := filepath.Join(t.TempDir(), "sft")
+	writeAll(t, dir, WriterOptions{}, []SFT{{Task: "chat", Lang: "zh", Prompt: "问", Response: "答", Source: "s", Template: "t"}, {Task: "rewrite", Lang: "en", Prompt: "p", Response: "r", Source: "s", Template: "u"}})
+	path := filepath.Join(dir, "part-00000.parquet")
+	raw, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	pf, err := parquet.OpenFile(bytes.NewReader(raw), int64(len(raw)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	text := map[string]bool{}
+	for _, c := range textColumns[SFT]() {
+		text[c[0]] = true
+	}
+	if !text["prompt"] || !text["response"] || text["task"] || len(text) != 2 {
+		t.Fatalf("text columns of sft: %v", text)
+	}
+	for _, cc := range pf.Metadata().RowGroups[0].Columns {
+		name := cc.MetaData.PathInSchema[0]
+		hasStats := len(cc.MetaData.Statistics.MaxValue) > 0
+		if hasStats == text[name] {
+			t.Errorf("column %q: min/max statistics %v, want %v", name, hasStats, !text[name])
+		}
+	}
+}

@@ -41,6 +41,11 @@ func IsTask(t string) bool {
 }
 
 // Record is implemented by every record type.
+//
+// Struct tags: `parquet` names the column, `json` the JSONL field, and
+// `rlhf:"text"` marks a free-text column, for which the writer keeps no
+// min/max statistics (they cost a comparison per value, copy whole texts
+// into page headers, and help no query).
 type Record interface {
 	// Kind is the record kind stored in the manifest.
 	Kind() Kind
@@ -75,9 +80,9 @@ type QA struct {
 	Site     string `parquet:"site" json:"site"`
 	URL      string `parquet:"url" json:"url"`
 	Title    string `parquet:"title" json:"title"`
-	Question string `parquet:"question" json:"question"`
-	Context  string `parquet:"context" json:"context"`
-	Answer   string `parquet:"answer" json:"answer"`
+	Question string `parquet:"question" json:"question" rlhf:"text"`
+	Context  string `parquet:"context" json:"context" rlhf:"text"`
+	Answer   string `parquet:"answer" json:"answer" rlhf:"text"`
 	// Votes is the up-vote count of the answer; nil where the site has none.
 	Votes    *int64 `parquet:"votes,optional" json:"votes"`
 	Category string `parquet:"category" json:"category"`
@@ -96,7 +101,7 @@ type Prompt struct {
 	ID       string `parquet:"id" json:"id"`
 	Task     string `parquet:"task" json:"task"`
 	Lang     string `parquet:"lang" json:"lang"`
-	Prompt   string `parquet:"prompt" json:"prompt"`
+	Prompt   string `parquet:"prompt" json:"prompt" rlhf:"text"`
 	Source   string `parquet:"source" json:"source"`
 	Template string `parquet:"template" json:"template"`
 }
@@ -110,8 +115,8 @@ type SFT struct {
 	ID       string `parquet:"id" json:"id"`
 	Task     string `parquet:"task" json:"task"`
 	Lang     string `parquet:"lang" json:"lang"`
-	Prompt   string `parquet:"prompt" json:"prompt"`
-	Response string `parquet:"response" json:"response"`
+	Prompt   string `parquet:"prompt" json:"prompt" rlhf:"text"`
+	Response string `parquet:"response" json:"response" rlhf:"text"`
 	Source   string `parquet:"source" json:"source"`
 	Template string `parquet:"template" json:"template"`
 }
@@ -127,9 +132,9 @@ func (r SFT) Key() []string    { return []string{r.Task, r.Prompt, r.Response} }
 type Comparison struct {
 	ID           string `parquet:"id" json:"id"`
 	GroupID      string `parquet:"group_id" json:"group_id"`
-	Prompt       string `parquet:"prompt" json:"prompt"`
-	Chosen       string `parquet:"chosen" json:"chosen"`
-	Rejected     string `parquet:"rejected" json:"rejected"`
+	Prompt       string `parquet:"prompt" json:"prompt" rlhf:"text"`
+	Chosen       string `parquet:"chosen" json:"chosen" rlhf:"text"`
+	Rejected     string `parquet:"rejected" json:"rejected" rlhf:"text"`
 	ChosenRank   int32  `parquet:"chosen_rank" json:"chosen_rank"`
 	RejectedRank int32  `parquet:"rejected_rank" json:"rejected_rank"`
 	Task         string `parquet:"task" json:"task"`
@@ -147,8 +152,8 @@ func (r Comparison) Key() []string {
 type Response struct {
 	ID          string `parquet:"id" json:"id"`
 	PromptID    string `parquet:"prompt_id" json:"prompt_id"`
-	Prompt      string `parquet:"prompt" json:"prompt"`
-	Response    string `parquet:"response" json:"response"`
+	Prompt      string `parquet:"prompt" json:"prompt" rlhf:"text"`
+	Response    string `parquet:"response" json:"response" rlhf:"text"`
 	Model       string `parquet:"model" json:"model"`
 	SampleIndex int32  `parquet:"sample_index" json:"sample_index"`
 	// Logprob is the summed log-probability of the response tokens.

@@ -206,12 +206,16 @@ func (w *Writer[T]) openShard() error {
 	}
 	w.parts++
 	sf := &shardFile[T]{file: f, hash: &hashCounter{w: f, h: sha256.New()}}
-	sf.pw = parquet.NewGenericWriter[T](sf.hash,
+	options := []parquet.WriterOption{
 		parquet.Compression(writerCodec),
 		parquet.MaxRowsPerRowGroup(w.opts.RowGroupRows),
 		parquet.CreatedBy("rlhf", "", ""),
 		parquet.KeyValueMetadata("rlhf.kind", string(KindOf[T]())),
-	)
+	}
+	for _, col := range textColumns[T]() {
+		options = append(options, parquet.SkipPageBounds(col...), parquet.SkipPageStatistics(col...))
+	}
+	sf.pw = parquet.NewGenericWriter[T](sf.hash, options...)
 	w.cur = sf
 	return nil
 }
