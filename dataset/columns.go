@@ -318,46 +318,11 @@ func decodePage(p parquet.Page, f columnField, base unsafe.Pointer, size uintptr
 			}
 		}
 	case kindInt32:
-		src := vals.Int32()
-		for i := range k {
-			if ptr, j := at(i); ptr != nil {
-				*(*int32)(ptr) = src[j]
-			}
-		}
+		storeValues(k, present, false, vals.Int32(), at)
 	case kindInt64:
-		src := vals.Int64()
-		var store []int64 // backing for pointer fields: one allocation per page
-		if f.pointer {
-			store = make([]int64, present)
-		}
-		for i := range k {
-			if ptr, j := at(i); ptr != nil {
-				if f.pointer {
-					x := &store[v-1]
-					*x = src[j]
-					*(**int64)(ptr) = x
-				} else {
-					*(*int64)(ptr) = src[j]
-				}
-			}
-		}
+		storeValues(k, present, f.pointer, vals.Int64(), at)
 	case kindFloat64:
-		src := vals.Double()
-		var store []float64
-		if f.pointer {
-			store = make([]float64, present)
-		}
-		for i := range k {
-			if ptr, j := at(i); ptr != nil {
-				if f.pointer {
-					x := &store[v-1]
-					*x = src[j]
-					*(**float64)(ptr) = x
-				} else {
-					*(*float64)(ptr) = src[j]
-				}
-			}
-		}
+		storeValues(k, present, f.pointer, vals.Double(), at)
 	case kindTime:
 		src := vals.Int64()
 		for i := range k {
@@ -367,6 +332,27 @@ func decodePage(p parquet.Page, f columnField, base unsafe.Pointer, size uintptr
 		}
 	}
 	return k, nil
+}
+
+// storeValues stores src[j] into the field of each of the page's k rows
+// that at returns (nil for a null row): a V, or with pointer a *V into one
+// slice allocated for the page's present values.
+func storeValues[V int32 | int64 | float64](k, present int, pointer bool, src []V, at func(int) (unsafe.Pointer, int)) {
+	var store []V
+	if pointer {
+		store = make([]V, 0, present) // never grows, so the pointers stay valid
+	}
+	for i := range k {
+		ptr, j := at(i)
+		switch {
+		case ptr == nil:
+		case pointer:
+			store = append(store, src[j])
+			*(**V)(ptr) = &store[len(store)-1]
+		default:
+			*(*V)(ptr) = src[j]
+		}
+	}
 }
 
 // writeChunkRows is the number of values handed to a column writer at a
@@ -398,6 +384,17 @@ func encodeRowGroup[T Record](rg *parquet.ConcurrentRowGroupWriter, rows []T, fi
 	return nil
 }
 
+// numberValue is the value of a V field, or of a *V field (null when nil).
+func numberValue[V int64 | float64](ptr unsafe.Pointer, pointer bool, value func(V) parquet.Value) parquet.Value {
+	if !pointer {
+		return value(*(*V)(ptr))
+	}
+	if x := *(**V)(ptr); x != nil {
+		return value(*x)
+	}
+	return parquet.NullValue()
+}
+
 // fieldValue is the Parquet value of the field at ptr, with its levels.
 func fieldValue(ptr unsafe.Pointer, f columnField) parquet.Value {
 	var v parquet.Value
@@ -408,24 +405,12 @@ func fieldValue(ptr unsafe.Pointer, f columnField) parquet.Value {
 	case kindInt32:
 		v = parquet.Int32Value(*(*int32)(ptr))
 	case kindInt64:
-		if f.pointer {
-			x := *(**int64)(ptr)
-			if x == nil {
-				return parquet.NullValue().Level(0, 0, f.col)
-			}
-			v = parquet.Int64Value(*x)
-		} else {
-			v = parquet.Int64Value(*(*int64)(ptr))
+		if v = numberValue(ptr, f.pointer, parquet.Int64Value); v.IsNull() {
+			return v.Level(0, 0, f.col)
 		}
 	case kindFloat64:
-		if f.pointer {
-			x := *(**float64)(ptr)
-			if x == nil {
-				return parquet.NullValue().Level(0, 0, f.col)
-			}
-			v = parquet.DoubleValue(*x)
-		} else {
-			v = parquet.DoubleValue(*(*float64)(ptr))
+		if v = numberValue(ptr, f.pointer, parquet.DoubleValue); v.IsNull() {
+			return v.Level(0, 0, f.col)
 		}
 	case kindTime:
 		t := *(*time.Time)(ptr)
