@@ -5,14 +5,15 @@ package dataset
 // parquet-go's generic reader and writer move data row by row: every row
 // becomes a parquet.Row of boxed values, and Schema.Reconstruct or
 // Deconstruct walks the struct by reflection for each of them. On 2 cores
-// that was a quarter of the time of a read, and one heap string per value.
-// The records of this package are flat structs of strings, 32/64-bit
-// integers, float64, *int64, *float64 and time.Time, so they can be moved a
-// column at a time instead:
+// that was a quarter of the time of a read. The records of this package are
+// flat structs of strings, 32/64-bit integers, float64, *int64, *float64
+// and time.Time, so they can be moved a column at a time instead:
 //
-//   - reading, each page's byte arrays are copied into one Go string and
-//     the values are substrings of it (one allocation per page, not per
-//     value); a row that is kept therefore keeps its page's string alive;
+//   - reading, the values of each page are stored straight into the
+//     records' fields; a string gets its own allocation (so a row kept
+//     from a large dataset keeps only its own text, never its page), except
+//     the values of a dictionary-encoded page, which share the chunk's
+//     dictionary copied into one string;
 //   - writing, each column is handed to its column writer as a run of
 //     parquet.Value that point into the records' own strings (the column
 //     buffer copies them), without a parquet.Row per record.
@@ -32,7 +33,6 @@ import (
 	"unsafe"
 
 	"github.com/parquet-go/parquet-go"
-	"github.com/parquet-go/parquet-go/encoding"
 	"github.com/parquet-go/parquet-go/format"
 )
 
@@ -207,7 +207,7 @@ func decodeColumn(chunk parquet.ColumnChunk, f columnField, base unsafe.Pointer,
 }
 
 // dictStrings is the dictionary of a string column chunk copied into one
-// string, kept across the chunk's pages.
+// string, kept across the chunk's pages: the rows share it.
 type dictStrings struct {
 	dict    parquet.Dictionary
 	s       string
@@ -215,23 +215,18 @@ type dictStrings struct {
 	lo      uint32
 }
 
-// pageStrings copies the byte arrays of a page (or dictionary) into one
-// string; value j is s[offsets[j]-lo : offsets[j+1]-lo].
-func pageStrings(vals encoding.Values) (s string, offsets []uint32, lo uint32, err error) {
-	data, offsets := vals.ByteArray()
-	if len(offsets) == 0 {
-		return "", nil, 0, nil
-	}
-	lo = offsets[0]
+// checkOffsets verifies the offsets of a page's byte arrays, so that a
+// damaged file gives an error rather than a panic.
+func checkOffsets(data []byte, offsets []uint32) error {
 	for i := 1; i < len(offsets); i++ {
 		if offsets[i] < offsets[i-1] {
-			return "", nil, 0, fmt.Errorf("byte array offsets decrease at value %d", i)
+			return fmt.Errorf("byte array offsets decrease at value %d", i)
 		}
 	}
-	if int(offsets[len(offsets)-1]) > len(data) {
-		return "", nil, 0, fmt.Errorf("byte array offsets run past the page's %d bytes", len(data))
+	if len(offsets) > 0 && int(offsets[len(offsets)-1]) > len(data) {
+		return fmt.Errorf("byte array offsets run past the page's %d bytes", len(data))
 	}
-	return string(data[lo:offsets[len(offsets)-1]]), offsets, lo, nil
+	return nil
 }
 
 // decodePage stores the values of page p into rows [row, row+k) and
@@ -301,20 +296,28 @@ func decodePage(p parquet.Page, f columnField, base unsafe.Pointer, size uintptr
 	}
 	switch f.kind {
 	case kindString:
-		var s string
-		var offsets []uint32
-		var lo uint32
-		var err error
-		if d := p.Dictionary(); d != nil && d == dict.dict {
-			s, offsets, lo = dict.s, dict.offsets, dict.lo
-		} else if s, offsets, lo, err = pageStrings(vals); err != nil {
+		// Values of a plain page get a string each: a row kept from a large
+		// dataset keeps only its own text, never its page. Values of a
+		// dictionary page share the chunk's dictionary, which is small.
+		data, offsets := vals.ByteArray()
+		if err := checkOffsets(data, offsets); err != nil {
 			return 0, err
-		} else if d != nil {
-			dict.dict, dict.s, dict.offsets, dict.lo = d, s, offsets, lo
+		}
+		if d := p.Dictionary(); d != nil {
+			if d != dict.dict && len(offsets) > 0 {
+				lo := offsets[0]
+				dict.dict, dict.s, dict.offsets, dict.lo = d, string(data[lo:offsets[len(offsets)-1]]), offsets, lo
+			}
+			for i := range k {
+				if ptr, j := at(i); ptr != nil {
+					*(*string)(ptr) = dict.s[dict.offsets[j]-dict.lo : dict.offsets[j+1]-dict.lo]
+				}
+			}
+			break
 		}
 		for i := range k {
 			if ptr, j := at(i); ptr != nil {
-				*(*string)(ptr) = s[offsets[j]-lo : offsets[j+1]-lo]
+				*(*string)(ptr) = string(data[offsets[j]:offsets[j+1]])
 			}
 		}
 	case kindInt32:
