@@ -77,7 +77,7 @@ func SHA256Hex(s string) string {
 // QA is an open-QA pair collected by scrape.
 type QA struct {
 	ID       string `parquet:"id" json:"id"`
-	Site     string `parquet:"site" json:"site"`
+	Site     string `parquet:"site,dict" json:"site"`
 	URL      string `parquet:"url" json:"url"`
 	Title    string `parquet:"title" json:"title"`
 	Question string `parquet:"question" json:"question" rlhf:"text"`
@@ -85,8 +85,8 @@ type QA struct {
 	Answer   string `parquet:"answer" json:"answer" rlhf:"text"`
 	// Votes is the up-vote count of the answer; nil where the site has none.
 	Votes    *int64 `parquet:"votes,optional" json:"votes"`
-	Category string `parquet:"category" json:"category"`
-	Lang     string `parquet:"lang" json:"lang"`
+	Category string `parquet:"category,dict" json:"category"`
+	Lang     string `parquet:"lang,dict" json:"lang"`
 	// FetchedAt is when the page was fetched, in UTC.
 	FetchedAt     time.Time `parquet:"fetched_at,timestamp(microsecond)" json:"fetched_at"`
 	ContentSHA256 string    `parquet:"content_sha256" json:"content_sha256"`
@@ -99,11 +99,11 @@ func (r QA) Key() []string    { return []string{r.URL, r.Question, r.Answer} }
 // Prompt is an instruction prompt for PPO.
 type Prompt struct {
 	ID       string `parquet:"id" json:"id"`
-	Task     string `parquet:"task" json:"task"`
-	Lang     string `parquet:"lang" json:"lang"`
+	Task     string `parquet:"task,dict" json:"task"`
+	Lang     string `parquet:"lang,dict" json:"lang"`
 	Prompt   string `parquet:"prompt" json:"prompt" rlhf:"text"`
-	Source   string `parquet:"source" json:"source"`
-	Template string `parquet:"template" json:"template"`
+	Source   string `parquet:"source,dict" json:"source"`
+	Template string `parquet:"template,dict" json:"template"`
 }
 
 func (Prompt) Kind() Kind         { return KindPrompt }
@@ -113,12 +113,12 @@ func (r Prompt) Key() []string    { return []string{r.Task, r.Prompt} }
 // SFT is a demonstration: a prompt and the reference response.
 type SFT struct {
 	ID       string `parquet:"id" json:"id"`
-	Task     string `parquet:"task" json:"task"`
-	Lang     string `parquet:"lang" json:"lang"`
+	Task     string `parquet:"task,dict" json:"task"`
+	Lang     string `parquet:"lang,dict" json:"lang"`
 	Prompt   string `parquet:"prompt" json:"prompt" rlhf:"text"`
 	Response string `parquet:"response" json:"response" rlhf:"text"`
-	Source   string `parquet:"source" json:"source"`
-	Template string `parquet:"template" json:"template"`
+	Source   string `parquet:"source,dict" json:"source"`
+	Template string `parquet:"template,dict" json:"template"`
 }
 
 func (SFT) Kind() Kind         { return KindSFT }
@@ -137,9 +137,9 @@ type Comparison struct {
 	Rejected     string `parquet:"rejected" json:"rejected" rlhf:"text"`
 	ChosenRank   int32  `parquet:"chosen_rank" json:"chosen_rank"`
 	RejectedRank int32  `parquet:"rejected_rank" json:"rejected_rank"`
-	Task         string `parquet:"task" json:"task"`
-	Lang         string `parquet:"lang" json:"lang"`
-	Source       string `parquet:"source" json:"source"`
+	Task         string `parquet:"task,dict" json:"task"`
+	Lang         string `parquet:"lang,dict" json:"lang"`
+	Source       string `parquet:"source,dict" json:"source"`
 }
 
 func (Comparison) Kind() Kind         { return KindComparison }
@@ -154,7 +154,7 @@ type Response struct {
 	PromptID    string `parquet:"prompt_id" json:"prompt_id"`
 	Prompt      string `parquet:"prompt" json:"prompt" rlhf:"text"`
 	Response    string `parquet:"response" json:"response" rlhf:"text"`
-	Model       string `parquet:"model" json:"model"`
+	Model       string `parquet:"model,dict" json:"model"`
 	SampleIndex int32  `parquet:"sample_index" json:"sample_index"`
 	// Logprob is the summed log-probability of the response tokens.
 	Logprob float64 `parquet:"logprob" json:"logprob"`
