@@ -461,3 +461,54 @@ func TestPositionNamesShardAndRow(t *testing.T) {
 		}
 	}
 }
+
+// TestMixedSourcesKeepOrder reads a multi-shard dataset, a JSONL file and
+// another dataset in one Reader: rows come in the order given, and each
+// row's position names its own file.
+func TestMixedSourcesKeepOrder(t *testing.T) {
+	root := t.TempDir()
+	var first, last []Prompt
+	for i := range 50 {
+		first = append(first, Prompt{Prompt: fmt.Sprintf("a%d", i)})
+		last = append(last, Prompt{Prompt: fmt.Sprintf("c%d", i)})
+	}
+	writeAll(t, filepath.Join(root, "a"), WriterOptions{RowsPerShard: 20, RowGroupRows: 7}, first)
+	writeAll(t, filepath.Join(root, "c"), WriterOptions{RowsPerShard: 30, RowGroupRows: 4}, last)
+	jsonl := filepath.Join(root, "b.jsonl")
+	if err := os.WriteFile(jsonl, []byte("{\"prompt\":\"b0\"}\n{\"prompt\":\"b1\"}\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	r, err := Open[Prompt](filepath.Join(root, "a"), jsonl, filepath.Join(root, "c"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer r.Close()
+	var got []string
+	for {
+		row, err := r.Next()
+		if err == io.EOF {
+			break
+		}
+		if err != nil {
+			t.Fatal(err)
+		}
+		got = append(got, row.Prompt)
+		if row.Prompt == "b1" && r.Position() != jsonl+":2" {
+			t.Errorf("b1 at %q", r.Position())
+		}
+		if row.Prompt == "c35" && r.Position() != filepath.Join(root, "c", "part-00001.parquet")+" row 6" {
+			t.Errorf("c35 at %q", r.Position())
+		}
+	}
+	var want []string
+	for _, p := range first {
+		want = append(want, p.Prompt)
+	}
+	want = append(want, "b0", "b1")
+	for _, p := range last {
+		want = append(want, p.Prompt)
+	}
+	if strings.Join(got, ",") != strings.Join(want, ",") {
+		t.Fatalf("order:\n got %v\nwant %v", got, want)
+	}
+}
