@@ -282,6 +282,32 @@ func planRun(kind string, o *CommonOptions, n int, store *gmodel.Store, resumeFr
 
 // checkpointAt writes a checkpoint with save and, when it holds the best
 // validation metric so far, marks it as the best one.
+// checkpointer saves a run's checkpoints and remembers the directory of the
+// last one (for messages and for publishing the model).
+type checkpointer struct {
+	save func() (string, error) // records the state and writes a checkpoint
+	last string
+}
+
+// Save writes a checkpoint.
+func (c *checkpointer) Save() error {
+	dir, err := c.save()
+	if err == nil {
+		c.last = dir
+	}
+	return err
+}
+
+// interrupted saves a checkpoint after the run's context ended with err
+// and returns the error that says where to resume; unit names the step
+// ("step", "iteration").
+func (c *checkpointer) interrupted(err error, unit string, step int) error {
+	if cerr := c.Save(); cerr != nil {
+		return fmt.Errorf("%w (and saving a checkpoint failed: %v)", err, cerr)
+	}
+	return fmt.Errorf("interrupted at %s %d, checkpoint %s written (continue with --resume): %w", unit, step, c.last, err)
+}
+
 func checkpointAt(save func() error, out string, state *TrainerState, isBest bool) error {
 	if err := save(); err != nil {
 		return err

@@ -3,6 +3,7 @@ package train
 import (
 	"bytes"
 	"context"
+	"errors"
 	"fmt"
 	"math"
 	"os"
@@ -348,5 +349,31 @@ func TestWeightDecayMatricesOnly(t *testing.T) {
 	}
 	if gotB := tensors.MustCopyFlatData[float32](bias.MustValue()); gotB[0] != 5 || gotB[1] != 6 {
 		t.Fatalf("bias decayed: %v", gotB)
+	}
+}
+
+// TestSFTCancelledSavesACheckpoint: a run whose context ends (Ctrl-C) saves
+// a checkpoint and says where to resume; --resume then finishes the run.
+func TestSFTCancelledSavesACheckpoint(t *testing.T) {
+	base := tinyModelDir(t, 1, 32, 64)
+	root := t.TempDir()
+	data := writeDataset(t, filepath.Join(root, "sft"), sftRows())
+	out := filepath.Join(root, "out")
+	o := SFTOptions{Model: base, Data: data, CommonOptions: CommonOptions{Out: out, MaxSteps: 3, LR: 1e-3,
+		BatchSize: 2, GradAccum: 1, MaxSeqLen: 64, EvalEvery: 100, Backend: "go"}}
+	ctx, cancel := context.WithCancel(context.Background())
+	cancel()
+	_, err := RunSFT(ctx, o)
+	if !errors.Is(err, context.Canceled) || !strings.Contains(err.Error(), "interrupted at step 0") ||
+		!strings.Contains(err.Error(), "continue with --resume") {
+		t.Fatalf("cancelled run: %v", err)
+	}
+	if _, serr := os.Stat(CheckpointDir(out, 0)); serr != nil {
+		t.Fatalf("no checkpoint after the interruption (%v): %v", err, serr)
+	}
+	o.Resume = true
+	res, err := RunSFT(context.Background(), o)
+	if err != nil || res.Steps != 3 {
+		t.Fatalf("resumed run: %+v, %v", res, err)
 	}
 }

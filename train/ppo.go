@@ -240,24 +240,19 @@ func RunPPO(ctx context.Context, o PPOOptions) (*PPOResult, error) {
 	if err := trimSamples(o.Out, state.Step); err != nil {
 		return nil, err
 	}
-	lastCkpt := resumeFrom
-	saveCheckpoint := func() error {
+	ckpt := &checkpointer{last: resumeFrom}
+	ckpt.save = func() (string, error) {
 		state.Epoch, state.Batch, state.Skipped = stream.epoch, stream.pos, guard.Skipped
 		state.Extra["kl_coef"] = kl.Beta
 		if ptx != nil {
 			state.Extra["ptx_epoch"], state.Extra["ptx_batch"] = float64(ptx.data.epoch), float64(ptx.data.index)
 		}
-		dir, err := SaveCheckpoint(o.Out, state.Step, func(dir string) error {
+		return SaveCheckpoint(o.Out, state.Step, func(dir string) error {
 			if err := actor.Save(dir); err != nil {
 				return err
 			}
 			return critic.Save(filepath.Join(dir, CriticDir))
 		}, state, o.Keep, stores...)
-		if err != nil {
-			return err
-		}
-		lastCkpt = dir
-		return nil
 	}
 
 	res := &PPOResult{}
@@ -267,10 +262,7 @@ func RunPPO(ctx context.Context, o PPOOptions) (*PPOResult, error) {
 	for state.Step < iterations {
 		if err := ctx.Err(); err != nil {
 			bar.Finish()
-			if cerr := saveCheckpoint(); cerr != nil {
-				return nil, fmt.Errorf("%w (and saving a checkpoint failed: %v)", err, cerr)
-			}
-			return nil, fmt.Errorf("interrupted at iteration %d, checkpoint %s written (continue with --resume): %w", state.Step, lastCkpt, err)
+			return nil, ckpt.interrupted(err, "iteration", state.Step)
 		}
 		iter := state.Step
 		m := Metrics{"step": float64(iter + 1), "kl_coef": kl.Beta}
@@ -397,7 +389,7 @@ func RunPPO(ctx context.Context, o PPOOptions) (*PPOResult, error) {
 				if err != nil {
 					return nil, err
 				}
-				if err := guard.Check(iter, cstep, cr.Loss, lastCkpt); err != nil {
+				if err := guard.Check(iter, cstep, cr.Loss, ckpt.last); err != nil {
 					bar.Finish()
 					return nil, fmt.Errorf("critic: %w", err)
 				}
@@ -417,7 +409,7 @@ func RunPPO(ctx context.Context, o PPOOptions) (*PPOResult, error) {
 					if err != nil {
 						return nil, err
 					}
-					if err := guard.Check(iter, astep, ar.Loss, lastCkpt); err != nil {
+					if err := guard.Check(iter, astep, ar.Loss, ckpt.last); err != nil {
 						bar.Finish()
 						return nil, fmt.Errorf("actor: %w", err)
 					}
@@ -506,35 +498,35 @@ func RunPPO(ctx context.Context, o PPOOptions) (*PPOResult, error) {
 			}
 		}
 		if state.Step%o.SaveEvery == 0 || last || stop {
-			if err := saveCheckpoint(); err != nil {
+			if err := ckpt.Save(); err != nil {
 				return nil, err
 			}
 		}
 		if klErr != nil {
 			bar.Finish()
-			return nil, fmt.Errorf("%w; checkpoint %s written", klErr, lastCkpt)
+			return nil, fmt.Errorf("%w; checkpoint %s written", klErr, ckpt.last)
 		}
 		if stop {
 			bar.Finish()
-			res.Iterations, res.Stopped, res.Model, res.KLCoef = state.Step, true, lastCkpt, kl.Beta
+			res.Iterations, res.Stopped, res.Model, res.KLCoef = state.Step, true, ckpt.last, kl.Beta
 			return res, nil
 		}
 	}
 	bar.Finish()
 
 	// 6. Publish the final actor at the top of Out and the critic in Out/critic.
-	if lastCkpt == "" {
-		if err := saveCheckpoint(); err != nil {
+	if ckpt.last == "" {
+		if err := ckpt.Save(); err != nil {
 			return nil, err
 		}
 	}
-	if err := publishModel(lastCkpt, o.Out); err != nil {
+	if err := publishModel(ckpt.last, o.Out); err != nil {
 		return nil, err
 	}
 	if err := os.MkdirAll(filepath.Join(o.Out, CriticDir), 0o755); err != nil {
 		return nil, err
 	}
-	if err := publishModel(filepath.Join(lastCkpt, CriticDir), filepath.Join(o.Out, CriticDir)); err != nil {
+	if err := publishModel(filepath.Join(ckpt.last, CriticDir), filepath.Join(o.Out, CriticDir)); err != nil {
 		return nil, err
 	}
 	finishPlots(o.Out, PPOPlots)

@@ -345,14 +345,10 @@ func RunRM(ctx context.Context, o RMOptions) (*RMResult, error) {
 		return nil, err
 	}
 	defer log.Close()
-	lastCkpt := resumeFrom
-	saveCheckpoint := func() error {
+	ckpt := &checkpointer{last: resumeFrom}
+	ckpt.save = func() (string, error) {
 		state.Epoch, state.Batch, state.Skipped = data.epoch, data.index, guard.Skipped
-		dir, err := SaveCheckpoint(o.Out, state.Step, func(dir string) error { return m.Save(dir) }, state, o.Keep, opt...)
-		if err == nil {
-			lastCkpt = dir
-		}
-		return err
+		return SaveCheckpoint(o.Out, state.Step, func(dir string) error { return m.Save(dir) }, state, o.Keep, opt...)
 	}
 
 	bar := progress.New(int64(total), "rm steps")
@@ -363,10 +359,7 @@ func RunRM(ctx context.Context, o RMOptions) (*RMResult, error) {
 	for state.Step < total {
 		if err := ctx.Err(); err != nil {
 			bar.Finish()
-			if cerr := saveCheckpoint(); cerr != nil {
-				return nil, fmt.Errorf("%w (and saving a checkpoint failed: %v)", err, cerr)
-			}
-			return nil, fmt.Errorf("interrupted at step %d, checkpoint %s written (continue with --resume): %w", state.Step, lastCkpt, err)
+			return nil, ckpt.interrupted(err, "step", state.Step)
 		}
 		lr := sched.At(state.Step)
 		var lossSum, accSum, marginSum float64
@@ -395,7 +388,7 @@ func RunRM(ctx context.Context, o RMOptions) (*RMResult, error) {
 		if err != nil {
 			return nil, err
 		}
-		if err := guard.Check(state.Step, step, loss, lastCkpt); err != nil {
+		if err := guard.Check(state.Step, step, loss, ckpt.last); err != nil {
 			bar.Finish()
 			return nil, err
 		}
@@ -431,13 +424,13 @@ func RunRM(ctx context.Context, o RMOptions) (*RMResult, error) {
 					state.BestStep, state.BestMetric, isBest = state.Step, res.ValLoss, true
 				}
 			}
-			if err := checkpointAt(saveCheckpoint, o.Out, state, isBest); err != nil {
+			if err := checkpointAt(ckpt.Save, o.Out, state, isBest); err != nil {
 				return nil, err
 			}
 		}
 		if stop {
 			bar.Finish()
-			res.Steps, res.Stopped, res.Model = state.Step, true, lastCkpt
+			res.Steps, res.Stopped, res.Model = state.Step, true, ckpt.last
 			return res, nil
 		}
 	}
@@ -446,7 +439,7 @@ func RunRM(ctx context.Context, o RMOptions) (*RMResult, error) {
 
 	// Publish the best (or last) checkpoint, centred: the mean and std of
 	// its reward on reference responses go to rlhf.json.
-	final := bestOrLast(o.Out, lastCkpt)
+	final := bestOrLast(o.Out, ckpt.last)
 	fm, err := model.Load(final)
 	if err != nil {
 		return nil, err

@@ -192,15 +192,10 @@ func RunSFT(ctx context.Context, o SFTOptions) (*SFTResult, error) {
 	}
 	defer log.Close()
 	res := &SFTResult{ValLoss: math.NaN(), Truncation: stats}
-	lastCkpt := resumeFrom
-	saveCheckpoint := func() error {
+	ckpt := &checkpointer{last: resumeFrom}
+	ckpt.save = func() (string, error) {
 		state.Epoch, state.Batch, state.Skipped = data.epoch, data.index, guard.Skipped
-		dir, err := SaveCheckpoint(o.Out, state.Step, func(dir string) error { return m.Save(dir) }, state, o.Keep, opt...)
-		if err != nil {
-			return err
-		}
-		lastCkpt = dir
-		return nil
+		return SaveCheckpoint(o.Out, state.Step, func(dir string) error { return m.Save(dir) }, state, o.Keep, opt...)
 	}
 
 	// 5. The loop: GradAccum micro-batches, one update, log, evaluate, save.
@@ -212,10 +207,7 @@ func RunSFT(ctx context.Context, o SFTOptions) (*SFTResult, error) {
 	for state.Step < total {
 		if err := ctx.Err(); err != nil {
 			bar.Finish()
-			if cerr := saveCheckpoint(); cerr != nil {
-				return nil, fmt.Errorf("%w (and saving a checkpoint failed: %v)", err, cerr)
-			}
-			return nil, fmt.Errorf("interrupted at step %d, checkpoint %s written (continue with --resume): %w", state.Step, lastCkpt, err)
+			return nil, ckpt.interrupted(err, "step", state.Step)
 		}
 		lr := sched.At(state.Step)
 		var lossSum float64
@@ -239,7 +231,7 @@ func RunSFT(ctx context.Context, o SFTOptions) (*SFTResult, error) {
 		if err != nil {
 			return nil, err
 		}
-		if err := guard.Check(state.Step, step, loss, lastCkpt); err != nil {
+		if err := guard.Check(state.Step, step, loss, ckpt.last); err != nil {
 			bar.Finish()
 			return nil, err
 		}
@@ -274,13 +266,13 @@ func RunSFT(ctx context.Context, o SFTOptions) (*SFTResult, error) {
 					state.BestStep, state.BestMetric, isBest = state.Step, v, true
 				}
 			}
-			if err := checkpointAt(saveCheckpoint, o.Out, state, isBest); err != nil {
+			if err := checkpointAt(ckpt.Save, o.Out, state, isBest); err != nil {
 				return nil, err
 			}
 		}
 		if stop {
 			bar.Finish()
-			res.Steps, res.Stopped, res.Model = state.Step, true, lastCkpt
+			res.Steps, res.Stopped, res.Model = state.Step, true, ckpt.last
 			return res, nil
 		}
 	}
@@ -289,7 +281,7 @@ func RunSFT(ctx context.Context, o SFTOptions) (*SFTResult, error) {
 
 	// 6. Publish the final model at the top of Out: the best checkpoint by
 	// validation loss, or the last one.
-	final := bestOrLast(o.Out, lastCkpt)
+	final := bestOrLast(o.Out, ckpt.last)
 	if err := publishModel(final, o.Out); err != nil {
 		return nil, err
 	}
