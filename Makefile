@@ -1,4 +1,12 @@
 # rlhf — build, test and demo targets. A newcomer needs only `make demo` and `make test`.
+# GoMLX v0.28.14 needs Go 1.27: a machine's own (older) go command fetches the
+# approved toolchain go1.27.3 from the module proxy when GOTOOLCHAIN names it
+# (go.mod's toolchain line alone is ignored by older go commands).
+# GOEXPERIMENT=simd turns on GoMLX's AVX-512/AVX2 kernels in the go backend.
+# (make 4.3 does not pass exported variables to $(shell), hence GOENV there.)
+export GOTOOLCHAIN := go1.27.3
+export GOEXPERIMENT := simd
+GOENV    := GOTOOLCHAIN=$(GOTOOLCHAIN) GOEXPERIMENT=$(GOEXPERIMENT)
 GO       ?= go
 VERSION  ?= $(shell git describe --tags --dirty 2>/dev/null || echo v0.1.0-dev)
 COMMIT   ?= $(shell git rev-parse --short HEAD 2>/dev/null || echo unknown)
@@ -8,11 +16,11 @@ BIN      := bin/rlhf
 # tensor-heavy ones (model, train, and cmd, whose end-to-end demo test trains
 # tiny models) run without it (the detector slows GoMLX's pure-Go kernels ~10x).
 HEAVY    := /model|/train|/cmd$$
-RACE_PKGS  = $(shell $(GO) list ./... | grep -Ev '$(HEAVY)')
-HEAVY_PKGS = $(shell $(GO) list ./... | grep -E '$(HEAVY)')
+RACE_PKGS  = $(shell $(GOENV) $(GO) list ./... | grep -Ev '$(HEAVY)')
+HEAVY_PKGS = $(shell $(GOENV) $(GO) list ./... | grep -E '$(HEAVY)')
 DEMO_OUT ?= demo-out
 
-.PHONY: build test lint bench demo clean
+.PHONY: build test lint bench demo clean gpu-bundle
 
 build:
 	$(GO) build -ldflags "$(LDFLAGS)" -o $(BIN) .
@@ -29,6 +37,13 @@ lint:
 # another package's build or benchmark (rows/s and tokens/s are per machine).
 bench:
 	$(GO) test -p 1 -run '^$$' -bench . -benchtime 1x -benchmem ./...
+
+# gpu/: what the GPU check needs on a machine without Go (scripts/gpu-check.sh):
+# a stripped binary and ../shared/gpu's gpu-env.sh and torch_baseline.py, if there.
+gpu-bundle:
+	mkdir -p gpu
+	if [ -d ../shared/gpu ]; then cp ../shared/gpu/* gpu/; fi
+	$(GO) build -ldflags "-s -w $(LDFLAGS)" -o gpu/rlhf .
 
 demo: build
 	$(BIN) demo --out $(DEMO_OUT)

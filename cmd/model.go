@@ -39,6 +39,7 @@ func newModelInitCmd() *cobra.Command {
 	f.StringVar(&opts.Tokenizer, "tokenizer", "", "tokenizer.json to use (default: a byte-level tokenizer, 256 bytes + <|endoftext|>)")
 	f.StringVar(&opts.Out, "out", "", "output folder (required)")
 	f.Uint64Var(&opts.Seed, "seed", 0, "random initialization seed")
+	f.BoolVar(&opts.ScoreHead, "score-head", false, "add a randomly initialised scalar score head (a reward-model or critic skeleton, for tests and benchmarks)")
 	f.StringVar(&opts.Template, "template", "", "prompt template stored in rlhf.json (default \"Human: {prompt}\\n\\nAssistant: \")")
 	return c
 }

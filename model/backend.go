@@ -45,8 +45,9 @@ func init() {
 //     found in $PJRT_PLUGIN_LIBRARY_PATH or the standard locations;
 //   - "xla:/abs/path/pjrt_c_api_cuda_plugin.so" : XLA with that plugin file.
 //
-// Plugins are never downloaded. A missing plugin is an error that names
-// PJRT_PLUGIN_LIBRARY_PATH.
+// Plugins are never downloaded. A missing plugin is an error that says to
+// run `rlhf backend install cuda` (or cpu) and names PJRT_PLUGIN_LIBRARY_PATH
+// and the absolute-path form.
 func NewBackend(spec string) (compute.Backend, error) {
 	spec = strings.TrimSpace(spec)
 	if spec == "" {
@@ -80,8 +81,7 @@ func NewBackend(spec string) (compute.Backend, error) {
 				return nil, fmt.Errorf("backend %q: PJRT plugin file: %w", spec, err)
 			}
 		} else if !hasPlugin(plugin) {
-			return nil, fmt.Errorf("backend %q: no PJRT plugin %q found (found: %v); install one and set PJRT_PLUGIN_LIBRARY_PATH to its directory (currently %q), or give its absolute path as xla:/path/to/pjrt_c_api_%s_plugin.so; rlhf never downloads plugins",
-				spec, plugin, xla.GetAvailablePlugins(), os.Getenv("PJRT_PLUGIN_LIBRARY_PATH"), plugin)
+			return nil, errNoPlugin(spec, plugin, xla.GetAvailablePlugins())
 		}
 		b, err := newXLA("xla:" + conf)
 		if err != nil {

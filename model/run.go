@@ -31,6 +31,9 @@ type InitOptions struct {
 	Out          string // output folder (required)
 	Seed         uint64 // random init seed
 	Template     string // prompt template for rlhf.json ("": DefaultPromptTemplate)
+	// ScoreHead adds a randomly initialised scalar score head (num_labels 1),
+	// the shape of a reward model or critic before `rlhf rm` trains one.
+	ScoreHead bool
 }
 
 // RunInit writes a randomly initialized model in HF layout with its tokenizer.
@@ -77,6 +80,11 @@ func RunInit(_ context.Context, o InitOptions) error {
 		return err
 	}
 	m.Meta.Stage = "init"
+	if o.ScoreHead {
+		if err := m.AddScoreHead(o.Seed); err != nil {
+			return err
+		}
+	}
 	if o.Template != "" {
 		m.Meta.PromptTemplate = o.Template
 	}

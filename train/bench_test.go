@@ -23,7 +23,7 @@ func benchSFTStep(b *testing.B, vocab, layers, hidden, heads, batch, seq int) {
 	if err != nil {
 		b.Fatal(err)
 	}
-	opt := NewOptimizer(backend, m.Store, sftLoss(m), OptimizerConfig{WeightDecay: 0.01, ClipGrad: 1})
+	opt := NewOptimizer(backend, m.Store, SFTLoss(m), OptimizerConfig{WeightDecay: 0.01, ClipGrad: 1})
 	seqs := make([]Encoded, batch)
 	for i := range seqs {
 		toks := make([]int32, seq)
@@ -34,7 +34,7 @@ func benchSFTStep(b *testing.B, vocab, layers, hidden, heads, batch, seq int) {
 	}
 	bt := MakeBatch(seqs, batch, seq, 0)
 	step := func() {
-		if _, err := opt.Micro(sftInputs(bt)...); err != nil {
+		if _, err := opt.Micro(SFTInputs(bt)...); err != nil {
 			b.Fatal(err)
 		}
 		if _, err := opt.Step(1e-4); err != nil {

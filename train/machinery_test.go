@@ -50,12 +50,12 @@ func TestSFTLossMasksPrompt(t *testing.T) {
 		t.Fatalf("%d loss tokens, want 4", b.NumTokens)
 	}
 	backend, _ := NewBackend("go")
-	lossFn := sftLoss(m)
+	lossFn := SFTLoss(m)
 	exec := gmodel.MustNewExec(backend, m.Store, func(scope *gmodel.Scope, in []*Node) *Node {
 		l, _ := lossFn(scope, in)
 		return l
 	})
-	loss := func(b Batch) float32 { return exec.MustExec1(sftInputs(b)...).Value().(float32) }
+	loss := func(b Batch) float32 { return exec.MustExec1(SFTInputs(b)...).Value().(float32) }
 	l0 := loss(b)
 	changed := b
 	changed.Targets = append([]int32(nil), b.Targets...)

@@ -268,7 +268,7 @@ func (p *ptxData) next(rows int) []any {
 		batch[i] = p.seqs[j]
 	}
 	b := MakeBatch(batch, rows, p.max, max(p.pad, 0))
-	return sftInputs(b)
+	return SFTInputs(b)
 }
 
 // readPrompts reads --prompts (train split of a folder with splits).

@@ -102,7 +102,7 @@ func ppoPtxLMLoss(t *testing.T, dir string) float64 {
 		return Div(sum, n)
 	})
 	b := MakeBatch(p.seqs, len(p.seqs), 64, tok.PAD())
-	return scalar(e.MustExec1(sftInputs(b)...))
+	return scalar(e.MustExec1(SFTInputs(b)...))
 }
 
 // TestPPOSyntheticReward runs PPO on the tiny model with reward = number of

@@ -54,9 +54,9 @@ type SFTResult struct {
 	Stopped bool
 }
 
-// sftLoss is the masked next-token loss: mean over response targets.
+// SFTLoss is the masked next-token loss: mean over response targets.
 // inputs: tokens, mask, targets [B,T] int32 and weights [B,T] float32.
-func sftLoss(m *model.Model) LossFn {
+func SFTLoss(m *model.Model) LossFn {
 	return func(_ *gmodel.Scope, in []*Node) (*Node, []*Node) {
 		sum, n := sftNLL(m, in[0], in[1], in[2], in[3])
 		return Div(sum, Max(n, OnesLike(n))), []*Node{n}
@@ -168,7 +168,7 @@ func RunSFT(ctx context.Context, o SFTOptions) (*SFTResult, error) {
 	guard := &Guard{Allowed: o.SkipNonFinite, Skipped: state.Skipped}
 
 	// 4. Executables: the optimizer's train step and the validation pass.
-	optim := NewOptimizer(backend, m.Store, sftLoss(m), OptimizerConfig{WeightDecay: o.WeightDecay, ClipGrad: o.ClipGrad})
+	optim := NewOptimizer(backend, m.Store, SFTLoss(m), OptimizerConfig{WeightDecay: o.WeightDecay, ClipGrad: o.ClipGrad})
 	evalExec := gmodel.MustNewExec(backend, m.Store, func(_ *gmodel.Scope, tokens, mask, targets, weights *Node) (*Node, *Node) {
 		return sftNLL(m, tokens, mask, targets, weights)
 	})
@@ -176,7 +176,7 @@ func RunSFT(ctx context.Context, o SFTOptions) (*SFTResult, error) {
 		var sum, n float64
 		for lo := 0; lo < len(valSeqs); lo += o.BatchSize {
 			b := MakeBatch(valSeqs[lo:min(lo+o.BatchSize, len(valSeqs))], o.BatchSize, o.MaxSeqLen, tok.PAD())
-			s, c, err := evalExec.Call2(sftInputs(b)...)
+			s, c, err := evalExec.Call2(SFTInputs(b)...)
 			if err != nil {
 				return 0, err
 			}
@@ -219,7 +219,7 @@ func RunSFT(ctx context.Context, o SFTOptions) (*SFTResult, error) {
 				batch[i] = seqs[j]
 			}
 			b := MakeBatch(batch, o.BatchSize, o.MaxSeqLen, tok.PAD())
-			r, err := optim.Micro(sftInputs(b)...)
+			r, err := optim.Micro(SFTInputs(b)...)
 			if err != nil {
 				return nil, err
 			}
@@ -299,7 +299,8 @@ func RunSFT(ctx context.Context, o SFTOptions) (*SFTResult, error) {
 	return res, nil
 }
 
-func sftInputs(b Batch) []any {
+// SFTInputs are the tensors of b in the order SFTLoss takes them.
+func SFTInputs(b Batch) []any {
 	return []any{
 		tensorOf(b.Tokens, b.B, b.T), tensorOf(b.Mask, b.B, b.T),
 		tensorOf(b.Targets, b.B, b.T), tensorOf(b.Weights, b.B, b.T),

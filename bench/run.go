@@ -1,0 +1,144 @@
+package bench
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"strings"
+
+	"github.com/rlhf-project/rlhf/model"
+)
+
+// RunOptions are the settings of `rlhf bench`.
+type RunOptions struct {
+	// Mode is what to measure: train, generate, both (train then generate)
+	// or parity.
+	Mode string
+	// Shapes are names from Shapes (train and generate modes). Default tiny.
+	Shapes []string
+	// Backend is a backend spec for model.NewBackend ("": $RLHF_BACKEND or go).
+	Backend string
+	// Models is the folder of golden models for parity (default testdata/models).
+	Models string
+	// JSON prints one JSON object per line instead of a table.
+	JSON bool
+	Options
+}
+
+// Modes are the values of RunOptions.Mode.
+var Modes = []string{"train", "generate", "both", "parity"}
+
+// Run measures what o names and prints a table (or JSON lines) to w. Parity
+// that fails its tolerance is an error, after every model was printed.
+func Run(ctx context.Context, w io.Writer, o RunOptions) error {
+	valid := false
+	for _, m := range Modes {
+		valid = valid || m == o.Mode
+	}
+	if !valid {
+		return fmt.Errorf("mode %q: want one of %s", o.Mode, strings.Join(Modes, ", "))
+	}
+	backend, err := model.NewBackend(o.Backend)
+	if err != nil {
+		return err
+	}
+	defer backend.Finalize()
+	name := backendLabel(o.Backend)
+	if o.Mode == "parity" {
+		if o.Models == "" {
+			o.Models = "testdata/models"
+		}
+		dtype := o.DType
+		if dtype == "" {
+			dtype = "float32"
+		}
+		rs, err := Parity(backend, name, o.Models, dtype)
+		if err != nil {
+			return err
+		}
+		failed := 0
+		if !o.JSON {
+			fmt.Fprintf(w, "%-8s %-10s %-9s %14s %14s %10s %s\n", "model", "backend", "dtype", "max|Δ| vs go", "max|Δ| vs ref", "max|logit|", "ok")
+		}
+		for _, r := range rs {
+			if !r.OK {
+				failed++
+			}
+			if o.JSON {
+				b, _ := json.Marshal(r)
+				fmt.Fprintln(w, string(b))
+				continue
+			}
+			fmt.Fprintf(w, "%-8s %-10s %-9s %14.3g %14.3g %10.3g %v\n", r.Model, r.Backend, r.DType, r.MaxDiffGo, r.MaxDiffRef, r.MaxAbs, r.OK)
+		}
+		if failed > 0 {
+			return fmt.Errorf("parity: %d of %d golden models differ from the go backend by more than %g of their largest logit", failed, len(rs), ParityTolerance(dtype))
+		}
+		return nil
+	}
+	if len(o.Shapes) == 0 {
+		o.Shapes = []string{"tiny"}
+	}
+	var shapes []Shape
+	for _, n := range o.Shapes {
+		s, err := FindShape(n)
+		if err != nil {
+			return err
+		}
+		shapes = append(shapes, s)
+	}
+	if !o.JSON {
+		fmt.Fprintf(w, "%-18s %-8s %-9s %-9s %8s %10s %12s %9s %7s\n", "shape", "mode", "backend", "dtype", "params", "batch×seq", "tokens/s", "compile", "MFU")
+	}
+	for _, s := range shapes {
+		var fns []func(context.Context, Shape) (Result, error)
+		if o.Mode == "train" || o.Mode == "both" {
+			fns = append(fns, func(ctx context.Context, s Shape) (Result, error) { return TrainStep(ctx, backend, name, s, o.Options) })
+		}
+		if o.Mode == "generate" || o.Mode == "both" {
+			fns = append(fns, func(ctx context.Context, s Shape) (Result, error) { return Generate(ctx, backend, name, s, o.Options) })
+		}
+		for _, fn := range fns {
+			r, err := fn(ctx, s)
+			if err != nil {
+				return fmt.Errorf("%s: %w", s.Name, err)
+			}
+			if o.JSON {
+				b, _ := json.Marshal(r)
+				fmt.Fprintln(w, string(b))
+				continue
+			}
+			mfu := "-"
+			if r.MFU > 0 {
+				mfu = fmt.Sprintf("%.1f%%", 100*r.MFU)
+			}
+			fmt.Fprintf(w, "%-18s %-8s %-9s %-9s %7.0fM %10s %12.1f %8.1fs %7s\n", r.Shape, r.Mode, r.Backend, r.DType,
+				float64(r.Params)/1e6, fmt.Sprintf("%d×%d", r.Batch, r.Seq), r.TokensPerS, r.CompileSecs, mfu)
+		}
+	}
+	return nil
+}
+
+// backendLabel is a short name of the backend spec for tables: go, or
+// xla:<platform> for a plugin path such as .../xla_cuda_plugin.so.
+func backendLabel(spec string) string {
+	if spec == "" {
+		spec = os.Getenv(model.BackendEnv)
+	}
+	if spec == "" {
+		return model.DefaultBackend
+	}
+	name, conf, _ := strings.Cut(spec, ":")
+	if name == "xla" && strings.Contains(conf, "/") {
+		for _, p := range []string{"cuda", "rocm", "cpu"} {
+			if strings.Contains(filepath.Base(conf), p) {
+				return "xla:" + p
+			}
+		}
+		return "xla:" + filepath.Base(conf)
+	}
+	return name
+}
