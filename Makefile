@@ -13,14 +13,16 @@ COMMIT   ?= $(shell git rev-parse --short HEAD 2>/dev/null || echo unknown)
 LDFLAGS  := -X github.com/rlhf-project/rlhf/cmd.Version=$(VERSION) -X github.com/rlhf-project/rlhf/cmd.Commit=$(COMMIT)
 BIN      := bin/rlhf
 # Packages whose tests are cheap enough to run under the race detector; the
-# tensor-heavy ones (model, train, and cmd, whose end-to-end demo test trains
-# tiny models) run without it (the detector slows GoMLX's pure-Go kernels ~10x).
-HEAVY    := /model|/train|/cmd$$
+# tensor-heavy ones (model, train, bench, and cmd, whose end-to-end demo test
+# trains tiny models) run without it (the detector slows GoMLX's pure-Go kernels
+# ~10x, and its checkptr mode rejects the pointer arithmetic of compute's SIMD
+# matmul kernels under GOEXPERIMENT=simd).
+HEAVY    := /model|/train|/cmd$$|/bench$$
 RACE_PKGS  = $(shell $(GOENV) $(GO) list ./... | grep -Ev '$(HEAVY)')
 HEAVY_PKGS = $(shell $(GOENV) $(GO) list ./... | grep -E '$(HEAVY)')
 DEMO_OUT ?= demo-out
 
-.PHONY: build test lint bench demo clean gpu-bundle
+.PHONY: build test lint bench bench-compare demo clean gpu-bundle
 
 build:
 	$(GO) build -ldflags "$(LDFLAGS)" -o $(BIN) .
@@ -37,6 +39,11 @@ lint:
 # another package's build or benchmark (rows/s and tokens/s are per machine).
 bench:
 	$(GO) test -p 1 -run '^$$' -bench . -benchtime 1x -benchmem ./...
+
+# rlhf beside plain PyTorch (Debian's python3-torch + OpenBLAS, installed when
+# missing) on this CPU, same shapes, one run, one table of tokens/s and ratios.
+bench-compare: build
+	RLHF=$(BIN) scripts/bench-compare.sh
 
 # gpu/: what the GPU check needs on a machine without Go (scripts/gpu-check.sh):
 # a stripped binary and ../shared/gpu's gpu-env.sh and torch_baseline.py, if there.
