@@ -91,6 +91,15 @@ func (s Shape) NewModel(seed uint64) (*model.Model, error) {
 	return model.New(cfg, seed)
 }
 
+// newModel is NewModel(1) computing in dtype.
+func (s Shape) newModel(dtype string) (*model.Model, error) {
+	m, err := s.NewModel(1)
+	if err != nil {
+		return nil, err
+	}
+	return m, m.SetComputeDType(dtype)
+}
+
 // Options tune a measurement.
 type Options struct {
 	// Steps is the number of timed training steps (or generation runs)
@@ -134,11 +143,8 @@ func (o *Options) defaults() {
 // norm 1, AdamW) at s.Batch×s.Seq random tokens.
 func TrainStep(ctx context.Context, backend compute.Backend, backendName string, s Shape, o Options) (Result, error) {
 	o.defaults()
-	m, err := s.NewModel(1)
+	m, err := s.newModel(o.DType)
 	if err != nil {
-		return Result{}, err
-	}
-	if err := m.SetComputeDType(o.DType); err != nil {
 		return Result{}, err
 	}
 	params := int64(m.Store.NumParameters()) // before the optimizer adds its moments
@@ -188,11 +194,8 @@ func TrainStep(ctx context.Context, backend compute.Backend, backendName string,
 // prefill is part of the time.
 func Generate(ctx context.Context, backend compute.Backend, backendName string, s Shape, o Options) (Result, error) {
 	o.defaults()
-	m, err := s.NewModel(1)
+	m, err := s.newModel(o.DType)
 	if err != nil {
-		return Result{}, err
-	}
-	if err := m.SetComputeDType(o.DType); err != nil {
 		return Result{}, err
 	}
 	dec, err := model.NewDecoder(backend, m)
