@@ -7,6 +7,7 @@ import (
 	"io"
 	"os"
 	"path/filepath"
+	"runtime/pprof"
 	"strings"
 
 	"github.com/rlhf-project/rlhf/model"
@@ -25,6 +26,8 @@ type RunOptions struct {
 	Models string
 	// JSON prints one JSON object per line instead of a table.
 	JSON bool
+	// CPUProfile, when set, is a file for a pprof CPU profile of the whole run.
+	CPUProfile string
 	Options
 }
 
@@ -44,6 +47,17 @@ func Run(ctx context.Context, w io.Writer, o RunOptions) error {
 	backend, err := model.NewBackend(o.Backend)
 	if err != nil {
 		return err
+	}
+	if o.CPUProfile != "" {
+		f, err := os.Create(o.CPUProfile)
+		if err != nil {
+			return fmt.Errorf("--cpu-profile: %w", err)
+		}
+		defer f.Close()
+		if err := pprof.StartCPUProfile(f); err != nil {
+			return fmt.Errorf("--cpu-profile: %w", err)
+		}
+		defer pprof.StopCPUProfile()
 	}
 	defer backend.Finalize()
 	name := backendLabel(o.Backend)

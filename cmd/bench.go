@@ -45,6 +45,7 @@ put these figures beside PyTorch's.`,
 	f.IntVar(&o.Steps, "steps", 3, "timed steps (training updates or generation runs) after the untimed first one")
 	f.Float64Var(&o.PeakTFLOPs, "peak-tflops", 0, "device peak dense TFLOP/s in --dtype, for MFU (e.g. 989 for an H100/H200 in bf16, 312 for an A100; 0: no MFU)")
 	f.StringVar(&o.Models, "models", "testdata/models", "parity: folder of golden model folders (config.json, model.safetensors, expected.json)")
+	f.StringVar(&o.CPUProfile, "cpu-profile", "", "write a pprof CPU profile of the run to this file (go tool pprof -top rlhf FILE)")
 	f.BoolVar(&o.JSON, "json", false, "print one JSON object per measurement instead of a table")
 	return c
 }

@@ -18,6 +18,7 @@ import (
 // bucket lengths (Generate does).
 type Decoder struct {
 	m             *Model
+	backend       compute.Backend
 	prefill, step *gmodel.Exec
 }
 
@@ -26,7 +27,7 @@ func NewDecoder(backend compute.Backend, m *Model) (*Decoder, error) {
 	if !m.HasLMHead {
 		return nil, fmt.Errorf("model has no LM head: it cannot generate")
 	}
-	d := &Decoder{m: m}
+	d := &Decoder{m: m, backend: backend}
 	var err error
 	d.prefill, err = gmodel.NewExec(backend, m.Store, d.prefillGraph)
 	if err != nil {
@@ -102,13 +103,17 @@ func (d *Decoder) stepGraph(_ *gmodel.Scope, in []*Node) []*Node {
 // DecodeState is one batch being decoded.
 type DecodeState struct {
 	d       *Decoder
-	keyMask [][]int32 // [B][S]
-	slot    int       // next free cache slot
-	caches  []*tensors.Tensor
+	b, s    int     // batch size, cache slots
+	keyMask []int32 // [B*S] row-major
+	slot    int     // next free cache slot
+	// caches are the K then V caches of every layer [B,KV,S,D]; they stay on
+	// the device and are donated to each Step, which updates them in place.
+	caches []*tensors.Tensor
+	tokens []int32 // [B] scratch for Step's input
 }
 
 // CacheLen is the number of cache slots (prompt + new tokens).
-func (s *DecodeState) CacheLen() int { return len(s.keyMask[0]) }
+func (s *DecodeState) CacheLen() int { return s.s }
 
 // Slot is the cache slot the next Step writes.
 func (s *DecodeState) Slot() int { return s.slot }
@@ -140,21 +145,44 @@ func (d *Decoder) Start(tokens, mask [][]int32, cacheLen int) (*DecodeState, [][
 			return nil, nil, fmt.Errorf("decoder: %d tokens (prompt and new) exceed gpt2's %d positions (n_positions)", need, d.m.Config.MaxPositions)
 		}
 	}
-	s := &DecodeState{d: d, slot: P}
-	s.keyMask = make([][]int32, len(tokens))
+	B := len(tokens)
+	s := &DecodeState{d: d, b: B, s: cacheLen, slot: P, keyMask: make([]int32, B*cacheLen), tokens: make([]int32, B)}
+	flatTokens := make([]int32, 0, B*P)
 	for b := range tokens {
 		if len(tokens[b]) != P || len(mask[b]) != P {
 			return nil, nil, fmt.Errorf("decoder: row %d has %d tokens / %d mask values, want %d", b, len(tokens[b]), len(mask[b]), P)
 		}
-		s.keyMask[b] = make([]int32, cacheLen)
-		copy(s.keyMask[b], mask[b])
+		flatTokens = append(flatTokens, tokens[b]...)
+		copy(s.keyMask[b*cacheLen:], mask[b])
 	}
-	out, err := d.prefill.Exec(tensors.FromValue(tokens), tensors.FromValue(s.keyMask))
+	out, err := d.prefill.Exec(tensors.FromFlatDataAndDimensions(flatTokens, B, P),
+		tensors.FromFlatDataAndDimensions(s.keyMask, B, cacheLen))
 	if err != nil {
 		return nil, nil, err
 	}
 	s.caches = out[1:]
-	return s, out[0].Value().([][]float32), nil
+	logits, err := logitsRows(out[0])
+	if err != nil {
+		s.Close()
+		return nil, nil, err
+	}
+	return s, logits, nil
+}
+
+// logitsRows copies logits [B,V] to the host as B rows sharing one slice, and
+// frees the tensor.
+func logitsRows(t *tensors.Tensor) ([][]float32, error) {
+	defer t.FinalizeAll()
+	B, V := t.Shape().Dim(0), t.Shape().Dim(1)
+	flat := make([]float32, B*V)
+	if err := tensors.ConstFlatData(t, func(f []float32) { copy(flat, f) }); err != nil {
+		return nil, err
+	}
+	rows := make([][]float32, B)
+	for b := range rows {
+		rows[b] = flat[b*V : (b+1)*V : (b+1)*V]
+	}
+	return rows, nil
 }
 
 // Step feeds one token per row (tokens[b]) at the next slot and returns the
@@ -164,27 +192,39 @@ func (s *DecodeState) Step(tokens []int32, live []bool) ([][]float32, error) {
 	if s.slot >= s.CacheLen() {
 		return nil, fmt.Errorf("decoder: cache of %d slots is full", s.CacheLen())
 	}
-	col := make([][]int32, len(tokens))
-	for b, t := range tokens {
-		col[b] = []int32{t}
+	if len(tokens) != s.b {
+		return nil, fmt.Errorf("decoder: %d tokens for a batch of %d", len(tokens), s.b)
+	}
+	if s.caches == nil {
+		return nil, fmt.Errorf("decoder: state is closed (or a previous step failed)")
+	}
+	copy(s.tokens, tokens)
+	for b := range s.b {
 		if live == nil || live[b] {
-			s.keyMask[b][s.slot] = 1
+			s.keyMask[b*s.s+s.slot] = 1
 		}
 	}
-	args := []any{tensors.FromValue(col), tensors.FromValue(s.keyMask), tensors.FromValue(int32(s.slot))}
-	for _, c := range s.caches {
-		args = append(args, c)
+	// FromFlatDataAndDimensions copies, so the scratch slices can be reused.
+	args := []any{tensors.FromFlatDataAndDimensions(s.tokens, s.b, 1),
+		tensors.FromFlatDataAndDimensions(s.keyMask, s.b, s.s), tensors.FromScalar(int32(s.slot))}
+	// Donate the caches: the step graph writes the new token's K and V into
+	// them in place instead of copying every cache each step.
+	caches := s.caches
+	s.caches = nil // donated below: unusable if the step fails
+	for _, c := range caches {
+		donated, err := DonateTensorBuffer(c, s.d.backend, 0)
+		if err != nil {
+			return nil, err
+		}
+		args = append(args, donated)
 	}
 	out, err := s.d.step.Exec(args...)
 	if err != nil {
 		return nil, err
 	}
-	for _, c := range s.caches {
-		c.FinalizeAll()
-	}
 	s.caches = out[1:]
 	s.slot++
-	return out[0].Value().([][]float32), nil
+	return logitsRows(out[0])
 }
 
 // Close frees the cache tensors.

@@ -288,12 +288,9 @@ func (m *Model) attend(l int, q, kNew, vNew *Node, at *attention) *Node {
 	c := m.Config
 	k, v := kNew, vNew
 	if at.cacheK != nil {
-		S := at.cacheK[l].Shape().Dim(2)
-		g := q.Graph()
-		onSlot := Equal(Iota(g, shapes.Make(dtypes.Int32, 1, 1, S, 1), 2), at.slot) // [1,1,S,1]
-		onSlot = BroadcastToDims(onSlot, at.cacheK[l].Shape().Dimensions...)
-		k = Where(onSlot, BroadcastToDims(kNew, at.cacheK[l].Shape().Dimensions...), at.cacheK[l])
-		v = Where(onSlot, BroadcastToDims(vNew, at.cacheV[l].Shape().Dimensions...), at.cacheV[l])
+		zero := ScalarZero(q.Graph(), at.slot.DType())
+		k = DynamicUpdateSlice(at.cacheK[l], toDType(kNew, at.cacheK[l].DType()), []*Node{zero, zero, at.slot, zero})
+		v = DynamicUpdateSlice(at.cacheV[l], toDType(vNew, at.cacheV[l].DType()), []*Node{zero, zero, at.slot, zero})
 	}
 	at.outK = append(at.outK, k)
 	at.outV = append(at.outV, v)

@@ -145,6 +145,7 @@ func (d *Decoder) generateBatch(prompts [][]int, first int, opts SampleOptions, 
 		return false
 	}
 	next := make([]int32, B)
+	var scratch []float64
 	for step := 0; step < opts.MaxNewTokens; step++ {
 		anyLive := false
 		for b := range B {
@@ -152,7 +153,7 @@ func (d *Decoder) generateBatch(prompts [][]int, first int, opts SampleOptions, 
 			if !live[b] {
 				continue
 			}
-			t, lp := sampleToken(logits[b], &opts, rngs[b])
+			t, lp := sampleToken(logits[b], &opts, rngs[b], &scratch)
 			next[b] = int32(t)
 			s := &out[b]
 			s.Tokens = append(s.Tokens, t)
@@ -176,15 +177,21 @@ func (d *Decoder) generateBatch(prompts [][]int, first int, opts SampleOptions, 
 }
 
 // sampleToken picks a token from logits and returns it with its log-prob
-// under the unmodified softmax.
-func sampleToken(logits []float32, o *SampleOptions, rng *rand.Rand) (int, float64) {
+// under the unmodified softmax. scratch is reused between calls (it grows to
+// len(logits)).
+func sampleToken(logits []float32, o *SampleOptions, rng *rand.Rand, scratch *[]float64) (int, float64) {
+	if cap(*scratch) < len(logits) {
+		*scratch = make([]float64, len(logits))
+	}
+	exps := (*scratch)[:len(logits)]
 	maxL := math.Inf(-1)
 	for _, l := range logits {
 		maxL = math.Max(maxL, float64(l))
 	}
 	var sum float64
-	for _, l := range logits {
-		sum += math.Exp(float64(l) - maxL)
+	for i, l := range logits {
+		exps[i] = math.Exp(float64(l) - maxL)
+		sum += exps[i]
 	}
 	lse := maxL + math.Log(sum)
 	logProb := func(t int) float64 { return float64(logits[t]) - lse }
@@ -198,14 +205,35 @@ func sampleToken(logits []float32, o *SampleOptions, rng *rand.Rand) (int, float
 		}
 		return best, logProb(best)
 	}
+	truncate := (o.TopK > 0 && o.TopK < len(logits)) || (o.TopP > 0 && o.TopP < 1)
+	if !truncate {
+		// Plain temperature sampling, in vocabulary order: the same
+		// arithmetic as the general path below, without its index and
+		// probability slices. At temperature 1, exp((l-max)/1) is exactly the
+		// exps computed above, so they are reused.
+		z := sum
+		if o.Temperature != 1 {
+			z = 0
+			for i, l := range logits {
+				exps[i] = math.Exp((float64(l) - maxL) / o.Temperature)
+				z += exps[i]
+			}
+		}
+		r := rng.Float64()
+		for i, e := range exps {
+			r -= e / z
+			if r < 0 {
+				return i, logProb(i)
+			}
+		}
+		last := len(logits) - 1
+		return last, logProb(last)
+	}
 	idx := make([]int, len(logits))
 	for i := range idx {
 		idx[i] = i
 	}
-	truncate := (o.TopK > 0 && o.TopK < len(idx)) || (o.TopP > 0 && o.TopP < 1)
-	if truncate { // plain temperature sampling needs no ordering
-		sort.SliceStable(idx, func(a, b int) bool { return logits[idx[a]] > logits[idx[b]] })
-	}
+	sort.SliceStable(idx, func(a, b int) bool { return logits[idx[a]] > logits[idx[b]] })
 	if o.TopK > 0 && o.TopK < len(idx) {
 		idx = idx[:o.TopK]
 	}
