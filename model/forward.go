@@ -4,9 +4,11 @@ import (
 	"fmt"
 	"math"
 
+	"github.com/gomlx/compute"
 	"github.com/gomlx/compute/dtypes"
 	"github.com/gomlx/compute/shapes"
 	. "github.com/gomlx/gomlx/core/graph" //nolint:revive // graph ops read best unqualified
+	"github.com/gomlx/gomlx/ml/nn"
 )
 
 func sqrtf(x float64) float64 { return math.Sqrt(x) }
@@ -190,7 +192,9 @@ func (m *Model) Score(hidden, mask *Node) *Node {
 	return AtIndex(m.Values(hidden), LastTokenIndex(mask))
 }
 
-// linear is x·wᵀ + b for an HF Linear weight w [out, in].
+// linear is x·wᵀ + b for an HF Linear weight w [out, in]; b may be nil.
+// (nn.Dense with DenseLayoutOutputsInput measured 0-5% slower on the go
+// backend at qwen2-100m, so it stays DotGeneral + Add.)
 func linear(x, w, b *Node) *Node {
 	y := DotGeneral(x, []int{x.Rank() - 1}, nil, w, []int{1}, nil)
 	if b != nil {
@@ -199,10 +203,12 @@ func linear(x, w, b *Node) *Node {
 	return y
 }
 
-// conv1d is x·w + b for a gpt2 Conv1D weight w [in, out].
+// conv1d is x·w + b for a gpt2 Conv1D weight w [in, out]. nn.Dense runs it as
+// the backend's fused dense op where there is one (the go backend: gpt2 "mid"
+// trains 15-25% faster than with DotGeneral + Add) and as DotGeneral + Add
+// elsewhere (XLA fuses those itself).
 func conv1d(x, w, b *Node) *Node {
-	y := DotGeneral(x, []int{x.Rank() - 1}, nil, w, []int{0}, nil)
-	return Add(y, ExpandLeftToRank(b, y.Rank()))
+	return nn.Dense(x, w, b, compute.DenseLayoutInputOutputs)
 }
 
 // layerNorm and rmsNorm compute in float32 whatever the compute dtype.
