@@ -60,74 +60,7 @@ func runBackendList(opts backendListOptions) error {
 		enc.SetIndent("", "  ")
 		return enc.Encode(infos)
 	}
-	var b strings.Builder
-	for i, info := range infos {
-		if i > 0 {
-			b.WriteString("\n")
-		}
-		writeBackendInfo(&b, info)
-	}
-	_, err := io.WriteString(opts.Out, b.String())
-	return err
-}
-
-func writeBackendInfo(b *strings.Builder, info model.BackendInfo) {
-	state := "available"
-	if !info.Available {
-		state = "not available"
-	}
-	fmt.Fprintf(b, "%s: %s", info.Name, state)
-	if len(info.Specs) > 0 {
-		fmt.Fprintf(b, " (--backend %s)", strings.Join(info.Specs, ", "))
-	}
-	b.WriteString("\n")
-	for _, n := range info.Notes {
-		fmt.Fprintf(b, "  %s\n", n)
-	}
-	if info.Description != "" {
-		fmt.Fprintf(b, "  %s\n", info.Description)
-	}
-	writeDevices(b, "  ", info.Devices, info.ProbeError)
-	if info.Name == "xla" {
-		env := "(unset: default directories)"
-		if info.PluginPathEnvSet {
-			env = fmt.Sprintf("%q", info.PluginPathEnv)
-		}
-		fmt.Fprintf(b, "  %s: %s\n", model.PluginPathEnv, env)
-		fmt.Fprintf(b, "  install dir (rlhf backend install): %s\n", info.InstallDir)
-		b.WriteString("  searched:\n")
-		for _, d := range info.SearchDirs {
-			fmt.Fprintf(b, "    %s\n", d)
-		}
-		if len(info.Plugins) == 0 {
-			b.WriteString("  plugins: none found\n")
-		} else {
-			b.WriteString("  plugins:\n")
-		}
-		for _, p := range info.Plugins {
-			fmt.Fprintf(b, "    %s  %s  [%s", p.Name, p.Path, p.Status)
-			if p.Reason != "" {
-				fmt.Fprintf(b, ": %s", p.Reason)
-			}
-			b.WriteString("]\n")
-			if p.Description != "" {
-				fmt.Fprintf(b, "      %s\n", p.Description)
-			}
-			writeDevices(b, "      ", p.Devices, p.ProbeError)
-		}
-	}
-	for _, h := range info.Hints {
-		fmt.Fprintf(b, "  hint: %s\n", h)
-	}
-}
-
-func writeDevices(b *strings.Builder, indent string, devices []string, probeErr string) {
-	for _, d := range devices {
-		fmt.Fprintf(b, "%sdevice %s\n", indent, d)
-	}
-	if probeErr != "" {
-		fmt.Fprintf(b, "%sprobe: %s\n", indent, probeErr)
-	}
+	return model.WriteBackends(opts.Out, infos)
 }
 
 // backendInstallOptions are the argument and flags of `rlhf backend install`.
@@ -187,21 +120,7 @@ func runBackendInstall(ctx context.Context, opts backendInstallOptions) error {
 	if err != nil {
 		return err
 	}
-	var b strings.Builder
-	fmt.Fprintf(&b, "Installing the %s PJRT plugin:\n", plan.Target)
-	fmt.Fprintf(&b, "  what:  %s\n", plan.Package)
-	fmt.Fprintf(&b, "  from:  %s\n", plan.Source)
-	fmt.Fprintf(&b, "  to:    %s\n", plan.Dir)
-	fmt.Fprintf(&b, "  file:  %s\n", plan.PluginFile)
-	if plan.CacheDir != "" {
-		fmt.Fprintf(&b, "  cache: %s\n", plan.CacheDir)
-	} else {
-		b.WriteString("  cache: off\n")
-	}
-	for _, w := range plan.Warnings {
-		fmt.Fprintf(&b, "  note:  %s\n", w)
-	}
-	if _, err := io.WriteString(opts.Out, b.String()); err != nil {
+	if err := plan.WriteSummary(opts.Out); err != nil {
 		return err
 	}
 	if opts.DryRun {
