@@ -453,7 +453,7 @@ func PlanInstall(target string, opts InstallOptions) (*InstallPlan, error) {
 			cuda = "13"
 		}
 		if cuda != "12" && cuda != "13" {
-			return nil, fmt.Errorf("CUDA version %q: want 13 or 12", cuda)
+			return nil, fmt.Errorf("--cuda %q: want 13 or 12 (the CUDA major version of the plugin)", cuda)
 		}
 		plan.plugin = "cuda" + cuda
 		if plan.Version == "" {
