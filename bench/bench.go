@@ -19,6 +19,7 @@ import (
 
 	"github.com/gomlx/compute"
 
+	"github.com/rlhf-project/rlhf/infer"
 	"github.com/rlhf-project/rlhf/model"
 	"github.com/rlhf-project/rlhf/train"
 )
@@ -149,13 +150,13 @@ func TrainStep(ctx context.Context, backend compute.Backend, backendName string,
 	}
 	params := int64(m.Store.NumParameters()) // before the optimizer adds its moments
 	opt := train.NewOptimizer(backend, m.Store, train.SFTLoss(m), train.OptimizerConfig{WeightDecay: 0.01, ClipGrad: 1})
-	seqs := make([]train.Encoded, s.Batch)
+	seqs := make([]infer.Encoded, s.Batch)
 	for i := range seqs {
 		toks := make([]int32, s.Seq)
 		for j := range toks {
 			toks[j] = int32((i*7919 + j*104729) % s.Vocab)
 		}
-		seqs[i] = train.Encoded{Tokens: toks, PromptLen: 1}
+		seqs[i] = infer.Encoded{Tokens: toks, PromptLen: 1}
 	}
 	bt := train.MakeBatch(seqs, s.Batch, s.Seq, 0)
 	step := func() error {

@@ -3,13 +3,13 @@ package cmd
 import (
 	"github.com/spf13/cobra"
 
-	"github.com/rlhf-project/rlhf/train"
+	"github.com/rlhf-project/rlhf/infer"
 )
 
 func init() { register(newEvalCmd) }
 
 func newEvalCmd() *cobra.Command {
-	o := train.EvalOptions{}
+	o := infer.EvalOptions{}
 	c := &cobra.Command{
 		Use:   "eval --policy DIR --baseline DIR --reward RM --prompts DATASET --out DIR",
 		Short: "Compare a policy with a baseline under a reward model (win rate, reward, KL, length, per task)",
@@ -22,7 +22,7 @@ datasets --out/policy and --out/baseline (kind response) for reading and labelli
 		Example: `  rlhf eval --policy ckpt/ppo --baseline ckpt/sft --reward ckpt/rm --prompts data/instruct/prompts/val --out eval/ppo-vs-sft`,
 		Args:    cobra.NoArgs,
 		RunE: func(c *cobra.Command, _ []string) error {
-			_, err := train.RunEval(c.Context(), o)
+			_, err := infer.RunEval(c.Context(), o)
 			return err
 		},
 	}

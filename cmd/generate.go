@@ -3,19 +3,19 @@ package cmd
 import (
 	"github.com/spf13/cobra"
 
-	"github.com/rlhf-project/rlhf/model"
+	"github.com/rlhf-project/rlhf/infer"
 )
 
 func init() { register(newGenerateCmd) }
 
 func newGenerateCmd() *cobra.Command {
-	opts := model.GenerateOptions{}
+	opts := infer.GenerateOptions{}
 	c := &cobra.Command{
 		Use:   "generate --model DIR --prompts DATASET --out DIR",
 		Short: "Sample responses to prompts (batched, KV cache) into a response dataset",
 		Args:  cobra.NoArgs,
 		RunE: func(c *cobra.Command, _ []string) error {
-			return model.RunGenerate(c.Context(), opts)
+			return infer.RunGenerate(c.Context(), opts)
 		},
 	}
 	f := c.Flags()

@@ -1,6 +1,8 @@
 package cmd
 
 import (
+	"errors"
+
 	"github.com/spf13/cobra"
 
 	"github.com/rlhf-project/rlhf/model"
@@ -25,7 +27,10 @@ func newModelInitCmd() *cobra.Command {
 		Short: "Write a small randomly initialized model (config.json, model.safetensors, tokenizer.json, rlhf.json)",
 		Args:  cobra.NoArgs,
 		RunE: func(c *cobra.Command, _ []string) error {
-			return model.RunInit(c.Context(), opts)
+			if opts.Out == "" {
+				return errors.New("--out is required")
+			}
+			return model.RunInit(opts)
 		},
 	}
 	f := c.Flags()

@@ -3,19 +3,19 @@ package cmd
 import (
 	"github.com/spf13/cobra"
 
-	"github.com/rlhf-project/rlhf/model"
+	"github.com/rlhf-project/rlhf/infer"
 )
 
 func init() { register(newScoreCmd) }
 
 func newScoreCmd() *cobra.Command {
-	opts := model.ScoreOptions{}
+	opts := infer.ScoreOptions{}
 	c := &cobra.Command{
 		Use:   "score --model DIR --data DATASET_OR_JSONL --out DIR",
 		Short: "Score prompt/response rows: summed response log-prob and token count, or reward for reward models",
 		Args:  cobra.NoArgs,
 		RunE: func(c *cobra.Command, _ []string) error {
-			return model.RunScore(c.Context(), opts)
+			return infer.RunScore(c.Context(), opts)
 		},
 	}
 	f := c.Flags()

@@ -4,6 +4,7 @@ import (
 	"github.com/spf13/cobra"
 	"github.com/spf13/pflag"
 
+	"github.com/rlhf-project/rlhf/infer"
 	"github.com/rlhf-project/rlhf/train"
 )
 
@@ -21,7 +22,7 @@ func bindCommonTrainFlags(f *pflag.FlagSet, o *train.CommonOptions, lr float64) 
 	f.IntVar(&o.BatchSize, "batch-size", 8, "sequences (sft) or comparison groups (rm) per micro-batch")
 	f.IntVar(&o.GradAccum, "grad-accum", 1, "micro-batches per optimizer update")
 	f.IntVar(&o.MaxSeqLen, "max-seq-len", 512, "maximum sequence length in tokens")
-	f.StringVar(&o.Truncate, "truncate", train.TruncateLeft, "longer rows: left (cut the prompt's start, then the response's end) or drop")
+	f.StringVar(&o.Truncate, "truncate", infer.TruncateLeft, "longer rows: left (cut the prompt's start, then the response's end) or drop")
 	f.Float64Var(&o.WeightDecay, "weight-decay", 0, "AdamW decoupled weight decay")
 	f.Float64Var(&o.ClipGrad, "clip-grad", 1.0, "maximum global gradient norm (0: no clipping)")
 	f.IntVar(&o.EvalEvery, "eval-every", 0, "steps between validations and checkpoints (0: once per epoch)")

@@ -3,6 +3,7 @@ package train
 import (
 	"testing"
 
+	"github.com/rlhf-project/rlhf/infer"
 	"github.com/rlhf-project/rlhf/model"
 )
 
@@ -24,13 +25,13 @@ func benchSFTStep(b *testing.B, vocab, layers, hidden, heads, batch, seq int) {
 		b.Fatal(err)
 	}
 	opt := NewOptimizer(backend, m.Store, SFTLoss(m), OptimizerConfig{WeightDecay: 0.01, ClipGrad: 1})
-	seqs := make([]Encoded, batch)
+	seqs := make([]infer.Encoded, batch)
 	for i := range seqs {
 		toks := make([]int32, seq)
 		for j := range toks {
 			toks[j] = int32((i*7919 + j*104729) % vocab)
 		}
-		seqs[i] = Encoded{Tokens: toks, PromptLen: seq / 4}
+		seqs[i] = infer.Encoded{Tokens: toks, PromptLen: seq / 4}
 	}
 	bt := MakeBatch(seqs, batch, seq, 0)
 	step := func() {

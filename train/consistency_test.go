@@ -7,6 +7,7 @@ import (
 	"testing"
 
 	"github.com/rlhf-project/rlhf/dataset"
+	"github.com/rlhf-project/rlhf/infer"
 	"github.com/rlhf-project/rlhf/model"
 )
 
@@ -26,20 +27,20 @@ func TestScoreAgreesWithTraining(t *testing.T) {
 	if err := m.Save(dir); err != nil {
 		t.Fatal(err)
 	}
-	m, tok, err := LoadModel("--model", dir, 128, "")
+	m, tok, err := loadModel("--model", dir, 128, "")
 	if err != nil {
 		t.Fatal(err)
 	}
 	pairs := [][2]string{{"什么是长城？", "长城是古代的防御工程。"}, {"hi", "hello there"}, {"q", ""}}
 
-	enc := &Encoder{Tok: tok, Meta: m.Meta, MaxLen: 128, Truncate: TruncateLeft}
-	var seqs []Encoded
+	enc := &infer.Encoder{Tok: tok, Meta: m.Meta, MaxLen: 128, Truncate: infer.TruncateLeft}
+	var seqs []infer.Encoded
 	for _, p := range pairs {
 		e, ok := enc.Encode(p[0], p[1], nil)
 		if !ok {
 			t.Fatal("encode")
 		}
-		if want := model.PromptIDs(m, tok, p[0], "", false); e.PromptLen != len(want) {
+		if want := enc.Prompt(p[0]); e.PromptLen != len(want) {
 			t.Fatalf("prompt tokens: train %d, model %d", e.PromptLen, len(want))
 		}
 		seqs = append(seqs, e)
@@ -48,7 +49,11 @@ func TestScoreAgreesWithTraining(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	trained, err := NewScorer(backend, m, 4, 128, tok.PAD()).Score(seqs)
+	sc, err := infer.NewScorer(backend, m)
+	if err != nil {
+		t.Fatal(err)
+	}
+	trained, err := sc.RewardsOf(seqs, 4)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -61,7 +66,7 @@ func TestScoreAgreesWithTraining(t *testing.T) {
 	}
 	writeDataset(t, in, rows)
 	out := filepath.Join(tmp, "scored")
-	if err := model.RunScore(context.Background(), model.ScoreOptions{Model: dir, Data: []string{in}, Out: out, BatchSize: 2}); err != nil {
+	if err := infer.RunScore(context.Background(), infer.ScoreOptions{Model: dir, Data: []string{in}, Out: out, BatchSize: 2}); err != nil {
 		t.Fatal(err)
 	}
 	scored, err := dataset.ReadAll[dataset.Response](out)

@@ -8,113 +8,8 @@ import (
 	"strings"
 
 	"github.com/rlhf-project/rlhf/dataset"
-	"github.com/rlhf-project/rlhf/model"
-	"github.com/rlhf-project/rlhf/model/tokenizer"
+	"github.com/rlhf-project/rlhf/infer"
 )
-
-// Truncation policies for sequences longer than --max-seq-len.
-const (
-	// TruncateLeft drops tokens from the start of the prompt (keeping its end,
-	// closest to the response); when the response alone does not fit, its end
-	// is cut too (and the row is counted as a truncated response).
-	TruncateLeft = "left"
-	// TruncateDrop drops the whole row (counted and reported).
-	TruncateDrop = "drop"
-)
-
-// Encoder turns prompt/response text into token ids the way every stage
-// must agree on: [BOS] + tokens(template(prompt)) + tokens(response) + EOS.
-// BOS is added only when the tokenizer says so (tokenizer.AddsBOS: Llama);
-// the response gets its own tokenisation so the prompt/response boundary is
-// exact.
-type Encoder struct {
-	Tok  *tokenizer.Tokenizer
-	Meta *model.Meta
-	// MaxLen is the maximum sequence length in tokens.
-	MaxLen int
-	// Truncate is TruncateLeft or TruncateDrop.
-	Truncate string
-}
-
-// Encoded is one tokenised prompt+response.
-type Encoded struct {
-	// Tokens are the ids; PromptLen of them (BOS and template included) come
-	// before the response.
-	Tokens    []int32
-	PromptLen int
-	// Loss, when not nil, marks the tokens the loss predicts (1) one by one
-	// instead of "everything after PromptLen" (packed rows).
-	Loss []int32
-	// Segment, when not nil (packed rows), numbers the example each token
-	// belongs to (1, 2, ...); it becomes the attention mask, so examples
-	// packed in one row neither see each other nor share positions.
-	Segment []int32
-}
-
-// lossAt reports whether token t is a loss token.
-func (e Encoded) lossAt(t int) bool {
-	if e.Loss != nil {
-		return e.Loss[t] != 0
-	}
-	return t >= e.PromptLen
-}
-
-// TruncStats counts what truncation did.
-type TruncStats struct {
-	Rows              int // rows encoded
-	PromptTruncated   int // rows whose prompt lost tokens on the left
-	ResponseTruncated int // rows whose response (or EOS) was cut
-	Dropped           int // rows dropped (--truncate drop)
-}
-
-func (s TruncStats) String() string {
-	return fmt.Sprintf("%d rows: %d prompts truncated on the left, %d responses cut, %d rows dropped",
-		s.Rows, s.PromptTruncated, s.ResponseTruncated, s.Dropped)
-}
-
-// Encode tokenises one prompt and response. ok is false when the row is
-// dropped by the truncation policy. stats may be nil.
-func (e *Encoder) Encode(prompt, response string, stats *TruncStats) (Encoded, bool) {
-	var p []int32
-	if e.Tok.AddsBOS() {
-		p = append(p, int32(e.Tok.BOS()))
-	}
-	for _, id := range e.Tok.Encode(e.Meta.FormatPrompt(prompt)) {
-		p = append(p, int32(id))
-	}
-	var r []int32
-	for _, id := range e.Tok.Encode(response) {
-		r = append(r, int32(id))
-	}
-	r = append(r, int32(e.Tok.EOS()))
-	if stats != nil {
-		stats.Rows++
-	}
-	if len(p)+len(r) > e.MaxLen {
-		if e.Truncate == TruncateDrop {
-			if stats != nil {
-				stats.Dropped++
-			}
-			return Encoded{}, false
-		}
-		// Keep at least a few prompt tokens (the end of the template) so the
-		// response stays conditioned on "Assistant:".
-		minPrompt := min(len(p), max(1, e.MaxLen/8))
-		if len(r) > e.MaxLen-minPrompt {
-			r = r[:e.MaxLen-minPrompt]
-			if stats != nil {
-				stats.ResponseTruncated++
-			}
-		}
-		if keep := e.MaxLen - len(r); keep < len(p) {
-			p = p[len(p)-keep:]
-			if stats != nil {
-				stats.PromptTruncated++
-			}
-		}
-	}
-	return Encoded{Tokens: append(p, r...), PromptLen: len(p)}, true
-}
 
 // Batch is a padded batch of sequences (right padding), with next-token
 // targets already shifted: position t of the model predicts Targets[t] =
@@ -129,23 +24,16 @@ type Batch struct {
 	NumTokens int
 }
 
-// bucket rounds n up to a multiple of 16 (at most maxLen), so that batches
-// of similar lengths share one compiled graph.
-func bucket(n, maxLen int) int {
-	b := (n + 15) / 16 * 16
-	return max(1, min(b, maxLen))
-}
-
 // MakeBatch pads rows into a [rows, T] batch; T is the longest row rounded
 // up to a multiple of 16 (capped at maxLen). Rows beyond len(rows) up to
 // rows are all padding (so every batch of a run has the same B). Only
 // response tokens are targets with weight 1.
-func MakeBatch(seqs []Encoded, rows, maxLen, pad int) Batch {
+func MakeBatch(seqs []infer.Encoded, rows, maxLen, pad int) Batch {
 	longest := 1
 	for _, s := range seqs {
 		longest = max(longest, len(s.Tokens))
 	}
-	T := bucket(longest, maxLen)
+	T := infer.Bucket(longest, maxLen)
 	b := Batch{B: rows, T: T, Tokens: make([]int32, rows*T), Mask: make([]int32, rows*T),
 		Targets: make([]int32, rows*T), Weights: make([]float32, rows*T)}
 	for i := range b.Tokens {
@@ -161,7 +49,7 @@ func MakeBatch(seqs []Encoded, rows, maxLen, pad int) Batch {
 			}
 			if t > 0 {
 				b.Targets[i*T+t-1] = id
-				if s.lossAt(t) {
+				if s.LossAt(t) {
 					b.Weights[i*T+t-1] = 1
 					b.NumTokens++
 				}
@@ -175,21 +63,21 @@ func MakeBatch(seqs []Encoded, rows, maxLen, pad int) Batch {
 // most maxLen tokens, keeping each token's loss mark and numbering the
 // sequences of a row (Segment), so that each attends only to itself and its
 // positions start at 0, as if it were alone (model.Hidden's segment mask).
-func Pack(seqs []Encoded, maxLen int) []Encoded {
-	var rows []Encoded
-	cur := Encoded{Loss: []int32{}, Segment: []int32{}}
+func Pack(seqs []infer.Encoded, maxLen int) []infer.Encoded {
+	var rows []infer.Encoded
+	cur := infer.Encoded{Loss: []int32{}, Segment: []int32{}}
 	seg := int32(0)
 	for _, s := range seqs {
 		if len(cur.Tokens)+len(s.Tokens) > maxLen && len(cur.Tokens) > 0 {
 			rows = append(rows, cur)
-			cur = Encoded{Loss: []int32{}, Segment: []int32{}}
+			cur = infer.Encoded{Loss: []int32{}, Segment: []int32{}}
 			seg = 0
 		}
 		seg++
 		for t, id := range s.Tokens {
 			cur.Tokens = append(cur.Tokens, id)
 			m := int32(0)
-			if s.lossAt(t) {
+			if s.LossAt(t) {
 				m = 1
 			}
 			cur.Loss = append(cur.Loss, m)

@@ -8,18 +8,19 @@ import (
 	"testing"
 
 	"github.com/rlhf-project/rlhf/dataset"
+	"github.com/rlhf-project/rlhf/infer"
 	"github.com/rlhf-project/rlhf/model"
 	"github.com/rlhf-project/rlhf/model/tokenizer"
 )
 
-func byteEncoder(maxLen int, policy string) *Encoder {
-	return &Encoder{Tok: tokenizer.NewByteLevel(), Meta: model.DefaultMeta(), MaxLen: maxLen, Truncate: policy}
+func byteEncoder(maxLen int, policy string) *infer.Encoder {
+	return &infer.Encoder{Tok: tokenizer.NewByteLevel(), Meta: model.DefaultMeta(), MaxLen: maxLen, Truncate: policy}
 }
 
 func TestTruncationPolicies(t *testing.T) {
 	prompt := strings.Repeat("p", 40)
-	var st TruncStats
-	e, ok := byteEncoder(64, TruncateLeft).Encode(prompt, "answer", &st)
+	var st infer.TruncStats
+	e, ok := byteEncoder(64, infer.TruncateLeft).Encode(prompt, "answer", &st)
 	if !ok || len(e.Tokens) != 64 || st.PromptTruncated != 1 || st.ResponseTruncated != 0 {
 		t.Fatalf("left: %d tokens, stats %+v", len(e.Tokens), st)
 	}
@@ -28,13 +29,13 @@ func TestTruncationPolicies(t *testing.T) {
 		t.Fatalf("left truncation kept %q", got)
 	}
 	// A response longer than the budget is cut on the right and counted.
-	st = TruncStats{}
-	e, _ = byteEncoder(64, TruncateLeft).Encode("q", strings.Repeat("r", 100), &st)
+	st = infer.TruncStats{}
+	e, _ = byteEncoder(64, infer.TruncateLeft).Encode("q", strings.Repeat("r", 100), &st)
 	if len(e.Tokens) != 64 || st.ResponseTruncated != 1 || e.PromptLen < 8 {
 		t.Fatalf("long response: %d tokens, prompt %d, stats %+v", len(e.Tokens), e.PromptLen, st)
 	}
-	st = TruncStats{}
-	if _, ok := byteEncoder(64, TruncateDrop).Encode(prompt, "answer", &st); ok || st.Dropped != 1 {
+	st = infer.TruncStats{}
+	if _, ok := byteEncoder(64, infer.TruncateDrop).Encode(prompt, "answer", &st); ok || st.Dropped != 1 {
 		t.Fatalf("drop: kept, stats %+v", st)
 	}
 }
@@ -48,16 +49,16 @@ func bytesOf(ids []int32) []byte {
 }
 
 func TestPackAndBatch(t *testing.T) {
-	enc := byteEncoder(64, TruncateLeft)
+	enc := byteEncoder(64, infer.TruncateLeft)
 	a, _ := enc.Encode("a", "xy", nil)
 	b, _ := enc.Encode("b", "z", nil)
-	rows := Pack([]Encoded{a, b, a}, 64)
+	rows := Pack([]infer.Encoded{a, b, a}, 64)
 	if len(rows) != 2 || len(rows[0].Tokens) != len(a.Tokens)+len(b.Tokens) {
 		t.Fatalf("packed into %d rows", len(rows))
 	}
 	batch := MakeBatch(rows, 3, 64, 0)
 	// Loss tokens: "xy"+EOS, "z"+EOS, "xy"+EOS.
-	if batch.NumTokens != 3+2+3 || batch.B != 3 || batch.T != bucket(len(rows[0].Tokens), 64) {
+	if batch.NumTokens != 3+2+3 || batch.B != 3 || batch.T != infer.Bucket(len(rows[0].Tokens), 64) {
 		t.Fatalf("batch: %d loss tokens, B %d T %d", batch.NumTokens, batch.B, batch.T)
 	}
 	// The mask numbers the packed examples: a then b in row 0.

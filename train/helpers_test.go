@@ -9,6 +9,7 @@ import (
 	gmodel "github.com/gomlx/gomlx/ml/model"
 
 	"github.com/rlhf-project/rlhf/dataset"
+	"github.com/rlhf-project/rlhf/infer"
 	"github.com/rlhf-project/rlhf/model"
 	"github.com/rlhf-project/rlhf/model/tokenizer"
 	"github.com/rlhf-project/rlhf/progress"
@@ -61,7 +62,7 @@ func writeDataset[T dataset.Record](t testing.TB, dir string, rows []T) string {
 // tokens, by full forward passes over a fixed-length padded row.
 func greedy(t testing.TB, dir, prompt string, n int) string {
 	t.Helper()
-	m, tok, err := LoadModel("--model", dir, 64, "")
+	m, tok, err := loadModel("--model", dir, 64, "")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -75,7 +76,7 @@ func greedy(t testing.TB, dir, prompt string, n int) string {
 		last := model.AtIndex(logits, pos) // [1,V]
 		return ConvertDType(ArgMax(last, -1), dtypes.Int32)
 	})
-	enc := &Encoder{Tok: tok, Meta: m.Meta, MaxLen: T, Truncate: TruncateLeft}
+	enc := &infer.Encoder{Tok: tok, Meta: m.Meta, MaxLen: T, Truncate: infer.TruncateLeft}
 	e, _ := enc.Encode(prompt, "", nil)
 	ids := e.Tokens[:e.PromptLen]
 	var out []int

@@ -12,6 +12,7 @@ import (
 	"github.com/gomlx/compute"
 	gmodel "github.com/gomlx/gomlx/ml/model"
 
+	"github.com/rlhf-project/rlhf/infer"
 	"github.com/rlhf-project/rlhf/model"
 )
 
@@ -92,7 +93,7 @@ func (o *CommonOptions) Defaults() {
 		o.MaxSeqLen = 512
 	}
 	if o.Truncate == "" {
-		o.Truncate = TruncateLeft
+		o.Truncate = infer.TruncateLeft
 	}
 	if o.LogEvery == 0 {
 		o.LogEvery = 1
@@ -118,7 +119,7 @@ func (o *CommonOptions) Check() error {
 		return fmt.Errorf("--batch-size %d: want at least 1", o.BatchSize)
 	case o.GradAccum < 1:
 		return fmt.Errorf("--grad-accum %d: want at least 1", o.GradAccum)
-	case o.Truncate != TruncateLeft && o.Truncate != TruncateDrop:
+	case o.Truncate != infer.TruncateLeft && o.Truncate != infer.TruncateDrop:
 		return fmt.Errorf("--truncate %q: want left or drop", o.Truncate)
 	case o.WeightDecay < 0:
 		return fmt.Errorf("--weight-decay %g: want 0 or more", o.WeightDecay)

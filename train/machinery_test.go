@@ -17,6 +17,7 @@ import (
 	gmodel "github.com/gomlx/gomlx/ml/model"
 
 	"github.com/rlhf-project/rlhf/dataset"
+	"github.com/rlhf-project/rlhf/infer"
 	"github.com/rlhf-project/rlhf/model"
 	"github.com/rlhf-project/rlhf/model/safetensors"
 	"github.com/rlhf-project/rlhf/model/tokenizer"
@@ -36,16 +37,16 @@ func TestScheduleWarmupCosine(t *testing.T) {
 // response target does.
 func TestSFTLossMasksPrompt(t *testing.T) {
 	base := tinyModelDir(t, 1, 32, 64)
-	m, tok, err := LoadModel("--model", base, 64, "")
+	m, tok, err := loadModel("--model", base, 64, "")
 	if err != nil {
 		t.Fatal(err)
 	}
-	enc := &Encoder{Tok: tok, Meta: m.Meta, MaxLen: 64, Truncate: TruncateLeft}
+	enc := &infer.Encoder{Tok: tok, Meta: m.Meta, MaxLen: 64, Truncate: infer.TruncateLeft}
 	e, _ := enc.Encode("what colour?", "red", nil)
 	if e.PromptLen != len("Human: what colour?\n\nAssistant: ") || len(e.Tokens) != e.PromptLen+4 {
 		t.Fatalf("encoding: prompt %d tokens of %d", e.PromptLen, len(e.Tokens))
 	}
-	b := MakeBatch([]Encoded{e}, 2, 64, tok.PAD())
+	b := MakeBatch([]infer.Encoded{e}, 2, 64, tok.PAD())
 	if b.NumTokens != 4 { // "red" + EOS
 		t.Fatalf("%d loss tokens, want 4", b.NumTokens)
 	}

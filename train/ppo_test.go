@@ -9,9 +9,9 @@ import (
 	"testing"
 
 	. "github.com/gomlx/gomlx/core/graph"
-	"github.com/gomlx/gomlx/core/tensors"
 	gmodel "github.com/gomlx/gomlx/ml/model"
 
+	"github.com/rlhf-project/rlhf/infer"
 	"github.com/rlhf-project/rlhf/model"
 	"github.com/rlhf-project/rlhf/model/tokenizer"
 )
@@ -85,11 +85,11 @@ func ppoMetricsMean(t *testing.T, out, key string, from, to int) float64 {
 // ppoPtxLMLoss is the mean LM loss of a model folder on the ptx fixture.
 func ppoPtxLMLoss(t *testing.T, dir string) float64 {
 	t.Helper()
-	m, tok, err := LoadModel("--model", dir, 64, "")
+	m, tok, err := loadModel("--model", dir, 64, "")
 	if err != nil {
 		t.Fatal(err)
 	}
-	p, err := loadPtx(ppoPtx, &Encoder{Tok: tok, Meta: m.Meta, MaxLen: 64, Truncate: TruncateLeft}, 8, 1)
+	p, err := loadPtx(ppoPtx, &infer.Encoder{Tok: tok, Meta: m.Meta, MaxLen: 64, Truncate: infer.TruncateLeft}, 8, 1)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -301,11 +301,11 @@ func TestPPOOptionErrors(t *testing.T) {
 // text with every token in the loss.
 func TestPPOPtxData(t *testing.T) {
 	policy := tinyModelDir(t, 1, 16, 128)
-	m, tok, err := LoadModel("--policy", policy, 128, "")
+	m, tok, err := loadModel("--policy", policy, 128, "")
 	if err != nil {
 		t.Fatal(err)
 	}
-	enc := &Encoder{Tok: tok, Meta: m.Meta, MaxLen: 128, Truncate: TruncateLeft}
+	enc := &infer.Encoder{Tok: tok, Meta: m.Meta, MaxLen: 128, Truncate: infer.TruncateLeft}
 	sft, err := loadPtx(ppoPtx, enc, 4, 1)
 	if err != nil {
 		t.Fatal(err)
@@ -318,13 +318,12 @@ func TestPPOPtxData(t *testing.T) {
 		t.Fatal(err)
 	}
 	want := "Rain\nWhy does it rain?\nWater vapour cools into drops that fall."
-	if len(qa.seqs) != 3 || qa.seqs[0].PromptLen != 0 || tok.Decode(ppoInts(ppoTrimEOS(qa.seqs[0].Tokens, tok.EOS()))) != want {
-		t.Fatalf("qa ptx: %d rows, first %q", len(qa.seqs), tok.Decode(ppoInts(qa.seqs[0].Tokens)))
+	if len(qa.seqs) != 3 || qa.seqs[0].PromptLen != 0 || tok.Decode(infer.Ints(infer.TrimEOS(qa.seqs[0].Tokens, tok.EOS()))) != want {
+		t.Fatalf("qa ptx: %d rows, first %q", len(qa.seqs), tok.Decode(infer.Ints(qa.seqs[0].Tokens)))
 	}
-	in := qa.next(2)
-	b := in[3].(*tensors.Tensor).Value().([][]float32)
+	b := qa.next(2)
 	var n float32
-	for _, w := range b[0] {
+	for _, w := range b.Weights[:b.T] {
 		n += w
 	}
 	if int(n) != len(qa.seqs[qa.data.order[0]].Tokens)-1 {
@@ -340,35 +339,38 @@ func TestPPOPtxData(t *testing.T) {
 // --max-new-tokens; the same value as RM training's scorer gives.
 func TestPPORewardReadAtEOS(t *testing.T) {
 	_, rmDir := ppoTinyModels(t)
-	rm, tok, err := LoadModel("--reward", rmDir, 64, "")
+	rm, tok, err := loadModel("--reward", rmDir, 64, "")
 	if err != nil {
 		t.Fatal(err)
 	}
 	eos := tok.EOS()
-	enc := &Encoder{Tok: tok, Meta: rm.Meta, MaxLen: 64, Truncate: TruncateLeft}
+	enc := &infer.Encoder{Tok: tok, Meta: rm.Meta, MaxLen: 64, Truncate: infer.TruncateLeft}
 	e, _ := enc.Encode("Name a fruit.", "", nil)
 	prompt := e.Tokens[:e.PromptLen]
 	const R = 4
 	ended := []int32{'a', 'b', int32(eos)} // stopped at EOS
 	cut := []int32{'c', 'd', 'e', 'f'}     // cut at R tokens
-	ro := layoutRollout(nil, [][]int32{prompt, prompt}, [][]int32{ended, cut}, bucket(len(prompt), 64), R, eos)
-	ro.ended = []bool{true, false}
+	ro := infer.Layout([][]int32{prompt, prompt}, [][]int32{ended, cut}, []bool{true, false}, infer.Bucket(len(prompt), 64), R, eos)
 	backend, err := NewBackend("go")
 	if err != nil {
 		t.Fatal(err)
 	}
-	got, err := newRewardExec(backend, rm).Exec1(ro.rewardRows([]int{0, 1}, eos))
+	sc, err := infer.NewScorer(backend, rm)
 	if err != nil {
 		t.Fatal(err)
 	}
-	seq := func(resp []int32) Encoded {
-		return Encoded{Tokens: append(append([]int32{}, prompt...), resp...), PromptLen: len(prompt)}
-	}
-	want, err := NewScorer(backend, rm, 2, 64, tok.PAD()).Score([]Encoded{seq(ended), seq(append(cut, int32(eos)))})
+	got, err := sc.Rewards(ro.RewardRows([]int{0, 1}, eos))
 	if err != nil {
 		t.Fatal(err)
 	}
-	for i, g := range tensors.MustCopyFlatData[float32](got) {
+	seq := func(resp []int32) infer.Encoded {
+		return infer.Encoded{Tokens: append(append([]int32{}, prompt...), resp...), PromptLen: len(prompt)}
+	}
+	want, err := sc.RewardsOf([]infer.Encoded{seq(ended), seq(append(cut, int32(eos)))}, 2)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i, g := range got {
 		if math.Abs(float64(g)-want[i]) > 1e-4 {
 			t.Errorf("row %d: PPO reads reward %v, RM training's scorer %v", i, g, want[i])
 		}

@@ -7,14 +7,13 @@ import (
 	"math"
 	"sort"
 
-	"github.com/gomlx/compute"
 	"github.com/gomlx/compute/dtypes"
 	. "github.com/gomlx/gomlx/core/graph" //nolint:revive
 	gmodel "github.com/gomlx/gomlx/ml/model"
 
 	"github.com/rlhf-project/rlhf/dataset"
+	"github.com/rlhf-project/rlhf/infer"
 	"github.com/rlhf-project/rlhf/model"
-	"github.com/rlhf-project/rlhf/progress"
 )
 
 // RMOptions configure `rlhf rm`.
@@ -49,7 +48,7 @@ type RMResult struct {
 	// reference responses, recorded in rlhf.json.
 	RewardMean, RewardStd float64
 	Model                 string
-	Truncation            TruncStats
+	Truncation            infer.TruncStats
 	Stopped               bool
 }
 
@@ -57,7 +56,7 @@ type RMResult struct {
 // pairs (indexes into Seqs) with the chosen one first.
 type Group struct {
 	Task  string
-	Seqs  []Encoded
+	Seqs  []infer.Encoded
 	Pairs [][2]int
 }
 
@@ -65,7 +64,7 @@ type Group struct {
 // of one pair), in order of first appearance, and encodes each distinct
 // (prompt, response) once. Pairs whose sequences are dropped by the
 // truncation policy are left out, and so are groups left without pairs.
-func GroupComparisons(rows []dataset.Comparison, enc *Encoder, stats *TruncStats) []Group {
+func GroupComparisons(rows []dataset.Comparison, enc *infer.Encoder, stats *infer.TruncStats) []Group {
 	type key struct{ prompt, response string }
 	type building struct {
 		g     Group
@@ -127,7 +126,7 @@ type RMBatch struct {
 
 // MakeRMBatch builds the batch of groups.
 func MakeRMBatch(groups []Group, maxLen, pad int) RMBatch {
-	var seqs []Encoded
+	var seqs []infer.Encoded
 	var b RMBatch
 	for _, g := range groups {
 		off := len(seqs)
@@ -155,17 +154,11 @@ func (b RMBatch) inputs() []any {
 		tensorOf(b.Chosen, P), tensorOf(b.Rejected, P), tensorOf(b.Weight, P)}
 }
 
-// Rewards is the reward model's scalar score of each sequence: the score
-// head at the last real token. tokens, mask [N,T] → [N] float32.
-func Rewards(m *model.Model, tokens, mask *Node) *Node {
-	return ConvertDType(m.Score(m.Hidden(tokens, mask), mask), dtypes.Float32)
-}
-
 // rmLoss is the group-averaged pairwise loss Σ w·(−log σ(r_c − r_r)); its
 // metrics are the weighted accuracy and margin.
 func rmLoss(m *model.Model) LossFn {
 	return func(_ *gmodel.Scope, in []*Node) (*Node, []*Node) {
-		r := Rewards(m, in[0], in[1])
+		r := infer.Rewards(m, in[0], in[1])
 		rc := Gather(r, ExpandAxes(in[2], -1))
 		rr := Gather(r, ExpandAxes(in[3], -1))
 		w := in[4]
@@ -174,39 +167,6 @@ func rmLoss(m *model.Model) LossFn {
 		acc := ReduceAllSum(Mul(w, ConvertDType(GreaterThan(d, ZerosLike(d)), dtypes.Float32)))
 		return loss, []*Node{acc, ReduceAllSum(Mul(w, d))}
 	}
-}
-
-// Scorer computes rewards of encoded sequences in batches.
-type Scorer struct {
-	exec  *gmodel.Exec
-	batch int
-	max   int
-	pad   int
-}
-
-// NewScorer prepares the reward executable of m.
-func NewScorer(backend compute.Backend, m *model.Model, batch, maxLen, pad int) *Scorer {
-	return &Scorer{exec: gmodel.MustNewExec(backend, m.Store, func(_ *gmodel.Scope, tokens, mask *Node) *Node {
-		return Rewards(m, tokens, mask)
-	}), batch: batch, max: maxLen, pad: pad}
-}
-
-// Score returns the reward of each sequence.
-func (s *Scorer) Score(seqs []Encoded) ([]float64, error) {
-	out := make([]float64, 0, len(seqs))
-	for lo := 0; lo < len(seqs); lo += s.batch {
-		part := seqs[lo:min(lo+s.batch, len(seqs))]
-		b := MakeBatch(part, s.batch, s.max, s.pad)
-		t, err := s.exec.Exec1(tensorOf(b.Tokens, b.B, b.T), tensorOf(b.Mask, b.B, b.T))
-		if err != nil {
-			return nil, err
-		}
-		for _, v := range t.Value().([]float32)[:len(part)] {
-			out = append(out, float64(v))
-		}
-		t.FinalizeAll()
-	}
-	return out, nil
 }
 
 // pairStats are validation metrics over pairs (every pair counts once).
@@ -265,7 +225,7 @@ func RunRM(ctx context.Context, o RMOptions) (*RMResult, error) {
 	if resumeFrom != "" {
 		modelDir = resumeFrom
 	}
-	m, tok, err := LoadModel("--model", modelDir, o.MaxSeqLen, o.Template)
+	m, tok, err := loadModel("--model", modelDir, o.MaxSeqLen, o.Template)
 	if err != nil {
 		return nil, err
 	}
@@ -287,8 +247,8 @@ func RunRM(ctx context.Context, o RMOptions) (*RMResult, error) {
 		m.Meta.BaseModel = o.Model
 	}
 
-	enc := &Encoder{Tok: tok, Meta: m.Meta, MaxLen: o.MaxSeqLen, Truncate: o.Truncate}
-	var stats TruncStats
+	enc := &infer.Encoder{Tok: tok, Meta: m.Meta, MaxLen: o.MaxSeqLen, Truncate: o.Truncate}
+	var stats infer.TruncStats
 	groups := GroupComparisons(trainRows, enc, &stats)
 	if stats.PromptTruncated+stats.ResponseTruncated+stats.Dropped > 0 {
 		slog.Warn("responses longer than --max-seq-len", "max_seq_len", o.MaxSeqLen, "truncate", o.Truncate, "stats", stats.String())
@@ -302,17 +262,18 @@ func RunRM(ctx context.Context, o RMOptions) (*RMResult, error) {
 	if err != nil {
 		return nil, err
 	}
-	data, total, evalEvery, sched, backend, opt, state := run.data, run.total, run.evalEvery, run.sched, run.backend, run.opt, run.state
-	guard := &Guard{Allowed: o.SkipNonFinite, Skipped: state.Skipped}
-	optim := NewOptimizer(backend, m.Store, rmLoss(m), OptimizerConfig{WeightDecay: o.WeightDecay, ClipGrad: o.ClipGrad})
-	scorer := NewScorer(backend, m, 8, o.MaxSeqLen, tok.PAD())
+	optim := NewOptimizer(run.backend, m.Store, rmLoss(m), OptimizerConfig{WeightDecay: o.WeightDecay, ClipGrad: o.ClipGrad})
+	scorer, err := infer.NewScorer(run.backend, m)
+	if err != nil {
+		return nil, err
+	}
 
 	res := &RMResult{ValLoss: math.NaN(), ValAccuracy: math.NaN(), ValMargin: math.NaN(), Truncation: stats}
-	evaluate := func() (Metrics, error) {
+	validate := func() (Metrics, error) {
 		all := &pairStats{}
 		byTask := map[string]*pairStats{}
 		for _, g := range valGroups {
-			r, err := scorer.Score(g.Seqs)
+			r, err := scorer.RewardsOf(g.Seqs, 8)
 			if err != nil {
 				return nil, err
 			}
@@ -340,32 +301,8 @@ func RunRM(ctx context.Context, o RMOptions) (*RMResult, error) {
 		return mt, nil
 	}
 
-	log, err := OpenMetricsLog(o.Out, state.Step)
-	if err != nil {
-		return nil, err
-	}
-	defer log.Close()
-	ckpt := &checkpointer{last: resumeFrom}
-	ckpt.save = func() (string, error) {
-		state.Epoch, state.Batch, state.Skipped = data.epoch, data.index, guard.Skipped
-		return SaveCheckpoint(o.Out, state.Step, func(dir string) error { return m.Save(dir) }, state, o.Keep, opt...)
-	}
-
-	bar := progress.New(int64(total), "rm steps")
-	bar.Add(int64(state.Step))
-	var speed Throughput
-	speed.Rate()
-	startStep := state.Step
-	for state.Step < total {
-		if err := ctx.Err(); err != nil {
-			bar.Finish()
-			return nil, ckpt.interrupted(err, "step", state.Step)
-		}
-		lr := sched.At(state.Step)
-		var lossSum, accSum, marginSum float64
-		tokens := 0
-		for range o.GradAccum {
-			idx := data.next()
+	trainer := supervised{kind: "rm", opt: optim, saveModel: func(dir string) error { return m.Save(dir) },
+		micro: func(idx []int) (float64, Metrics, int, error) {
 			gs := make([]Group, len(idx))
 			for i, j := range idx {
 				gs[i] = groups[j]
@@ -373,78 +310,40 @@ func RunRM(ctx context.Context, o RMOptions) (*RMResult, error) {
 			b := MakeRMBatch(gs, o.MaxSeqLen, tok.PAD())
 			r, err := optim.Micro(b.inputs()...)
 			if err != nil {
-				return nil, err
+				return 0, nil, 0, err
 			}
-			lossSum += r.Loss
-			accSum += r.Metrics[0]
-			marginSum += r.Metrics[1]
+			tokens := 0
 			for _, v := range b.Seqs.Mask {
 				tokens += int(v)
 			}
-		}
-		k := float64(o.GradAccum)
-		loss := lossSum / k
-		step, err := optim.Step(lr)
-		if err != nil {
-			return nil, err
-		}
-		if err := guard.Check(state.Step, step, loss, ckpt.last); err != nil {
-			bar.Finish()
-			return nil, err
-		}
-		state.Step++
-		state.Tokens += int64(tokens)
-		speed.Add(tokens)
-		bar.Add(1)
-		bar.SetStatus(fmt.Sprintf("loss %.4f acc %.2f", loss, accSum/k))
-		res.Loss = loss
-		if state.Step%o.LogEvery == 0 || state.Step == total {
-			if err := log.Write(Metrics{"step": float64(state.Step), "loss": loss, "acc": accSum / k, "margin": marginSum / k,
-				"lr": lr, "grad_norm": step.GradNorm, "tokens_per_s": speed.Rate(), "epoch": float64(data.epoch),
-				"skipped_nonfinite": float64(guard.Skipped)}); err != nil {
-				return nil, err
-			}
-		}
-		last := state.Step == total
-		stop := o.StopAfter > 0 && state.Step-startStep >= o.StopAfter && !last
-		if state.Step%evalEvery == 0 || last || stop {
-			isBest := false
-			if len(valGroups) > 0 && (state.Step%evalEvery == 0 || last) {
-				mt, err := evaluate()
-				if err != nil {
-					return nil, err
-				}
-				res.ValLoss, res.ValAccuracy, res.ValMargin = mt["val_loss"], mt["val_acc"], mt["val_margin"]
-				slog.Info("validation", "step", state.Step, "val_loss", res.ValLoss, "val_acc", res.ValAccuracy, "val_margin", res.ValMargin)
-				mt["step"] = float64(state.Step)
-				if err := log.Write(mt); err != nil {
-					return nil, err
-				}
-				if state.BestStep == 0 || res.ValLoss < state.BestMetric {
-					state.BestStep, state.BestMetric, isBest = state.Step, res.ValLoss, true
-				}
-			}
-			if err := checkpointAt(ckpt.Save, o.Out, state, isBest); err != nil {
-				return nil, err
-			}
-		}
-		if stop {
-			bar.Finish()
-			res.Steps, res.Stopped, res.Model = state.Step, true, ckpt.last
-			return res, nil
-		}
+			return r.Loss, Metrics{"acc": r.Metrics[0], "margin": r.Metrics[1]}, tokens, nil
+		},
+		status: func(loss, _ float64, m Metrics) string { return fmt.Sprintf("loss %.4f acc %.2f", loss, m["acc"]) },
 	}
-	bar.Finish()
-	res.Steps = state.Step
+	if len(valGroups) > 0 {
+		trainer.validate = validate
+	}
+	lr, err := runSupervised(ctx, &o.CommonOptions, o.StopAfter, run, trainer, resumeFrom)
+	if err != nil {
+		return nil, err
+	}
+	res.Loss, res.Steps = lr.Loss, lr.Steps
+	if lr.Val != nil {
+		res.ValLoss, res.ValAccuracy, res.ValMargin = lr.Val["val_loss"], lr.Val["val_acc"], lr.Val["val_margin"]
+	}
+	if lr.Stopped {
+		res.Stopped, res.Model = true, lr.Last
+		return res, nil
+	}
 
 	// Publish the best (or last) checkpoint, centred: the mean and std of
 	// its reward on reference responses go to rlhf.json.
-	final := bestOrLast(o.Out, ckpt.last)
+	final := bestOrLast(o.Out, lr.Last)
 	fm, err := model.Load(final)
 	if err != nil {
 		return nil, err
 	}
-	var refs []Encoded
+	var refs []infer.Encoded
 	if len(refRows) > 0 {
 		for _, r := range refRows {
 			if e, ok := enc.Encode(r.Prompt, r.Response, nil); ok {
@@ -462,7 +361,11 @@ func RunRM(ctx context.Context, o RMOptions) (*RMResult, error) {
 			}
 		}
 	}
-	rewards, err := NewScorer(backend, fm, 8, o.MaxSeqLen, tok.PAD()).Score(refs)
+	fs, err := infer.NewScorer(run.backend, fm)
+	if err != nil {
+		return nil, err
+	}
+	rewards, err := fs.RewardsOf(refs, 8)
 	if err != nil {
 		return nil, err
 	}
@@ -495,9 +398,9 @@ func RunRM(ctx context.Context, o RMOptions) (*RMResult, error) {
 	}
 	finishPlots(o.Out, plots)
 	if len(valGroups) == 0 {
-		slog.Info("rm done", "steps", state.Step, "val_acc", "none (no validation data: pass --val or a --data folder with val/)", "reward_mean", res.RewardMean, "reward_std", res.RewardStd, "model", o.Out, "from", final)
+		slog.Info("rm done", "steps", res.Steps, "val_acc", "none (no validation data: pass --val or a --data folder with val/)", "reward_mean", res.RewardMean, "reward_std", res.RewardStd, "model", o.Out, "from", final)
 	} else {
-		slog.Info("rm done", "steps", state.Step, "val_acc", res.ValAccuracy, "reward_mean", res.RewardMean, "reward_std", res.RewardStd, "model", o.Out, "from", final)
+		slog.Info("rm done", "steps", res.Steps, "val_acc", res.ValAccuracy, "reward_mean", res.RewardMean, "reward_std", res.RewardStd, "model", o.Out, "from", final)
 	}
 	return res, nil
 }

@@ -14,6 +14,7 @@ import (
 	gmodel "github.com/gomlx/gomlx/ml/model"
 
 	"github.com/rlhf-project/rlhf/dataset"
+	"github.com/rlhf-project/rlhf/infer"
 	"github.com/rlhf-project/rlhf/model"
 	"github.com/rlhf-project/rlhf/model/tokenizer"
 )
@@ -92,7 +93,7 @@ func TestRMLearnsKeywordPreference(t *testing.T) {
 // ½·mean over the group's 3 pairs of −log σ(r_c − r_r) + ½·(−log σ) of the pair.
 func TestRMGroupAveragedLoss(t *testing.T) {
 	base := tinyModelDir(t, 1, 32, 64)
-	m, tok, err := LoadModel("--model", base, 64, "")
+	m, tok, err := loadModel("--model", base, 64, "")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -105,16 +106,19 @@ func TestRMGroupAveragedLoss(t *testing.T) {
 		{GroupID: "g", Prompt: "p", Chosen: "second", Rejected: "third", ChosenRank: 2, RejectedRank: 3},
 		{Prompt: "q", Chosen: "yes", Rejected: "no"},
 	}
-	enc := &Encoder{Tok: tok, Meta: m.Meta, MaxLen: 64, Truncate: TruncateLeft}
+	enc := &infer.Encoder{Tok: tok, Meta: m.Meta, MaxLen: 64, Truncate: infer.TruncateLeft}
 	groups := GroupComparisons(rows, enc, nil)
 	if len(groups) != 2 || len(groups[0].Seqs) != 3 || len(groups[0].Pairs) != 3 || len(groups[1].Pairs) != 1 {
 		t.Fatalf("grouping: %+v", groups)
 	}
 	backend, _ := NewBackend("go")
-	scorer := NewScorer(backend, m, 8, 64, tok.PAD())
+	scorer, err := infer.NewScorer(backend, m)
+	if err != nil {
+		t.Fatal(err)
+	}
 	var r [][]float64
 	for _, g := range groups {
-		s, err := scorer.Score(g.Seqs)
+		s, err := scorer.RewardsOf(g.Seqs, 8)
 		if err != nil {
 			t.Fatal(err)
 		}

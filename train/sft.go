@@ -14,8 +14,8 @@ import (
 
 	"github.com/rlhf-project/rlhf/atomicfile"
 	"github.com/rlhf-project/rlhf/dataset"
+	"github.com/rlhf-project/rlhf/infer"
 	"github.com/rlhf-project/rlhf/model"
-	"github.com/rlhf-project/rlhf/progress"
 )
 
 // SFTOptions configure `rlhf sft`.
@@ -48,7 +48,7 @@ type SFTResult struct {
 	// validation loss, or the last one without validation data.
 	Model string
 	// Truncation reports what --truncate did to the training rows.
-	Truncation TruncStats
+	Truncation infer.TruncStats
 	// Stopped is true when the run stopped before its last step (StopAfter
 	// or cancellation), leaving a checkpoint to resume.
 	Stopped bool
@@ -119,7 +119,7 @@ func RunSFT(ctx context.Context, o SFTOptions) (*SFTResult, error) {
 	if resumeFrom != "" {
 		modelDir = resumeFrom
 	}
-	m, tok, err := LoadModel("--model", modelDir, o.MaxSeqLen, o.Template)
+	m, tok, err := loadModel("--model", modelDir, o.MaxSeqLen, o.Template)
 	if err != nil {
 		return nil, err
 	}
@@ -131,9 +131,9 @@ func RunSFT(ctx context.Context, o SFTOptions) (*SFTResult, error) {
 	}
 
 	// 2. Tokenise.
-	enc := &Encoder{Tok: tok, Meta: m.Meta, MaxLen: o.MaxSeqLen, Truncate: o.Truncate}
-	var stats TruncStats
-	seqs := make([]Encoded, 0, len(trainRows))
+	enc := &infer.Encoder{Tok: tok, Meta: m.Meta, MaxLen: o.MaxSeqLen, Truncate: o.Truncate}
+	var stats infer.TruncStats
+	seqs := make([]infer.Encoded, 0, len(trainRows))
 	for _, r := range trainRows {
 		if e, ok := enc.Encode(r.Prompt, r.Response, &stats); ok {
 			seqs = append(seqs, e)
@@ -148,7 +148,7 @@ func RunSFT(ctx context.Context, o SFTOptions) (*SFTResult, error) {
 	if o.Pack {
 		seqs = Pack(seqs, o.MaxSeqLen)
 	}
-	var valSeqs []Encoded
+	var valSeqs []infer.Encoded
 	for _, r := range valRows {
 		if e, ok := enc.Encode(r.Prompt, r.Response, nil); ok {
 			valSeqs = append(valSeqs, e)
@@ -160,128 +160,62 @@ func RunSFT(ctx context.Context, o SFTOptions) (*SFTResult, error) {
 	if err != nil {
 		return nil, err
 	}
-	data, total, evalEvery, sched, backend, opt, state := run.data, run.total, run.evalEvery, run.sched, run.backend, run.opt, run.state
 	if resumeFrom == "" {
 		m.Meta.Stage = "sft"
 		m.Meta.BaseModel = o.Model
 	}
-	guard := &Guard{Allowed: o.SkipNonFinite, Skipped: state.Skipped}
 
 	// 4. Executables: the optimizer's train step and the validation pass.
-	optim := NewOptimizer(backend, m.Store, SFTLoss(m), OptimizerConfig{WeightDecay: o.WeightDecay, ClipGrad: o.ClipGrad})
-	evalExec := gmodel.MustNewExec(backend, m.Store, func(_ *gmodel.Scope, tokens, mask, targets, weights *Node) (*Node, *Node) {
+	optim := NewOptimizer(run.backend, m.Store, SFTLoss(m), OptimizerConfig{WeightDecay: o.WeightDecay, ClipGrad: o.ClipGrad})
+	evalExec := gmodel.MustNewExec(run.backend, m.Store, func(_ *gmodel.Scope, tokens, mask, targets, weights *Node) (*Node, *Node) {
 		return sftNLL(m, tokens, mask, targets, weights)
 	})
-	evaluate := func() (float64, error) {
-		var sum, n float64
-		for lo := 0; lo < len(valSeqs); lo += o.BatchSize {
-			b := MakeBatch(valSeqs[lo:min(lo+o.BatchSize, len(valSeqs))], o.BatchSize, o.MaxSeqLen, tok.PAD())
-			s, c, err := evalExec.Call2(SFTInputs(b)...)
-			if err != nil {
-				return 0, err
-			}
-			sum += scalar(s)
-			n += scalar(c)
-		}
-		return sum / math.Max(n, 1), nil
-	}
-
-	log, err := OpenMetricsLog(o.Out, state.Step)
-	if err != nil {
-		return nil, err
-	}
-	defer log.Close()
-	res := &SFTResult{ValLoss: math.NaN(), Truncation: stats}
-	ckpt := &checkpointer{last: resumeFrom}
-	ckpt.save = func() (string, error) {
-		state.Epoch, state.Batch, state.Skipped = data.epoch, data.index, guard.Skipped
-		return SaveCheckpoint(o.Out, state.Step, func(dir string) error { return m.Save(dir) }, state, o.Keep, opt...)
-	}
-
-	// 5. The loop: GradAccum micro-batches, one update, log, evaluate, save.
-	bar := progress.New(int64(total), "sft steps")
-	bar.Add(int64(state.Step))
-	var speed Throughput
-	speed.Rate()
-	startStep := state.Step
-	for state.Step < total {
-		if err := ctx.Err(); err != nil {
-			bar.Finish()
-			return nil, ckpt.interrupted(err, "step", state.Step)
-		}
-		lr := sched.At(state.Step)
-		var lossSum float64
-		tokens := 0
-		for range o.GradAccum {
-			idx := data.next()
-			batch := make([]Encoded, len(idx))
+	trainer := supervised{kind: "sft", opt: optim, saveModel: func(dir string) error { return m.Save(dir) },
+		micro: func(idx []int) (float64, Metrics, int, error) {
+			batch := make([]infer.Encoded, len(idx))
 			for i, j := range idx {
 				batch[i] = seqs[j]
 			}
 			b := MakeBatch(batch, o.BatchSize, o.MaxSeqLen, tok.PAD())
 			r, err := optim.Micro(SFTInputs(b)...)
-			if err != nil {
-				return nil, err
-			}
-			lossSum += r.Loss
-			tokens += b.NumTokens
-		}
-		loss := lossSum / float64(o.GradAccum)
-		step, err := optim.Step(lr)
-		if err != nil {
-			return nil, err
-		}
-		if err := guard.Check(state.Step, step, loss, ckpt.last); err != nil {
-			bar.Finish()
-			return nil, err
-		}
-		state.Step++
-		state.Tokens += int64(tokens)
-		speed.Add(tokens)
-		bar.Add(1)
-		bar.SetStatus(fmt.Sprintf("loss %.4f lr %.2e", loss, lr))
-		res.Loss = loss
-		if state.Step%o.LogEvery == 0 || state.Step == total {
-			if err := log.Write(Metrics{"step": float64(state.Step), "loss": loss, "lr": lr, "grad_norm": step.GradNorm,
-				"tokens_per_s": speed.Rate(), "epoch": float64(data.epoch), "tokens": float64(state.Tokens),
-				"skipped_nonfinite": float64(guard.Skipped)}); err != nil {
-				return nil, err
-			}
-		}
-		last := state.Step == total
-		stop := o.StopAfter > 0 && state.Step-startStep >= o.StopAfter && !last
-		if state.Step%evalEvery == 0 || last || stop {
-			isBest := false
-			if len(valSeqs) > 0 && (state.Step%evalEvery == 0 || last) {
-				v, err := evaluate()
+			return r.Loss, nil, b.NumTokens, err
+		},
+		status: func(loss, lr float64, _ Metrics) string { return fmt.Sprintf("loss %.4f lr %.2e", loss, lr) },
+	}
+	if len(valSeqs) > 0 {
+		trainer.validate = func() (Metrics, error) {
+			var sum, n float64
+			for lo := 0; lo < len(valSeqs); lo += o.BatchSize {
+				b := MakeBatch(valSeqs[lo:min(lo+o.BatchSize, len(valSeqs))], o.BatchSize, o.MaxSeqLen, tok.PAD())
+				s, c, err := evalExec.Call2(SFTInputs(b)...)
 				if err != nil {
 					return nil, err
 				}
-				res.ValLoss = v
-				slog.Info("validation", "step", state.Step, "val_loss", v, "val_ppl", math.Exp(v))
-				if err := log.Write(Metrics{"step": float64(state.Step), "val_loss": v, "val_ppl": math.Exp(v)}); err != nil {
-					return nil, err
-				}
-				if state.BestStep == 0 || v < state.BestMetric {
-					state.BestStep, state.BestMetric, isBest = state.Step, v, true
-				}
+				sum += scalar(s)
+				n += scalar(c)
 			}
-			if err := checkpointAt(ckpt.Save, o.Out, state, isBest); err != nil {
-				return nil, err
-			}
-		}
-		if stop {
-			bar.Finish()
-			res.Steps, res.Stopped, res.Model = state.Step, true, ckpt.last
-			return res, nil
+			v := sum / math.Max(n, 1)
+			return Metrics{"val_loss": v, "val_ppl": math.Exp(v)}, nil
 		}
 	}
-	bar.Finish()
-	res.Steps = state.Step
+
+	// 5. The loop: GradAccum micro-batches, one update, log, evaluate, save.
+	lr, err := runSupervised(ctx, &o.CommonOptions, o.StopAfter, run, trainer, resumeFrom)
+	if err != nil {
+		return nil, err
+	}
+	res := &SFTResult{ValLoss: math.NaN(), Truncation: stats, Loss: lr.Loss, Steps: lr.Steps}
+	if lr.Val != nil {
+		res.ValLoss = lr.Val["val_loss"]
+	}
+	if lr.Stopped {
+		res.Stopped, res.Model = true, lr.Last
+		return res, nil
+	}
 
 	// 6. Publish the final model at the top of Out: the best checkpoint by
 	// validation loss, or the last one.
-	final := bestOrLast(o.Out, ckpt.last)
+	final := bestOrLast(o.Out, lr.Last)
 	if err := publishModel(final, o.Out); err != nil {
 		return nil, err
 	}
@@ -295,7 +229,7 @@ func RunSFT(ctx context.Context, o SFTOptions) (*SFTResult, error) {
 	if len(valSeqs) == 0 {
 		val = "none (no validation data: pass --val or a --data folder with val/)"
 	}
-	slog.Info("sft done", "steps", state.Step, "loss", res.Loss, "val_loss", val, "model", o.Out, "from", final)
+	slog.Info("sft done", "steps", res.Steps, "loss", res.Loss, "val_loss", val, "model", o.Out, "from", final)
 	return res, nil
 }
 

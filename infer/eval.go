@@ -1,19 +1,19 @@
-package train
+package infer
 
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"log/slog"
 	"math"
 	"path/filepath"
 	"sort"
 
-	"github.com/gomlx/gomlx/core/tensors"
-
 	"github.com/rlhf-project/rlhf/atomicfile"
 	"github.com/rlhf-project/rlhf/dataset"
 	"github.com/rlhf-project/rlhf/model"
+	"github.com/rlhf-project/rlhf/model/tokenizer"
 	"github.com/rlhf-project/rlhf/progress"
 )
 
@@ -112,9 +112,15 @@ func RunEval(ctx context.Context, o EvalOptions) (*EvalResult, error) {
 	if o.Policy == "" || o.Baseline == "" || o.Reward == "" || o.Prompts == "" || o.Out == "" {
 		return nil, fmt.Errorf("--policy, --baseline, --reward, --prompts and --out are required")
 	}
-	ppoDefault(&o.MaxNewTokens, 128)
-	ppoDefault(&o.MaxPromptLen, 256)
-	ppoDefault(&o.BatchSize, 8)
+	if o.MaxNewTokens == 0 {
+		o.MaxNewTokens = 128
+	}
+	if o.MaxPromptLen == 0 {
+		o.MaxPromptLen = 256
+	}
+	if o.BatchSize == 0 {
+		o.BatchSize = 8
+	}
 	if o.Seed == 0 {
 		o.Seed = 1
 	}
@@ -129,54 +135,51 @@ func RunEval(ctx context.Context, o EvalOptions) (*EvalResult, error) {
 	} else if err == nil && len(tr) > 0 {
 		paths = tr
 	}
-	prompts, err := readPrompts(paths[0])
+	prompts, err := ReadPrompts(paths[0])
 	if err != nil {
-		return nil, err
+		return nil, fmt.Errorf("--prompts: %w", err)
 	}
 	if o.MaxPrompts > 0 && len(prompts) > o.MaxPrompts {
 		prompts = prompts[:o.MaxPrompts]
 	}
 	maxSeq := o.MaxPromptLen + o.MaxNewTokens
-	for _, d := range []string{o.Policy, o.Baseline} {
-		if cfg, err := model.LoadConfig(d); err == nil && cfg.MaxPositions > 0 && maxSeq > cfg.MaxPositions {
-			return nil, fmt.Errorf("--max-prompt-len %d + --max-new-tokens %d = %d tokens is above the context of %s (%d positions)",
-				o.MaxPromptLen, o.MaxNewTokens, maxSeq, d, cfg.MaxPositions)
+	load := func(flag, dir, template string) (*model.Model, *tokenizer.Tokenizer, error) {
+		m, tok, err := Load(dir, LoadOptions{MaxSeqLen: maxSeq, Template: template, DType: o.DType, RequireEOS: true})
+		var ce *ContextError
+		if errors.As(err, &ce) {
+			return nil, nil, fmt.Errorf("--max-prompt-len %d + --max-new-tokens %d = %d tokens is above the context of %s (%d positions)",
+				o.MaxPromptLen, o.MaxNewTokens, maxSeq, dir, ce.Positions)
+		} else if err != nil {
+			return nil, nil, fmt.Errorf("%s %w", flag, err)
 		}
+		return m, tok, nil
 	}
-	pol, tok, err := LoadModel("--policy", o.Policy, maxSeq, o.Template)
+	pol, tok, err := load("--policy", o.Policy, o.Template)
 	if err != nil {
 		return nil, err
 	}
-	base, baseTok, err := LoadModel("--baseline", o.Baseline, maxSeq, o.Template)
+	base, baseTok, err := load("--baseline", o.Baseline, o.Template)
 	if err != nil {
 		return nil, err
 	}
-	rm, rmTok, err := LoadModel("--reward", o.Reward, maxSeq, "")
+	rm, rmTok, err := load("--reward", o.Reward, "")
 	if err != nil {
 		return nil, err
 	}
 	if !pol.HasLMHead || !base.HasLMHead {
 		return nil, fmt.Errorf("--policy and --baseline must be language models (with an LM head)")
 	}
-	for _, m := range []*model.Model{pol, base, rm} {
-		if err := m.SetComputeDType(o.DType); err != nil {
-			return nil, err
-		}
-	}
 	if !rm.HasScoreHead() {
 		return nil, fmt.Errorf("--reward %s: the checkpoint has no score head; train one with rlhf rm", o.Reward)
 	}
-	if err := sameTokenizer("--policy", tok, "--baseline", baseTok); err != nil {
-		return nil, err
+	if err := SameTokenizer(tok, baseTok); err != nil {
+		return nil, fmt.Errorf("--policy and --baseline: %w", err)
 	}
-	if err := sameTokenizer("--policy", tok, "--reward", rmTok); err != nil {
-		return nil, err
+	if err := SameTokenizer(tok, rmTok); err != nil {
+		return nil, fmt.Errorf("--policy and --reward: %w", err)
 	}
-	rewardMean, rewardStd := 0.0, 1.0
-	if rm.Meta.RewardStd > 0 {
-		rewardMean, rewardStd = rm.Meta.RewardMean, rm.Meta.RewardStd
-	}
-	backend, err := NewBackend(o.Backend)
+	norm, normalised := NewRewardNorm(rm.Meta)
+	backend, err := model.NewBackend(o.Backend)
 	if err != nil {
 		return nil, err
 	}
@@ -188,100 +191,74 @@ func RunEval(ctx context.Context, o EvalOptions) (*EvalResult, error) {
 	// 2. Each model samples the prompts (in its own template); the RM scores
 	// with the policy's template so both are judged the same way.
 	R := o.MaxNewTokens
-	polEnc := &Encoder{Tok: tok, Meta: pol.Meta, MaxLen: maxSeq, Truncate: TruncateLeft}
-	baseEnc := &Encoder{Tok: tok, Meta: base.Meta, MaxLen: maxSeq, Truncate: TruncateLeft}
-	polIDs, P, _ := encodePrompts(prompts, polEnc, o.MaxPromptLen)
-	baseIDs, bP, _ := encodePrompts(prompts, baseEnc, o.MaxPromptLen)
+	polIDs, P, _ := EncodePrompts(prompts, NewEncoder(tok, pol.Meta, ""), o.MaxPromptLen)
+	baseIDs, bP, _ := EncodePrompts(prompts, NewEncoder(tok, base.Meta, ""), o.MaxPromptLen)
 	for _, m := range []*model.Model{pol, base} {
 		if mp := m.Config.MaxPositions; m.Config.Arch == model.ArchGPT2 && mp > 0 && max(P, bP)+R > mp {
 			return nil, fmt.Errorf("prompts of %d tokens plus --max-new-tokens %d exceed the model's %d positions", max(P, bP), R, mp)
 		}
 	}
-	rmExec := newRewardExec(backend, rm)
-	polLP, baseLP := newLogProbExec(backend, pol), newLogProbExec(backend, base)
-	sampleOpts := PPOOptions{MaxNewTokens: R, Temperature: o.Temperature, TopP: o.TopP, TopK: o.TopK, MiniBatch: o.BatchSize}
+	rmScorer, err := NewScorer(backend, rm)
+	if err != nil {
+		return nil, err
+	}
+	polLP, baseLP := NewLogProbExec(backend, pol), NewLogProbExec(backend, base)
 	bar := progress.New(int64(2*len(prompts)), "eval samples")
-	side := func(m *model.Model, ids [][]int32, ownP int, seed uint64, withKL bool) (*evalSide, error) {
+	side := func(m *model.Model, lp *LogProbExec, ids [][]int32, ownP int, seed uint64, withKL bool) (*evalSide, error) {
 		dec, err := model.NewDecoder(backend, m)
 		if err != nil {
 			return nil, err
 		}
 		s := &evalSide{}
-		if s.resp, s.ended, err = sampleResponses(ctx, dec, ids, &sampleOpts, eos, pad, seed, 0); err != nil {
+		s.resp, s.ended, err = Sample(ctx, dec, ids, model.SampleOptions{MaxNewTokens: R, Temperature: o.Temperature,
+			TopP: o.TopP, TopK: o.TopK, Seed: seed, EOS: []int{eos}, PadID: pad, BatchSize: o.BatchSize})
+		if err != nil {
 			return nil, err
 		}
 		bar.Add(int64(len(ids)))
 		// Score with the policy's prompt ids so the RM sees one template.
-		ro := layoutRollout(prompts, polIDs, s.resp, P, R, pad)
-		ro.ended = s.ended
-		s.reward, s.logp = make([]float64, ro.N), make([]float64, ro.N)
-		s.klToRef = make([]float64, ro.N)
-		own := layoutRollout(prompts, ids, s.resp, ownP, R, pad)
-		var bro *rollout // the policy's responses after the baseline's prompts
+		judged := Layout(polIDs, s.resp, s.ended, P, R, pad)
+		own := Layout(ids, s.resp, s.ended, ownP, R, pad)
+		var other *Sequences // the policy's responses after the baseline's prompts
 		if withKL {
-			bro = layoutRollout(prompts, baseIDs, s.resp, bP, R, pad)
+			other = Layout(baseIDs, s.resp, s.ended, bP, R, pad)
 		}
-		for lo := 0; lo < ro.N; lo += o.BatchSize {
-			rows := ppoRange(lo, min(lo+o.BatchSize, ro.N))
-			tk, mk := ro.rewardRows(rows, eos)
-			r, err := rmExec.Exec1(tk, mk)
+		s.reward, s.logp, s.klToRef = make([]float64, len(ids)), make([]float64, len(ids)), make([]float64, len(ids))
+		for lo := 0; lo < len(ids); lo += o.BatchSize {
+			rows := Range(lo, min(lo+o.BatchSize, len(ids)))
+			r, err := rmScorer.Rewards(judged.RewardRows(rows, eos))
 			if err != nil {
 				return nil, err
 			}
-			for i, v := range tensors.MustCopyFlatData[float32](r) {
-				s.reward[rows[i]] = (float64(v) - rewardMean) / rewardStd
+			for i, v := range r {
+				s.reward[rows[i]] = norm.Apply(float64(v))
 			}
-			r.FinalizeAll()
-			sums := func(exec interface {
-				Exec(...any) ([]*tensors.Tensor, error)
-			}, ro *rollout) ([]float64, error) {
-				tk, mk, pt := ro.rows(rows, ro.respMask)
-				out, err := exec.Exec(tk, mk, pt[0])
-				if err != nil {
-					return nil, err
-				}
-				lp := tensors.MustCopyFlatData[float32](out[0])
-				for _, t := range out {
-					t.FinalizeAll()
-				}
-				res := make([]float64, len(rows))
-				for i, n := range rows {
-					for t := range ro.respLen[n] {
-						res[i] += float64(lp[i*R+t])
-					}
-				}
-				return res, nil
-			}
-			ownExec, otherExec := polLP, baseLP
-			if m == base {
-				ownExec = baseLP
-			}
-			lp, err := sums(ownExec, own)
+			sums, err := lp.Sums(own, rows)
 			if err != nil {
 				return nil, err
 			}
 			for i, n := range rows {
-				s.logp[n] = lp[i]
+				s.logp[n] = sums[i]
 			}
 			if withKL {
 				// Baseline log-probs of the policy's responses, in the
 				// baseline's own template.
-				blp, err := sums(otherExec, bro)
+				bsums, err := baseLP.Sums(other, rows)
 				if err != nil {
 					return nil, err
 				}
 				for i, n := range rows {
-					s.klToRef[n] = s.logp[n] - blp[i]
+					s.klToRef[n] = s.logp[n] - bsums[i]
 				}
 			}
 		}
 		return s, nil
 	}
-	ps, err := side(pol, polIDs, P, o.Seed, true)
+	ps, err := side(pol, polLP, polIDs, P, o.Seed, true)
 	if err != nil {
 		return nil, fmt.Errorf("--policy: %w", err)
 	}
-	bs, err := side(base, baseIDs, bP, o.Seed^0x5a5a5a5a, false)
+	bs, err := side(base, baseLP, baseIDs, bP, o.Seed^0x5a5a5a5a, false)
 	if err != nil {
 		return nil, fmt.Errorf("--baseline: %w", err)
 	}
@@ -291,8 +268,8 @@ func RunEval(ctx context.Context, o EvalOptions) (*EvalResult, error) {
 	res := &EvalResult{Policy: o.Policy, Baseline: o.Baseline, Reward: o.Reward, Prompts: o.Prompts,
 		PerTask: map[string]EvalStats{},
 		Settings: map[string]any{"max_new_tokens": R, "temperature": o.Temperature, "top_p": o.TopP, "top_k": o.TopK,
-			"seed": o.Seed, "reward_normalised": rm.Meta.RewardStd > 0}}
-	all := ppoRange(0, len(prompts))
+			"seed": o.Seed, "reward_normalised": normalised}}
+	all := Range(0, len(prompts))
 	res.All = evalStats(all, ps, bs)
 	byTask := map[string][]int{}
 	for i, p := range prompts {
@@ -315,7 +292,7 @@ func RunEval(ctx context.Context, o EvalOptions) (*EvalResult, error) {
 		for i, p := range prompts {
 			reward := w.s.reward[i]
 			rows[i] = dataset.WithID(dataset.Response{PromptID: p.ID, Prompt: p.Prompt,
-				Response: tok.Decode(ppoInts(ppoTrimEOS(w.s.resp[i], eos))), Model: filepath.Base(filepath.Clean(w.dir)),
+				Response: tok.Decode(Ints(TrimEOS(w.s.resp[i], eos))), Model: filepath.Base(filepath.Clean(w.dir)),
 				Logprob: w.s.logp[i], Reward: &reward})
 		}
 		if err := writeResponses(filepath.Join(o.Out, w.name), rows, w.dir); err != nil {

@@ -1,4 +1,4 @@
-package train
+package infer
 
 import (
 	"context"
@@ -14,17 +14,17 @@ import (
 func TestWilson(t *testing.T) {
 	lo, hi := evalWilson(0.5, 100, 1.959964)
 	// Wilson interval of 50/100: [0.4038, 0.5962].
-	ppoNear(t, "low", lo, 0.403832)
-	ppoNear(t, "high", hi, 0.596168)
+	near(t, "low", lo, 0.403832)
+	near(t, "high", hi, 0.596168)
 }
 
 // TestEvalSelf: a model against itself wins about half the time, has KL 0
 // to itself, and the outputs are written.
 func TestEvalSelf(t *testing.T) {
-	policy, rm := ppoTinyModels(t)
+	policy, rm := tinyModels(t)
 	out := filepath.Join(t.TempDir(), "eval")
 	res, err := RunEval(context.Background(), EvalOptions{Policy: policy, Baseline: policy, Reward: rm,
-		Prompts: ppoPrompts, Out: out, MaxNewTokens: 8, MaxPromptLen: 64, Temperature: 1, BatchSize: 8, Backend: "go", Seed: 5})
+		Prompts: testPrompts, Out: out, MaxNewTokens: 8, MaxPromptLen: 64, Temperature: 1, BatchSize: 8, Backend: "go", Seed: 5})
 	if err != nil {
 		t.Fatal(err)
 	}

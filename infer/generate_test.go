@@ -1,4 +1,4 @@
-package model
+package infer
 
 import (
 	"context"
@@ -10,13 +10,14 @@ import (
 	"testing"
 
 	"github.com/rlhf-project/rlhf/dataset"
+	"github.com/rlhf-project/rlhf/model"
 	"github.com/rlhf-project/rlhf/model/tokenizer"
 )
 
 func initTiny(t *testing.T, arch string) string {
 	t.Helper()
 	dir := filepath.Join(t.TempDir(), "m")
-	err := RunInit(context.Background(), InitOptions{Arch: arch, Layers: 1, Hidden: 32, Heads: 4, Out: dir, Seed: 5, MaxPositions: 128})
+	err := model.RunInit(model.InitOptions{Arch: arch, Layers: 1, Hidden: 32, Heads: 4, Out: dir, Seed: 5, MaxPositions: 128})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -24,7 +25,7 @@ func initTiny(t *testing.T, arch string) string {
 }
 
 func TestRunInitGenerateScore(t *testing.T) {
-	dir := initTiny(t, ArchQwen2)
+	dir := initTiny(t, model.ArchQwen2)
 	for _, f := range []string{"config.json", "model.safetensors", "tokenizer.json", "rlhf.json"} {
 		if _, err := os.Stat(filepath.Join(dir, f)); err != nil {
 			t.Fatal(err)
@@ -75,7 +76,7 @@ func TestRunInitGenerateScore(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	m, tok, err := LoadWithTokenizer(dir)
+	m, tok, err := Load(dir, LoadOptions{})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -107,8 +108,8 @@ func TestRunInitGenerateScore(t *testing.T) {
 }
 
 func TestRunScoreRewardModel(t *testing.T) {
-	dir := initTiny(t, ArchGPT2)
-	m, err := Load(dir)
+	dir := initTiny(t, model.ArchGPT2)
+	m, err := model.Load(dir)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -142,12 +143,13 @@ func TestRunScoreRewardModel(t *testing.T) {
 }
 
 func TestPromptIDsTemplate(t *testing.T) {
-	dir := initTiny(t, ArchLlama)
-	m, tok, err := LoadWithTokenizer(dir)
+	dir := initTiny(t, model.ArchLlama)
+	m, tok, err := Load(dir, LoadOptions{})
 	if err != nil {
 		t.Fatal(err)
 	}
-	got := PromptIDs(m, tok, "hi", "", false)
+	enc := NewEncoder(tok, m.Meta, "")
+	got := Ints(enc.Prompt("hi"))
 	want := tok.Encode("Human: hi\n\nAssistant: ")
 	if m.Config.BOS >= 0 {
 		want = append([]int{m.Config.BOS}, want...)
@@ -155,18 +157,27 @@ func TestPromptIDsTemplate(t *testing.T) {
 	if !reflect.DeepEqual(got, want) {
 		t.Fatalf("templated ids %v, want %v", got, want)
 	}
-	if raw := PromptIDs(m, tok, "hi", "", true); !reflect.DeepEqual(raw, tok.Encode("hi")) {
+	enc.Raw = true
+	if raw := Ints(enc.Prompt("hi")); !reflect.DeepEqual(raw, tok.Encode("hi")) {
 		t.Fatalf("raw ids %v", raw)
 	}
-	if o := PromptIDs(m, tok, "hi", "<{prompt}>", true); !reflect.DeepEqual(o, tok.Encode("hi")) {
+	enc = NewEncoder(tok, m.Meta, "<{prompt}>")
+	enc.Raw = true
+	if o := Ints(enc.Prompt("hi")); !reflect.DeepEqual(o, tok.Encode("hi")) {
 		t.Fatalf("raw must ignore the template: %v", o)
+	}
+	if o := Ints(NewEncoder(tok, m.Meta, "<{prompt}>").Prompt("hi")); !reflect.DeepEqual(o[len(o)-len(tok.Encode("<hi>")):], tok.Encode("<hi>")) {
+		t.Fatalf("the template override is not used: %v", o)
+	}
+	if m.Meta.PromptTemplate == "<{prompt}>" {
+		t.Fatal("NewEncoder changed the checkpoint's metadata")
 	}
 	_ = tokenizer.EndOfText
 }
 
 func TestGenerateTruncatesLongPromptsAndLimitsPrompts(t *testing.T) {
-	dir := initTiny(t, ArchGPT2)
-	m, err := Load(dir)
+	dir := initTiny(t, model.ArchGPT2)
+	m, err := model.Load(dir)
 	if err != nil {
 		t.Fatal(err)
 	}

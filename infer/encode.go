@@ -1,0 +1,164 @@
+package infer
+
+import (
+	"fmt"
+
+	"github.com/rlhf-project/rlhf/model"
+	"github.com/rlhf-project/rlhf/model/tokenizer"
+)
+
+// Truncation policies for sequences longer than --max-seq-len.
+const (
+	// TruncateLeft drops tokens from the start of the prompt (keeping its end,
+	// closest to the response); when the response alone does not fit, its end
+	// is cut too (and the row is counted as a truncated response).
+	TruncateLeft = "left"
+	// TruncateDrop drops the whole row (counted and reported).
+	TruncateDrop = "drop"
+)
+
+// Encoder turns prompt/response text into token ids the way every stage
+// must agree on: [BOS] + tokens(template(prompt)) + tokens(response) + EOS.
+// BOS is added only when the tokenizer says so (tokenizer.AddsBOS: Llama);
+// the response gets its own tokenisation so the prompt/response boundary is
+// exact.
+//
+// It is the one prompt encoder of rlhf: generate, score, SFT and RM data,
+// PPO prompts and ptx data, and eval all go through it.
+type Encoder struct {
+	Tok  *tokenizer.Tokenizer
+	Meta *model.Meta
+	// MaxLen is the maximum sequence length in tokens (Encode only).
+	MaxLen int
+	// Truncate is TruncateLeft or TruncateDrop (Encode only).
+	Truncate string
+	// Raw feeds prompts as they are: no template, no BOS.
+	Raw bool
+}
+
+// NewEncoder is an encoder for the checkpoint metadata meta, with its prompt
+// template replaced by template when that is not empty (meta is not changed).
+func NewEncoder(tok *tokenizer.Tokenizer, meta *model.Meta, template string) *Encoder {
+	if template != "" {
+		m := *meta
+		m.PromptTemplate = template
+		meta = &m
+	}
+	return &Encoder{Tok: tok, Meta: meta}
+}
+
+// Prompt is the token ids of a prompt as every stage feeds it to a model:
+// [BOS] + tokens(template(prompt)), BOS only when the tokenizer adds one
+// (tokenizer.AddsBOS: Llama); with Raw, tokens(prompt) alone.
+func (e *Encoder) Prompt(prompt string) []int32 {
+	if e.Raw {
+		return int32s(e.Tok.Encode(prompt))
+	}
+	var p []int32
+	if e.Tok.AddsBOS() {
+		p = append(p, int32(e.Tok.BOS()))
+	}
+	return append(p, int32s(e.Tok.Encode(e.Meta.FormatPrompt(prompt)))...)
+}
+
+// Plain is a text with no prompt/response split, as pre-training data reads
+// it: [BOS] + tokens(text) + EOS, cut at MaxLen tokens.
+func (e *Encoder) Plain(text string) []int32 {
+	var ids []int32
+	if e.Tok.AddsBOS() {
+		ids = append(ids, int32(e.Tok.BOS()))
+	}
+	ids = append(append(ids, int32s(e.Tok.Encode(text))...), int32(e.Tok.EOS()))
+	if e.MaxLen > 0 && len(ids) > e.MaxLen {
+		ids = ids[:e.MaxLen]
+	}
+	return ids
+}
+
+// int32s converts token ids.
+func int32s(ids []int) []int32 {
+	out := make([]int32, len(ids))
+	for i, t := range ids {
+		out[i] = int32(t)
+	}
+	return out
+}
+
+// Ints converts token ids back.
+func Ints(ids []int32) []int {
+	out := make([]int, len(ids))
+	for i, t := range ids {
+		out[i] = int(t)
+	}
+	return out
+}
+
+// Encoded is one tokenised prompt+response.
+type Encoded struct {
+	// Tokens are the ids; PromptLen of them (BOS and template included) come
+	// before the response.
+	Tokens    []int32
+	PromptLen int
+	// Loss, when not nil, marks the tokens the loss predicts (1) one by one
+	// instead of "everything after PromptLen" (packed rows).
+	Loss []int32
+	// Segment, when not nil (packed rows), numbers the example each token
+	// belongs to (1, 2, ...); it becomes the attention mask, so examples
+	// packed in one row neither see each other nor share positions.
+	Segment []int32
+}
+
+// LossAt reports whether token t is a loss token.
+func (e Encoded) LossAt(t int) bool {
+	if e.Loss != nil {
+		return e.Loss[t] != 0
+	}
+	return t >= e.PromptLen
+}
+
+// TruncStats counts what truncation did.
+type TruncStats struct {
+	Rows              int // rows encoded
+	PromptTruncated   int // rows whose prompt lost tokens on the left
+	ResponseTruncated int // rows whose response (or EOS) was cut
+	Dropped           int // rows dropped (--truncate drop)
+}
+
+func (s TruncStats) String() string {
+	return fmt.Sprintf("%d rows: %d prompts truncated on the left, %d responses cut, %d rows dropped",
+		s.Rows, s.PromptTruncated, s.ResponseTruncated, s.Dropped)
+}
+
+// Encode tokenises one prompt and response. ok is false when the row is
+// dropped by the truncation policy. stats may be nil.
+func (e *Encoder) Encode(prompt, response string, stats *TruncStats) (Encoded, bool) {
+	p := e.Prompt(prompt)
+	r := append(int32s(e.Tok.Encode(response)), int32(e.Tok.EOS()))
+	if stats != nil {
+		stats.Rows++
+	}
+	if len(p)+len(r) > e.MaxLen {
+		if e.Truncate == TruncateDrop {
+			if stats != nil {
+				stats.Dropped++
+			}
+			return Encoded{}, false
+		}
+		// Keep at least a few prompt tokens (the end of the template) so the
+		// response stays conditioned on "Assistant:".
+		minPrompt := min(len(p), max(1, e.MaxLen/8))
+		if len(r) > e.MaxLen-minPrompt {
+			r = r[:e.MaxLen-minPrompt]
+			if stats != nil {
+				stats.ResponseTruncated++
+			}
+		}
+		if keep := e.MaxLen - len(r); keep < len(p) {
+			p = p[len(p)-keep:]
+			if stats != nil {
+				stats.PromptTruncated++
+			}
+		}
+	}
+	return Encoded{Tokens: append(p, r...), PromptLen: len(p)}, true
+}

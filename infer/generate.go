@@ -1,0 +1,267 @@
+package infer
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"path/filepath"
+
+	"github.com/rlhf-project/rlhf/dataset"
+	"github.com/rlhf-project/rlhf/model"
+	"github.com/rlhf-project/rlhf/progress"
+)
+
+// GenerateOptions are the flags of `rlhf generate`.
+type GenerateOptions struct {
+	Model        string   // model folder (required)
+	Prompts      []string // prompt datasets or JSONL files with a "prompt" field (required)
+	Out          string   // response dataset to write (required)
+	NumSamples   int      // samples per prompt (default 1)
+	MaxNewTokens int      // default 128
+	Temperature  float64  // 0: greedy
+	TopP         float64  // nucleus mass, 0 or 1: off
+	TopK         int      // 0: off
+	Seed         uint64
+	BatchSize    int    // sequences decoded together (default 8)
+	Template     string // overrides the checkpoint's prompt template
+	Raw          bool   // feed prompts as they are, no template, no BOS
+	Backend      string // see NewBackend
+	DType        string // compute dtype: float32 (default), bfloat16, float16
+	// MaxPromptLen is the longest prompt in tokens; longer prompts lose
+	// their start (counted and logged). Default: the model's context
+	// (max positions) minus MaxNewTokens.
+	MaxPromptLen int
+	// MaxPrompts samples only the first N prompts (0: all).
+	MaxPrompts int
+}
+
+// RunGenerate samples responses for every prompt and writes a response
+// dataset (one row per sample, in prompt order, with summed log-probs).
+func RunGenerate(ctx context.Context, o GenerateOptions) error {
+	if o.Model == "" || len(o.Prompts) == 0 || o.Out == "" {
+		return errors.New("--model, --prompts and --out are required")
+	}
+	if o.NumSamples <= 0 {
+		o.NumSamples = 1
+	}
+	if o.MaxNewTokens <= 0 {
+		o.MaxNewTokens = 128
+	}
+	if o.Temperature < 0 || o.TopP < 0 || o.TopP > 1 || o.TopK < 0 {
+		return fmt.Errorf("--temperature must be ≥ 0, --top-p in [0,1], --top-k ≥ 0")
+	}
+	prompts, err := dataset.ReadAll[dataset.Prompt](o.Prompts...)
+	if err != nil {
+		return fmt.Errorf("--prompts: %w", err)
+	}
+	if o.MaxPrompts > 0 && len(prompts) > o.MaxPrompts {
+		prompts = prompts[:o.MaxPrompts]
+	}
+	m, tok, err := Load(o.Model, LoadOptions{DType: o.DType})
+	if err != nil {
+		return err
+	}
+	backend, err := model.NewBackend(o.Backend)
+	if err != nil {
+		return err
+	}
+	defer backend.Finalize()
+	enc := NewEncoder(tok, m.Meta, o.Template)
+	enc.Raw = o.Raw
+	if o.MaxPromptLen <= 0 {
+		o.MaxPromptLen = m.Config.MaxPositions - o.MaxNewTokens
+	}
+	if o.MaxPromptLen <= 0 {
+		return fmt.Errorf("--max-new-tokens %d leaves no room for a prompt in the model's %d positions", o.MaxNewTokens, m.Config.MaxPositions)
+	}
+	truncated := 0
+	dec, err := model.NewDecoder(backend, m)
+	if err != nil {
+		return err
+	}
+	w, err := dataset.Create[dataset.Response](o.Out, dataset.WriterOptions{Meta: map[string]string{"model": o.Model}})
+	if err != nil {
+		return err
+	}
+	defer w.Abort() // a no-op once Close has published the dataset
+	eos := []int{}
+	if tok.EOS() >= 0 {
+		eos = append(eos, tok.EOS())
+	}
+	if m.Config.EOS >= 0 && m.Config.EOS != tok.EOS() {
+		eos = append(eos, m.Config.EOS)
+	}
+	bar := progress.New(int64(len(prompts)*o.NumSamples), "generate")
+	defer bar.Finish()
+	batch := max(o.BatchSize, 1)
+	modelName := filepath.Base(filepath.Clean(o.Model))
+	// Chunks of whole prompts, about one batch of sequences each.
+	per := max(1, batch/o.NumSamples)
+	for start := 0; start < len(prompts); start += per {
+		end := min(start+per, len(prompts))
+		var ids [][]int
+		for i := start; i < end; i++ {
+			p := Ints(enc.Prompt(prompts[i].Prompt))
+			if len(p) == 0 {
+				return fmt.Errorf("--prompts: row %d (id %s) encodes to no tokens", i, prompts[i].ID)
+			}
+			if len(p) > o.MaxPromptLen {
+				p = p[len(p)-o.MaxPromptLen:]
+				truncated++
+			}
+			for range o.NumSamples {
+				ids = append(ids, p)
+			}
+		}
+		samples, err := dec.Generate(ctx, ids, model.SampleOptions{
+			MaxNewTokens: o.MaxNewTokens, Temperature: o.Temperature, TopP: o.TopP, TopK: o.TopK,
+			Seed: o.Seed, SeedOffset: uint64(start * o.NumSamples), EOS: eos, BatchSize: batch,
+		})
+		if err != nil {
+			return err
+		}
+		rows := make([]dataset.Response, 0, len(samples))
+		for j, s := range samples {
+			p := prompts[start+j/o.NumSamples]
+			toks := s.Tokens
+			if s.Finished {
+				toks = toks[:len(toks)-1]
+			}
+			rows = append(rows, dataset.WithID(dataset.Response{
+				PromptID: p.ID, Prompt: p.Prompt, Response: tok.Decode(toks), Model: modelName,
+				SampleIndex: int32(j % o.NumSamples), Logprob: s.LogProb, NumTokens: int32(len(toks)),
+			}))
+		}
+		if err := w.Write(rows...); err != nil {
+			return err
+		}
+		bar.Add(int64(len(rows)))
+	}
+	if err := w.Close(); err != nil {
+		return err
+	}
+	if truncated > 0 {
+		slog.Warn("prompts longer than --max-prompt-len lost their start", "prompts", truncated, "max_prompt_len", o.MaxPromptLen)
+	}
+	slog.Info("generated", "prompts", len(prompts), "samples", len(prompts)*o.NumSamples, "out", o.Out)
+	return nil
+}
+
+// ScoreOptions are the flags of `rlhf score`.
+type ScoreOptions struct {
+	Model     string   // model folder (required)
+	Data      []string // response/sft datasets or JSONL with prompt and response (required)
+	Out       string   // dataset to write (required)
+	Raw       bool     // tokens(prompt)+tokens(response): no template, no special tokens
+	Template  string   // overrides the checkpoint's prompt template
+	BatchSize int      // rows per forward pass (default 8)
+	Backend   string   // see model.NewBackend
+	DType     string   // compute dtype: float32 (default), bfloat16, float16
+}
+
+// readScoreRows reads response datasets (or JSONL with prompt and
+// response), falling back to sft datasets.
+func readScoreRows(paths []string) ([]dataset.Response, error) {
+	rs, err := dataset.ReadAll[dataset.Response](paths...)
+	if err == nil {
+		return rs, nil
+	}
+	sft, err2 := dataset.ReadAll[dataset.SFT](paths...)
+	if err2 != nil {
+		return nil, fmt.Errorf("--data: %w (as an sft dataset: %v)", err, err2)
+	}
+	out := make([]dataset.Response, len(sft))
+	for i, r := range sft {
+		out[i] = dataset.Response{ID: r.ID, Prompt: r.Prompt, Response: r.Response}
+	}
+	return out, nil
+}
+
+// RunScore writes, for every input row in order, a response row with the
+// summed log-prob of the response given the prompt (Logprob), or the reward
+// of a checkpoint with a score head (Reward), and the response's token
+// count (NumTokens). Reward models read the reward at an EOS appended to the
+// response, as they were trained, unless Raw is set.
+func RunScore(ctx context.Context, o ScoreOptions) error {
+	if o.Model == "" || len(o.Data) == 0 || o.Out == "" {
+		return errors.New("--model, --data and --out are required")
+	}
+	rows, err := readScoreRows(o.Data)
+	if err != nil {
+		return err
+	}
+	m, tok, err := Load(o.Model, LoadOptions{DType: o.DType})
+	if err != nil {
+		return err
+	}
+	backend, err := model.NewBackend(o.Backend)
+	if err != nil {
+		return err
+	}
+	defer backend.Finalize()
+	enc := NewEncoder(tok, m.Meta, o.Template)
+	enc.Raw = o.Raw
+	sc, err := NewScorer(backend, m)
+	if err != nil {
+		return err
+	}
+	w, err := dataset.Create[dataset.Response](o.Out, dataset.WriterOptions{Meta: map[string]string{"model": o.Model}})
+	if err != nil {
+		return err
+	}
+	defer w.Abort() // a no-op once Close has published the dataset
+	modelName := filepath.Base(filepath.Clean(o.Model))
+	bar := progress.New(int64(len(rows)), "score")
+	defer bar.Finish()
+	batch := max(o.BatchSize, 1)
+	if batch == 1 && o.BatchSize == 0 {
+		batch = 8
+	}
+	for start := 0; start < len(rows); start += batch {
+		if err := ctx.Err(); err != nil {
+			return err
+		}
+		end := min(start+batch, len(rows))
+		var prompts, responses [][]int32
+		eosAdded := false
+		for _, r := range rows[start:end] {
+			prompts = append(prompts, enc.Prompt(r.Prompt))
+			resp := int32s(tok.Encode(r.Response))
+			if m.HasScoreHead() && !o.Raw && tok.EOS() >= 0 {
+				// Reward models are trained and read at the EOS that ends
+				// the response (Encoder.Encode), so score them the same way.
+				resp, eosAdded = append(resp, int32(tok.EOS())), true
+			}
+			responses = append(responses, resp)
+		}
+		res, err := sc.Score(prompts, responses, batch)
+		if err != nil {
+			return fmt.Errorf("rows %d-%d: %w", start, end-1, err)
+		}
+		out := make([]dataset.Response, 0, end-start)
+		for i, r := range rows[start:end] {
+			r.Model = modelName
+			if m.HasScoreHead() {
+				reward := res[i].Reward
+				r.Reward, r.Logprob = &reward, 0
+			} else {
+				r.Logprob, r.Reward = res[i].LogProb, nil
+			}
+			r.NumTokens = int32(res[i].NumTokens)
+			if eosAdded {
+				r.NumTokens--
+			}
+			out = append(out, dataset.WithID(r))
+		}
+		if err := w.Write(out...); err != nil {
+			return err
+		}
+		bar.Add(int64(len(out)))
+	}
+	if err := w.Close(); err != nil {
+		return err
+	}
+	slog.Info("scored", "rows", len(rows), "out", o.Out)
+	return nil
+}

@@ -1,0 +1,92 @@
+package infer
+
+import (
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+
+	"github.com/rlhf-project/rlhf/model"
+	"github.com/rlhf-project/rlhf/model/tokenizer"
+)
+
+// LoadOptions say how Load prepares a checkpoint.
+type LoadOptions struct {
+	// MaxSeqLen, when > 0, is the longest sequence the caller will feed;
+	// a model with fewer positions is refused with a *ContextError.
+	MaxSeqLen int
+	// Template, when not empty, replaces the checkpoint's prompt template.
+	Template string
+	// RequireEOS refuses a tokenizer without an end-of-sequence token
+	// (training and PPO need one; generation can run to the token limit).
+	RequireEOS bool
+	// DType is the compute dtype: "float32" (default), "bfloat16" or "float16".
+	DType string
+}
+
+// ContextError is a sequence length above a model's context.
+type ContextError struct {
+	Dir       string
+	Want      int // tokens asked for
+	Positions int // the model's max_position_embeddings
+}
+
+func (e *ContextError) Error() string {
+	return fmt.Sprintf("%s: %d tokens are above the model's context of %d positions", e.Dir, e.Want, e.Positions)
+}
+
+// Load loads a model folder and the tokenizer.json beside it, and checks,
+// before any compute, what would otherwise fail late or silently: a missing
+// tokenizer.json, a tokenizer with ids beyond the embedding matrix, no
+// end-of-sequence token (when asked), and a sequence length above the model's context.
+// Errors start with dir; the caller adds which input it was.
+func Load(dir string, o LoadOptions) (*model.Model, *tokenizer.Tokenizer, error) {
+	if dir == "" {
+		return nil, nil, errors.New("no model folder given")
+	}
+	if _, err := os.Stat(filepath.Join(dir, "config.json")); err != nil {
+		return nil, nil, fmt.Errorf("%s: not a model folder (no config.json)", dir)
+	}
+	tokPath := filepath.Join(dir, "tokenizer.json")
+	if _, err := os.Stat(tokPath); errors.Is(err, os.ErrNotExist) {
+		return nil, nil, fmt.Errorf("%s: the checkpoint has no tokenizer.json; copy the tokenizer of its base model into it (rlhf needs it to encode the data the same way as every other stage)", dir)
+	}
+	cfg, err := model.LoadConfig(dir)
+	if err != nil {
+		return nil, nil, err
+	}
+	if o.MaxSeqLen > 0 && cfg.MaxPositions > 0 && o.MaxSeqLen > cfg.MaxPositions {
+		return nil, nil, &ContextError{Dir: dir, Want: o.MaxSeqLen, Positions: cfg.MaxPositions}
+	}
+	tok, err := tokenizer.Load(tokPath)
+	if err != nil {
+		return nil, nil, err
+	}
+	if tok.VocabSize() > cfg.VocabSize {
+		return nil, nil, fmt.Errorf("%s: the tokenizer has %d tokens but the embedding has %d rows (vocab_size); they belong to different models",
+			dir, tok.VocabSize(), cfg.VocabSize)
+	}
+	if o.RequireEOS && tok.EOS() < 0 {
+		return nil, nil, fmt.Errorf("%s: the tokenizer has no end-of-sequence token; set eos_token in tokenizer_config.json", dir)
+	}
+	m, err := model.Load(dir)
+	if err != nil {
+		return nil, nil, err
+	}
+	if err := m.SetComputeDType(o.DType); err != nil {
+		return nil, nil, err
+	}
+	if o.Template != "" {
+		m.Meta.PromptTemplate = o.Template
+	}
+	return m, tok, nil
+}
+
+// SameTokenizer checks that two checkpoints share their vocabulary.
+func SameTokenizer(a, b *tokenizer.Tokenizer) error {
+	if a.VocabSize() != b.VocabSize() || a.EOS() != b.EOS() {
+		return fmt.Errorf("different tokenizers (%d vs %d tokens, EOS %d vs %d): the models must share one vocabulary",
+			a.VocabSize(), b.VocabSize(), a.EOS(), b.EOS())
+	}
+	return nil
+}

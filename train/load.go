@@ -1,0 +1,33 @@
+package train
+
+import (
+	"errors"
+	"fmt"
+
+	"github.com/rlhf-project/rlhf/infer"
+	"github.com/rlhf-project/rlhf/model"
+	"github.com/rlhf-project/rlhf/model/tokenizer"
+)
+
+// loadModel loads a model folder to train from (infer.Load: tokenizer
+// beside it, with an EOS) for sequences of up to maxSeqLen tokens; flag
+// names the input in errors (e.g. "--model"). template, when not empty,
+// overrides the checkpoint's prompt template.
+func loadModel(flag, dir string, maxSeqLen int, template string) (*model.Model, *tokenizer.Tokenizer, error) {
+	if dir == "" {
+		return nil, nil, fmt.Errorf("%s: no model folder given", flag)
+	}
+	if maxSeqLen <= 1 {
+		return nil, nil, fmt.Errorf("--max-seq-len %d: want at least 2 tokens", maxSeqLen)
+	}
+	m, tok, err := infer.Load(dir, infer.LoadOptions{MaxSeqLen: maxSeqLen, Template: template, RequireEOS: true})
+	var ce *infer.ContextError
+	if errors.As(err, &ce) {
+		return nil, nil, fmt.Errorf("--max-seq-len %d is above the context of %s %s (%d positions); lower it to at most %d",
+			maxSeqLen, flag, dir, ce.Positions, ce.Positions)
+	}
+	if err != nil {
+		return nil, nil, fmt.Errorf("%s %w", flag, err)
+	}
+	return m, tok, nil
+}

@@ -1,0 +1,292 @@
+package train
+
+import (
+	"fmt"
+	"log/slog"
+	"path/filepath"
+
+	"github.com/gomlx/compute"
+	gmodel "github.com/gomlx/gomlx/ml/model"
+
+	"github.com/rlhf-project/rlhf/dataset"
+	"github.com/rlhf-project/rlhf/infer"
+	"github.com/rlhf-project/rlhf/model"
+	"github.com/rlhf-project/rlhf/model/tokenizer"
+)
+
+// ppoRun is the state of one PPO run: the four models and their
+// executables, the encoded prompts, the position in them and the
+// checkpointed trainer state. setupPPO builds it; the phases read it.
+type ppoRun struct {
+	o          PPOOptions
+	iterations int // total, including those before a resume
+
+	actor, ref, critic, rm *model.Model // rm is nil with a synthetic reward
+	tok                    *tokenizer.Tokenizer
+	eos, pad               int
+	norm                   infer.RewardNorm // of the reward model's scores
+
+	prompts   []dataset.Prompt
+	promptIDs [][]int32 // in the actor's template, at most MaxPromptLen tokens
+	P, R      int       // prompt and response columns of every sequence
+	stream    *promptStream
+	ptx       *ptxData // nil without PPO-ptx
+
+	dec                 *model.Decoder
+	actorLP, refLP      *infer.LogProbExec
+	criticV             *gmodel.Exec
+	rmScorer            *infer.Scorer
+	actorOpt, criticOpt *Optimizer
+	backends            map[string]compute.Backend
+
+	state  *TrainerState
+	kl     *KLController
+	guard  *Guard
+	log    *MetricsLog
+	ckpt   *checkpointer
+	stores []NamedStore
+	// advantages estimates per-token advantages and returns (GAE for PPO).
+	advantages advantageEstimator
+}
+
+// setupPPO loads and checks everything a PPO run needs, before any
+// compute: prompts, output folder, models, ptx data, backends,
+// executables and (with --resume) the saved state.
+func setupPPO(o PPOOptions) (*ppoRun, error) {
+	prompts, err := infer.ReadPrompts(o.Prompts)
+	if err != nil {
+		return nil, fmt.Errorf("--prompts: %w", err)
+	}
+	resumeFrom, err := StartRun(&CommonOptions{Out: o.Out, Resume: o.Resume})
+	if err != nil {
+		return nil, err
+	}
+	r := &ppoRun{o: o, prompts: prompts, R: o.MaxNewTokens, backends: map[string]compute.Backend{},
+		advantages: gaeEstimator, ckpt: &checkpointer{last: resumeFrom}}
+	if err := r.loadModels(resumeFrom); err != nil {
+		return nil, err
+	}
+	if err := r.encode(); err != nil {
+		return nil, err
+	}
+	if err := r.compile(); err != nil {
+		return nil, err
+	}
+	if err := r.restore(resumeFrom); err != nil {
+		return nil, err
+	}
+	return r, nil
+}
+
+// loadModels loads actor (from the checkpoint when resuming), reference,
+// critic and reward model, and checks they fit together.
+func (r *ppoRun) loadModels(resumeFrom string) error {
+	o := r.o
+	maxSeq := o.MaxPromptLen + o.MaxNewTokens
+	if cfg, err := model.LoadConfig(o.Policy); err == nil && cfg.MaxPositions > 0 && maxSeq > cfg.MaxPositions {
+		return fmt.Errorf("--max-prompt-len %d + --max-new-tokens %d = %d tokens is above the context of --policy %s (%d positions)",
+			o.MaxPromptLen, o.MaxNewTokens, maxSeq, o.Policy, cfg.MaxPositions)
+	}
+	actorDir, criticDir := o.Policy, o.Critic
+	if resumeFrom != "" {
+		actorDir, criticDir = resumeFrom, filepath.Join(resumeFrom, CriticDir)
+	}
+	var err error
+	if r.actor, r.tok, err = loadModel("--policy", actorDir, maxSeq, o.Template); err != nil {
+		return err
+	}
+	if !r.actor.HasLMHead {
+		return fmt.Errorf("--policy %s: the checkpoint has no language-model head; PPO starts from an SFT model", o.Policy)
+	}
+	if r.ref, _, err = loadModel("--policy", o.Policy, maxSeq, o.Template); err != nil {
+		return err
+	}
+	critic, criticTok, err := loadModel("--critic", criticDir, maxSeq, "")
+	if err != nil {
+		return err
+	}
+	if !critic.HasScoreHead() {
+		return fmt.Errorf("--critic %s: the checkpoint has no score head; the critic starts from a reward model (rlhf rm)", criticDir)
+	}
+	if err := infer.SameTokenizer(r.tok, criticTok); err != nil {
+		return fmt.Errorf("--policy and --critic: %w", err)
+	}
+	r.critic = critic
+	models := []*model.Model{r.actor, r.ref, r.critic}
+	r.norm = infer.RewardNorm{Mean: 0, Std: 1}
+	if o.rewardFn == nil {
+		rm, rmTok, err := loadModel("--reward", o.Reward, maxSeq, "")
+		if err != nil {
+			return err
+		}
+		if !rm.HasScoreHead() {
+			return fmt.Errorf("--reward %s: the checkpoint has no score head; train one with rlhf rm", o.Reward)
+		}
+		if err := infer.SameTokenizer(r.tok, rmTok); err != nil {
+			return fmt.Errorf("--policy and --reward: %w", err)
+		}
+		var ok bool
+		if r.norm, ok = infer.NewRewardNorm(rm.Meta); !ok {
+			slog.Warn("the reward model has no reward_mean/reward_std in rlhf.json; scores are used unnormalised", "reward", o.Reward)
+		}
+		r.rm = rm
+		models = append(models, rm)
+	}
+	for _, m := range models {
+		if err := m.SetComputeDType(o.DType); err != nil {
+			return err
+		}
+	}
+	r.eos, r.pad = r.tok.EOS(), r.tok.PAD()
+	if r.pad < 0 {
+		r.pad = r.eos
+	}
+	return nil
+}
+
+// encode tokenises the prompts (and ptx data) once, in the actor's template.
+func (r *ppoRun) encode() error {
+	o := r.o
+	maxSeq := o.MaxPromptLen + o.MaxNewTokens
+	enc := &infer.Encoder{Tok: r.tok, Meta: r.actor.Meta, MaxLen: maxSeq, Truncate: infer.TruncateLeft}
+	var truncated int
+	r.promptIDs, r.P, truncated = infer.EncodePrompts(r.prompts, enc, o.MaxPromptLen)
+	if truncated > 0 {
+		slog.Warn("prompts longer than --max-prompt-len lost their start", "rows", truncated, "max_prompt_len", o.MaxPromptLen)
+	}
+	if mp := r.actor.Config.MaxPositions; r.actor.Config.Arch == model.ArchGPT2 && mp > 0 && r.P+r.R > mp {
+		return fmt.Errorf("--max-prompt-len/--max-new-tokens: prompts of %d tokens plus %d new tokens exceed the model's %d positions", r.P, r.R, mp)
+	}
+	if o.PtxCoef > 0 {
+		penc := &infer.Encoder{Tok: r.tok, Meta: r.actor.Meta, MaxLen: o.PtxMaxLen, Truncate: infer.TruncateLeft}
+		var err error
+		if r.ptx, err = loadPtx(o.Ptx, penc, o.PtxBatch, o.Seed); err != nil {
+			return err
+		}
+	}
+	r.iterations = o.Iterations
+	if r.iterations == 0 {
+		r.iterations = o.Epochs * ((len(r.prompts) + o.RolloutBatch - 1) / o.RolloutBatch)
+	}
+	return nil
+}
+
+// backendFor returns the backend of spec ("" = --backend), one per
+// distinct spec; flag names the device flag in errors.
+func (r *ppoRun) backendFor(flag, spec string) (compute.Backend, error) {
+	if spec == "" {
+		spec = r.o.Backend
+	}
+	if b, ok := r.backends[spec]; ok {
+		return b, nil
+	}
+	b, err := model.NewBackend(spec)
+	if err != nil {
+		return nil, fmt.Errorf("%s: %w", flag, err)
+	}
+	r.backends[spec] = b
+	return b, nil
+}
+
+// compile places each model on its backend and prepares the executables:
+// the actor's decoder and log-probs, the reference's log-probs, the
+// critic's values, the reward model's scorer and the two optimizers.
+func (r *ppoRun) compile() error {
+	o := r.o
+	actorBE, err := r.backendFor("--actor-device", o.ActorDevice)
+	if err != nil {
+		return err
+	}
+	refBE, err := r.backendFor("--ref-device", o.RefDevice)
+	if err != nil {
+		return err
+	}
+	criticBE, err := r.backendFor("--critic-device", o.CriticDevice)
+	if err != nil {
+		return err
+	}
+	if r.dec, err = model.NewDecoder(actorBE, r.actor); err != nil {
+		return err
+	}
+	r.actorLP, r.refLP = infer.NewLogProbExec(actorBE, r.actor), infer.NewLogProbExec(refBE, r.ref)
+	r.criticV = newValueExec(criticBE, r.critic)
+	if r.rm != nil {
+		rmBE, err := r.backendFor("--reward-device", o.RewardDevice)
+		if err != nil {
+			return err
+		}
+		if r.rmScorer, err = infer.NewScorer(rmBE, r.rm); err != nil {
+			return err
+		}
+	}
+	optCfg := OptimizerConfig{WeightDecay: o.WeightDecay, ClipGrad: o.ClipGrad}
+	r.actorOpt = NewOptimizer(actorBE, r.actor.Store, ppoActorLoss(r.actor), optCfg)
+	r.criticOpt = NewOptimizer(criticBE, r.critic.Store, ppoCriticLoss(r.critic), optCfg)
+	r.stores = []NamedStore{{Name: "actor", Store: r.actor.Store}, {Name: "critic", Store: r.critic.Store}}
+	return nil
+}
+
+// restore sets the iteration, prompt position, KL coefficient and ptx
+// position: fresh, or from the checkpoint resumeFrom. It opens the metrics
+// log and prepares checkpointing.
+func (r *ppoRun) restore(resumeFrom string) error {
+	o := r.o
+	r.state = &TrainerState{Kind: "ppo", TotalSteps: r.iterations, Seed: o.Seed, Extra: map[string]float64{}}
+	r.kl = &KLController{Beta: o.KLCoef, Target: o.TargetKL, Horizon: o.KLHorizon}
+	if resumeFrom != "" {
+		state, err := LoadTrainerState(resumeFrom, r.stores...)
+		if err != nil {
+			return err
+		}
+		if state.Kind != "ppo" {
+			return fmt.Errorf("--resume: %s holds a %q run, not ppo", resumeFrom, state.Kind)
+		}
+		r.state = state
+		r.kl.Beta = state.Extra["kl_coef"]
+		if r.ptx != nil {
+			r.ptx.data.epoch, r.ptx.data.index = int(state.Extra["ptx_epoch"]), int(state.Extra["ptx_batch"])
+		}
+		state.TotalSteps = r.iterations
+		slog.Info("resuming", "from", resumeFrom, "iteration", state.Step, "kl_coef", r.kl.Beta)
+	} else {
+		r.actor.Meta.Stage = "ppo"
+		r.actor.Meta.BaseModel = o.Policy
+		r.actor.Meta.Extra = map[string]any{"reward_model": o.Reward, "kl_coef": o.KLCoef, "ptx_coef": o.PtxCoef}
+		r.critic.Meta.Stage = "ppo-critic"
+		r.critic.Meta.BaseModel = o.Critic
+	}
+	if r.state.Extra == nil {
+		r.state.Extra = map[string]float64{}
+	}
+	r.stream = &promptStream{n: len(r.prompts), seed: o.Seed, epoch: r.state.Epoch, pos: r.state.Batch}
+	r.guard = &Guard{Allowed: o.SkipNonFinite, Skipped: r.state.Skipped}
+	var err error
+	if r.log, err = OpenMetricsLog(o.Out, r.state.Step); err != nil {
+		return err
+	}
+	if err := trimSamples(o.Out, r.state.Step); err != nil {
+		return err
+	}
+	r.ckpt.save = r.saveCheckpoint
+	return nil
+}
+
+// saveCheckpoint records the run's position and writes actor, critic and
+// optimizer state.
+func (r *ppoRun) saveCheckpoint() (string, error) {
+	s := r.state
+	s.Epoch, s.Batch, s.Skipped = r.stream.epoch, r.stream.pos, r.guard.Skipped
+	s.Extra["kl_coef"] = r.kl.Beta
+	if r.ptx != nil {
+		s.Extra["ptx_epoch"], s.Extra["ptx_batch"] = float64(r.ptx.data.epoch), float64(r.ptx.data.index)
+	}
+	return SaveCheckpoint(r.o.Out, s.Step, func(dir string) error {
+		if err := r.actor.Save(dir); err != nil {
+			return err
+		}
+		return r.critic.Save(filepath.Join(dir, CriticDir))
+	}, s, r.o.Keep, r.stores...)
+}
+
+// close releases the metrics log.
+func (r *ppoRun) close() { r.log.Close() }
