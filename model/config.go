@@ -186,6 +186,8 @@ func ParseConfig(data []byte, source string) (*Config, error) {
 // Validate checks sizes are positive and consistent.
 func (c *Config) Validate() error {
 	switch {
+	case architectures[c.Arch] == nil:
+		return fmt.Errorf("model_type %q is not supported (want gpt2, llama, qwen2, mistral or bloom)", c.Arch)
 	case c.VocabSize <= 0 || c.Hidden <= 0 || c.Layers <= 0 || c.Heads <= 0 || c.Intermediate <= 0:
 		return fmt.Errorf("%s config needs positive vocab_size, hidden size, layers, heads and intermediate size (got %d, %d, %d, %d, %d)",
 			c.Arch, c.VocabSize, c.Hidden, c.Layers, c.Heads, c.Intermediate)

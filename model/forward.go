@@ -152,9 +152,9 @@ func (m *Model) Logits(hidden *Node) *Node {
 	if !m.HasLMHead {
 		panic("model has no LM head (a *ForSequenceClassification checkpoint with untied embeddings)")
 	}
-	name := "lm_head.weight"
+	name := lmHeadWeight
 	if m.Config.TieEmbeddings {
-		name = m.Config.embeddingName()
+		name = m.Config.arch().embedding()
 	}
 	return linear(hidden, m.w(hidden.Graph(), name), nil)
 }
@@ -288,10 +288,9 @@ func alibiSlopes(n int) []float32 {
 	return s
 }
 
-// attend runs attention for layer l: q [B,Hq,Tq,D], kNew/vNew [B,KV,Tq,D].
-// Returns [B,Tq,Hq*D].
-func (m *Model) attend(l int, q, kNew, vNew *Node, at *attention) *Node {
-	c := m.Config
+// attend runs attention for layer l: q [B,Hq,Tq,D], kNew/vNew [B,KV,Tq,D],
+// with bloom's ALiBi position bias if alibi. Returns [B,Tq,Hq*D].
+func attend(l int, q, kNew, vNew *Node, at *attention, alibi bool) *Node {
 	k, v := kNew, vNew
 	if at.cacheK != nil {
 		zero := ScalarZero(q.Graph(), at.slot.DType())
@@ -307,7 +306,7 @@ func (m *Model) attend(l int, q, kNew, vNew *Node, at *attention) *Node {
 	scores := Einsum("bgrqd,bgsd->bgrqs", qg, k)
 	scores = Reshape(MulScalar(scores, 1/math.Sqrt(float64(D))), B, Hq, Tq, S)
 	scores = ConvertDType(scores, dtypes.Float32)
-	if c.Arch == ArchBloom {
+	if alibi {
 		slopes := Reshape(Const(q.Graph(), alibiSlopes(Hq)), 1, Hq, 1, 1)
 		scores = Add(scores, Mul(slopes, ExpandAxes(at.keyPos, 1, 2))) // [B,Hq,1,S]
 	}
@@ -320,80 +319,49 @@ func (m *Model) attend(l int, q, kNew, vNew *Node, at *attention) *Node {
 }
 
 // transformer embeds tokens [B,Tq] at positions pos [B,Tq] and runs every
-// block, returning the final-normed hidden states [B,Tq,H].
+// block, returning the final-normed hidden states [B,Tq,H]. The blocks are
+// those of the model's architecture (arch_*.go), with the weight names its
+// table declares.
 func (m *Model) transformer(tokens, pos *Node, at *attention) (*Node, *attention) {
 	c := m.Config
-	g := tokens.Graph()
-	p := c.basePrefix()
-	w := func(name string) *Node { return m.w(g, name) }
-	wOpt := func(name string) *Node {
-		if m.Variable(name) == nil {
-			return nil
-		}
-		return w(name)
-	}
-	x := Gather(w(c.embeddingName()), ExpandAxes(ConvertDType(tokens, dtypes.Int32), -1)) // [B,T,H]
-	D := c.HeadDim
-	switch c.Arch {
-	case ArchGPT2:
-		x = Add(x, Gather(w(p+"wpe.weight"), ExpandAxes(pos, -1)))
-		for l := range c.Layers {
-			b := fmt.Sprintf("%sh.%d.", p, l)
-			h := layerNorm(x, w(b+"ln_1.weight"), w(b+"ln_1.bias"), c.NormEps)
-			qkv := conv1d(h, w(b+"attn.c_attn.weight"), w(b+"attn.c_attn.bias"))
-			H := c.Hidden
-			q := heads(SliceAxis(qkv, -1, AxisRange(0, H)), c.Heads, D)
-			k := heads(SliceAxis(qkv, -1, AxisRange(H, 2*H)), c.Heads, D)
-			v := heads(SliceAxis(qkv, -1, AxisRange(2*H, 3*H)), c.Heads, D)
-			a := m.attend(l, q, k, v, at)
-			x = Add(x, conv1d(a, w(b+"attn.c_proj.weight"), w(b+"attn.c_proj.bias")))
-			h = layerNorm(x, w(b+"ln_2.weight"), w(b+"ln_2.bias"), c.NormEps)
-			h = activation(c.Activation, conv1d(h, w(b+"mlp.c_fc.weight"), w(b+"mlp.c_fc.bias")))
-			x = Add(x, conv1d(h, w(b+"mlp.c_proj.weight"), w(b+"mlp.c_proj.bias")))
-		}
-		x = layerNorm(x, w(p+"ln_f.weight"), w(p+"ln_f.bias"), c.NormEps)
-	case ArchLlama, ArchQwen2, ArchMistral:
-		for l := range c.Layers {
-			b := fmt.Sprintf("%slayers.%d.", p, l)
-			h := rmsNorm(x, w(b+"input_layernorm.weight"), c.NormEps)
-			q := heads(linear(h, w(b+"self_attn.q_proj.weight"), wOpt(b+"self_attn.q_proj.bias")), c.Heads, D)
-			k := heads(linear(h, w(b+"self_attn.k_proj.weight"), wOpt(b+"self_attn.k_proj.bias")), c.KVHeads, D)
-			v := heads(linear(h, w(b+"self_attn.v_proj.weight"), wOpt(b+"self_attn.v_proj.bias")), c.KVHeads, D)
-			q, k = rope(q, pos, c.RopeTheta), rope(k, pos, c.RopeTheta)
-			a := m.attend(l, q, k, v, at)
-			x = Add(x, linear(a, w(b+"self_attn.o_proj.weight"), wOpt(b+"self_attn.o_proj.bias")))
-			h = rmsNorm(x, w(b+"post_attention_layernorm.weight"), c.NormEps)
-			gate := activation(c.Activation, linear(h, w(b+"mlp.gate_proj.weight"), wOpt(b+"mlp.gate_proj.bias")))
-			up := linear(h, w(b+"mlp.up_proj.weight"), wOpt(b+"mlp.up_proj.bias"))
-			x = Add(x, linear(Mul(gate, up), w(b+"mlp.down_proj.weight"), wOpt(b+"mlp.down_proj.bias")))
-		}
-		x = rmsNorm(x, w(p+"norm.weight"), c.NormEps)
-	case ArchBloom:
-		x = layerNorm(x, w(p+"word_embeddings_layernorm.weight"), w(p+"word_embeddings_layernorm.bias"), c.NormEps)
-		for l := range c.Layers {
-			b := fmt.Sprintf("%sh.%d.", p, l)
-			ln := layerNorm(x, w(b+"input_layernorm.weight"), w(b+"input_layernorm.bias"), c.NormEps)
-			residual := x
-			if c.ResidualPostLN {
-				residual = ln
-			}
-			fused := linear(ln, w(b+"self_attention.query_key_value.weight"), w(b+"self_attention.query_key_value.bias"))
-			B, T := fused.Shape().Dim(0), fused.Shape().Dim(1)
-			fused = Reshape(fused, B, T, c.Heads, 3, D)
-			part := func(i int) *Node {
-				return Transpose(Squeeze(SliceAxis(fused, 3, AxisElem(i)), 3), 1, 2) // [B,n,T,D]
-			}
-			a := m.attend(l, part(0), part(1), part(2), at)
-			x = Add(residual, linear(a, w(b+"self_attention.dense.weight"), w(b+"self_attention.dense.bias")))
-			ln = layerNorm(x, w(b+"post_attention_layernorm.weight"), w(b+"post_attention_layernorm.bias"), c.NormEps)
-			residual = x
-			if c.ResidualPostLN {
-				residual = ln
-			}
-			h := activation(c.Activation, linear(ln, w(b+"mlp.dense_h_to_4h.weight"), w(b+"mlp.dense_h_to_4h.bias")))
-			x = Add(residual, linear(h, w(b+"mlp.dense_4h_to_h.weight"), w(b+"mlp.dense_4h_to_h.bias")))
-		}
-		x = layerNorm(x, w(p+"ln_f.weight"), w(p+"ln_f.bias"), c.NormEps)
-	}
-	return x, at
+	f := &fwd{m: m, c: c, g: tokens.Graph()}
+	return c.arch().declare(c, newDecl()).forward(f, tokens, pos, at), at
 }
+
+// fwd is what a block's forward pass works with: the model's weights, by
+// the names its declaration returned, as nodes of one graph.
+type fwd struct {
+	m *Model
+	c *Config
+	g *Graph
+}
+
+// w is the node of weight name, nil for "" (an absent bias).
+func (f *fwd) w(name string) *Node {
+	if name == "" {
+		return nil
+	}
+	return f.m.w(f.g, name)
+}
+
+// embed looks tokens [B,T] up in the embedding table name [rows, H] → [B,T,H].
+func (f *fwd) embed(name string, tokens *Node) *Node {
+	return Gather(f.w(name), ExpandAxes(ConvertDType(tokens, dtypes.Int32), -1))
+}
+
+// linear applies the linear map l to x [...,in] → [...,out], in l's layout.
+func (f *fwd) linear(x *Node, l linearW) *Node {
+	switch l.layout {
+	case outIn:
+		return linear(x, f.w(l.w), f.w(l.b))
+	case inOut:
+		return conv1d(x, f.w(l.w), f.w(l.b))
+	}
+	panic(fmt.Sprintf("%s has no linear layout", l.w))
+}
+
+func (f *fwd) layerNorm(x *Node, n normW) *Node {
+	return layerNorm(x, f.w(n.w), f.w(n.b), f.c.NormEps)
+}
+
+func (f *fwd) rmsNorm(x *Node, n normW) *Node { return rmsNorm(x, f.w(n.w), f.c.NormEps) }

@@ -55,7 +55,7 @@ type Model struct {
 	// in float32). Zero means float32. Set with SetComputeDType.
 	ComputeDType dtypes.DType
 
-	names      []string                     // HF names of the weights, in spec order
+	names      []string                     // HF names of the weights, in table order (Config.weights)
 	fileDTypes map[string]safetensors.DType // dtype each tensor was read as; Save writes it back
 }
 
@@ -79,21 +79,24 @@ func New(cfg *Config, seed uint64) (*Model, error) {
 	m := &Model{Config: cfg, Meta: DefaultMeta(), Store: gmodel.NewStore(), HasLMHead: true,
 		fileDTypes: map[string]safetensors.DType{}}
 	rng := rand.New(rand.NewPCG(seed, seed^0x9E3779B97F4A7C15))
-	for _, s := range cfg.weightSpecs(true) {
+	for _, s := range cfg.weights(true) {
 		n := 1
 		for _, d := range s.Shape {
 			n *= d
 		}
 		vals := make([]float32, n)
 		switch s.Init {
-		case 'n':
+		case initNormal:
 			for i := range vals {
 				vals[i] = float32(rng.NormFloat64() * cfg.InitRange)
 			}
-		case '1':
+		case initOnes:
 			for i := range vals {
 				vals[i] = 1
 			}
+		case initZeros:
+		default:
+			return nil, fmt.Errorf("weight %s: no initialiser for %v", s.Name, s.Init)
 		}
 		if err := m.setWeight(s.Name, s.Shape, vals); err != nil {
 			return nil, err
@@ -142,7 +145,7 @@ func (m *Model) DropLMHead() error {
 	if m.Config.TieEmbeddings || !m.HasLMHead {
 		return nil
 	}
-	const name = "lm_head.weight"
+	const name = lmHeadWeight
 	for i, n := range m.names {
 		if n == name {
 			if err := m.Store.DeleteVariable(VariablePath(name)); err != nil {
@@ -177,7 +180,7 @@ func Load(dir string) (*Model, error) {
 		return nil, err
 	}
 	// Names without the base prefix (saved from GPT2Model, BloomModel...).
-	prefix := cfg.basePrefix()
+	prefix := cfg.arch().prefix()
 	hasPrefix := false
 	for n := range raw {
 		if strings.HasPrefix(n, prefix) {
@@ -190,7 +193,7 @@ func Load(dir string) (*Model, error) {
 		if isIgnoredBuffer(n) {
 			continue
 		}
-		if !hasPrefix && n != "lm_head.weight" && n != ScoreWeight {
+		if !hasPrefix && n != lmHeadWeight && n != ScoreWeight {
 			n = prefix + n
 		}
 		tensorsByName[n] = t
@@ -203,14 +206,14 @@ func Load(dir string) (*Model, error) {
 	} else {
 		cfg.NumLabels = 0
 	}
-	_, hasLMHead := tensorsByName["lm_head.weight"]
+	_, hasLMHead := tensorsByName[lmHeadWeight]
 	if cfg.TieEmbeddings {
-		delete(tensorsByName, "lm_head.weight") // a tied copy
+		delete(tensorsByName, lmHeadWeight) // a tied copy
 		hasLMHead = true
 	} else if !hasLMHead && cfg.NumLabels == 0 {
 		hasLMHead = true // so that it is reported missing below
 	}
-	specs := cfg.weightSpecs(hasLMHead)
+	specs := cfg.weights(hasLMHead)
 	m := &Model{Config: cfg, Meta: meta, Store: gmodel.NewStore(), SourceDir: dir, HasLMHead: hasLMHead,
 		fileDTypes: map[string]safetensors.DType{}}
 	var missing, badShape []string
