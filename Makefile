@@ -10,14 +10,14 @@ GOENV    := GOTOOLCHAIN=$(GOTOOLCHAIN) GOEXPERIMENT=$(GOEXPERIMENT)
 GO       ?= go
 VERSION  ?= $(shell git describe --tags --dirty 2>/dev/null || echo v0.1.0-dev)
 COMMIT   ?= $(shell git rev-parse --short HEAD 2>/dev/null || echo unknown)
-LDFLAGS  := -X github.com/rlhf-project/rlhf/cmd.Version=$(VERSION) -X github.com/rlhf-project/rlhf/cmd.Commit=$(COMMIT)
+LDFLAGS  := -X github.com/rlhf-project/rlhf/version.Version=$(VERSION) -X github.com/rlhf-project/rlhf/version.Commit=$(COMMIT)
 BIN      := bin/rlhf
 # Packages whose tests are cheap enough to run under the race detector; the
-# tensor-heavy ones (model, train, bench, and cmd, whose end-to-end demo test
+# tensor-heavy ones (model, train, infer, bench, and cmd, whose end-to-end demo test
 # trains tiny models) run without it (the detector slows GoMLX's pure-Go kernels
 # ~10x, and its checkptr mode rejects the pointer arithmetic of compute's SIMD
 # matmul kernels under GOEXPERIMENT=simd).
-HEAVY    := /model|/train|/cmd$$|/bench$$
+HEAVY    := /model|/train|/infer|/cmd$$|/bench$$
 RACE_PKGS  = $(shell $(GOENV) $(GO) list ./... | grep -Ev '$(HEAVY)')
 HEAVY_PKGS = $(shell $(GOENV) $(GO) list ./... | grep -E '$(HEAVY)')
 DEMO_OUT ?= demo-out

@@ -41,7 +41,7 @@ put these figures beside PyTorch's.`,
 	f := c.Flags()
 	f.StringSliceVar(&o.Shapes, "shape", []string{"tiny"}, "model shapes, comma-separated: "+strings.Join(bench.ShapeNames(), ", "))
 	f.StringVar(&o.Backend, "backend", "", "compute backend: go, xla:cuda or xla:/abs/path/plugin.so (default $RLHF_BACKEND or go)")
-	f.StringVar(&o.DType, "dtype", "float32", "compute dtype: float32 or bfloat16 (float32 master weights)")
+	dtypeVar(f, &o.DType, "compute dtype: float32 or bfloat16 (float32 master weights)")
 	f.IntVar(&o.Steps, "steps", 3, "timed steps (training updates or generation runs) after the untimed first one")
 	f.Float64Var(&o.PeakTFLOPs, "peak-tflops", 0, "device peak dense TFLOP/s in --dtype, for MFU (e.g. 989 for an H100/H200 in bf16, 312 for an A100; 0: no MFU)")
 	f.StringVar(&o.Models, "models", "testdata/models", "parity: folder of golden model folders (config.json, model.safetensors, expected.json)")

@@ -53,7 +53,7 @@ func newComparisonsImportCmd() *cobra.Command {
 		},
 	}
 	f := c.Flags()
-	f.StringVar(&opts.Format, "format", "", "input format: hh, trl or ranked")
+	enumVar(f, &opts.Format, "format", "", []string{"hh", "trl", "ranked"}, "input format: hh, trl or ranked (required)")
 	f.StringSliceVar(&opts.In, "in", nil, "input file(s): .jsonl, .jsonl.gz or .parquet")
 	f.StringVar(&opts.Out, "out", "", "comparison dataset directory to write")
 	f.StringVar(&opts.Source, "source", "", "source column (default: input file name)")

@@ -1,14 +1,18 @@
 package cmd
 
 import (
+	"context"
+
 	"github.com/spf13/cobra"
 
 	"github.com/rlhf-project/rlhf/infer"
 )
 
-func init() { register(newEvalCmd) }
+func init() { register(func() *cobra.Command { return newEvalCmd(nil) }) }
 
-func newEvalCmd() *cobra.Command {
+// newEvalCmd binds the command's flags; runF, when not nil, replaces
+// infer.RunEval (tests check the flag mapping with it).
+func newEvalCmd(runF func(context.Context, infer.EvalOptions) error) *cobra.Command {
 	o := infer.EvalOptions{}
 	c := &cobra.Command{
 		Use:   "eval --policy DIR --baseline DIR --reward RM --prompts DATASET --out DIR",
@@ -22,6 +26,9 @@ datasets --out/policy and --out/baseline (kind response) for reading and labelli
 		Example: `  rlhf eval --policy ckpt/ppo --baseline ckpt/sft --reward ckpt/rm --prompts data/instruct/prompts/val --out eval/ppo-vs-sft`,
 		Args:    cobra.NoArgs,
 		RunE: func(c *cobra.Command, _ []string) error {
+			if runF != nil {
+				return runF(c.Context(), o)
+			}
 			_, err := infer.RunEval(c.Context(), o)
 			return err
 		},
@@ -41,7 +48,7 @@ datasets --out/policy and --out/baseline (kind response) for reading and labelli
 	f.IntVar(&o.BatchSize, "batch-size", 8, "sequences generated and scored together")
 	f.Uint64Var(&o.Seed, "seed", 1, "sampling seed (the baseline uses a stream derived from it)")
 	f.StringVar(&o.Backend, "backend", "", "compute backend: go, xla:cuda or xla:/abs/path/plugin.so (default $RLHF_BACKEND or go)")
-	f.StringVar(&o.DType, "dtype", "float32", "compute dtype: float32, or bfloat16 (GPU; float32 master weights, norms, softmax and log-probs)")
+	dtypeVar(f, &o.DType, "compute dtype: float32, or bfloat16 (GPU; float32 master weights, norms, softmax and log-probs)")
 	f.StringVar(&o.Template, "template", "", "prompt template overriding the checkpoints'")
 	return c
 }

@@ -1,20 +1,27 @@
 package cmd
 
 import (
+	"context"
+
 	"github.com/spf13/cobra"
 
 	"github.com/rlhf-project/rlhf/infer"
 )
 
-func init() { register(newGenerateCmd) }
+func init() { register(func() *cobra.Command { return newGenerateCmd(nil) }) }
 
-func newGenerateCmd() *cobra.Command {
+// newGenerateCmd binds the command's flags; runF, when not nil, replaces
+// infer.RunGenerate (tests check the flag mapping with it).
+func newGenerateCmd(runF func(context.Context, infer.GenerateOptions) error) *cobra.Command {
 	opts := infer.GenerateOptions{}
 	c := &cobra.Command{
 		Use:   "generate --model DIR --prompts DATASET --out DIR",
 		Short: "Sample responses to prompts (batched, KV cache) into a response dataset",
 		Args:  cobra.NoArgs,
 		RunE: func(c *cobra.Command, _ []string) error {
+			if runF != nil {
+				return runF(c.Context(), opts)
+			}
 			return infer.RunGenerate(c.Context(), opts)
 		},
 	}
@@ -33,7 +40,7 @@ func newGenerateCmd() *cobra.Command {
 	f.IntVar(&opts.MaxPrompts, "max-prompts", 0, "sample only the first N prompts (0: all)")
 	f.StringVar(&opts.Template, "template", "", "prompt template overriding the checkpoint's rlhf.json, with {prompt}")
 	f.BoolVar(&opts.Raw, "raw", false, "feed prompts as they are: no template, no BOS")
-	f.StringVar(&opts.DType, "dtype", "float32", "compute dtype: float32, or bfloat16 (GPU; float32 norms, softmax and log-probs)")
+	dtypeVar(f, &opts.DType, "compute dtype: float32, or bfloat16 (GPU; float32 norms, softmax and log-probs)")
 	f.StringVar(&opts.Backend, "backend", "", "compute backend: go, xla:cuda or xla:/abs/path/plugin.so (default $RLHF_BACKEND or go)")
 	return c
 }

@@ -41,7 +41,7 @@ cached on disk, so a rerun costs nothing.`,
 	f.StringVar(&opts.APIKeyEnv, "api-key-env", "OPENAI_API_KEY", "environment variable holding the API key")
 	f.StringVar(&opts.Rubric, "rubric", "", "text/template file for the request (default: built-in en/zh rubric)")
 	f.StringVar(&printRubric, "print-rubric", "", "print the built-in rubric of a language (en or zh) to edit for --rubric, and exit")
-	f.StringVar(&opts.Lang, "lang", "auto", "built-in rubric language: auto, en or zh")
+	enumVar(f, &opts.Lang, "lang", "auto", []string{"auto", "en", "zh"}, "built-in rubric language: auto, en or zh")
 	f.IntVar(&opts.Concurrency, "concurrency", 4, "requests in flight")
 	f.Float64Var(&opts.RequestsPerSecond, "rps", 0, "request rate limit per second (0: none)")
 	f.IntVar(&opts.MaxRetries, "max-retries", 5, "retries of a request failing with a network error, 429 or 5xx (negative: none)")

@@ -34,7 +34,7 @@ func newModelInitCmd() *cobra.Command {
 		},
 	}
 	f := c.Flags()
-	f.StringVar(&opts.Arch, "arch", "gpt2", "architecture: gpt2, llama, qwen2, mistral or bloom")
+	enumVar(f, &opts.Arch, "arch", model.ArchGPT2, []string{model.ArchGPT2, model.ArchLlama, model.ArchQwen2, model.ArchMistral, model.ArchBloom}, "architecture: gpt2, llama, qwen2, mistral or bloom")
 	f.IntVar(&opts.Layers, "layers", 2, "transformer blocks")
 	f.IntVar(&opts.Hidden, "hidden", 64, "hidden size")
 	f.IntVar(&opts.Heads, "heads", 4, "attention heads")

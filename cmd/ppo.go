@@ -1,14 +1,18 @@
 package cmd
 
 import (
+	"context"
+
 	"github.com/spf13/cobra"
 
 	"github.com/rlhf-project/rlhf/train"
 )
 
-func init() { register(newPPOCmd) }
+func init() { register(func() *cobra.Command { return newPPOCmd(nil) }) }
 
-func newPPOCmd() *cobra.Command {
+// newPPOCmd binds the flags of `rlhf ppo`; runF, when not nil, replaces
+// train.RunPPO (tests check the flag mapping with it).
+func newPPOCmd(runF func(context.Context, train.PPOOptions) error) *cobra.Command {
 	o := train.PPODefaults()
 	c := &cobra.Command{
 		Use:   "ppo --policy SFT --reward RM --prompts DATASET --out DIR",
@@ -34,6 +38,9 @@ for --resume, metrics.jsonl, samples.jsonl and PNG plots. See docs/ppo.md.`,
       --kl-coef 0.02 --ptx-coef 27.8 --rollout-batch 64 --mini-batch 16 --ppo-epochs 1 --max-new-tokens 128`,
 		Args: cobra.NoArgs,
 		RunE: func(c *cobra.Command, _ []string) error {
+			if runF != nil {
+				return runF(c.Context(), o)
+			}
 			_, err := train.RunPPO(c.Context(), o)
 			return err
 		},
@@ -77,7 +84,7 @@ for --resume, metrics.jsonl, samples.jsonl and PNG plots. See docs/ppo.md.`,
 	f.IntVar(&o.PtxMaxLen, "ptx-max-len", 0, "maximum ptx sequence length (default --max-prompt-len + --max-new-tokens)")
 
 	f.Float64Var(&o.MaxKL, "max-kl", 0, "mean KL per response (nats) above which to stop or warn (0: off)")
-	f.StringVar(&o.OnMaxKL, "on-max-kl", o.OnMaxKL, "what --max-kl does: stop (checkpoint and exit with an error) or warn")
+	enumVar(f, &o.OnMaxKL, "on-max-kl", o.OnMaxKL, []string{"stop", "warn"}, "what --max-kl does: stop (checkpoint and exit with an error) or warn")
 	f.IntVar(&o.CriticWarmup, "critic-warmup-steps", 0, "first iterations in which only the critic trains")
 	f.IntVar(&o.SkipNonFinite, "skip-nonfinite", 0, "updates with NaN/Inf loss or gradient that may be skipped before stopping")
 	f.IntVar(&o.SaveEvery, "save-every", o.SaveEvery, "iterations between checkpoints")
@@ -88,7 +95,7 @@ for --resume, metrics.jsonl, samples.jsonl and PNG plots. See docs/ppo.md.`,
 	f.Uint64Var(&o.Seed, "seed", o.Seed, "seed of prompt order, sampling and mini-batch order")
 
 	f.StringVar(&o.Backend, "backend", "", "compute backend: go, xla:cuda or xla:/abs/path/plugin.so (default $RLHF_BACKEND or go)")
-	f.StringVar(&o.DType, "dtype", "float32", "compute dtype: float32, or bfloat16 (GPU; float32 master weights, norms, softmax and log-probs)")
+	dtypeVar(f, &o.DType, "compute dtype: float32, or bfloat16 (GPU; float32 master weights, norms, softmax and log-probs)")
 	f.StringVar(&o.ActorDevice, "actor-device", "", "backend of the actor (default --backend)")
 	f.StringVar(&o.CriticDevice, "critic-device", "", "backend of the critic (default --backend)")
 	f.StringVar(&o.RefDevice, "ref-device", "", "backend of the reference policy (default --backend)")

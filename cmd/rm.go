@@ -1,15 +1,19 @@
 package cmd
 
 import (
+	"context"
+
 	"github.com/spf13/cobra"
 
 	"github.com/rlhf-project/rlhf/train"
 )
 
-func init() { register(newRMCmd) }
+func init() { register(func() *cobra.Command { return newRMCmd(nil) }) }
 
-func newRMCmd() *cobra.Command {
-	o := train.RMOptions{}
+// newRMCmd binds the flags of `rlhf rm`; runF, when not nil, replaces
+// train.RunRM (tests check the flag mapping with it).
+func newRMCmd(runF func(context.Context, train.RMOptions) error) *cobra.Command {
+	o := train.RMDefaults()
 	c := &cobra.Command{
 		Use:   "rm --model DIR --data DATASET --out DIR",
 		Short: "Train a reward model on comparisons (K-wise groups averaged per prompt)",
@@ -24,6 +28,9 @@ recorded in rlhf.json (reward_mean, reward_std) for PPO to normalise with.`,
 		Example: `  rlhf rm --model ckpt/sft --data data/comparisons --out ckpt/rm --epochs 1 --lr 5e-6 --sft-data data/instruct/sft`,
 		Args:    cobra.NoArgs,
 		RunE: func(c *cobra.Command, _ []string) error {
+			if runF != nil {
+				return runF(c.Context(), o)
+			}
 			_, err := train.RunRM(c.Context(), o)
 			return err
 		},
@@ -34,6 +41,6 @@ recorded in rlhf.json (reward_mean, reward_std) for PPO to normalise with.`,
 	f.StringVar(&o.Val, "val", "", "validation comparisons (default: the val/ split of --data)")
 	f.StringVar(&o.SFTData, "sft-data", "", "sft dataset whose val split's reference responses centre the reward (default: the chosen responses)")
 	f.IntVar(&o.StopAfter, "stop-after", 0, "stop after this many updates of this invocation, with a checkpoint (continue with --resume)")
-	bindCommonTrainFlags(f, &o.CommonOptions, 5e-6)
+	bindCommonTrainFlags(f, &o.CommonOptions)
 	return c
 }

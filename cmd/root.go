@@ -20,14 +20,7 @@ import (
 	"github.com/spf13/pflag"
 	"gopkg.in/yaml.v3"
 
-	"github.com/rlhf-project/rlhf/dataset"
 	"github.com/rlhf-project/rlhf/progress"
-)
-
-// Version and Commit are set at build time by the Makefile through -ldflags.
-var (
-	Version = "dev"
-	Commit  = "unknown"
 )
 
 // globalOptions are the flags every subcommand accepts.
@@ -46,7 +39,11 @@ var subcommands []func() *cobra.Command
 func register(newCmd func() *cobra.Command) { subcommands = append(subcommands, newCmd) }
 
 // NewRootCmd builds the whole command tree.
-func NewRootCmd() *cobra.Command {
+func NewRootCmd() *cobra.Command { return newRootCmd(subcommands...) }
+
+// newRootCmd builds the root command over the given subcommands (tests
+// pass commands whose run function only records their options).
+func newRootCmd(subs ...func() *cobra.Command) *cobra.Command {
 	opts := &globalOptions{}
 	root := &cobra.Command{
 		Use:   "rlhf",
@@ -63,8 +60,7 @@ shards plus _manifest.json), so each step can be rerun, inspected and resumed.`,
 			if err := setupLogging(opts, c.ErrOrStderr()); err != nil {
 				return err
 			}
-			progress.SetEnabled(!opts.NoProgress)
-			dataset.Producer = fmt.Sprintf("rlhf %s (%s)", Version, Commit)
+			c.SetContext(progress.WithBars(c.Context(), !opts.NoProgress))
 			if opts.ConfigFile != "" {
 				if err := applyConfigFile(c, opts.ConfigFile); err != nil {
 					return err
@@ -74,12 +70,12 @@ shards plus _manifest.json), so each step can be rerun, inspected and resumed.`,
 		},
 	}
 	pf := root.PersistentFlags()
-	pf.StringVar(&opts.LogLevel, "log-level", "info", "log level: debug, info, warn or error")
-	pf.StringVar(&opts.LogFormat, "log-format", "text", "log format: text or json")
+	enumVar(pf, &opts.LogLevel, "log-level", "info", []string{"debug", "info", "warn", "error"}, "log level: debug, info, warn or error")
+	enumVar(pf, &opts.LogFormat, "log-format", "text", []string{"text", "json"}, "log format: text or json")
 	pf.StringVar(&opts.ConfigFile, "config", "", "YAML file with flag values, keyed by subcommand name (flags on the command line win)")
 	pf.BoolVar(&opts.NoProgress, "no-progress", false, "print periodic log lines instead of progress bars")
 
-	for _, newCmd := range subcommands {
+	for _, newCmd := range subs {
 		root.AddCommand(newCmd())
 	}
 	return root

@@ -8,6 +8,7 @@ import (
 	"testing"
 
 	"github.com/rlhf-project/rlhf/dataset"
+	"github.com/rlhf-project/rlhf/version"
 )
 
 // run executes the CLI in-process and returns stdout and the error.
@@ -35,8 +36,8 @@ func TestHelpListsCommands(t *testing.T) {
 }
 
 func TestVersion(t *testing.T) {
-	Version, Commit = "v9.9.9", "abc1234"
-	defer func() { Version, Commit = "dev", "unknown" }()
+	version.Version, version.Commit = "v9.9.9", "abc1234"
+	defer func() { version.Version, version.Commit = "", "" }()
 	out, err := run(t, "version")
 	if err != nil || !strings.Contains(out, "v9.9.9") || !strings.Contains(out, "abc1234") {
 		t.Fatalf("%q %v", out, err)

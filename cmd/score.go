@@ -1,20 +1,27 @@
 package cmd
 
 import (
+	"context"
+
 	"github.com/spf13/cobra"
 
 	"github.com/rlhf-project/rlhf/infer"
 )
 
-func init() { register(newScoreCmd) }
+func init() { register(func() *cobra.Command { return newScoreCmd(nil) }) }
 
-func newScoreCmd() *cobra.Command {
+// newScoreCmd binds the command's flags; runF, when not nil, replaces
+// infer.RunScore (tests check the flag mapping with it).
+func newScoreCmd(runF func(context.Context, infer.ScoreOptions) error) *cobra.Command {
 	opts := infer.ScoreOptions{}
 	c := &cobra.Command{
 		Use:   "score --model DIR --data DATASET_OR_JSONL --out DIR",
 		Short: "Score prompt/response rows: summed response log-prob and token count, or reward for reward models",
 		Args:  cobra.NoArgs,
 		RunE: func(c *cobra.Command, _ []string) error {
+			if runF != nil {
+				return runF(c.Context(), opts)
+			}
 			return infer.RunScore(c.Context(), opts)
 		},
 	}
@@ -25,7 +32,7 @@ func newScoreCmd() *cobra.Command {
 	f.BoolVar(&opts.Raw, "raw", false, "score tokens(response) after tokens(prompt): no template, no special tokens")
 	f.StringVar(&opts.Template, "template", "", "prompt template overriding the checkpoint's rlhf.json, with {prompt}")
 	f.IntVar(&opts.BatchSize, "batch-size", 8, "rows per forward pass")
-	f.StringVar(&opts.DType, "dtype", "float32", "compute dtype: float32, or bfloat16 (GPU; float32 norms, softmax and log-probs)")
+	dtypeVar(f, &opts.DType, "compute dtype: float32, or bfloat16 (GPU; float32 norms, softmax and log-probs)")
 	f.StringVar(&opts.Backend, "backend", "", "compute backend: go, xla:cuda or xla:/abs/path/plugin.so (default $RLHF_BACKEND or go)")
 	return c
 }

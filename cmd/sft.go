@@ -1,6 +1,8 @@
 package cmd
 
 import (
+	"context"
+
 	"github.com/spf13/cobra"
 	"github.com/spf13/pflag"
 
@@ -8,35 +10,38 @@ import (
 	"github.com/rlhf-project/rlhf/train"
 )
 
-func init() { register(newSFTCmd) }
+func init() { register(func() *cobra.Command { return newSFTCmd(nil) }) }
 
-// bindCommonTrainFlags binds the flags shared by sft, rm (and ppo) to o.
-func bindCommonTrainFlags(f *pflag.FlagSet, o *train.CommonOptions, lr float64) {
-	f.StringVar(&o.Out, "out", "", "output folder: final model, checkpoints/, metrics.jsonl and PNG plots (required)")
-	f.IntVar(&o.Epochs, "epochs", 1, "passes over the training data")
-	f.IntVar(&o.MaxSteps, "max-steps", 0, "optimizer updates to run; overrides --epochs when > 0")
-	f.Uint64Var(&o.Seed, "seed", 1, "seed of the data order and of new heads")
-	f.Float64Var(&o.LR, "lr", lr, "peak learning rate")
-	f.Float64Var(&o.MinLRRatio, "min-lr-ratio", 0.1, "final learning rate after cosine decay, as a fraction of --lr")
-	f.IntVar(&o.Warmup, "warmup", 0, "linear warm-up steps")
-	f.IntVar(&o.BatchSize, "batch-size", 8, "sequences (sft) or comparison groups (rm) per micro-batch")
-	f.IntVar(&o.GradAccum, "grad-accum", 1, "micro-batches per optimizer update")
-	f.IntVar(&o.MaxSeqLen, "max-seq-len", 512, "maximum sequence length in tokens")
-	f.StringVar(&o.Truncate, "truncate", infer.TruncateLeft, "longer rows: left (cut the prompt's start, then the response's end) or drop")
-	f.Float64Var(&o.WeightDecay, "weight-decay", 0, "AdamW decoupled weight decay")
-	f.Float64Var(&o.ClipGrad, "clip-grad", 1.0, "maximum global gradient norm (0: no clipping)")
-	f.IntVar(&o.EvalEvery, "eval-every", 0, "steps between validations and checkpoints (0: once per epoch)")
-	f.IntVar(&o.LogEvery, "log-every", 1, "steps between metrics.jsonl lines")
-	f.IntVar(&o.Keep, "keep", 2, "newest checkpoints kept besides the best one (0: all)")
-	f.BoolVar(&o.Resume, "resume", false, "continue from the newest checkpoint in --out")
-	f.IntVar(&o.SkipNonFinite, "skip-nonfinite", 0, "updates with a NaN/Inf loss or gradient that may be skipped before stopping")
-	f.StringVar(&o.Backend, "backend", "", "compute backend: go, xla:cuda or xla:/abs/path/plugin.so (default $RLHF_BACKEND or go)")
-	f.StringVar(&o.DType, "dtype", "float32", "compute dtype: float32, or bfloat16 (GPU; float32 master weights, norms, softmax and log-probs)")
-	f.StringVar(&o.Template, "template", "", "prompt template overriding the checkpoint's, with {prompt} for the instruction")
+// bindCommonTrainFlags binds the flags shared by sft and rm to o, with o's
+// values (the trainer's defaults) as the flags' defaults.
+func bindCommonTrainFlags(f *pflag.FlagSet, o *train.CommonOptions) {
+	f.StringVar(&o.Out, "out", o.Out, "output folder: final model, checkpoints/, metrics.jsonl and PNG plots (required)")
+	f.IntVar(&o.Epochs, "epochs", o.Epochs, "passes over the training data")
+	f.IntVar(&o.MaxSteps, "max-steps", o.MaxSteps, "optimizer updates to run; overrides --epochs when > 0")
+	f.Uint64Var(&o.Seed, "seed", o.Seed, "seed of the data order and of new heads")
+	f.Float64Var(&o.LR, "lr", o.LR, "peak learning rate")
+	f.Float64Var(&o.MinLRRatio, "min-lr-ratio", o.MinLRRatio, "final learning rate after cosine decay, as a fraction of --lr")
+	f.IntVar(&o.Warmup, "warmup", o.Warmup, "linear warm-up steps")
+	f.IntVar(&o.BatchSize, "batch-size", o.BatchSize, "sequences (sft) or comparison groups (rm) per micro-batch")
+	f.IntVar(&o.GradAccum, "grad-accum", o.GradAccum, "micro-batches per optimizer update")
+	f.IntVar(&o.MaxSeqLen, "max-seq-len", o.MaxSeqLen, "maximum sequence length in tokens")
+	enumVar(f, &o.Truncate, "truncate", o.Truncate, []string{infer.TruncateLeft, infer.TruncateDrop}, "longer rows: left (cut the prompt's start, then the response's end) or drop")
+	f.Float64Var(&o.WeightDecay, "weight-decay", o.WeightDecay, "AdamW decoupled weight decay")
+	f.Float64Var(&o.ClipGrad, "clip-grad", o.ClipGrad, "maximum global gradient norm (0: no clipping)")
+	f.IntVar(&o.EvalEvery, "eval-every", o.EvalEvery, "steps between validations and checkpoints (0: once per epoch)")
+	f.IntVar(&o.LogEvery, "log-every", o.LogEvery, "steps between metrics.jsonl lines")
+	f.IntVar(&o.Keep, "keep", o.Keep, "newest checkpoints kept besides the best one (0: all)")
+	f.BoolVar(&o.Resume, "resume", o.Resume, "continue from the newest checkpoint in --out")
+	f.IntVar(&o.SkipNonFinite, "skip-nonfinite", o.SkipNonFinite, "updates with a NaN/Inf loss or gradient that may be skipped before stopping")
+	f.StringVar(&o.Backend, "backend", o.Backend, "compute backend: go, xla:cuda or xla:/abs/path/plugin.so (default $RLHF_BACKEND or go)")
+	dtypeVar(f, &o.DType, "compute dtype: float32, or bfloat16 (GPU; float32 master weights, norms, softmax and log-probs)")
+	f.StringVar(&o.Template, "template", o.Template, "prompt template overriding the checkpoint's, with {prompt} for the instruction")
 }
 
-func newSFTCmd() *cobra.Command {
-	o := train.SFTOptions{}
+// newSFTCmd binds the flags of `rlhf sft`; runF, when not nil, replaces
+// train.RunSFT (tests check the flag mapping with it).
+func newSFTCmd(runF func(context.Context, train.SFTOptions) error) *cobra.Command {
+	o := train.SFTDefaults()
 	c := &cobra.Command{
 		Use:   "sft --model DIR --data DATASET --out DIR",
 		Short: "Supervised fine-tuning on demonstrations (loss on response tokens only)",
@@ -48,6 +53,9 @@ keeps the best and last checkpoints, and publishes the best model in --out.`,
 		Example: `  rlhf sft --model base/ --data data/instruct/sft --out ckpt/sft --epochs 2 --lr 1e-5 --batch-size 16 --max-seq-len 512`,
 		Args:    cobra.NoArgs,
 		RunE: func(c *cobra.Command, _ []string) error {
+			if runF != nil {
+				return runF(c.Context(), o)
+			}
 			_, err := train.RunSFT(c.Context(), o)
 			return err
 		},
@@ -58,6 +66,6 @@ keeps the best and last checkpoints, and publishes the best model in --out.`,
 	f.StringVar(&o.Val, "val", "", "validation dataset (default: the val/ split of --data)")
 	f.BoolVar(&o.Pack, "pack", false, "pack several examples per row (examples in a row can attend to each other)")
 	f.IntVar(&o.StopAfter, "stop-after", 0, "stop after this many updates of this invocation, with a checkpoint (continue with --resume)")
-	bindCommonTrainFlags(f, &o.CommonOptions, 1e-5)
+	bindCommonTrainFlags(f, &o.CommonOptions)
 	return c
 }

@@ -5,6 +5,8 @@ import (
 	"runtime"
 
 	"github.com/spf13/cobra"
+
+	"github.com/rlhf-project/rlhf/version"
 )
 
 func init() { register(newVersionCmd) }
@@ -15,7 +17,8 @@ func newVersionCmd() *cobra.Command {
 		Short: "Print the version and commit of this binary",
 		Args:  cobra.NoArgs,
 		Run: func(c *cobra.Command, _ []string) {
-			fmt.Fprintf(c.OutOrStdout(), "rlhf %s (commit %s, %s)\n", Version, Commit, runtime.Version())
+			v, commit := version.Get()
+			fmt.Fprintf(c.OutOrStdout(), "rlhf %s (commit %s, %s)\n", v, commit, runtime.Version())
 		},
 	}
 }

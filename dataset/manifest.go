@@ -15,10 +15,6 @@ import (
 // ManifestName is the file that marks a dataset directory as complete.
 const ManifestName = "_manifest.json"
 
-// Producer names the program version recorded in manifests; the CLI sets it
-// at start-up (e.g. "rlhf v0.1.0 (abc123)").
-var Producer = "rlhf"
-
 // Manifest describes a complete dataset directory.
 type Manifest struct {
 	Kind          Kind        `json:"kind"`

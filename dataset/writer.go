@@ -15,6 +15,7 @@ import (
 	"github.com/parquet-go/parquet-go"
 
 	"github.com/rlhf-project/rlhf/atomicfile"
+	"github.com/rlhf-project/rlhf/version"
 )
 
 // WriterOptions tune a Writer. The zero value gives the defaults.
@@ -345,7 +346,7 @@ func (w *Writer[T]) Close() error {
 	}
 	m := &Manifest{
 		Kind: KindOf[T](), SchemaVersion: SchemaVersion, Rows: w.total, Shards: w.shards,
-		Command: w.opts.Command, Producer: Producer, CreatedAt: time.Now().UTC(), Meta: w.opts.Meta,
+		Command: w.opts.Command, Producer: version.Producer(), CreatedAt: time.Now().UTC(), Meta: w.opts.Meta,
 	}
 	if m.Shards == nil {
 		m.Shards = []ShardInfo{}

@@ -203,7 +203,7 @@ func RunEval(ctx context.Context, o EvalOptions) (*EvalResult, error) {
 		return nil, err
 	}
 	polLP, baseLP := NewLogProbExec(backend, pol), NewLogProbExec(backend, base)
-	bar := progress.New(int64(2*len(prompts)), "eval samples")
+	bar := progress.New(ctx, int64(2*len(prompts)), "eval samples")
 	side := func(m *model.Model, lp *LogProbExec, ids [][]int32, ownP int, seed uint64, withKL bool) (*evalSide, error) {
 		dec, err := model.NewDecoder(backend, m)
 		if err != nil {

@@ -7,8 +7,11 @@ import (
 	"log/slog"
 	"path/filepath"
 
+	"github.com/gomlx/compute"
+
 	"github.com/rlhf-project/rlhf/dataset"
 	"github.com/rlhf-project/rlhf/model"
+	"github.com/rlhf-project/rlhf/model/tokenizer"
 	"github.com/rlhf-project/rlhf/progress"
 )
 
@@ -58,17 +61,11 @@ func RunGenerate(ctx context.Context, o GenerateOptions) error {
 	if o.MaxPrompts > 0 && len(prompts) > o.MaxPrompts {
 		prompts = prompts[:o.MaxPrompts]
 	}
-	m, tok, err := Load(o.Model, LoadOptions{DType: o.DType})
-	if err != nil {
-		return err
-	}
-	backend, err := model.NewBackend(o.Backend)
+	m, tok, enc, backend, err := open(o.Model, o.DType, o.Backend, o.Template, o.Raw)
 	if err != nil {
 		return err
 	}
 	defer backend.Finalize()
-	enc := NewEncoder(tok, m.Meta, o.Template)
-	enc.Raw = o.Raw
 	if o.MaxPromptLen <= 0 {
 		o.MaxPromptLen = m.Config.MaxPositions - o.MaxNewTokens
 	}
@@ -92,7 +89,7 @@ func RunGenerate(ctx context.Context, o GenerateOptions) error {
 	if m.Config.EOS >= 0 && m.Config.EOS != tok.EOS() {
 		eos = append(eos, m.Config.EOS)
 	}
-	bar := progress.New(int64(len(prompts)*o.NumSamples), "generate")
+	bar := progress.New(ctx, int64(len(prompts)*o.NumSamples), "generate")
 	defer bar.Finish()
 	batch := max(o.BatchSize, 1)
 	modelName := filepath.Base(filepath.Clean(o.Model))
@@ -191,17 +188,11 @@ func RunScore(ctx context.Context, o ScoreOptions) error {
 	if err != nil {
 		return err
 	}
-	m, tok, err := Load(o.Model, LoadOptions{DType: o.DType})
-	if err != nil {
-		return err
-	}
-	backend, err := model.NewBackend(o.Backend)
+	m, tok, enc, backend, err := open(o.Model, o.DType, o.Backend, o.Template, o.Raw)
 	if err != nil {
 		return err
 	}
 	defer backend.Finalize()
-	enc := NewEncoder(tok, m.Meta, o.Template)
-	enc.Raw = o.Raw
 	sc, err := NewScorer(backend, m)
 	if err != nil {
 		return err
@@ -212,7 +203,7 @@ func RunScore(ctx context.Context, o ScoreOptions) error {
 	}
 	defer w.Abort() // a no-op once Close has published the dataset
 	modelName := filepath.Base(filepath.Clean(o.Model))
-	bar := progress.New(int64(len(rows)), "score")
+	bar := progress.New(ctx, int64(len(rows)), "score")
 	defer bar.Finish()
 	batch := max(o.BatchSize, 1)
 	if batch == 1 && o.BatchSize == 0 {
@@ -264,4 +255,21 @@ func RunScore(ctx context.Context, o ScoreOptions) error {
 	}
 	slog.Info("scored", "rows", len(rows), "out", o.Out)
 	return nil
+}
+
+// open loads a model folder for generate and score: the model in compute
+// dtype, its tokenizer, the prompt encoder (template overridden when not
+// empty, raw: no template, no BOS) and the backend (the caller finalizes it).
+func open(dir, dtype, backendSpec, template string, raw bool) (*model.Model, *tokenizer.Tokenizer, *Encoder, compute.Backend, error) {
+	m, tok, err := Load(dir, LoadOptions{DType: dtype})
+	if err != nil {
+		return nil, nil, nil, nil, err
+	}
+	backend, err := model.NewBackend(backendSpec)
+	if err != nil {
+		return nil, nil, nil, nil, err
+	}
+	enc := NewEncoder(tok, m.Meta, template)
+	enc.Raw = raw
+	return m, tok, enc, backend, nil
 }

@@ -13,10 +13,7 @@ import (
 
 	"github.com/rlhf-project/rlhf/model"
 	"github.com/rlhf-project/rlhf/model/tokenizer"
-	"github.com/rlhf-project/rlhf/progress"
 )
-
-func init() { progress.SetEnabled(false) }
 
 // testPrompts are 16 prompts over the InstructGPT tasks.
 const testPrompts = "../testdata/ppo/prompts.jsonl"

@@ -1,29 +1,34 @@
 // Package progress reports the advance of long commands: a progress bar with
 // rate and ETA (github.com/schollz/progressbar) when stderr is a terminal,
 // and plain periodic slog lines otherwise or when bars are disabled
-// (--no-progress). Every long loop in rlhf (crawling, building prompts,
+// (--no-progress, carried by the context: WithBars). Every long loop in rlhf (crawling, building prompts,
 // training) reports through a *Bar so the behaviour is the same everywhere.
 package progress
 
 import (
+	"context"
 	"fmt"
 	"log/slog"
 	"os"
 	"sync"
-	"sync/atomic"
 	"time"
 
 	"github.com/schollz/progressbar/v3"
 	"golang.org/x/term"
 )
 
-var enabled atomic.Bool
+type barsKey struct{}
 
-func init() { enabled.Store(true) }
+// WithBars returns a context under which New draws terminal bars (on) or
+// only logs progress every LogEvery (off). Without it bars are on.
+func WithBars(ctx context.Context, on bool) context.Context {
+	return context.WithValue(ctx, barsKey{}, on)
+}
 
-// SetEnabled turns terminal bars on or off for bars created afterwards. With
-// bars off, progress is logged every LogEvery instead.
-func SetEnabled(on bool) { enabled.Store(on) }
+func barsOn(ctx context.Context) bool {
+	on, ok := ctx.Value(barsKey{}).(bool)
+	return on || !ok
+}
 
 // LogEvery is the interval between plain progress log lines when no bar is
 // drawn. Default 10 s.
@@ -35,6 +40,7 @@ type Bar struct {
 	desc    string
 	total   int64 // -1 when unknown
 	done    int64
+	base    int64 // units done before this process started (StartAt)
 	start   time.Time
 	lastLog time.Time
 	status  string
@@ -42,11 +48,11 @@ type Bar struct {
 }
 
 // New starts reporting progress over total units (-1 when unknown) of the
-// given description, e.g. New(1000, "pages").
-func New(total int64, desc string) *Bar {
+// given description, e.g. New(ctx, 1000, "pages").
+func New(ctx context.Context, total int64, desc string) *Bar {
 	b := &Bar{desc: desc, total: total, start: time.Now()}
 	b.lastLog = b.start
-	if enabled.Load() && term.IsTerminal(int(os.Stderr.Fd())) {
+	if barsOn(ctx) && term.IsTerminal(int(os.Stderr.Fd())) {
 		b.bar = progressbar.NewOptions64(total,
 			progressbar.OptionSetDescription(desc),
 			progressbar.OptionSetWriter(os.Stderr),
@@ -73,6 +79,20 @@ func (b *Bar) Add(n int64) {
 	if now := time.Now(); now.Sub(b.lastLog) >= LogEvery {
 		b.lastLog = now
 		b.logLine("progress")
+	}
+}
+
+// StartAt records n units done before this process (a resumed run): they
+// count towards the total but not towards the rate and the ETA.
+func (b *Bar) StartAt(n int64) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	b.done, b.base = n, n
+	if b.bar != nil && n > 0 {
+		// The terminal bar counts this process's units only.
+		if b.total > 0 {
+			b.bar.ChangeMax64(max(b.total-n, 1))
+		}
 	}
 }
 
@@ -107,7 +127,7 @@ func (b *Bar) Finish() {
 
 func (b *Bar) logLine(msg string) {
 	elapsed := time.Since(b.start)
-	rate := float64(b.done) / max(elapsed.Seconds(), 1e-9)
+	rate := float64(b.done-b.base) / max(elapsed.Seconds(), 1e-9)
 	attrs := []any{"what", b.desc, "done", b.done, "rate_per_s", fmt.Sprintf("%.1f", rate), "elapsed", elapsed.Round(time.Second).String()}
 	if b.total > 0 {
 		attrs = append(attrs, "total", b.total)

@@ -7,8 +7,6 @@ import (
 	"path/filepath"
 	"testing"
 	"time"
-
-	"github.com/rlhf-project/rlhf/progress"
 )
 
 // BenchmarkCrawl2000Pages crawls a 2,000-page loopback site with zero delay
@@ -18,7 +16,6 @@ func BenchmarkCrawl2000Pages(b *testing.B) {
 	const pages = 2000
 	srv := httptest.NewServer(genSite(pages))
 	defer srv.Close()
-	progress.SetEnabled(false)
 	defer slog.SetDefault(slog.Default())
 	slog.SetDefault(slog.New(slog.DiscardHandler))
 	var elapsed time.Duration

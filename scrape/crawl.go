@@ -216,7 +216,7 @@ func (cr *crawler) run(ctx context.Context) (int64, error) {
 	if o.MaxPages > 0 {
 		total = int64(o.MaxPages)
 	}
-	cr.bar = progress.New(total, "pages")
+	cr.bar = progress.New(ctx, total, "pages")
 	if done := cr.total.pagesFinished(); done > 0 {
 		cr.bar.Add(done)
 	}

@@ -1,6 +1,14 @@
-// Package train holds the training loops of rlhf (supervised fine-tuning and
-// reward-model training; PPO builds on the same pieces) and the machinery
-// they share:
+// Package train holds the trainers of rlhf and the machinery they share.
+//
+// SFT and RM are supervised-style trainers: each gives its data, loss and
+// validation to one loop, runSupervised (supervised.go), which owns
+// accumulation, the non-finite guard, logging, validation, checkpoints,
+// resume and stop. PPO (ppo*.go) is organised as OpenRLHF's trainer:
+// setupPPO, then per iteration makeExperience → computeAdvantages (a
+// swappable advantageEstimator) → update → KL controller. Encoding, the
+// sequence layout, sampling and scoring come from package infer.
+//
+// The shared machinery:
 //
 //   - Schedule: linear warm-up then cosine decay of the learning rate;
 //   - Optimizer: gradient accumulation, clipping by global norm, a
@@ -11,8 +19,8 @@
 //     best/last retention (SaveCheckpoint, LoadTrainerState, LatestCheckpoint);
 //   - MetricsLog (metrics.jsonl, one JSON object per logging step) and
 //     PlotMetrics (PNG curves at the end of a run);
-//   - data: tokenisation with a checkpoint's prompt template, truncation,
-//     padding, optional packing, deterministic shuffling (Loader).
+//   - data: padding, optional packing and deterministic shuffling of what
+//     infer.Encoder tokenised.
 //
 // Naming: Options structs (SFTOptions, RMOptions) hold every tunable of a
 // command, with its meaning, unit and default; RunSFT / RunRM are what the

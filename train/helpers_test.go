@@ -12,10 +12,7 @@ import (
 	"github.com/rlhf-project/rlhf/infer"
 	"github.com/rlhf-project/rlhf/model"
 	"github.com/rlhf-project/rlhf/model/tokenizer"
-	"github.com/rlhf-project/rlhf/progress"
 )
-
-func init() { progress.SetEnabled(false) }
 
 // tinyModelDir writes a random gpt2-style model with the byte-level
 // tokenizer (257 tokens) into a temp folder.

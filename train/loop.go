@@ -72,8 +72,13 @@ type CommonOptions struct {
 	Template string
 }
 
-// Defaults fills zero values with the documented defaults.
-func (o *CommonOptions) Defaults() {
+// Defaults fills zero values with the documented defaults, where zero means
+// "not set" (MinLRRatio, ClipGrad and Keep keep their zero meaning: decay
+// to 0, no clipping, keep all).
+func (o *CommonOptions) Defaults() { o.fill(1e-5) }
+
+// fill is Defaults with the trainer's default learning rate.
+func (o *CommonOptions) fill(lr float64) {
 	if o.Epochs == 0 {
 		o.Epochs = 1
 	}
@@ -81,7 +86,7 @@ func (o *CommonOptions) Defaults() {
 		o.Seed = 1
 	}
 	if o.LR == 0 {
-		o.LR = 1e-5
+		o.LR = lr
 	}
 	if o.BatchSize == 0 {
 		o.BatchSize = 8
@@ -98,6 +103,18 @@ func (o *CommonOptions) Defaults() {
 	if o.LogEvery == 0 {
 		o.LogEvery = 1
 	}
+	if o.DType == "" {
+		o.DType = "float32"
+	}
+}
+
+// commonDefaults are the options a command starts from: every default
+// filled, and the defaults of the fields whose zero value means something
+// (cosine decay to 10%, clipping at norm 1, keeping 2 checkpoints).
+func commonDefaults(lr float64) CommonOptions {
+	o := CommonOptions{MinLRRatio: 0.1, ClipGrad: 1, Keep: 2}
+	o.fill(lr)
+	return o
 }
 
 // Check validates the options (before anything is loaded).

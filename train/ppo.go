@@ -52,9 +52,9 @@ func RunPPO(ctx context.Context, o PPOOptions) (*PPOResult, error) {
 	}
 	defer r.close()
 	res := &PPOResult{}
-	bar := progress.New(int64(r.iterations), "ppo iterations")
+	bar := progress.New(ctx, int64(r.iterations), "ppo iterations")
 	defer bar.Finish()
-	bar.Add(int64(r.state.Step))
+	bar.StartAt(int64(r.state.Step))
 	startIter := r.state.Step
 	for r.state.Step < r.iterations {
 		if err := ctx.Err(); err != nil {

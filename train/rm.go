@@ -36,6 +36,16 @@ type RMOptions struct {
 	StopAfter int
 }
 
+// rmLR is the reward model's default learning rate.
+const rmLR = 5e-6
+
+// RMDefaults are the options `rlhf rm` starts from (learning rate 5e-6).
+func RMDefaults() RMOptions { return RMOptions{CommonOptions: commonDefaults(rmLR)} }
+
+// Defaults fills zero values with the documented defaults (see
+// CommonOptions.Defaults; the learning rate defaults to 5e-6).
+func (o *RMOptions) Defaults() { o.fill(rmLR) }
+
 // RMResult summarises a run.
 type RMResult struct {
 	Steps int

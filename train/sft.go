@@ -37,6 +37,9 @@ type SFTOptions struct {
 	StopAfter int
 }
 
+// SFTDefaults are the options `rlhf sft` starts from (learning rate 1e-5).
+func SFTDefaults() SFTOptions { return SFTOptions{CommonOptions: commonDefaults(1e-5)} }
+
 // SFTResult summarises a run.
 type SFTResult struct {
 	// Steps is the number of updates done in total; Loss the mean training

@@ -61,9 +61,9 @@ func runSupervised(ctx context.Context, o *CommonOptions, stopAfter int, run *ru
 	}
 
 	res := &loopResult{}
-	bar := progress.New(int64(run.total), t.kind+" steps")
+	bar := progress.New(ctx, int64(run.total), t.kind+" steps")
 	defer bar.Finish()
-	bar.Add(int64(state.Step))
+	bar.StartAt(int64(state.Step))
 	var speed Throughput
 	speed.Rate()
 	startStep := state.Step

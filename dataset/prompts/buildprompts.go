@@ -305,7 +305,7 @@ type job struct {
 // round-robin, so which worker sees which example does not depend on
 // timing. It returns the number of examples read and the workers' state.
 func (b *builder) readAll(ctx context.Context, total int64, what string) (int64, []*worker, error) {
-	bar := progress.New(total, what)
+	bar := progress.New(ctx, total, what)
 	defer bar.Finish()
 	const batchSize = 256
 	workers := make([]*worker, max(1, runtime.GOMAXPROCS(0)))

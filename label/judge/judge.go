@@ -501,7 +501,7 @@ func Run(ctx context.Context, opts Options) (*Report, error) {
 		gold = st.Gold
 	}
 
-	bar := progress.New(int64(len(items)), "groups")
+	bar := progress.New(ctx, int64(len(items)), "groups")
 	results := make([]result, len(items))
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()

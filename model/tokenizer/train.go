@@ -113,7 +113,7 @@ func countWords(ctx context.Context, inputs []string, specials []string) (map[st
 		return nil, err
 	}
 	counts := map[string]int{}
-	bar := progress.New(-1, "texts")
+	bar := progress.New(ctx, -1, "texts")
 	defer bar.Finish()
 	add := func(text string) {
 		bar.Add(1)

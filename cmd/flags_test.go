@@ -1,0 +1,145 @@
+package cmd
+
+import (
+	"bytes"
+	"context"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/spf13/cobra"
+
+	"github.com/rlhf-project/rlhf/infer"
+	"github.com/rlhf-project/rlhf/train"
+)
+
+// runCaptured runs a root over the sft, rm and ppo commands whose run
+// functions only record the options they were given: the flag and --config
+// mapping is checked without loading any model.
+func runCaptured(t *testing.T, args ...string) (sft train.SFTOptions, rm train.RMOptions, ppo train.PPOOptions, err error) {
+	t.Helper()
+	root := newRootCmd(
+		func() *cobra.Command {
+			return newSFTCmd(func(_ context.Context, o train.SFTOptions) error { sft = o; return nil })
+		},
+		func() *cobra.Command {
+			return newRMCmd(func(_ context.Context, o train.RMOptions) error { rm = o; return nil })
+		},
+		func() *cobra.Command {
+			return newPPOCmd(func(_ context.Context, o train.PPOOptions) error { ppo = o; return nil })
+		},
+	)
+	root.SetOut(&bytes.Buffer{})
+	root.SetErr(&bytes.Buffer{})
+	root.SetArgs(args)
+	err = root.Execute()
+	return sft, rm, ppo, err
+}
+
+func TestTrainFlagsAndConfigReachOptions(t *testing.T) {
+	cfg := filepath.Join(t.TempDir(), "rlhf.yaml")
+	os.WriteFile(cfg, []byte("sft:\n  lr: 3e-4\n  batch-size: 4\n  truncate: drop\nrm:\n  epochs: 3\nppo:\n  kl-coef: 0.1\n  on-max-kl: warn\n"), 0o644)
+
+	sft, _, _, err := runCaptured(t, "--no-progress", "--config", cfg, "sft", "--model", "m", "--data", "d", "--out", "o", "--batch-size", "2", "--dtype", "bf16")
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := train.SFTDefaults()
+	want.Model, want.Data, want.Out = "m", "d", "o"
+	want.LR, want.Truncate = 3e-4, "drop" // from the file
+	want.BatchSize = 2                    // the command line wins over the file
+	want.DType = "bfloat16"               // alias spelled out
+	if sft != want {
+		t.Fatalf("sft options\n got %+v\nwant %+v", sft, want)
+	}
+	if sft.MinLRRatio != 0.1 || sft.ClipGrad != 1 || sft.Keep != 2 || sft.MaxSeqLen != 512 {
+		t.Fatalf("sft defaults: %+v", sft.CommonOptions)
+	}
+
+	_, rm, _, err := runCaptured(t, "--config", cfg, "rm", "--model", "m", "--data", "d", "--out", "o")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if rm.LR != 5e-6 || rm.Epochs != 3 || rm.Model != "m" {
+		t.Fatalf("rm options: %+v", rm)
+	}
+
+	_, _, ppo, err := runCaptured(t, "--config", cfg, "ppo", "--policy", "p", "--reward", "r", "--prompts", "q", "--out", "o", "--mini-batch", "4")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if ppo.KLCoef != 0.1 || ppo.OnMaxKL != "warn" || ppo.MiniBatch != 4 || ppo.RolloutBatch != train.PPODefaults().RolloutBatch {
+		t.Fatalf("ppo options: %+v", ppo)
+	}
+}
+
+// TestEnumFlagsRefuseOtherValues: closed sets are checked when the flag is
+// parsed, naming the flag and the valid values, from the command line and
+// from --config.
+func TestEnumFlagsRefuseOtherValues(t *testing.T) {
+	for _, args := range [][]string{
+		{"sft", "--dtype", "fp8"},
+		{"sft", "--truncate", "middle"},
+		{"rm", "--truncate", "middle"},
+		{"ppo", "--on-max-kl", "ignore"},
+		{"--log-format", "xml", "sft"},
+	} {
+		_, _, _, err := runCaptured(t, args...)
+		flag := ""
+		for _, a := range args {
+			if strings.HasPrefix(a, "--") {
+				flag = a
+			}
+		}
+		if err == nil || !strings.Contains(err.Error(), flag) || !strings.Contains(err.Error(), "want one of") {
+			t.Errorf("%v: %v", args, err)
+		}
+	}
+	cfg := filepath.Join(t.TempDir(), "rlhf.yaml")
+	os.WriteFile(cfg, []byte("sft:\n  truncate: middle\n"), 0o644)
+	_, _, _, err := runCaptured(t, "--config", cfg, "sft")
+	if err == nil || !strings.Contains(err.Error(), cfg) || !strings.Contains(err.Error(), "sft.truncate") || !strings.Contains(err.Error(), "left, drop") {
+		t.Errorf("config enum: %v", err)
+	}
+}
+
+// TestServeFlagsReachOptions: generate, score and eval through their
+// run-function seams, flags and --config together.
+func TestServeFlagsReachOptions(t *testing.T) {
+	cfg := filepath.Join(t.TempDir(), "rlhf.yaml")
+	os.WriteFile(cfg, []byte("generate:\n  top-p: 0.9\neval:\n  max-new-tokens: 7\n"), 0o644)
+	var gen infer.GenerateOptions
+	var sc infer.ScoreOptions
+	var ev infer.EvalOptions
+	root := newRootCmd(
+		func() *cobra.Command {
+			return newGenerateCmd(func(_ context.Context, o infer.GenerateOptions) error { gen = o; return nil })
+		},
+		func() *cobra.Command {
+			return newScoreCmd(func(_ context.Context, o infer.ScoreOptions) error { sc = o; return nil })
+		},
+		func() *cobra.Command {
+			return newEvalCmd(func(_ context.Context, o infer.EvalOptions) error { ev = o; return nil })
+		},
+	)
+	for _, args := range [][]string{
+		{"--config", cfg, "generate", "--model", "m", "--prompts", "a,b", "--out", "o", "--dtype", "bfloat16"},
+		{"--config", cfg, "score", "--model", "m", "--data", "d", "--out", "o", "--raw"},
+		{"--config", cfg, "eval", "--policy", "p", "--baseline", "b", "--reward", "r", "--prompts", "q", "--out", "o"},
+	} {
+		root.SetArgs(args)
+		if err := root.Execute(); err != nil {
+			t.Fatalf("%v: %v", args, err)
+		}
+	}
+	if gen.TopP != 0.9 || len(gen.Prompts) != 2 || gen.DType != "bfloat16" || gen.NumSamples != 1 {
+		t.Errorf("generate: %+v", gen)
+	}
+	if !sc.Raw || sc.Model != "m" || sc.DType != "float32" {
+		t.Errorf("score: %+v", sc)
+	}
+	if ev.MaxNewTokens != 7 || ev.Policy != "p" || ev.Baseline != "b" {
+		t.Errorf("eval: %+v", ev)
+	}
+}
