@@ -57,6 +57,22 @@ func firstInvalidUTF8(s string) int {
 	return len(s)
 }
 
+// firstInvalidUTF8Bytes is firstInvalidUTF8 for a byte slice.
+func firstInvalidUTF8Bytes(b []byte) int {
+	for i := 0; i < len(b); {
+		if b[i] < utf8.RuneSelf {
+			i++
+			continue
+		}
+		r, size := utf8.DecodeRune(b[i:])
+		if r == utf8.RuneError && size == 1 {
+			return i
+		}
+		i += size
+	}
+	return len(b)
+}
+
 // checkRowsUTF8 refuses rows with a string column that is not valid UTF-8;
 // first is the 1-based number in the dataset of rows[0].
 func checkRowsUTF8[T Record](dir string, first int64, rows []T) error {
