@@ -55,7 +55,7 @@ func RunPPO(ctx context.Context, o PPOOptions) (*PPOResult, error) {
 	}
 
 	// 1. Prompts, output folder, models. Every refusal comes before compute.
-	prompts, err := readPrompts(o.Prompts)
+	prompts, err := readPrompts(o.Prompts, o.Encoding)
 	if err != nil {
 		return nil, err
 	}
@@ -138,7 +138,7 @@ func RunPPO(ctx context.Context, o PPOOptions) (*PPOResult, error) {
 	var ptx *ptxData
 	if o.PtxCoef > 0 {
 		penc := &Encoder{Tok: tok, Meta: actor.Meta, MaxLen: o.PtxMaxLen, Truncate: TruncateLeft}
-		if ptx, err = loadPtx(o.Ptx, penc, o.PtxBatch, o.Seed); err != nil {
+		if ptx, err = loadPtx(o.Ptx, penc, o.PtxBatch, o.Seed, o.Encoding); err != nil {
 			return nil, err
 		}
 	}

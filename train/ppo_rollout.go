@@ -200,7 +200,7 @@ type ptxData struct {
 // loadPtx reads --ptx: an sft dataset (loss on responses) or a qa dataset
 // (question + answer as plain text, loss on every token), as a dataset
 // folder, .parquet or .jsonl.
-func loadPtx(path string, enc *Encoder, batch int, seed uint64) (*ptxData, error) {
+func loadPtx(path string, enc *Encoder, batch int, seed uint64, textEnc dataset.Encoding) (*ptxData, error) {
 	if _, err := os.Stat(path); err != nil {
 		return nil, fmt.Errorf("--ptx %s: %w", path, err)
 	}
@@ -225,7 +225,8 @@ func loadPtx(path string, enc *Encoder, batch int, seed uint64) (*ptxData, error
 			seqs = append(seqs, Encoded{Tokens: ids})
 		}
 	}
-	sft, sftErr := dataset.ReadAll[dataset.SFT](paths...)
+	ropts := dataset.ReaderOptions{Encoding: textEnc}
+	sft, sftErr := dataset.ReadAllWith[dataset.SFT](ropts, paths...)
 	usable := false
 	for _, r := range sft {
 		if r.Response != "" {
@@ -240,7 +241,10 @@ func loadPtx(path string, enc *Encoder, batch int, seed uint64) (*ptxData, error
 			}
 		}
 	} else {
-		qa, qaErr := dataset.ReadAll[dataset.QA](paths...)
+		if dataset.IsInvalidUTF8(sftErr) {
+			return nil, fmt.Errorf("--ptx: %w", sftErr)
+		}
+		qa, qaErr := dataset.ReadAllWith[dataset.QA](ropts, paths...)
 		if qaErr != nil {
 			return nil, fmt.Errorf("--ptx %s: neither an sft dataset (%v) nor a qa dataset (%v)", path, sftErr, qaErr)
 		}
@@ -271,13 +275,14 @@ func (p *ptxData) next(rows int) []any {
 	return SFTInputs(b)
 }
 
-// readPrompts reads --prompts (train split of a folder with splits).
-func readPrompts(path string) ([]dataset.Prompt, error) {
+// readPrompts reads --prompts (train split of a folder with splits), JSONL
+// in encoding enc.
+func readPrompts(path string, enc dataset.Encoding) ([]dataset.Prompt, error) {
 	paths := []string{path}
 	if tr, _, err := dataset.Splits(path); err == nil && len(tr) > 0 {
 		paths = tr
 	}
-	rows, err := dataset.ReadAll[dataset.Prompt](paths...)
+	rows, err := dataset.ReadAllWith[dataset.Prompt](dataset.ReaderOptions{Encoding: enc}, paths...)
 	if err != nil {
 		return nil, fmt.Errorf("--prompts: %w", err)
 	}
