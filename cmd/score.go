@@ -27,5 +27,6 @@ func newScoreCmd() *cobra.Command {
 	f.IntVar(&opts.BatchSize, "batch-size", 8, "rows per forward pass")
 	f.StringVar(&opts.DType, "dtype", "float32", "compute dtype: float32, or bfloat16 (GPU; float32 norms, softmax and log-probs)")
 	f.StringVar(&opts.Backend, "backend", "", "compute backend: go, xla:cuda or xla:/abs/path/plugin.so (default $RLHF_BACKEND or go)")
+	bindEncodingFlag(f, &opts.Encoding, "JSONL --data")
 	return c
 }

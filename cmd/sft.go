@@ -32,6 +32,7 @@ func bindCommonTrainFlags(f *pflag.FlagSet, o *train.CommonOptions, lr float64) 
 	f.StringVar(&o.Backend, "backend", "", "compute backend: go, xla:cuda or xla:/abs/path/plugin.so (default $RLHF_BACKEND or go)")
 	f.StringVar(&o.DType, "dtype", "float32", "compute dtype: float32, or bfloat16 (GPU; float32 master weights, norms, softmax and log-probs)")
 	f.StringVar(&o.Template, "template", "", "prompt template overriding the checkpoint's, with {prompt} for the instruction")
+	bindEncodingFlag(f, &o.Encoding, "JSONL data")
 }
 
 func newSFTCmd() *cobra.Command {
