@@ -182,9 +182,10 @@ func jsonFieldAt(text []byte, off int) string {
 }
 
 // GuessEncoding returns the encoding among GBK, GB18030 and Big5 that
-// decodes b without an ill-formed sequence and gives the most Han
-// characters (GBK first on ties, as the most common), or "" when none fits
-// (or b is valid UTF-8).
+// decodes b without an ill-formed sequence and gives the most ASCII, Han
+// and CJK punctuation characters (GBK first on ties, as the most common;
+// GB18030, which decodes everything GBK does, only when GBK fails), or ""
+// when none fits (or b is valid UTF-8).
 func GuessEncoding(b []byte) Encoding {
 	if utf8.Valid(b) {
 		return ""
@@ -206,10 +207,6 @@ func GuessEncoding(b []byte) Encoding {
 		if score > bestScore {
 			best, bestScore = e, score
 		}
-	}
-	if best == GB18030 {
-		// GB18030 decodes everything GBK does; name it only when GBK does not.
-		return GB18030
 	}
 	return best
 }
@@ -272,19 +269,27 @@ func (c *utf8Checker) Read(p []byte) (int, error) {
 	return n, nil
 }
 
-// advance moves the line and offset past delivered bytes.
+// maxSample is how much of a line, at most, GuessEncoding is given.
+const maxSample = 4096
+
+// advance moves the line and offset past delivered bytes, keeping the end
+// of the current line in lineBuf.
 func (c *utf8Checker) advance(b []byte) {
 	if i := bytes.LastIndexByte(b, '\n'); i >= 0 {
-		c.line += bytes.Count(b, []byte{'\n'})
-		c.col = len(b) - i - 1
-		c.lineBuf = append(c.lineBuf[:0], b[i+1:]...)
-	} else {
-		c.col += len(b)
-		c.lineBuf = append(c.lineBuf, b...)
+		c.line += bytes.Count(b[:i+1], []byte{'\n'})
+		c.col = 0
+		c.lineBuf = c.lineBuf[:0]
+		b = b[i+1:]
 	}
-	if len(c.lineBuf) > 4096 {
-		c.lineBuf = append(c.lineBuf[:0], c.lineBuf[len(c.lineBuf)-4096:]...)
+	c.col += len(b)
+	if len(b) >= maxSample {
+		c.lineBuf = append(c.lineBuf[:0], b[len(b)-maxSample:]...)
+		return
 	}
+	if extra := len(c.lineBuf) + len(b) - maxSample; extra > 0 {
+		c.lineBuf = c.lineBuf[:copy(c.lineBuf, c.lineBuf[extra:])]
+	}
+	c.lineBuf = append(c.lineBuf, b...)
 }
 
 // invalid describes the ill-formed byte at the start of rest, the bytes

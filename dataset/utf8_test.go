@@ -228,9 +228,16 @@ func TestOpenTextAsStreams(t *testing.T) {
 			t.Fatalf("%s: valid text: %v", name, err)
 		}
 	}
+	// Far into a long line.
+	long := append([]byte("x\n"+strings.Repeat("a", 10000)), encode(t, GBK, "中文 text")...)
+	_, err := io.ReadAll(newUTF8Checker(iotest.HalfReader(bytes.NewReader(long)), "f.txt"))
+	wantInvalidUTF8(t, err, "f.txt", 2, "", GBK)
+	if off := err.(*InvalidUTF8Error).Offset; off != 10000 {
+		t.Fatalf("offset %d, want 10000", off)
+	}
 	// A character cut short by the end of the file.
 	c := newUTF8Checker(strings.NewReader("ok\n中"[:4]), "f.txt")
-	_, err := io.ReadAll(c)
+	_, err = io.ReadAll(c)
 	wantInvalidUTF8(t, err, "f.txt", 2, "", "")
 
 	p := filepath.Join(t.TempDir(), "big5.csv")
