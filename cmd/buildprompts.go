@@ -52,6 +52,7 @@ mix file format.`,
 	f.IntVar(&opts.MaxResponseChars, "max-response-chars", 4096, "longest response kept, in characters")
 	f.Float64Var(&opts.NearDup, "near-dup", 0.7, "MinHash Jaccard threshold for near-duplicates within a task (negative: off)")
 	f.Int64Var(&opts.RowsPerShard, "rows-per-shard", 100_000, "rows per Parquet shard")
+	bindEncodingFlag(f, &opts.Encoding, "the text sources (a source's encoding= wins)")
 	// --out and --source are required, but checked by prompts.Run so that
 	// they may come from --config (cobra checks required flags earlier).
 	return c

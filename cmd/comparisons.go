@@ -59,6 +59,7 @@ func newComparisonsImportCmd() *cobra.Command {
 	f.StringVar(&opts.Source, "source", "", "source column (default: input file name)")
 	f.StringVar(&opts.Task, "task", "", "task column, one of the InstructGPT tasks (default empty)")
 	f.StringVar(&opts.Lang, "lang", "auto", "lang column: auto (detect zh/en), or a fixed code")
+	bindEncodingFlag(f, &opts.Encoding, "JSONL inputs")
 	return c
 }
 

@@ -50,5 +50,6 @@ datasets --out/policy and --out/baseline (kind response) for reading and labelli
 	f.StringVar(&o.Backend, "backend", "", "compute backend: go, xla:cuda or xla:/abs/path/plugin.so (default $RLHF_BACKEND or go)")
 	dtypeVar(f, &o.DType, "compute dtype: float32, or bfloat16 (GPU; float32 master weights, norms, softmax and log-probs)")
 	f.StringVar(&o.Template, "template", "", "prompt template overriding the checkpoints'")
+	bindEncodingFlag(f, &o.Encoding, "JSONL --prompts")
 	return c
 }

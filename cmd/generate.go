@@ -42,5 +42,6 @@ func newGenerateCmd(runF func(context.Context, infer.GenerateOptions) error) *co
 	f.BoolVar(&opts.Raw, "raw", false, "feed prompts as they are: no template, no BOS")
 	dtypeVar(f, &opts.DType, "compute dtype: float32, or bfloat16 (GPU; float32 norms, softmax and log-probs)")
 	f.StringVar(&opts.Backend, "backend", "", "compute backend: go, xla:cuda or xla:/abs/path/plugin.so (default $RLHF_BACKEND or go)")
+	bindEncodingFlag(f, &opts.Encoding, "JSONL --prompts")
 	return c
 }

@@ -101,5 +101,6 @@ for --resume, metrics.jsonl, samples.jsonl and PNG plots. See docs/ppo.md.`,
 	f.StringVar(&o.RefDevice, "ref-device", "", "backend of the reference policy (default --backend)")
 	f.StringVar(&o.RewardDevice, "reward-device", "", "backend of the reward model (default --backend)")
 	f.StringVar(&o.Template, "template", "", "prompt template overriding the policy's, with {prompt} for the instruction")
+	bindEncodingFlag(f, &o.Encoding, "JSONL --prompts and --ptx")
 	return c
 }

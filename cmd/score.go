@@ -34,5 +34,6 @@ func newScoreCmd(runF func(context.Context, infer.ScoreOptions) error) *cobra.Co
 	f.IntVar(&opts.BatchSize, "batch-size", 8, "rows per forward pass")
 	dtypeVar(f, &opts.DType, "compute dtype: float32, or bfloat16 (GPU; float32 norms, softmax and log-probs)")
 	f.StringVar(&opts.Backend, "backend", "", "compute backend: go, xla:cuda or xla:/abs/path/plugin.so (default $RLHF_BACKEND or go)")
+	bindEncodingFlag(f, &opts.Encoding, "JSONL --data")
 	return c
 }

@@ -36,6 +36,7 @@ func bindCommonTrainFlags(f *pflag.FlagSet, o *train.CommonOptions) {
 	f.StringVar(&o.Backend, "backend", o.Backend, "compute backend: go, xla:cuda or xla:/abs/path/plugin.so (default $RLHF_BACKEND or go)")
 	dtypeVar(f, &o.DType, "compute dtype: float32, or bfloat16 (GPU; float32 master weights, norms, softmax and log-probs)")
 	f.StringVar(&o.Template, "template", o.Template, "prompt template overriding the checkpoint's, with {prompt} for the instruction")
+	bindEncodingFlag(f, &o.Encoding, "JSONL data")
 }
 
 // newSFTCmd binds the flags of `rlhf sft`; runF, when not nil, replaces

@@ -48,5 +48,6 @@ func newTokenizerTrainCmd() *cobra.Command {
 	f.IntVar(&opts.MinFrequency, "min-frequency", 2, "fewest occurrences a pair needs to become a merge")
 	f.StringSliceVar(&opts.SpecialTokens, "special", []string{tokenizer.EndOfText}, "special tokens added after the learned vocabulary")
 	f.StringVar(&opts.Out, "out", "", "tokenizer.json file to write (required)")
+	bindEncodingFlag(f, &opts.Encoding, "JSONL --data")
 	return c
 }

@@ -36,17 +36,35 @@ type textFile struct {
 
 func (t textFile) Close() error { return t.close() }
 
-// EachLine calls fn for every non-blank line of a (possibly gzipped) text
-// file, trimmed of surrounding white space, with its 1-based line number.
-// Lines may be of any length. An error from fn stops the walk and is
-// returned as is; read errors name the file and line.
+// EachLine calls fn for every non-blank line of a (possibly gzipped) UTF-8
+// text file, trimmed of surrounding white space, with its 1-based line
+// number. Lines may be of any length. An error from fn stops the walk and
+// is returned as is; read errors name the file and line, and a line that
+// is not valid UTF-8 is an *InvalidUTF8Error (see EachLineAs to read other
+// encodings).
 func EachLine(path string, fn func(line int, text []byte) error) error {
+	return EachLineAs(path, UTF8, fn)
+}
+
+// EachLineAs is EachLine for a file in encoding enc: a UTF-8 file is
+// checked line by line (an ill-formed line is an *InvalidUTF8Error naming
+// the file, line, JSON field and byte offset); a file in another encoding
+// is decoded to UTF-8 first.
+func EachLineAs(path string, enc Encoding, fn func(line int, text []byte) error) error {
+	dec, err := enc.decoder()
+	if err != nil {
+		return err
+	}
 	in, err := OpenText(path)
 	if err != nil {
 		return err
 	}
 	defer in.Close()
-	rd := bufio.NewReaderSize(in, 1<<16)
+	var r io.Reader = in
+	if dec != nil {
+		r = dec.Reader(in)
+	}
+	rd := bufio.NewReaderSize(r, 1<<16)
 	for n := 1; ; n++ {
 		b, err := rd.ReadBytes('\n')
 		if len(b) == 0 && err == io.EOF {
@@ -54,6 +72,11 @@ func EachLine(path string, fn func(line int, text []byte) error) error {
 		}
 		if err != nil && err != io.EOF {
 			return fmt.Errorf("%s:%d: %w", path, n, err)
+		}
+		if dec == nil {
+			if err := CheckUTF8Line(path, n, b); err != nil {
+				return err
+			}
 		}
 		if t := bytes.TrimSpace(b); len(t) > 0 {
 			if ferr := fn(n, t); ferr != nil {

@@ -24,6 +24,11 @@ type ReaderOptions struct {
 	// SkipChecksums skips the SHA-256 check of shards against the manifest
 	// (it costs one extra sequential read of every shard). Default false.
 	SkipChecksums bool
+	// Encoding is the character encoding of JSONL inputs: UTF-8 (the
+	// default; a line that is not valid UTF-8 is an error naming the file,
+	// line and field, which stops the reader), or GBK, GB18030 or Big5,
+	// decoded to UTF-8. Parquet strings are UTF-8 whatever it says.
+	Encoding Encoding
 }
 
 // source is one input: a shard of a dataset, a lone Parquet file, or JSONL.
@@ -78,6 +83,9 @@ func Open[T Record](paths ...string) (*Reader[T], error) {
 func OpenWith[T Record](opts ReaderOptions, paths ...string) (*Reader[T], error) {
 	if len(paths) == 0 {
 		return nil, errors.New("no dataset given")
+	}
+	if _, err := opts.Encoding.decoder(); err != nil {
+		return nil, err
 	}
 	r := &Reader[T]{opts: opts}
 	for _, p := range paths {
@@ -347,7 +355,7 @@ func (r *Reader[T]) start() {
 		for _, src := range r.sources {
 			o := <-<-next
 			if src.jsonl {
-				if !unit(src, func(send func(batch[T]) bool, _ func()) error { return readJSONL(src.path, send) }) {
+				if !unit(src, func(send func(batch[T]) bool, _ func()) error { return readJSONL(src.path, r.opts.Encoding, send) }) {
 					return
 				}
 				continue
@@ -475,12 +483,15 @@ func (sh *shard[T]) decodeGroup(rg parquet.RowGroup) ([]T, error) {
 	return rows[:n], nil
 }
 
-// readJSONL streams the records of a JSONL file; a malformed line is an
-// error naming the file and line, after which Next may go on with the next
-// line (callers that skip bad lines do; ReadAll stops).
-func readJSONL[T Record](path string, send func(batch[T]) bool) error {
+// readJSONL streams the records of a JSONL file in encoding enc; a
+// malformed line is an error naming the file and line, after which Next may
+// go on with the next line (callers that skip bad lines do; ReadAll stops).
+// A line that is not valid UTF-8 stops the reader: the whole file is most
+// likely in another encoding, and skipping it line by line would silently
+// drop it.
+func readJSONL[T Record](path string, enc Encoding, send func(batch[T]) bool) error {
 	b := batch[T]{}
-	err := EachLine(path, func(line int, text []byte) error {
+	err := EachLineAs(path, enc, func(line int, text []byte) error {
 		var row T
 		if err := json.Unmarshal(text, &row); err != nil {
 			if b.rows != nil && !send(b) {

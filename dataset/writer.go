@@ -160,10 +160,15 @@ func describeShard[T Record](path string) (ShardInfo, error) {
 	return ShardInfo{File: filepath.Base(path), Rows: f.NumRows(), Bytes: int64(len(raw)), SHA256: hex.EncodeToString(sum[:])}, nil
 }
 
-// Write appends rows, filling empty ids from content.
+// Write appends rows, filling empty ids from content. A row with a string
+// column that is not valid UTF-8 is refused (with its row number and
+// column) and none of rows is written.
 func (w *Writer[T]) Write(rows ...T) error {
 	if w.closed {
 		return fmt.Errorf("dataset %s: write after close", w.final)
+	}
+	if err := checkRowsUTF8(w.final, w.total+1, rows); err != nil {
+		return err
 	}
 	for len(rows) > 0 {
 		if w.cur == nil {

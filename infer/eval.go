@@ -55,6 +55,10 @@ type EvalOptions struct {
 	// Template overrides the checkpoints' prompt template (by default each
 	// model uses its own rlhf.json template).
 	Template string
+	// Encoding is the character encoding of JSONL prompts (default UTF-8,
+	// where a line that is not valid UTF-8 is an error naming file and
+	// line; or GBK, GB18030, Big5, decoded).
+	Encoding dataset.Encoding
 }
 
 // EvalStats are the results over a set of prompts (all, or one task).
@@ -135,7 +139,7 @@ func RunEval(ctx context.Context, o EvalOptions) (*EvalResult, error) {
 	} else if err == nil && len(tr) > 0 {
 		paths = tr
 	}
-	prompts, err := ReadPrompts(paths[0])
+	prompts, err := ReadPrompts(paths[0], o.Encoding)
 	if err != nil {
 		return nil, fmt.Errorf("--prompts: %w", err)
 	}

@@ -37,6 +37,8 @@ type GenerateOptions struct {
 	MaxPromptLen int
 	// MaxPrompts samples only the first N prompts (0: all).
 	MaxPrompts int
+	// Encoding is the character encoding of JSONL prompts (default UTF-8).
+	Encoding dataset.Encoding
 }
 
 // RunGenerate samples responses for every prompt and writes a response
@@ -54,7 +56,7 @@ func RunGenerate(ctx context.Context, o GenerateOptions) error {
 	if o.Temperature < 0 || o.TopP < 0 || o.TopP > 1 || o.TopK < 0 {
 		return fmt.Errorf("--temperature must be ≥ 0, --top-p in [0,1], --top-k ≥ 0")
 	}
-	prompts, err := dataset.ReadAll[dataset.Prompt](o.Prompts...)
+	prompts, err := dataset.ReadAllWith[dataset.Prompt](dataset.ReaderOptions{Encoding: o.Encoding}, o.Prompts...)
 	if err != nil {
 		return fmt.Errorf("--prompts: %w", err)
 	}
@@ -155,16 +157,22 @@ type ScoreOptions struct {
 	BatchSize int      // rows per forward pass (default 8)
 	Backend   string   // see model.NewBackend
 	DType     string   // compute dtype: float32 (default), bfloat16, float16
+	// Encoding is the character encoding of JSONL inputs (default UTF-8).
+	Encoding dataset.Encoding
 }
 
 // readScoreRows reads response datasets (or JSONL with prompt and
 // response), falling back to sft datasets.
-func readScoreRows(paths []string) ([]dataset.Response, error) {
-	rs, err := dataset.ReadAll[dataset.Response](paths...)
+func readScoreRows(paths []string, enc dataset.Encoding) ([]dataset.Response, error) {
+	opts := dataset.ReaderOptions{Encoding: enc}
+	rs, err := dataset.ReadAllWith[dataset.Response](opts, paths...)
 	if err == nil {
 		return rs, nil
 	}
-	sft, err2 := dataset.ReadAll[dataset.SFT](paths...)
+	if dataset.IsInvalidUTF8(err) {
+		return nil, fmt.Errorf("--data: %w", err)
+	}
+	sft, err2 := dataset.ReadAllWith[dataset.SFT](opts, paths...)
 	if err2 != nil {
 		return nil, fmt.Errorf("--data: %w (as an sft dataset: %v)", err, err2)
 	}
@@ -184,7 +192,7 @@ func RunScore(ctx context.Context, o ScoreOptions) error {
 	if o.Model == "" || len(o.Data) == 0 || o.Out == "" {
 		return errors.New("--model, --data and --out are required")
 	}
-	rows, err := readScoreRows(o.Data)
+	rows, err := readScoreRows(o.Data, o.Encoding)
 	if err != nil {
 		return err
 	}

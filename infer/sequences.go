@@ -144,13 +144,14 @@ func Bucket(n, maxLen int) int {
 }
 
 // ReadPrompts reads a prompt dataset (the train split of a folder with
-// splits), refusing empty prompts and an empty dataset.
-func ReadPrompts(path string) ([]dataset.Prompt, error) {
+// splits; JSONL in encoding enc), refusing empty prompts and an empty
+// dataset.
+func ReadPrompts(path string, enc dataset.Encoding) ([]dataset.Prompt, error) {
 	paths := []string{path}
 	if tr, _, err := dataset.Splits(path); err == nil && len(tr) > 0 {
 		paths = tr
 	}
-	rows, err := dataset.ReadAll[dataset.Prompt](paths...)
+	rows, err := dataset.ReadAllWith[dataset.Prompt](dataset.ReaderOptions{Encoding: enc}, paths...)
 	if err != nil {
 		return nil, err
 	}

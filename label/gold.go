@@ -6,6 +6,8 @@ import (
 	"fmt"
 	"os"
 	"strings"
+
+	"github.com/rlhf-project/rlhf/dataset"
 )
 
 // GoldRow is one line of a gold file (`rlhf label gold --from FILE`, JSONL):
@@ -32,6 +34,9 @@ func (s *Store) ImportGold(path, by string) (int, error) {
 	line := 0
 	for sc.Scan() {
 		line++
+		if err := dataset.CheckUTF8Line(path, line, sc.Bytes()); err != nil {
+			return 0, err
+		}
 		text := strings.TrimSpace(sc.Text())
 		if text == "" {
 			continue

@@ -10,6 +10,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"unicode/utf8"
 
 	"github.com/parquet-go/parquet-go"
 
@@ -47,6 +48,10 @@ type ImportOptions struct {
 	Lang string
 	// RowsPerShard is passed to the dataset writer; 0 means its default.
 	RowsPerShard int64
+	// Encoding is the character encoding of JSONL inputs: UTF-8 (default;
+	// a line that is not valid UTF-8 is an error naming file and line),
+	// GBK, GB18030 or Big5 (decoded).
+	Encoding dataset.Encoding
 }
 
 // ImportReport says what Import wrote.
@@ -63,6 +68,22 @@ type importRow struct {
 	Rejected  string   `json:"rejected" parquet:"rejected,optional"`
 	Responses []string `json:"responses" parquet:"responses,optional,list"`
 	Ranks     []int64  `json:"ranks" parquet:"ranks,optional,list"`
+}
+
+// invalidUTF8 names the first text column of a Parquet row that is not
+// valid UTF-8 (a non-strict writer's file), "" when all are.
+func (r importRow) invalidUTF8() string {
+	for _, c := range []struct{ name, s string }{{"prompt", r.Prompt}, {"chosen", r.Chosen}, {"rejected", r.Rejected}} {
+		if !utf8.ValidString(c.s) {
+			return c.name
+		}
+	}
+	for i, s := range r.Responses {
+		if !utf8.ValidString(s) {
+			return fmt.Sprintf("responses[%d]", i)
+		}
+	}
+	return ""
 }
 
 const hhAssistant = "\n\nAssistant:"
@@ -101,6 +122,9 @@ func Import(ctx context.Context, opts ImportOptions) (*ImportReport, error) {
 	}
 	if len(opts.In) == 0 || opts.Out == "" {
 		return nil, errors.New("comparisons import: --in and --out are required")
+	}
+	if _, err := dataset.ParseEncoding(string(opts.Encoding)); err != nil {
+		return nil, fmt.Errorf("--encoding: %w", err)
 	}
 	if opts.Source == "" {
 		base := filepath.Base(opts.In[0])
@@ -178,7 +202,7 @@ func Import(ctx context.Context, opts ImportOptions) (*ImportReport, error) {
 		}
 	}
 	for _, in := range opts.In {
-		if err := readImportFile(ctx, in, convert); err != nil {
+		if err := readImportFile(ctx, in, opts.Encoding, convert); err != nil {
 			return nil, err
 		}
 	}
@@ -193,8 +217,9 @@ func Import(ctx context.Context, opts ImportOptions) (*ImportReport, error) {
 	return rep, nil
 }
 
-// readImportFile calls fn for each row of a JSONL(.gz) or Parquet file.
-func readImportFile(ctx context.Context, path string, fn func(pos string, row importRow) error) error {
+// readImportFile calls fn for each row of a JSONL(.gz) file in encoding
+// enc or of a Parquet file.
+func readImportFile(ctx context.Context, path string, enc dataset.Encoding, fn func(pos string, row importRow) error) error {
 	if strings.HasSuffix(path, ".parquet") {
 		f, err := os.Open(path)
 		if err != nil {
@@ -212,7 +237,11 @@ func readImportFile(ctx context.Context, path string, fn func(pos string, row im
 			k, err := pr.Read(buf)
 			for i := range buf[:k] {
 				n++
-				if err := fn(fmt.Sprintf("%s: row %d", path, n), buf[i]); err != nil {
+				pos := fmt.Sprintf("%s: row %d", path, n)
+				if col := buf[i].invalidUTF8(); col != "" {
+					return fmt.Errorf("%s: invalid UTF-8 in column %q", pos, col)
+				}
+				if err := fn(pos, buf[i]); err != nil {
 					return err
 				}
 			}
@@ -227,7 +256,7 @@ func readImportFile(ctx context.Context, path string, fn func(pos string, row im
 	if _, err := os.Stat(path); err != nil {
 		return fmt.Errorf("--in: %w", err)
 	}
-	return dataset.EachLine(path, func(line int, text []byte) error {
+	return dataset.EachLineAs(path, enc, func(line int, text []byte) error {
 		if line%1024 == 0 {
 			if err := ctx.Err(); err != nil {
 				return err

@@ -125,8 +125,8 @@ func resolveData(data, val string) (trainPaths, valPaths []string, err error) {
 // when there are none, and the file and row of a row that cannot be
 // trained on (an empty response, chosen or rejected text: also what a
 // JSONL file of another kind looks like, since JSONL carries no kind).
-func readAll[T dataset.Record](flag string, paths []string) ([]T, error) {
-	r, err := dataset.Open[T](paths...)
+func readAll[T dataset.Record](flag string, paths []string, enc dataset.Encoding) ([]T, error) {
+	r, err := dataset.OpenWith[T](dataset.ReaderOptions{Encoding: enc}, paths...)
 	if err != nil {
 		return nil, fmt.Errorf("%s: %w", flag, err)
 	}
@@ -167,16 +167,16 @@ func checkRow(row any) string {
 
 // readTrainVal reads the training rows of --data and the validation rows of
 // --val, or of --data's val/ split (none when there is neither).
-func readTrainVal[T dataset.Record](data, val string) (trainRows, valRows []T, err error) {
+func readTrainVal[T dataset.Record](data, val string, enc dataset.Encoding) (trainRows, valRows []T, err error) {
 	trainPaths, valPaths, err := resolveData(data, val)
 	if err != nil {
 		return nil, nil, err
 	}
-	if trainRows, err = readAll[T]("--data", trainPaths); err != nil {
+	if trainRows, err = readAll[T]("--data", trainPaths, enc); err != nil {
 		return nil, nil, err
 	}
 	if len(valPaths) > 0 {
-		if valRows, err = readAll[T]("--val", valPaths); err != nil {
+		if valRows, err = readAll[T]("--val", valPaths, enc); err != nil {
 			return nil, nil, err
 		}
 	}

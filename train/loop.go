@@ -12,6 +12,7 @@ import (
 	"github.com/gomlx/compute"
 	gmodel "github.com/gomlx/gomlx/ml/model"
 
+	"github.com/rlhf-project/rlhf/dataset"
 	"github.com/rlhf-project/rlhf/infer"
 	"github.com/rlhf-project/rlhf/model"
 )
@@ -70,6 +71,10 @@ type CommonOptions struct {
 	Backend string
 	// Template overrides the checkpoint's prompt template ("{prompt}" marks the instruction).
 	Template string
+	// Encoding is the character encoding of JSONL data (default UTF-8,
+	// where a line that is not valid UTF-8 is an error naming file and
+	// line; or GBK, GB18030, Big5, decoded).
+	Encoding dataset.Encoding
 }
 
 // Defaults fills zero values with the documented defaults, where zero means

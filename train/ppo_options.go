@@ -3,6 +3,8 @@ package train
 import (
 	"fmt"
 	"strings"
+
+	"github.com/rlhf-project/rlhf/dataset"
 )
 
 // PPOOptions configure `rlhf ppo`: PPO (with the optional PPO-ptx term) of
@@ -146,6 +148,10 @@ type PPOOptions struct {
 	ActorDevice, CriticDevice, RefDevice, RewardDevice string
 	// Template overrides the policy's prompt template.
 	Template string
+	// Encoding is the character encoding of JSONL prompts and --ptx data (default UTF-8,
+	// where a line that is not valid UTF-8 is an error naming file and
+	// line; or GBK, GB18030, Big5, decoded).
+	Encoding dataset.Encoding
 
 	// rewardFn, when set (tests), replaces the reward model: the score of a
 	// response given its prompt (token ids, EOS included when generated).

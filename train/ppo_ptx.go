@@ -20,7 +20,7 @@ type ptxData struct {
 // loadPtx reads --ptx: an sft dataset (loss on responses) or a qa dataset
 // (question + answer as plain text, loss on every token), as a dataset
 // folder, .parquet or .jsonl.
-func loadPtx(path string, enc *infer.Encoder, batch int, seed uint64) (*ptxData, error) {
+func loadPtx(path string, enc *infer.Encoder, batch int, seed uint64, textEnc dataset.Encoding) (*ptxData, error) {
 	if _, err := os.Stat(path); err != nil {
 		return nil, fmt.Errorf("--ptx %s: %w", path, err)
 	}
@@ -34,7 +34,8 @@ func loadPtx(path string, enc *infer.Encoder, batch int, seed uint64) (*ptxData,
 			seqs = append(seqs, infer.Encoded{Tokens: ids})
 		}
 	}
-	sft, sftErr := dataset.ReadAll[dataset.SFT](paths...)
+	ropts := dataset.ReaderOptions{Encoding: textEnc}
+	sft, sftErr := dataset.ReadAllWith[dataset.SFT](ropts, paths...)
 	usable := false
 	for _, r := range sft {
 		if r.Response != "" {
@@ -49,7 +50,10 @@ func loadPtx(path string, enc *infer.Encoder, batch int, seed uint64) (*ptxData,
 			}
 		}
 	} else {
-		qa, qaErr := dataset.ReadAll[dataset.QA](paths...)
+		if dataset.IsInvalidUTF8(sftErr) {
+			return nil, fmt.Errorf("--ptx: %w", sftErr)
+		}
+		qa, qaErr := dataset.ReadAllWith[dataset.QA](ropts, paths...)
 		if qaErr != nil {
 			return nil, fmt.Errorf("--ptx %s: neither an sft dataset (%v) nor a qa dataset (%v)", path, sftErr, qaErr)
 		}

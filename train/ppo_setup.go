@@ -53,7 +53,7 @@ type ppoRun struct {
 // compute: prompts, output folder, models, ptx data, backends,
 // executables and (with --resume) the saved state.
 func setupPPO(o PPOOptions) (*ppoRun, error) {
-	prompts, err := infer.ReadPrompts(o.Prompts)
+	prompts, err := infer.ReadPrompts(o.Prompts, o.Encoding)
 	if err != nil {
 		return nil, fmt.Errorf("--prompts: %w", err)
 	}
@@ -160,7 +160,7 @@ func (r *ppoRun) encode() error {
 	if o.PtxCoef > 0 {
 		penc := &infer.Encoder{Tok: r.tok, Meta: r.actor.Meta, MaxLen: o.PtxMaxLen, Truncate: infer.TruncateLeft}
 		var err error
-		if r.ptx, err = loadPtx(o.Ptx, penc, o.PtxBatch, o.Seed); err != nil {
+		if r.ptx, err = loadPtx(o.Ptx, penc, o.PtxBatch, o.Seed, o.Encoding); err != nil {
 			return err
 		}
 	}

@@ -89,7 +89,7 @@ func ppoPtxLMLoss(t *testing.T, dir string) float64 {
 	if err != nil {
 		t.Fatal(err)
 	}
-	p, err := loadPtx(ppoPtx, &infer.Encoder{Tok: tok, Meta: m.Meta, MaxLen: 64, Truncate: infer.TruncateLeft}, 8, 1)
+	p, err := loadPtx(ppoPtx, &infer.Encoder{Tok: tok, Meta: m.Meta, MaxLen: 64, Truncate: infer.TruncateLeft}, 8, 1, "")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -306,14 +306,14 @@ func TestPPOPtxData(t *testing.T) {
 		t.Fatal(err)
 	}
 	enc := &infer.Encoder{Tok: tok, Meta: m.Meta, MaxLen: 128, Truncate: infer.TruncateLeft}
-	sft, err := loadPtx(ppoPtx, enc, 4, 1)
+	sft, err := loadPtx(ppoPtx, enc, 4, 1, "")
 	if err != nil {
 		t.Fatal(err)
 	}
 	if len(sft.seqs) != 8 || sft.seqs[0].PromptLen == 0 {
 		t.Fatalf("sft ptx: %d rows, prompt length %d", len(sft.seqs), sft.seqs[0].PromptLen)
 	}
-	qa, err := loadPtx("../testdata/ppo/ptx_qa.jsonl", enc, 2, 1)
+	qa, err := loadPtx("../testdata/ppo/ptx_qa.jsonl", enc, 2, 1, "")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -329,7 +329,7 @@ func TestPPOPtxData(t *testing.T) {
 	if int(n) != len(qa.seqs[qa.data.order[0]].Tokens)-1 {
 		t.Errorf("qa row: %v loss tokens, want every token after the first (%d)", n, len(qa.seqs[qa.data.order[0]].Tokens)-1)
 	}
-	if _, err := loadPtx(ppoPrompts, enc, 2, 1); err == nil {
+	if _, err := loadPtx(ppoPrompts, enc, 2, 1, ""); err == nil {
 		t.Error("a prompt dataset is not ptx data")
 	}
 }

@@ -210,7 +210,7 @@ func RunRM(ctx context.Context, o RMOptions) (*RMResult, error) {
 	if o.Model == "" {
 		return nil, fmt.Errorf("--model: no model folder given")
 	}
-	trainRows, valRows, err := readTrainVal[dataset.Comparison](o.Data, o.Val)
+	trainRows, valRows, err := readTrainVal[dataset.Comparison](o.Data, o.Val, o.Encoding)
 	if err != nil {
 		return nil, err
 	}
@@ -223,7 +223,7 @@ func RunRM(ctx context.Context, o RMOptions) (*RMResult, error) {
 		if len(vp) == 0 {
 			vp = tp
 		}
-		if refRows, err = readAll[dataset.SFT]("--sft-data", vp); err != nil {
+		if refRows, err = readAll[dataset.SFT]("--sft-data", vp, o.Encoding); err != nil {
 			return nil, err
 		}
 	}

@@ -110,7 +110,7 @@ func RunSFT(ctx context.Context, o SFTOptions) (*SFTResult, error) {
 		return nil, fmt.Errorf("--model: no model folder given")
 	}
 	// 1. Data and model, every refusal before any compute.
-	trainRows, valRows, err := readTrainVal[dataset.SFT](o.Data, o.Val)
+	trainRows, valRows, err := readTrainVal[dataset.SFT](o.Data, o.Val, o.Encoding)
 	if err != nil {
 		return nil, err
 	}

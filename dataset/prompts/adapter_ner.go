@@ -2,6 +2,7 @@ package prompts
 
 import (
 	"fmt"
+	"io"
 	"sort"
 	"strings"
 	"unicode/utf8"
@@ -81,7 +82,7 @@ func readBIO(s *Source, emit func(Example) error, bad func(string, error)) error
 		return err
 	}
 	for _, p := range files {
-		in, err := dataset.OpenText(p)
+		in, err := dataset.OpenTextAs(p, s.Encoding)
 		if err != nil {
 			return err
 		}
@@ -98,6 +99,13 @@ func readBIO(s *Source, emit func(Example) error, bad func(string, error)) error
 		}
 		for {
 			b, err := lr.rd.ReadString('\n')
+			if err != nil && err != io.EOF {
+				in.Close()
+				if dataset.IsInvalidUTF8(err) {
+					return err
+				}
+				return fmt.Errorf("%s:%d: %w", p, lr.line+1, err)
+			}
 			if b == "" && err != nil {
 				break
 			}

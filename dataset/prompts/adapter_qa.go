@@ -15,7 +15,7 @@ import (
 // topic (the title) and content (the answer), so generative
 // templates can ask for an essay, a list of ideas or a title.
 func readQA(s *Source, emit func(Example) error, bad func(pos string, err error)) error {
-	r, err := dataset.Open[dataset.QA](s.Path)
+	r, err := dataset.OpenWith[dataset.QA](dataset.ReaderOptions{Encoding: s.Encoding}, s.Path)
 	if err != nil {
 		return err
 	}
@@ -25,6 +25,9 @@ func readQA(s *Source, emit func(Example) error, bad func(pos string, err error)
 		q, err := r.Next()
 		if err == io.EOF {
 			return nil
+		}
+		if dataset.IsInvalidUTF8(err) {
+			return err
 		}
 		if err != nil {
 			pos := r.Position()

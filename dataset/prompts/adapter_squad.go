@@ -64,35 +64,52 @@ type squadArticle struct {
 }
 
 func readSquadJSON(s *Source, path string, emit func(Example) error, bad func(string, error)) error {
-	in, err := dataset.OpenText(path)
+	in, err := dataset.OpenTextAs(path, s.Encoding)
 	if err != nil {
 		return err
 	}
 	defer in.Close()
 	dec := json.NewDecoder(in)
+	// fail wraps a read error with the file name; a text that is not UTF-8
+	// names its own file and line.
+	fail := func(err error) error {
+		if dataset.IsInvalidUTF8(err) {
+			return err
+		}
+		return fmt.Errorf("%s: %w", path, err)
+	}
 	// Walk to the "data" array of the top-level object.
 	if t, err := dec.Token(); err != nil || t != json.Delim('{') {
+		if dataset.IsInvalidUTF8(err) {
+			return err
+		}
 		return fmt.Errorf("%s: want a SQuAD JSON object {\"data\": [...]}", path)
 	}
 	for dec.More() {
 		t, err := dec.Token()
 		if err != nil {
-			return fmt.Errorf("%s: %w", path, err)
+			return fail(err)
 		}
 		if key, _ := t.(string); key != "data" {
 			var skip json.RawMessage
 			if err := dec.Decode(&skip); err != nil {
-				return fmt.Errorf("%s: %w", path, err)
+				return fail(err)
 			}
 			continue
 		}
 		if t, err := dec.Token(); err != nil || t != json.Delim('[') {
+			if dataset.IsInvalidUTF8(err) {
+				return err
+			}
 			return fmt.Errorf("%s: \"data\" is not an array", path)
 		}
 		for i := 1; dec.More(); i++ {
 			var a squadArticle
 			pos := fmt.Sprintf("%s: data[%d]", path, i-1)
 			if err := dec.Decode(&a); err != nil {
+				if dataset.IsInvalidUTF8(err) {
+					return err
+				}
 				if _, ok := err.(*json.SyntaxError); ok || err == io.ErrUnexpectedEOF {
 					bad(pos, malformed("%v", err))
 					return nil
@@ -113,7 +130,7 @@ func readSquadJSON(s *Source, path string, emit func(Example) error, bad func(st
 			}
 		}
 		if _, err := dec.Token(); err != nil {
-			return fmt.Errorf("%s: %w", path, err)
+			return fail(err)
 		}
 	}
 	return nil

@@ -152,13 +152,13 @@ func eachRecord(s *Source, fn func(pos string, r record) error, bad func(pos str
 		var err error
 		switch inputFormat(s, p) {
 		case "csv":
-			err = eachCSV(p, ',', fn, bad)
+			err = eachCSV(p, s.Encoding, ',', fn, bad)
 		case "tsv":
-			err = eachCSV(p, '\t', fn, bad)
+			err = eachCSV(p, s.Encoding, '\t', fn, bad)
 		case "json":
-			err = eachJSON(p, fn, bad)
+			err = eachJSON(p, s.Encoding, fn, bad)
 		case "jsonl":
-			err = eachJSONL(s, p, fn, bad)
+			err = eachJSONL(p, s.Encoding, fn, bad)
 		default:
 			return fmt.Errorf("--source %q: format=%q: want jsonl, json, csv or tsv", s.Spec, s.Opts["format"])
 		}
@@ -169,10 +169,8 @@ func eachRecord(s *Source, fn func(pos string, r record) error, bad func(pos str
 	return nil
 }
 
-func eachJSONL(s *Source, path string, fn func(pos string, r record) error, bad func(pos string, err error)) error {
-	one := *s
-	one.Path = path
-	return eachLine(&one, func(pos string, line []byte) error {
+func eachJSONL(path string, enc dataset.Encoding, fn func(pos string, r record) error, bad func(pos string, err error)) error {
+	return eachLineOf(path, enc, func(pos string, line []byte) error {
 		var r record
 		if err := json.Unmarshal(line, &r); err != nil {
 			bad(pos, malformed("not a JSON object: %v", err))
@@ -184,45 +182,38 @@ func eachJSONL(s *Source, path string, fn func(pos string, r record) error, bad 
 
 // eachJSON streams a JSON file holding an array of objects (Alpaca style).
 // A file whose first value is an object is read as JSONL instead.
-func eachJSON(path string, fn func(pos string, r record) error, bad func(pos string, err error)) error {
-	in, err := dataset.OpenText(path)
+func eachJSON(path string, enc dataset.Encoding, fn func(pos string, r record) error, bad func(pos string, err error)) error {
+	in, err := dataset.OpenTextAs(path, enc)
 	if err != nil {
 		return err
 	}
 	defer in.Close()
 	br := newPeekReader(in)
 	first, err := br.firstByte()
+	if dataset.IsInvalidUTF8(err) {
+		return err
+	}
 	if err != nil {
 		return fmt.Errorf("%s: empty file", path)
 	}
 	if first != '[' {
-		lr := &lineReader{path: path, rd: br.Reader}
-		for {
-			b, err := lr.next()
-			if err == io.EOF {
-				return nil
-			}
-			if err != nil {
-				return fmt.Errorf("%s: %w", lr.pos(), err)
-			}
-			var r record
-			if err := json.Unmarshal(b, &r); err != nil {
-				bad(lr.pos(), malformed("not a JSON object: %v", err))
-				continue
-			}
-			if err := fn(lr.pos(), r); err != nil {
-				return err
-			}
-		}
+		in.Close()
+		return eachJSONL(path, enc, fn, bad)
 	}
 	dec := json.NewDecoder(br)
 	if _, err := dec.Token(); err != nil {
+		if dataset.IsInvalidUTF8(err) {
+			return err
+		}
 		return fmt.Errorf("%s: %w", path, err)
 	}
 	for i := 1; dec.More(); i++ {
 		pos := fmt.Sprintf("%s: item %d", path, i)
 		var r record
 		if err := dec.Decode(&r); err != nil {
+			if dataset.IsInvalidUTF8(err) {
+				return err
+			}
 			// A syntax error leaves the decoder unusable: report and stop.
 			bad(pos, malformed("not a JSON object: %v", err))
 			return nil
@@ -234,8 +225,8 @@ func eachJSON(path string, fn func(pos string, r record) error, bad func(pos str
 	return nil
 }
 
-func eachCSV(path string, sep rune, fn func(pos string, r record) error, bad func(pos string, err error)) error {
-	in, err := dataset.OpenText(path)
+func eachCSV(path string, enc dataset.Encoding, sep rune, fn func(pos string, r record) error, bad func(pos string, err error)) error {
+	in, err := dataset.OpenTextAs(path, enc)
 	if err != nil {
 		return err
 	}
@@ -245,6 +236,9 @@ func eachCSV(path string, sep rune, fn func(pos string, r record) error, bad fun
 	cr.LazyQuotes = sep == '\t'
 	cr.ReuseRecord = true
 	first, err := cr.Read()
+	if dataset.IsInvalidUTF8(err) {
+		return err
+	}
 	if err != nil {
 		return fmt.Errorf("%s:1: cannot read the header row: %w", path, err)
 	}
@@ -257,6 +251,9 @@ func eachCSV(path string, sep rune, fn func(pos string, r record) error, bad fun
 		row, err := cr.Read()
 		if err == io.EOF {
 			return nil
+		}
+		if dataset.IsInvalidUTF8(err) {
+			return err
 		}
 		line, _ := cr.FieldPos(0)
 		pos := fmt.Sprintf("%s:%d", path, line)

@@ -105,11 +105,17 @@ func Run(ctx context.Context, opts Options) (*Report, error) {
 		}
 		b.langs[l] = true
 	}
+	if _, err := dataset.ParseEncoding(string(opts.Encoding)); err != nil {
+		return nil, fmt.Errorf("--encoding: %w", err)
+	}
 	names := map[string]bool{}
 	for _, spec := range opts.Sources {
 		s, err := ParseSource(spec)
 		if err != nil {
 			return nil, err
+		}
+		if s.Encoding == "" {
+			s.Encoding = opts.Encoding
 		}
 		if names[s.Name] {
 			return nil, fmt.Errorf("--source %q: another source is also named %q; set name= on one of them", spec, s.Name)

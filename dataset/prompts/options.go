@@ -1,5 +1,7 @@
 package prompts
 
+import "github.com/rlhf-project/rlhf/dataset"
+
 // Options configure Run (the flags of `rlhf build-prompts`).
 type Options struct {
 	// Sources are the --source values: [task=]adapter:path[?field=column,...].
@@ -56,6 +58,11 @@ type Options struct {
 	// MaxBadReported is how many malformed records are logged per source
 	// (all are counted). Default 20.
 	MaxBadReported int
+	// Encoding is the character encoding of the text sources (JSONL, JSON,
+	// CSV, TSV, BIO): UTF-8 by default, where a line that is not valid UTF-8
+	// stops the build with its file and line; GBK, GB18030 or Big5 are
+	// decoded. A source's encoding= option overrides it.
+	Encoding dataset.Encoding
 }
 
 func (o *Options) defaults() {

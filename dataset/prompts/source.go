@@ -2,9 +2,7 @@ package prompts
 
 import (
 	"bufio"
-	"bytes"
 	"fmt"
-	"io"
 	"os"
 	"path/filepath"
 	"sort"
@@ -30,6 +28,9 @@ type Source struct {
 	Opts map[string]string
 	// Spec is the flag text, for error messages.
 	Spec string
+	// Encoding is the character encoding of the source's text files: the
+	// encoding= option, else Options.Encoding (UTF-8 when empty).
+	Encoding dataset.Encoding
 }
 
 // ParseSource parses one --source value.
@@ -63,6 +64,13 @@ func ParseSource(spec string) (Source, error) {
 	s.Name = s.Opts["name"]
 	if s.Name == "" {
 		s.Name = s.Adapter + ":" + filepath.Base(path)
+	}
+	if v, ok := s.Opts["encoding"]; ok {
+		enc, err := dataset.ParseEncoding(v)
+		if err != nil {
+			return s, fmt.Errorf("--source %q: encoding=: %w", spec, err)
+		}
+		s.Encoding = enc
 	}
 	if v, ok := s.Opts["max"]; ok {
 		if n, err := strconv.Atoi(v); err != nil || n < 0 {
@@ -121,61 +129,36 @@ func (s *Source) files() ([]string, error) {
 	return out, nil
 }
 
-// lineReader yields the non-blank lines of one input with their 1-based
-// line numbers.
+// lineReader yields the lines of one input with their 1-based line
+// numbers.
 type lineReader struct {
 	path string
 	rd   *bufio.Reader
 	line int
 }
 
-func (l *lineReader) next() ([]byte, error) {
-	for {
-		b, err := l.rd.ReadBytes('\n')
-		if len(b) == 0 && err != nil {
-			return nil, err
-		}
-		l.line++
-		b = bytes.TrimSpace(b)
-		if len(b) > 0 {
-			return b, nil
-		}
-		if err != nil {
-			return nil, err
-		}
-	}
-}
-
 // pos names the current line for error messages.
 func (l *lineReader) pos() string { return fmt.Sprintf("%s:%d", l.path, l.line) }
 
-// eachLine calls fn for every non-blank line of every file of the source.
+// eachLine calls fn for every non-blank line of every file of the source,
+// trimmed, in the source's encoding (a UTF-8 line that is not valid UTF-8
+// is an error naming the file, line and JSON field).
 func eachLine(s *Source, fn func(pos string, line []byte) error) error {
 	files, err := s.files()
 	if err != nil {
 		return err
 	}
 	for _, p := range files {
-		in, err := dataset.OpenText(p)
-		if err != nil {
+		if err := eachLineOf(p, s.Encoding, fn); err != nil {
 			return err
 		}
-		lr := &lineReader{path: p, rd: bufio.NewReaderSize(in, 1<<16)}
-		for {
-			b, err := lr.next()
-			if err == io.EOF {
-				break
-			}
-			if err != nil {
-				in.Close()
-				return fmt.Errorf("%s: %w", lr.pos(), err)
-			}
-			if err := fn(lr.pos(), b); err != nil {
-				in.Close()
-				return err
-			}
-		}
-		in.Close()
 	}
 	return nil
+}
+
+// eachLineOf is eachLine for one file.
+func eachLineOf(path string, enc dataset.Encoding, fn func(pos string, line []byte) error) error {
+	return dataset.EachLineAs(path, enc, func(n int, b []byte) error {
+		return fn(fmt.Sprintf("%s:%d", path, n), b)
+	})
 }

@@ -20,7 +20,10 @@
 //   - Metaspace (newer Llama-2 and Mistral files) replaces spaces only,
 //     honours `split` and prepends to the first segment only with
 //     prepend_scheme "first"; its decoder drops the prepended space;
-//   - byte-level decoding returns the exact bytes, added tokens verbatim.
+//   - byte-level decoding joins the tokens' bytes, added tokens verbatim,
+//     and replaces ill-formed UTF-8 by U+FFFD per maximal subpart, as HF's
+//     from_utf8_lossy does (sugarme's ByteLevel decoder keeps them raw);
+//     DecodeBytes keeps the exact bytes.
 //
 // For BPE models behind Split, ByteLevel and Metaspace pre-tokenizers (or
 // none), Encode runs its own string-level pipeline (fast.go); other

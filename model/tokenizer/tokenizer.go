@@ -15,6 +15,7 @@ import (
 	sm "github.com/sugarme/tokenizer"
 	"github.com/sugarme/tokenizer/pretokenizer"
 	"github.com/sugarme/tokenizer/pretrained"
+	"golang.org/x/text/encoding/unicode"
 
 	"github.com/rlhf-project/rlhf/atomicfile"
 )
@@ -325,11 +326,15 @@ func (t *Tokenizer) encodePlain(ids []int, text string, atStart bool) []int {
 	return append(ids, enc.GetIds()...)
 }
 
-// Decode turns ids back into text, special tokens included. For byte-level
-// tokenizers the result is the exact bytes the ids stand for (added tokens
-// verbatim), so a prefix of a sequence may end in an incomplete UTF-8
-// character. Other tokenizers use the file's decoder chain on all tokens,
-// as HF does. Unknown ids are skipped.
+// Decode turns ids back into text, special tokens included, as HF's
+// decode does. The result is always valid UTF-8: a byte-level model may
+// sample any bytes, and the ill-formed sequences among them (a character
+// cut short, a stray continuation byte) become U+FFFD, one per maximal
+// ill-formed subpart, as Rust's String::from_utf8_lossy in HF's ByteLevel
+// decoder does. So Decode(ids) is fit for a UTF-8 STRING column; the ids
+// remain the exact record, and DecodeBytes gives their bytes as they are.
+// Non-byte-level tokenizers use the file's decoder chain on all tokens, as
+// HF does. Unknown ids are skipped.
 func (t *Tokenizer) Decode(ids []int) string {
 	if len(ids) == 0 {
 		return "" // sugarme's Strip decoder panics on no tokens
@@ -345,14 +350,25 @@ func (t *Tokenizer) Decode(ids []int) string {
 			return ""
 		}
 		if dec := t.tk.GetDecoder(); dec != nil {
-			return dec.Decode(toks)
+			return ValidUTF8(dec.Decode(toks))
 		}
-		return strings.Join(toks, " ") // HF's default without a decoder
+		return ValidUTF8(strings.Join(toks, " ")) // HF's default without a decoder
 	}
-	var sb strings.Builder
+	return ValidUTF8(string(t.DecodeBytes(ids)))
+}
+
+// DecodeBytes returns, for byte-level tokenizers, the exact bytes the ids
+// stand for (added tokens verbatim), which need not be valid UTF-8: a
+// prefix of a sequence may end inside a character, and a model may sample
+// any bytes. Other tokenizers return Decode's text.
+func (t *Tokenizer) DecodeBytes(ids []int) []byte {
+	if !t.byteLevel {
+		return []byte(t.Decode(ids))
+	}
+	var out []byte
 	for _, id := range ids {
 		if s, ok := t.addedByID[id]; ok {
-			sb.WriteString(s)
+			out = append(out, s...)
 			continue
 		}
 		tok, ok := t.tk.GetModel().IdToToken(id)
@@ -361,13 +377,30 @@ func (t *Tokenizer) Decode(ids []int) string {
 		}
 		for _, r := range tok {
 			if b, ok := charBytes[r]; ok {
-				sb.WriteByte(b)
+				out = append(out, b)
 			} else {
-				sb.WriteRune(r)
+				out = utf8.AppendRune(out, r)
 			}
 		}
 	}
-	return sb.String()
+	return out
+}
+
+// ValidUTF8 returns s with every maximal ill-formed subpart replaced by
+// U+FFFD (the Unicode standard's recommended practice, which Rust's
+// from_utf8_lossy and so HF's decode follow: "\xe4\xb8" is one U+FFFD,
+// "\xff\xfe" two). Valid text is returned as it is.
+func ValidUTF8(s string) string {
+	if utf8.ValidString(s) {
+		return s
+	}
+	out, err := unicode.UTF8.NewDecoder().String(s)
+	if err != nil {
+		// The UTF-8 decoder replaces, it does not fail; keep the
+		// guarantee anyway.
+		return strings.ToValidUTF8(s, "\uFFFD")
+	}
+	return out
 }
 
 // charBytes inverts GPT-2's byte-to-unicode alphabet.

@@ -50,6 +50,10 @@ type TrainOptions struct {
 	SpecialTokens []string
 	// Out is the tokenizer.json file to write. Required.
 	Out string
+	// Encoding is the character encoding of JSONL inputs: UTF-8 (default;
+	// a line that is not valid UTF-8 is an error naming file and line),
+	// GBK, GB18030 or Big5 (decoded).
+	Encoding dataset.Encoding
 }
 
 func (o *TrainOptions) setDefaults() {
@@ -78,7 +82,10 @@ func Train(ctx context.Context, opts TrainOptions) error {
 	if opts.VocabSize < 256+len(opts.SpecialTokens) {
 		return fmt.Errorf("--vocab-size %d: want at least %d (256 bytes + special tokens)", opts.VocabSize, 256+len(opts.SpecialTokens))
 	}
-	words, err := countWords(ctx, opts.Data, opts.SpecialTokens)
+	if _, err := dataset.ParseEncoding(string(opts.Encoding)); err != nil {
+		return fmt.Errorf("--encoding: %w", err)
+	}
+	words, err := countWords(ctx, opts.Data, opts.SpecialTokens, opts.Encoding)
 	if err != nil {
 		return err
 	}
@@ -107,7 +114,7 @@ func Train(ctx context.Context, opts TrainOptions) error {
 
 // countWords reads every text of the inputs, removes special tokens, splits
 // it with GPT-2's pattern and counts the words (raw bytes).
-func countWords(ctx context.Context, inputs []string, specials []string) (map[string]int, error) {
+func countWords(ctx context.Context, inputs []string, specials []string, enc dataset.Encoding) (map[string]int, error) {
 	pat, err := newRegexPattern(gpt2Pattern)
 	if err != nil {
 		return nil, err
@@ -132,7 +139,7 @@ func countWords(ctx context.Context, inputs []string, specials []string) (map[st
 		if err := ctx.Err(); err != nil {
 			return nil, err
 		}
-		if err := readTexts(in, add); err != nil {
+		if err := readTexts(in, enc, add); err != nil {
 			return nil, err
 		}
 	}
@@ -145,14 +152,15 @@ func countWords(ctx context.Context, inputs []string, specials []string) (map[st
 // textFields are the JSONL fields (and dataset columns) read as text.
 var textFields = []string{"text", "prompt", "response", "question", "context", "answer", "chosen", "rejected"}
 
-// readTexts calls add for every text of a JSONL file or dataset directory.
-func readTexts(path string, add func(string)) error {
+// readTexts calls add for every text of a JSONL file (in encoding enc) or
+// dataset directory.
+func readTexts(path string, enc dataset.Encoding, add func(string)) error {
 	st, err := os.Stat(path)
 	if err != nil {
 		return fmt.Errorf("--data: %w", err)
 	}
 	if !st.IsDir() {
-		return readJSONLTexts(path, add)
+		return readJSONLTexts(path, enc, add)
 	}
 	m, err := dataset.ReadManifest(path)
 	if err != nil {
@@ -194,11 +202,11 @@ func readDataset[T dataset.Record](dir string, use func(T)) error {
 
 // readJSONLTexts reads the text fields of every row of a JSONL file
 // (optionally gzipped); a row with none of them is an error naming the line.
-func readJSONLTexts(path string, add func(string)) error {
+func readJSONLTexts(path string, enc dataset.Encoding, add func(string)) error {
 	if _, err := os.Stat(path); err != nil {
 		return fmt.Errorf("--data: %w", err)
 	}
-	return dataset.EachLine(path, func(line int, raw []byte) error {
+	return dataset.EachLineAs(path, enc, func(line int, raw []byte) error {
 		var row map[string]any
 		if err := json.Unmarshal(raw, &row); err != nil {
 			return fmt.Errorf("--data %s:%d: not a JSON object: %w", path, line, err)

@@ -9,6 +9,8 @@ import (
 	"strings"
 	"testing"
 
+	"golang.org/x/text/encoding/simplifiedchinese"
+
 	"github.com/rlhf-project/rlhf/dataset"
 )
 
@@ -186,5 +188,35 @@ func TestTrainIsDeterministic(t *testing.T) {
 	}
 	if string(files[0]) != string(files[1]) {
 		t.Error("two runs on the same data wrote different files")
+	}
+}
+
+// A GBK corpus is an error naming the file and line, not U+FFFD words; with
+// Encoding it trains on the real Chinese.
+func TestTrainGBKCorpus(t *testing.T) {
+	var sb strings.Builder
+	for range 20 {
+		sb.WriteString("{\"text\":\"我们学习中文，我们也学习英文。\"}\n")
+	}
+	gbk, err := simplifiedchinese.GBK.NewEncoder().String(sb.String())
+	if err != nil {
+		t.Fatal(err)
+	}
+	data := filepath.Join(t.TempDir(), "gbk.jsonl")
+	os.WriteFile(data, []byte(gbk), 0o644)
+	out := filepath.Join(t.TempDir(), "tokenizer.json")
+	err = Train(context.Background(), TrainOptions{Data: []string{data}, VocabSize: 300, Out: out})
+	if !dataset.IsInvalidUTF8(err) || !strings.Contains(err.Error(), data+`:1: invalid UTF-8 in field "text"`) {
+		t.Fatalf("want an error naming %s:1, got %v", data, err)
+	}
+	if err := Train(context.Background(), TrainOptions{Data: []string{data}, VocabSize: 300, Out: out, Encoding: dataset.GBK}); err != nil {
+		t.Fatal(err)
+	}
+	tk, err := Load(out)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if n := len(tk.Encode("学习")); n >= len("学习") {
+		t.Errorf("学习: %d tokens, want merges learnt from the decoded text", n)
 	}
 }
