@@ -518,6 +518,33 @@ func checkRatings(it *Item, ratings map[string]Rating) error {
 	return nil
 }
 
+// checkShown validates the order the answers were shown in: empty (not
+// recorded) or every answer id of the item exactly once.
+func checkShown(it *Item, shown []string) error {
+	if len(shown) == 0 {
+		return nil
+	}
+	want := fmt.Sprintf("want each of the %d answer ids of the item once, in the order shown", len(it.Answers))
+	if len(shown) != len(it.Answers) {
+		return fmt.Errorf("group %s: shown lists %d answers, %s", it.GroupID, len(shown), want)
+	}
+	seen := map[string]bool{}
+	for _, id := range shown {
+		known := false
+		for _, a := range it.Answers {
+			known = known || a.ID == id
+		}
+		if !known {
+			return fmt.Errorf("group %s: shown lists unknown answer %q, %s", it.GroupID, id, want)
+		}
+		if seen[id] {
+			return fmt.Errorf("group %s: shown lists answer %s twice, %s", it.GroupID, id, want)
+		}
+		seen[id] = true
+	}
+	return nil
+}
+
 // Append validates and appends one submission; it returns the row id. The
 // row is committed (and, in WAL mode with synchronous=FULL, durable) when
 // Append returns.
@@ -532,6 +559,9 @@ func (s *Store) Append(sub Submission) (int64, error) {
 			return 0, err
 		}
 		if err := checkRatings(it, sub.Ratings); err != nil {
+			return 0, err
+		}
+		if err := checkShown(it, sub.Shown); err != nil {
 			return 0, err
 		}
 	case KindSkip:
