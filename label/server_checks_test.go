@@ -1,10 +1,19 @@
 package label
 
 import (
+	"context"
+	"encoding/json"
+	"fmt"
 	"net/http"
 	"net/http/httptest"
+	"os"
+	"path/filepath"
 	"strings"
+	"sync"
 	"testing"
+	"time"
+
+	"github.com/rlhf-project/rlhf/dataset"
 )
 
 // newAPI serves a fresh store (items p1, p2, p3) with the named labelers
@@ -86,5 +95,195 @@ func TestBearerSchemeIsCaseInsensitive(t *testing.T) {
 		if res.StatusCode != 401 {
 			t.Fatalf("Authorization: %.12s...: %d, want 401", h, res.StatusCode)
 		}
+	}
+}
+
+func TestSubmitAndSkipNeedTheItemHandedOut(t *testing.T) {
+	s, c := newAPI(t, "alice", "bob")
+	alice, bob := c["alice"], c["bob"]
+	ta := alice.task() // p1, held by alice
+	if ta.GroupID != "p1" {
+		t.Fatalf("alice got %s, want p1", ta.GroupID)
+	}
+	rank := func(g string) Ranking { return rk(g, 1, 2, 3) }
+	var e apiError
+	if code := alice.call("POST", "/api/submit", map[string]any{"group_id": "p2", "ranks": rank("p2")}, &e); code != 409 || !strings.Contains(e.Error, "not handed to you") {
+		t.Fatalf("alice submits p2, never handed to her: %d %q, want 409", code, e.Error)
+	}
+	if code := bob.call("POST", "/api/submit", map[string]any{"group_id": "p1", "ranks": rank("p1")}, &e); code != 409 {
+		t.Fatalf("bob submits alice's p1: %d %q, want 409", code, e.Error)
+	}
+	if code := bob.call("POST", "/api/skip", map[string]any{"group_id": "p1"}, &e); code != 409 {
+		t.Fatalf("bob skips alice's p1: %d %q, want 409", code, e.Error)
+	}
+	if code := alice.call("POST", "/api/submit", map[string]any{"group_id": "nope", "ranks": rank("p1")}, &e); code != 400 || !strings.Contains(e.Error, "nope") {
+		t.Fatalf("submit of an unknown group: %d %q, want 400", code, e.Error)
+	}
+	if code := alice.call("POST", "/api/submit", map[string]any{"group_id": "p1", "ranks": rank("p1")}, &e); code != 200 {
+		t.Fatalf("alice submits her p1: %d %q", code, e.Error)
+	}
+	// Submitting hands the item back: a second submit or a skip of it is
+	// refused, so a double click records one ranking.
+	if code := alice.call("POST", "/api/submit", map[string]any{"group_id": "p1", "ranks": rank("p1")}, &e); code != 409 {
+		t.Fatalf("alice submits p1 twice: %d %q, want 409", code, e.Error)
+	}
+	if code := alice.call("POST", "/api/skip", map[string]any{"group_id": "p1"}, &e); code != 409 {
+		t.Fatalf("alice skips p1 after submitting it: %d %q, want 409", code, e.Error)
+	}
+	subs, _ := s.Submissions()
+	if len(subs) != 1 || subs[0].Labeler != "alice" || subs[0].GroupID != "p1" || subs[0].Seconds <= 0 {
+		t.Fatalf("submissions %+v, want alice's one ranking of p1 with its time", subs)
+	}
+}
+
+// loadItems adds n items of two answers each (groups g0000, g0001, ...).
+func loadItems(t *testing.T, s *Store, n int) {
+	t.Helper()
+	path := filepath.Join(t.TempDir(), "responses.jsonl")
+	var b strings.Builder
+	enc := json.NewEncoder(&b)
+	for i := 0; i < n; i++ {
+		g := fmt.Sprintf("g%04d", i)
+		for j := 0; j < 2; j++ {
+			enc.Encode(dataset.Response{ID: fmt.Sprintf("%s-%d", g, j), PromptID: g, Prompt: "Prompt " + g, Response: fmt.Sprintf("answer %d of %s", j, g), Model: "tiny"})
+		}
+	}
+	if err := os.WriteFile(path, []byte(b.String()), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s.LoadResponses(context.Background(), path); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// getTask fetches /api/task without testing.T, for use in goroutines.
+func getTask(base, token string) (Task, error) {
+	req, _ := http.NewRequest("GET", base+"/api/task", nil)
+	req.Header.Set("Authorization", "Bearer "+token)
+	res, err := http.DefaultClient.Do(req)
+	if err != nil {
+		return Task{}, err
+	}
+	defer res.Body.Close()
+	if res.StatusCode != 200 {
+		return Task{}, fmt.Errorf("GET /api/task: HTTP %d", res.StatusCode)
+	}
+	var tk Task
+	return tk, json.NewDecoder(res.Body).Decode(&tk)
+}
+
+// TestTaskHandsOutEachItemOnce starts many labelers' task requests at the
+// same instant (a barrier) and checks no item goes to more labelers than it
+// needs: one at overlap 0, two at overlap 1.
+func TestTaskHandsOutEachItemOnce(t *testing.T) {
+	const labelers = 12
+	names := make([]string, labelers)
+	for i := range names {
+		names[i] = fmt.Sprintf("l%02d", i)
+	}
+	for round := 0; round < 6; round++ {
+		overlap, need := 0.0, 1
+		if round%2 == 1 {
+			overlap, need = 1, 2
+		}
+		s, c := newAPI(t, names...)
+		// Many items make each hand-out scan long, so unsynchronised
+		// requests would overlap between check and take.
+		loadItems(t, s, 300)
+		if err := s.SetOverlapRate(overlap, "test"); err != nil {
+			t.Fatal(err)
+		}
+		start := make(chan struct{})
+		var wg sync.WaitGroup
+		got := make([]Task, labelers)
+		errs := make([]error, labelers)
+		for i, n := range names {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				<-start
+				got[i], errs[i] = getTask(c[n].base, c[n].token)
+			}()
+		}
+		close(start)
+		wg.Wait()
+		count := map[string]int{}
+		for i := range got {
+			if errs[i] != nil {
+				t.Fatal(errs[i])
+			}
+			if got[i].GroupID != "" {
+				count[got[i].GroupID]++
+			}
+		}
+		for g, n := range count {
+			if n > need {
+				t.Fatalf("round %d (overlap %g): %s handed to %d labelers at once, want at most %d (%v)", round, overlap, g, n, need, count)
+			}
+		}
+		if n := len(count) * need; n < labelers {
+			t.Fatalf("round %d: %d items handed out %v, want %d labelers served", round, len(count), count, labelers)
+		}
+	}
+}
+
+func TestSkipReleasesTheItem(t *testing.T) {
+	_, c := newAPI(t, "alice", "bob")
+	if tk := c["alice"].task(); tk.GroupID != "p1" {
+		t.Fatalf("alice got %s, want p1", tk.GroupID)
+	}
+	if code := c["alice"].call("POST", "/api/skip", map[string]string{"group_id": "p1"}, nil); code != 200 {
+		t.Fatalf("skip: %d", code)
+	}
+	if tk := c["bob"].task(); tk.GroupID != "p1" {
+		t.Fatalf("bob got %s after alice skipped p1, want p1 (a skipped item is no longer held)", tk.GroupID)
+	}
+}
+
+// TestServeTimeSurvivesRestart hands out an item, then submits it to a new
+// server over the same database (a restart): the submission keeps the time
+// since the item was handed out, not 0.
+func TestServeTimeSurvivesRestart(t *testing.T) {
+	s := newStore(t)
+	tokens := addLabelers(t, s, "alice")
+	before := httptest.NewServer(NewServer(s, ServeOptions{}))
+	alice := &client{t: t, base: before.URL, token: tokens["alice"]}
+	tk := alice.task()
+	before.Close()
+	time.Sleep(50 * time.Millisecond)
+	after := httptest.NewServer(NewServer(s, ServeOptions{}))
+	defer after.Close()
+	alice.base = after.URL
+	if code := alice.call("POST", "/api/submit", map[string]any{"group_id": tk.GroupID, "ranks": rankShown(tk)}, nil); code != 200 {
+		t.Fatalf("submit after restart: %d", code)
+	}
+	st, _ := s.State()
+	if secs := st.Active["alice"][tk.GroupID].Seconds; secs < 0.05 || secs > 60 {
+		t.Fatalf("seconds after restart %g, want the time since the item was handed out (>= 0.05)", secs)
+	}
+}
+
+// TestExpiredLease: a labeler whose hold ran out may still submit while no
+// one else was handed the item, and is refused once someone was.
+func TestExpiredLease(t *testing.T) {
+	s := newStore(t)
+	tokens := addLabelers(t, s, "alice", "bob")
+	srv := httptest.NewServer(NewServer(s, ServeOptions{LeaseTTL: 50 * time.Millisecond}))
+	defer srv.Close()
+	alice := &client{t: t, base: srv.URL, token: tokens["alice"]}
+	bob := &client{t: t, base: srv.URL, token: tokens["bob"]}
+	tk := alice.task()
+	time.Sleep(100 * time.Millisecond)
+	if code := alice.call("POST", "/api/submit", map[string]any{"group_id": tk.GroupID, "ranks": rankShown(tk)}, nil); code != 200 {
+		t.Fatalf("submit after the lease ran out, item still free: %d, want 200", code)
+	}
+	tk = alice.task() // p2
+	time.Sleep(100 * time.Millisecond)
+	if tb := bob.task(); tb.GroupID != tk.GroupID {
+		t.Fatalf("bob got %s, want %s (alice's hold ran out)", tb.GroupID, tk.GroupID)
+	}
+	var e apiError
+	if code := alice.call("POST", "/api/submit", map[string]any{"group_id": tk.GroupID, "ranks": rankShown(tk)}, &e); code != 409 || !strings.Contains(e.Error, "another labeler") {
+		t.Fatalf("submit after the item went to bob: %d %q, want 409", code, e.Error)
 	}
 }

@@ -36,12 +36,19 @@ const (
 	KindGold = "gold" // the researchers' reference ranking of an item
 )
 
+// SecondsUnknown is the seconds column of a submission whose time per task
+// is not known.
+const SecondsUnknown = -1
+
 // Flags a labeler may set on an answer.
 var Flags = []string{"harmful", "not_following", "made_up_facts"}
 
 // schema is the database layout. Submissions and settings are append-only:
 // triggers refuse UPDATE and DELETE, so the history of who submitted what
-// and when is never lost. A later row supersedes an earlier one (an undo row
+// and when is never lost. The leases table is the exception: it holds which
+// item the server handed to whom and when (so a restart keeps both the hold
+// and the time per task), and a lease is deleted when its holder submits or
+// skips the item. A later row supersedes an earlier one (an undo row
 // withdraws a rank, a later gold row replaces the gold ranking, the latest
 // setting wins).
 const schema = `
@@ -76,6 +83,12 @@ CREATE TRIGGER IF NOT EXISTS submissions_no_update BEFORE UPDATE ON submissions
   BEGIN SELECT RAISE(ABORT, 'submissions are append-only'); END;
 CREATE TRIGGER IF NOT EXISTS submissions_no_delete BEFORE DELETE ON submissions
   BEGIN SELECT RAISE(ABORT, 'submissions are append-only'); END;
+CREATE TABLE IF NOT EXISTS leases(
+  group_id TEXT NOT NULL,
+  labeler TEXT NOT NULL,
+  served_at TEXT NOT NULL,
+  PRIMARY KEY(group_id, labeler)
+);
 CREATE TABLE IF NOT EXISTS settings(
   id INTEGER PRIMARY KEY AUTOINCREMENT,
   key TEXT NOT NULL,
@@ -115,16 +128,19 @@ type Rating struct {
 
 // Submission is one row of the submissions table.
 type Submission struct {
-	ID          int64             `json:"id"`
-	Labeler     string            `json:"labeler"`
-	GroupID     string            `json:"group_id"`
-	Kind        string            `json:"kind"`
-	Ranks       Ranking           `json:"ranks,omitempty"`
-	Ratings     map[string]Rating `json:"ratings,omitempty"`
-	Shown       []string          `json:"shown,omitempty"`
-	Undoes      int64             `json:"undoes,omitempty"`
-	Seconds     float64           `json:"seconds,omitempty"`
-	SubmittedAt time.Time         `json:"submitted_at"`
+	ID      int64             `json:"id"`
+	Labeler string            `json:"labeler"`
+	GroupID string            `json:"group_id"`
+	Kind    string            `json:"kind"`
+	Ranks   Ranking           `json:"ranks,omitempty"`
+	Ratings map[string]Rating `json:"ratings,omitempty"`
+	Shown   []string          `json:"shown,omitempty"`
+	Undoes  int64             `json:"undoes,omitempty"`
+	// Seconds is the time from hand-out to submit (capped at one hour), or
+	// SecondsUnknown when the item was not handed out by the server (an
+	// admin's gold ranking).
+	Seconds     float64   `json:"seconds,omitempty"`
+	SubmittedAt time.Time `json:"submitted_at"`
 }
 
 // Labeler is a person allowed to label.
@@ -607,6 +623,51 @@ func (s *Store) Submissions() ([]Submission, error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	return append([]Submission(nil), s.subs...), nil
+}
+
+// Leases returns when each item was handed to each labeler (group →
+// labeler → time), from the leases table.
+func (s *Store) Leases() (map[string]map[string]time.Time, error) {
+	rows, err := s.db.Query(`SELECT group_id, labeler, served_at FROM leases`)
+	if err != nil {
+		return nil, fmt.Errorf("label db %s: read leases: %w", s.path, err)
+	}
+	defer rows.Close()
+	out := map[string]map[string]time.Time{}
+	for rows.Next() {
+		var g, l, at string
+		if err := rows.Scan(&g, &l, &at); err != nil {
+			return nil, fmt.Errorf("label db %s: read leases: %w", s.path, err)
+		}
+		t, err := time.Parse(time.RFC3339Nano, at)
+		if err != nil {
+			return nil, fmt.Errorf("label db %s: lease of %s by %s: bad served_at %q: %w", s.path, g, l, at, err)
+		}
+		if out[g] == nil {
+			out[g] = map[string]time.Time{}
+		}
+		out[g][l] = t
+	}
+	return out, rows.Err()
+}
+
+// TakeLease records that group was handed to labeler at time at (replacing
+// an earlier lease of the same item by the same labeler).
+func (s *Store) TakeLease(group, labeler string, at time.Time) error {
+	_, err := s.db.Exec(`INSERT INTO leases(group_id, labeler, served_at) VALUES(?,?,?) ON CONFLICT(group_id, labeler) DO UPDATE SET served_at = excluded.served_at`,
+		group, labeler, at.UTC().Format(time.RFC3339Nano))
+	if err != nil {
+		return fmt.Errorf("label db %s: lease %s to %s: %w", s.path, group, labeler, err)
+	}
+	return nil
+}
+
+// ReleaseLease ends labeler's lease of group, if any.
+func (s *Store) ReleaseLease(group, labeler string) error {
+	if _, err := s.db.Exec(`DELETE FROM leases WHERE group_id = ? AND labeler = ?`, group, labeler); err != nil {
+		return fmt.Errorf("label db %s: release lease of %s by %s: %w", s.path, group, labeler, err)
+	}
+	return nil
 }
 
 // SetSetting appends a setting value; the latest value of a key wins.
