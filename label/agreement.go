@@ -377,6 +377,8 @@ func (s *Store) Stats(opts StatsOptions) (*Stats, error) {
 	for _, l := range ls {
 		if l.Role == RoleLabeler {
 			names = append(names, l.Name)
+		} else {
+			delete(st.Skipped, l.Name) // an admin's skips only move the admin on
 		}
 	}
 	stats := ComputeStats(st, len(items), names, opts)

@@ -109,14 +109,16 @@ func available(it *Item, st *State, who *Labeler, labelers int, overlap float64,
 
 // nextTask picks the next item for a labeler (see available); items are
 // handed out in load order. An admin is given the items that have no gold
-// ranking yet. The caller takes the lease of the item picked. It returns a
+// ranking yet that they did not skip. The caller takes the lease of the item
+// picked for a labeler (an admin takes none, so an admin looking at items
+// keeps no one from them). It returns a
 // task without a group id when nothing is left.
 func nextTask(items []*Item, st *State, who *Labeler, labelers int, overlap float64, ls leases) *Task {
 	var pick *Item
 	remaining := 0
 	for _, it := range items {
 		if who.Role == RoleAdmin {
-			if _, ok := st.Gold[it.GroupID]; ok {
+			if _, ok := st.Gold[it.GroupID]; ok || st.Skipped[who.Name][it.GroupID] {
 				continue
 			}
 		} else if !available(it, st, who, labelers, overlap, ls) {

@@ -287,3 +287,111 @@ func TestExpiredLease(t *testing.T) {
 		t.Fatalf("submit after the item went to bob: %d %q, want 409", code, e.Error)
 	}
 }
+
+func TestAdminSkipMovesOnAndStaysOutOfLabelerTables(t *testing.T) {
+	_, c := newAPI(t, "alice", "boss")
+	boss := c["boss"]
+	if tk := boss.task(); tk.GroupID != "p1" {
+		t.Fatalf("admin got %s, want p1", tk.GroupID)
+	}
+	if code := boss.call("POST", "/api/skip", map[string]string{"group_id": "p1"}, nil); code != 200 {
+		t.Fatalf("admin skip: %d", code)
+	}
+	if tk := boss.task(); tk.GroupID != "p2" || tk.Remaining != 2 {
+		t.Fatalf("admin after skipping p1 got %s (%d left), want p2 (2 left)", tk.GroupID, tk.Remaining)
+	}
+	var stats Stats
+	if code := boss.call("GET", "/api/stats", nil, &stats); code != 200 {
+		t.Fatalf("stats: %d", code)
+	}
+	for _, l := range stats.Labelers {
+		if l.Name == "boss" {
+			t.Fatalf("the admin's skips put the admin into the labeler table: %+v", stats.Labelers)
+		}
+	}
+	if len(stats.Labelers) != 1 || stats.Labelers[0].Name != "alice" {
+		t.Fatalf("labelers %+v, want alice alone", stats.Labelers)
+	}
+}
+
+func TestAdminBrowsingHoldsNoLease(t *testing.T) {
+	_, c := newAPI(t, "alice", "boss")
+	if tk := c["boss"].task(); tk.GroupID != "p1" {
+		t.Fatalf("admin got %s, want p1", tk.GroupID)
+	}
+	if tk := c["alice"].task(); tk.GroupID != "p1" {
+		t.Fatalf("alice got %s after the admin looked at p1, want p1 (an admin holds no lease)", tk.GroupID)
+	}
+}
+
+func TestAdminUndoesGold(t *testing.T) {
+	s, c := newAPI(t, "boss")
+	boss := c["boss"]
+	fileGold := mustAppend(t, s, Submission{Labeler: "gold-file", GroupID: "p2", Kind: KindGold, Ranks: rk("p2", 1, 2, 3)})
+	tk := boss.task()
+	if code := boss.call("POST", "/api/submit", map[string]any{"group_id": tk.GroupID, "ranks": rankShown(tk)}, nil); code != 200 {
+		t.Fatalf("admin submit: %d", code)
+	}
+	var undone map[string]any
+	if code := boss.call("POST", "/api/undo", map[string]any{}, &undone); code != 200 || undone["group_id"] != tk.GroupID {
+		t.Fatalf("admin undo of a gold ranking: %d %v, want 200 for %s", code, undone, tk.GroupID)
+	}
+	if st, _ := s.State(); st.Gold[tk.GroupID].ID != 0 {
+		t.Fatalf("gold of %s still %+v after undo", tk.GroupID, st.Gold[tk.GroupID])
+	}
+	if next := boss.task(); next.GroupID != tk.GroupID {
+		t.Fatalf("admin got %s after undo, want %s back", next.GroupID, tk.GroupID)
+	}
+	// Undoing an admin's replacement of another gold ranking brings that one back.
+	if code := boss.call("POST", "/api/admin/gold", map[string]any{"group_id": "p2", "ranks": rk("p2", 3, 2, 1)}, nil); code != 200 {
+		t.Fatalf("admin gold: %d", code)
+	}
+	if code := boss.call("POST", "/api/undo", map[string]any{}, nil); code != 200 {
+		t.Fatalf("undo of the admin's p2 gold: %d", code)
+	}
+	if st, _ := s.State(); st.Gold["p2"].ID != fileGold {
+		t.Fatalf("gold of p2 after undo is row %d, want the gold file's row %d", st.Gold["p2"].ID, fileGold)
+	}
+	if code := boss.call("POST", "/api/undo", map[string]any{}, nil); code != 409 {
+		t.Fatalf("undo with nothing of the admin's left: %d, want 409", code)
+	}
+}
+
+func TestRotateKeepsTheRole(t *testing.T) {
+	db := filepath.Join(t.TempDir(), "labels.db")
+	token := func(out string) string {
+		out = strings.TrimSpace(out)
+		return out[strings.LastIndex(out, "\n")+1:]
+	}
+	for _, tc := range []struct {
+		name        string
+		first, then AddLabelerOptions
+		want        string
+	}{
+		{"admin rotated without --admin", AddLabelerOptions{Name: "boss", Admin: true}, AddLabelerOptions{Name: "boss", Rotate: true}, RoleAdmin},
+		{"labeler rotated", AddLabelerOptions{Name: "alice"}, AddLabelerOptions{Name: "alice", Rotate: true}, RoleLabeler},
+		{"labeler rotated with --admin", AddLabelerOptions{Name: "bob"}, AddLabelerOptions{Name: "bob", Rotate: true, Admin: true}, RoleAdmin},
+	} {
+		var out strings.Builder
+		tc.first.DB, tc.then.DB = db, db
+		if err := AddLabeler(tc.first, &out); err != nil {
+			t.Fatal(err)
+		}
+		out.Reset()
+		if err := AddLabeler(tc.then, &out); err != nil {
+			t.Fatal(err)
+		}
+		if !strings.Contains(out.String(), "("+tc.want+")") {
+			t.Fatalf("%s: printed %q, want the role %s", tc.name, out.String(), tc.want)
+		}
+		s, err := OpenStore(db)
+		if err != nil {
+			t.Fatal(err)
+		}
+		l, err := s.Authenticate(token(out.String()))
+		s.Close()
+		if err != nil || l.Role != tc.want {
+			t.Fatalf("%s: %+v, %v; want role %s", tc.name, l, err, tc.want)
+		}
+	}
+}

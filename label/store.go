@@ -10,6 +10,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"slices"
 	"sort"
 	"strconv"
 	"strings"
@@ -284,12 +285,14 @@ func validName(name string) bool {
 }
 
 // AddLabeler creates a labeler (or, with rotate, gives an existing one a new
-// token) and returns the token, which is stored only as its hash.
+// token) and returns the token, which is stored only as its hash. An empty
+// role is a labeler when creating and the labeler's current role when
+// rotating.
 func (s *Store) AddLabeler(name, role string, rotate bool) (string, error) {
 	if !validName(name) {
 		return "", fmt.Errorf("labeler name %q: want 1-64 letters, digits, '-', '_' or '.'", name)
 	}
-	if role != RoleLabeler && role != RoleAdmin {
+	if role != "" && role != RoleLabeler && role != RoleAdmin {
 		return "", fmt.Errorf("role %q: want %s or %s", role, RoleLabeler, RoleAdmin)
 	}
 	token := NewToken()
@@ -301,8 +304,11 @@ func (s *Store) AddLabeler(name, role string, rotate bool) (string, error) {
 		return "", fmt.Errorf("labeler %q already exists in %s (use --rotate to issue a new token)", name, s.path)
 	}
 	if exists > 0 {
-		_, err := s.db.Exec(`UPDATE labelers SET token_sha256 = ?, role = ? WHERE name = ?`, hashToken(token), role, name)
+		_, err := s.db.Exec(`UPDATE labelers SET token_sha256 = ?, role = coalesce(nullif(?, ''), role) WHERE name = ?`, hashToken(token), role, name)
 		return token, err
+	}
+	if role == "" {
+		role = RoleLabeler
 	}
 	_, err := s.db.Exec(`INSERT INTO labelers(name, role, token_sha256, created_at) VALUES(?,?,?,?)`, name, role, hashToken(token), now())
 	return token, err
@@ -718,8 +724,8 @@ type State struct {
 	Skipped map[string]map[string]bool
 	// Gold is the latest gold ranking of each group.
 	Gold map[string]Submission
-	// History is each labeler's rank and skip rows still in effect, oldest
-	// first (what undo walks back).
+	// History is each labeler's rank, skip and gold rows still in effect,
+	// oldest first (what undo walks back).
 	History map[string][]Submission
 }
 
@@ -735,11 +741,14 @@ func (s *Store) State() (*State, error) {
 func deriveState(subs []Submission) *State {
 	st := &State{Active: map[string]map[string]Submission{}, Skipped: map[string]map[string]bool{}, Gold: map[string]Submission{}, History: map[string][]Submission{}}
 	byID := map[int64]Submission{}
+	gold := map[string][]Submission{} // group → gold rows in effect, oldest first
 	for _, sub := range subs {
 		byID[sub.ID] = sub
 		switch sub.Kind {
 		case KindGold:
 			st.Gold[sub.GroupID] = sub
+			gold[sub.GroupID] = append(gold[sub.GroupID], sub)
+			st.History[sub.Labeler] = append(st.History[sub.Labeler], sub)
 		case KindRank:
 			if st.Active[sub.Labeler] == nil {
 				st.Active[sub.Labeler] = map[string]Submission{}
@@ -779,6 +788,15 @@ func deriveState(subs []Submission) *State {
 				}
 			case KindSkip:
 				delete(st.Skipped[old.Labeler], old.GroupID)
+			case KindGold:
+				// The gold ranking it replaced, if any, is in effect again.
+				g := slices.DeleteFunc(gold[old.GroupID], func(x Submission) bool { return x.ID == old.ID })
+				gold[old.GroupID] = g
+				if len(g) > 0 {
+					st.Gold[old.GroupID] = g[len(g)-1]
+				} else {
+					delete(st.Gold, old.GroupID)
+				}
 			}
 		}
 	}
