@@ -359,8 +359,11 @@ func (s *Server) skip(w http.ResponseWriter, r *http.Request, who *Labeler) {
 
 // undo withdraws the labeler's last rank, skip or (for an admin) gold
 // ranking still in effect by appending an undo row; the item comes back as
-// the next task.
+// the next task. Undos run one at a time, so parallel undos withdraw
+// different rows.
 func (s *Server) undo(w http.ResponseWriter, r *http.Request, who *Labeler) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
 	st, err := s.store.State()
 	if err != nil {
 		fail(w, http.StatusInternalServerError, "%v", err)

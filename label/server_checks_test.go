@@ -395,3 +395,84 @@ func TestRotateKeepsTheRole(t *testing.T) {
 		}
 	}
 }
+
+// TestUndoWithdrawsADuplicateRanking: with two rankings of one item (a
+// double submit before submits needed a lease), one undo leaves the item
+// unranked instead of bringing the older ranking back.
+func TestUndoWithdrawsADuplicateRanking(t *testing.T) {
+	s, c := newAPI(t, "alice", "boss")
+	mustAppend(t, s, Submission{Labeler: "alice", GroupID: "p1", Kind: KindRank, Ranks: rk("p1", 1, 2, 3)})
+	mustAppend(t, s, Submission{Labeler: "alice", GroupID: "p1", Kind: KindRank, Ranks: rk("p1", 1, 2, 3)})
+	if code := c["alice"].call("POST", "/api/undo", map[string]any{}, nil); code != 200 {
+		t.Fatalf("undo: %d", code)
+	}
+	if st, _ := s.State(); len(st.Active["alice"]) != 0 {
+		t.Fatalf("alice still has %+v after undo", st.Active["alice"])
+	}
+	if tk := c["alice"].task(); tk.GroupID != "p1" || tk.Done != 0 {
+		t.Fatalf("after undo alice got %s with %d done, want p1 back and 0 done", tk.GroupID, tk.Done)
+	}
+	// The same for an admin's gold submitted twice.
+	tk := c["boss"].task()
+	for i := 0; i < 2; i++ {
+		if code := c["boss"].call("POST", "/api/submit", map[string]any{"group_id": tk.GroupID, "ranks": rankShown(tk)}, nil); code != 200 {
+			t.Fatalf("admin submit %d: %d", i, code)
+		}
+	}
+	if code := c["boss"].call("POST", "/api/undo", map[string]any{}, nil); code != 200 {
+		t.Fatalf("admin undo: %d", code)
+	}
+	if st, _ := s.State(); st.Gold[tk.GroupID].ID != 0 {
+		t.Fatalf("gold of %s still %+v after undo", tk.GroupID, st.Gold[tk.GroupID])
+	}
+}
+
+// TestParallelUndosUndoEachRankingOnce sends five undos at the same instant
+// (a barrier) for two rankings: two are undone, once each, and the other
+// three are refused.
+func TestParallelUndosUndoEachRankingOnce(t *testing.T) {
+	for round := 0; round < 5; round++ {
+		s, c := newAPI(t, "alice")
+		alice := c["alice"]
+		for i := 0; i < 2; i++ {
+			tk := alice.task()
+			if code := alice.call("POST", "/api/submit", map[string]any{"group_id": tk.GroupID, "ranks": rankShown(tk)}, nil); code != 200 {
+				t.Fatalf("submit: %d", code)
+			}
+		}
+		start := make(chan struct{})
+		var wg sync.WaitGroup
+		codes := make([]int, 5)
+		for i := range codes {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				req, _ := http.NewRequest("POST", alice.base+"/api/undo", strings.NewReader("{}"))
+				req.Header.Set("Authorization", "Bearer "+alice.token)
+				<-start
+				res, err := http.DefaultClient.Do(req)
+				if err != nil {
+					return
+				}
+				res.Body.Close()
+				codes[i] = res.StatusCode
+			}()
+		}
+		close(start)
+		wg.Wait()
+		n := map[int]int{}
+		for _, code := range codes {
+			n[code]++
+		}
+		subs, _ := s.Submissions()
+		undone := map[int64]int{}
+		for _, sub := range subs {
+			if sub.Kind == KindUndo {
+				undone[sub.Undoes]++
+			}
+		}
+		if n[200] != 2 || n[409] != 3 || len(undone) != 2 || undone[subs[0].ID] != 1 || undone[subs[1].ID] != 1 {
+			t.Fatalf("round %d: answers %v, undo rows per ranking %v; want 2 undone once each and 3 refused", round, n, undone)
+		}
+	}
+}

@@ -742,19 +742,27 @@ func deriveState(subs []Submission) *State {
 	st := &State{Active: map[string]map[string]Submission{}, Skipped: map[string]map[string]bool{}, Gold: map[string]Submission{}, History: map[string][]Submission{}}
 	byID := map[int64]Submission{}
 	gold := map[string][]Submission{} // group → gold rows in effect, oldest first
+	// A labeler's later rank (or gold) row of a group supersedes their
+	// earlier one, which leaves the history: undoing the later row then
+	// leaves the item unranked rather than bringing a duplicate back.
+	same := func(sub Submission) func(Submission) bool {
+		return func(x Submission) bool {
+			return x.Kind == sub.Kind && x.Labeler == sub.Labeler && x.GroupID == sub.GroupID
+		}
+	}
 	for _, sub := range subs {
 		byID[sub.ID] = sub
 		switch sub.Kind {
 		case KindGold:
 			st.Gold[sub.GroupID] = sub
-			gold[sub.GroupID] = append(gold[sub.GroupID], sub)
-			st.History[sub.Labeler] = append(st.History[sub.Labeler], sub)
+			gold[sub.GroupID] = append(slices.DeleteFunc(gold[sub.GroupID], same(sub)), sub)
+			st.History[sub.Labeler] = append(slices.DeleteFunc(st.History[sub.Labeler], same(sub)), sub)
 		case KindRank:
 			if st.Active[sub.Labeler] == nil {
 				st.Active[sub.Labeler] = map[string]Submission{}
 			}
 			st.Active[sub.Labeler][sub.GroupID] = sub
-			st.History[sub.Labeler] = append(st.History[sub.Labeler], sub)
+			st.History[sub.Labeler] = append(slices.DeleteFunc(st.History[sub.Labeler], same(sub)), sub)
 		case KindSkip:
 			if st.Skipped[sub.Labeler] == nil {
 				st.Skipped[sub.Labeler] = map[string]bool{}
@@ -777,14 +785,6 @@ func deriveState(subs []Submission) *State {
 			case KindRank:
 				if cur, ok := st.Active[old.Labeler][old.GroupID]; ok && cur.ID == old.ID {
 					delete(st.Active[old.Labeler], old.GroupID)
-					// An earlier ranking of the same group still in effect
-					// becomes current again.
-					for i := len(st.History[old.Labeler]) - 1; i >= 0; i-- {
-						if p := st.History[old.Labeler][i]; p.Kind == KindRank && p.GroupID == old.GroupID {
-							st.Active[old.Labeler][old.GroupID] = p
-							break
-						}
-					}
 				}
 			case KindSkip:
 				delete(st.Skipped[old.Labeler], old.GroupID)
