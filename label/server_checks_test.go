@@ -476,3 +476,16 @@ func TestParallelUndosUndoEachRankingOnce(t *testing.T) {
 		}
 	}
 }
+
+func TestMeanSecondsLeavesOutUnknownTimes(t *testing.T) {
+	s := labelledSet(t) // alice: 10, 20, 30 s
+	mustAppend(t, s, Submission{Labeler: "alice", GroupID: "p1", Kind: KindRank, Ranks: rk("p1", 1, 2, 3), Seconds: 10})
+	mustAppend(t, s, Submission{Labeler: "alice", GroupID: "p2", Kind: KindRank, Ranks: rk("p2", 1, 2, 3), Seconds: SecondsUnknown})
+	st, err := s.Stats(StatsOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := st.Labelers[0].MeanSeconds; got != 20 {
+		t.Fatalf("alice's mean seconds %g, want 20 (10 and 30; p2's time is unknown)", got)
+	}
+}
