@@ -10,13 +10,28 @@ import (
 // Task is what a labeler is shown: an item with its answers in a
 // per-labeler random order, and the labeler's progress.
 type Task struct {
-	GroupID string   `json:"group_id"`
-	Prompt  string   `json:"prompt"`
+	GroupID string `json:"group_id"`
+	Prompt  string `json:"prompt"`
+	// Lang is the BCP 47 tag of the prompt's and answers' language, for
+	// the page's lang attribute (see htmlLang).
+	Lang    string   `json:"lang,omitempty"`
 	Answers []Answer `json:"answers"`
 	// Done is how many items this labeler has ranked; Remaining how many
 	// more are waiting for them (this one included).
 	Done      int `json:"done"`
 	Remaining int `json:"remaining"`
+}
+
+// htmlLang is the BCP 47 tag that marks an item's text in the page: zh
+// gets its script, zh-Hans (DetectLang's zh is simplified Chinese in the
+// datasets here), since a bare zh or the page's en leaves the browser free
+// to draw Han characters with Japanese glyph forms; other languages are
+// used as they are.
+func htmlLang(lang string) string {
+	if lang == "zh" {
+		return "zh-Hans"
+	}
+	return lang
 }
 
 // hashFrac maps a string to a stable number in [0, 1).
@@ -141,5 +156,5 @@ func nextTask(items []*Item, st *State, who *Labeler, labelers int, overlap floa
 	if pick == nil {
 		return &Task{Done: done}
 	}
-	return &Task{GroupID: pick.GroupID, Prompt: pick.Prompt, Answers: shuffled(pick, who.Name), Done: done, Remaining: remaining}
+	return &Task{GroupID: pick.GroupID, Prompt: pick.Prompt, Lang: htmlLang(pick.Lang), Answers: shuffled(pick, who.Name), Done: done, Remaining: remaining}
 }

@@ -3,6 +3,8 @@ package label
 import (
 	"context"
 	"encoding/json"
+	"io"
+	"net/http"
 	"net/http/httptest"
 	"os"
 	"os/exec"
@@ -190,5 +192,167 @@ func TestBrowserUndoRunsOnce(t *testing.T) {
 	}
 	if undos != 1 {
 		t.Fatalf("%d undo rows, want 1 (one click while the first undo runs must not send another)", undos)
+	}
+}
+
+// zhItem is a Chinese item, group z1.
+var zhItem = []dataset.Response{
+	{ID: "z1-a", PromptID: "z1", Prompt: "请用一句话介绍长城。", Response: "长城是中国古代修建的军事防御工程。", Model: "tiny"},
+	{ID: "z1-b", PromptID: "z1", Prompt: "请用一句话介绍长城。", Response: "长城很长，这是直观的印象。", Model: "tiny"},
+}
+
+// TestTaskCarriesTheItemLanguage: the task names the language of its text
+// as a BCP 47 tag with the script, so Chinese is not drawn with Japanese
+// glyph forms.
+func TestTaskCarriesTheItemLanguage(t *testing.T) {
+	s := storeWith(t, zhItem...)
+	tokens := addLabelers(t, s, "alice")
+	srv := httptest.NewServer(NewServer(s, ServeOptions{}))
+	defer srv.Close()
+	alice := &client{t: t, base: srv.URL, token: tokens["alice"]}
+	tk := alice.task()
+	if tk.GroupID != "z1" || tk.Lang != "zh-Hans" {
+		t.Fatalf("task %s lang %q, want z1 in zh-Hans", tk.GroupID, tk.Lang)
+	}
+	if code := alice.call("POST", "/api/skip", map[string]string{"group_id": "z1"}, nil); code != 200 {
+		t.Fatalf("skip: %d", code)
+	}
+	if tk := alice.task(); tk.GroupID != "p1" || tk.Lang != "en" {
+		t.Fatalf("task %s lang %q, want p1 in en", tk.GroupID, tk.Lang)
+	}
+}
+
+func TestFavicon(t *testing.T) {
+	srv := httptest.NewServer(NewServer(newStore(t), ServeOptions{}))
+	defer srv.Close()
+	page := get(t, srv.URL+"/")
+	if !strings.Contains(page.body, `rel="icon" href="favicon.svg"`) {
+		t.Fatal("index.html names no icon")
+	}
+	for _, path := range []string{"/favicon.svg", "/favicon.ico"} {
+		r := get(t, srv.URL+path)
+		if r.code != 200 || r.ctype != "image/svg+xml" || !strings.Contains(r.body, "<svg") {
+			t.Fatalf("GET %s: %d %s, want 200 and an SVG icon", path, r.code, r.ctype)
+		}
+	}
+}
+
+type reply struct {
+	code        int
+	ctype, body string
+}
+
+func get(t *testing.T, url string) reply {
+	t.Helper()
+	res, err := http.Get(url)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer res.Body.Close()
+	raw, _ := io.ReadAll(res.Body)
+	return reply{res.StatusCode, res.Header.Get("Content-Type"), string(raw)}
+}
+
+func TestBrowserMarksTheItemLanguage(t *testing.T) {
+	ctx := newBrowser(t)
+	s := storeWith(t, zhItem...)
+	tokens := addLabelers(t, s, "alice")
+	srv := httptest.NewServer(NewServer(s, ServeOptions{}))
+	defer srv.Close()
+	if err := chromedp.Do(ctx, append(signIn(srv.URL, "alice", tokens["alice"], "#task-view"),
+		chromedp.Poll[chromedp.Void](`document.querySelectorAll("#answers .answer").length === 2`))...); err != nil {
+		t.Fatal(err)
+	}
+	langs := eval[[]string](t, ctx, `[document.documentElement.lang, document.querySelector("#prompt").lang, ...[...document.querySelectorAll("#answers .answer .text")].map(e => e.lang)]`)
+	if strings.Join(langs, " ") != "en zh-Hans zh-Hans zh-Hans" {
+		t.Fatalf("lang of the page, prompt and answers: %v, want en (the app's own text) and zh-Hans for the item", langs)
+	}
+}
+
+// TestBrowserNarrowScreen: at 390 px wide nothing pushes the page wider
+// (the dashboard tables scroll inside their own box), and Submit stays on
+// screen below long answers.
+func TestBrowserNarrowScreen(t *testing.T) {
+	ctx := newBrowser(t)
+	long := strings.Repeat("This answer goes on and on, sentence after sentence. ", 80)
+	s := storeWith(t,
+		dataset.Response{ID: "l1-a", PromptID: "l1", Prompt: "Write at length.", Response: "A. " + long},
+		dataset.Response{ID: "l1-b", PromptID: "l1", Prompt: "Write at length.", Response: "B. " + long},
+		dataset.Response{ID: "l1-c", PromptID: "l1", Prompt: "Write at length.", Response: "C. " + long},
+	)
+	tokens := addLabelers(t, s, "alice", "bob", "boss")
+	mustAppend(t, s, Submission{Labeler: "boss", GroupID: "p1", Kind: KindGold, Ranks: rk("p1", 1, 2, 3)})
+	mustAppend(t, s, Submission{Labeler: "alice", GroupID: "p1", Kind: KindRank, Ranks: rk("p1", 1, 2, 3), Seconds: 10})
+	mustAppend(t, s, Submission{Labeler: "bob", GroupID: "p1", Kind: KindRank, Ranks: rk("p1", 2, 1, 3), Seconds: 10})
+	srv := httptest.NewServer(NewServer(s, ServeOptions{}))
+	defer srv.Close()
+	err := chromedp.Do(ctx, append([]chromedp.Action[chromedp.Void]{chromedp.EmulateViewport(390, 700)},
+		append(signIn(srv.URL, "alice", tokens["alice"], "#task-view"),
+			chromedp.Poll[chromedp.Void](`document.querySelectorAll("#answers .answer").length === 3`))...)...)
+	if err != nil {
+		t.Fatal(err)
+	}
+	task := eval[[]float64](t, ctx, `(() => {
+		const r = document.querySelector("#submit").getBoundingClientRect();
+		return [document.documentElement.scrollWidth, document.documentElement.scrollHeight, innerHeight, r.top, r.bottom];
+	})()`)
+	if task[0] > 390 {
+		t.Fatalf("task page is %v px wide at a 390 px screen", task[0])
+	}
+	if task[1] <= task[2] || task[3] < 0 || task[4] > task[2] {
+		t.Fatalf("Submit at %v-%v px of a %v px screen (page %v px high): want it on screen below long answers", task[3], task[4], task[2], task[1])
+	}
+	err = chromedp.Do(ctx,
+		chromedp.Click("#signout"),
+		chromedp.WaitVisible("#signin-view"),
+		chromedp.SetValue("#name", "boss"),
+		chromedp.SendKeys("#token", tokens["boss"]),
+		chromedp.Click("#signin"),
+		chromedp.WaitVisible("#to-dashboard"),
+		chromedp.Click("#to-dashboard"),
+		chromedp.WaitVisible("#dashboard-view"),
+		chromedp.Poll[chromedp.Void](`document.querySelectorAll("#labelers tbody tr").length === 2`),
+	)
+	if err != nil {
+		t.Fatal(err)
+	}
+	dash := eval[[]float64](t, ctx, `[document.documentElement.scrollWidth, document.querySelector("#labelers").parentElement.scrollWidth > document.querySelector("#labelers").parentElement.clientWidth ? 1 : 0]`)
+	if dash[0] > 390 || dash[1] != 1 {
+		t.Fatalf("dashboard page %v px wide at a 390 px screen (table scrolls in its box: %v); want 390 and the table scrolling", dash[0], dash[1])
+	}
+}
+
+// TestBrowserSaysWhenTheServerIsGone: a submit that cannot reach the server
+// says so, says nothing was saved and what to do, and keeps the ranking.
+func TestBrowserSaysWhenTheServerIsGone(t *testing.T) {
+	ctx := newBrowser(t)
+	s := newStore(t)
+	tokens := addLabelers(t, s, "alice")
+	srv := httptest.NewServer(NewServer(s, ServeOptions{}))
+	err := chromedp.Do(ctx, append(signIn(srv.URL, "alice", tokens["alice"], "#task-view"),
+		chromedp.Poll[chromedp.Void](`document.querySelectorAll("#answers .answer").length === 3`),
+		chromedp.KeyEvent("1"), chromedp.KeyEvent("2"), chromedp.KeyEvent("3"),
+		chromedp.Poll[chromedp.Void](`!document.querySelector("#submit").disabled`),
+	)...)
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv.Close()
+	err = chromedp.Do(ctx,
+		chromedp.Click("#submit"),
+		chromedp.WaitVisible("#error"),
+		chromedp.Poll[chromedp.Void](`!document.querySelector("#submit").disabled`, chromedp.WithPollingTimeout(5*time.Second)),
+	)
+	if err != nil {
+		t.Fatal(err)
+	}
+	msg := eval[string](t, ctx, `document.querySelector("#error").textContent`)
+	for _, want := range []string{"cannot reach the label server", "nothing was saved", "try again"} {
+		if !strings.Contains(strings.ToLower(msg), want) {
+			t.Fatalf("error %q does not say %q", msg, want)
+		}
+	}
+	if n := eval[float64](t, ctx, `document.querySelectorAll("#answers .answer.ranked").length`); n != 3 {
+		t.Fatalf("%v answers still ranked after the failed submit, want 3", n)
 	}
 }

@@ -79,6 +79,12 @@ func NewServer(store *Store, opts ServeOptions) *Server {
 		panic(err)
 	}
 	s.mux.Handle("GET /", http.FileServerFS(static))
+	// Browsers ask for /favicon.ico when a page names no icon (or before
+	// reading it); answer with the app's SVG icon rather than 404.
+	s.mux.HandleFunc("GET /favicon.ico", func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Type", "image/svg+xml")
+		http.ServeFileFS(w, r, static, "favicon.svg")
+	})
 	s.mux.HandleFunc("POST /api/login", s.login)
 	s.mux.HandleFunc("GET /api/task", s.auth(false, s.task))
 	s.mux.HandleFunc("POST /api/submit", s.auth(false, s.submit))

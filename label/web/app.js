@@ -32,13 +32,24 @@ function showError(msg) {
   e.hidden = !msg;
 }
 
+// request is fetch with a clear message when the server cannot be reached
+// (fetch itself only says "Failed to fetch").
+async function request(path, opts) {
+  try {
+    return await fetch(path, opts);
+  } catch (_) {
+    throw new Error("Cannot reach the label server: nothing was saved. Your work on this page is kept; " +
+      "check your network connection and that the server (rlhf label serve) is running, then try again.");
+  }
+}
+
 async function api(method, path, body) {
   const opts = { method, headers: { "Authorization": "Bearer " + state.token } };
   if (body !== undefined) {
     opts.headers["Content-Type"] = "application/json";
     opts.body = JSON.stringify(body);
   }
-  const res = await fetch(path, opts);
+  const res = await request(path, opts);
   let data = {};
   try { data = await res.json(); } catch (_) { /* empty body */ }
   if (res.status === 401) {
@@ -60,7 +71,7 @@ async function signIn(ev) {
   showError("");
   const name = $("#name").value.trim(), token = $("#token").value.trim();
   try {
-    const res = await fetch("/api/login", { method: "POST", headers: { "Content-Type": "application/json" }, body: JSON.stringify({ name, token }) });
+    const res = await request("/api/login", { method: "POST", headers: { "Content-Type": "application/json" }, body: JSON.stringify({ name, token }) });
     const data = await res.json();
     if (!res.ok) throw new Error(data.error || res.statusText);
     state.token = token; state.name = data.name; state.role = data.role;
@@ -112,6 +123,8 @@ function renderTask() {
   const t = state.task;
   state.tiers = [];
   state.started = Date.now();
+  // The item's language, so Chinese is drawn with Chinese glyph forms.
+  $("#prompt").lang = t.lang || "";
   $("#prompt").textContent = t.prompt;
   const box = $("#answers");
   box.replaceChildren();
@@ -134,6 +147,7 @@ function renderTask() {
     head.append(title, badge, pickBtn, tieBtn);
     const text = document.createElement("div");
     text.className = "text";
+    text.lang = t.lang || "";
     text.textContent = a.text;
     const meta = document.createElement("div");
     meta.className = "meta";
