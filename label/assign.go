@@ -126,8 +126,8 @@ func available(it *Item, st *State, who *Labeler, labelers int, overlap float64,
 // handed out in load order. An admin is given the items that have no gold
 // ranking yet that they did not skip. The caller takes the lease of the item
 // picked for a labeler (an admin takes none, so an admin looking at items
-// keeps no one from them). It returns a
-// task without a group id when nothing is left.
+// keeps no one from them). It returns a task without a group id when
+// nothing is left.
 func nextTask(items []*Item, st *State, who *Labeler, labelers int, overlap float64, ls leases) *Task {
 	var pick *Item
 	remaining := 0

@@ -131,12 +131,10 @@ func readJSON(w http.ResponseWriter, r *http.Request, v any) bool {
 	dec.DisallowUnknownFields()
 	err := dec.Decode(v)
 	if err == nil {
-		if _, extra := dec.Token(); extra != io.EOF {
+		if _, err = dec.Token(); err == io.EOF {
+			err = nil
+		} else if !errors.As(err, new(*http.MaxBytesError)) {
 			err = errors.New("want one JSON object, found more data after it")
-			var tooBig *http.MaxBytesError
-			if errors.As(extra, &tooBig) {
-				err = extra
-			}
 		}
 	}
 	if err != nil {
