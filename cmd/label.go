@@ -53,7 +53,7 @@ func newLabelAddLabelerCmd() *cobra.Command {
 	f := c.Flags()
 	f.StringVar(&opts.DB, "db", "labels.db", "SQLite labelling database")
 	f.BoolVar(&opts.Admin, "admin", false, "admin role: rankings are gold, may set overlap and see the dashboard")
-	f.BoolVar(&opts.Rotate, "rotate", false, "issue a new token to an existing labeler")
+	f.BoolVar(&opts.Rotate, "rotate", false, "issue a new token to an existing labeler (the role is kept; with --admin they become an admin)")
 	return c
 }
 

@@ -147,7 +147,8 @@ type LabelerStats struct {
 	Name  string `json:"name"`
 	Tasks int    `json:"tasks"`
 	Skips int    `json:"skips"`
-	// MeanSeconds is the mean time per ranked task, in seconds.
+	// MeanSeconds is the mean time per ranked task, in seconds, over the
+	// tasks whose time is known.
 	MeanSeconds float64 `json:"mean_seconds"`
 	// GoldItems and GoldPairs count the gold items this labeler ranked and
 	// the answer pairs both orders strictly; GoldAgreement is the share of
@@ -297,10 +298,13 @@ func ComputeStats(st *State, items int, labelers []string, opts StatsOptions) *S
 
 	for _, n := range sorted {
 		ls := LabelerStats{Name: n, Tasks: len(st.Active[n]), Skips: len(st.Skipped[n])}
-		secs := 0.0
+		secs, timed := 0.0, 0
 		goldAgree := 0
 		for g, sub := range st.Active[n] {
-			secs += sub.Seconds
+			if sub.Seconds >= 0 { // not SecondsUnknown
+				secs += sub.Seconds
+				timed++
+			}
 			if gold, ok := st.Gold[g]; ok {
 				ls.GoldItems++
 				ag, tot := PairAgreement(sub.Ranks, gold.Ranks)
@@ -308,8 +312,8 @@ func ComputeStats(st *State, items int, labelers []string, opts StatsOptions) *S
 				ls.GoldPairs += tot
 			}
 		}
-		if ls.Tasks > 0 {
-			ls.MeanSeconds = secs / float64(ls.Tasks)
+		if timed > 0 {
+			ls.MeanSeconds = secs / float64(timed)
 		}
 		ls.GoldAgreement = ratio(goldAgree, ls.GoldPairs)
 		pa := acc[n]
@@ -377,6 +381,8 @@ func (s *Store) Stats(opts StatsOptions) (*Stats, error) {
 	for _, l := range ls {
 		if l.Role == RoleLabeler {
 			names = append(names, l.Name)
+		} else {
+			delete(st.Skipped, l.Name) // an admin's skips only move the admin on
 		}
 	}
 	stats := ComputeStats(st, len(items), names, opts)

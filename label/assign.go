@@ -4,20 +4,34 @@ import (
 	"crypto/sha256"
 	"encoding/binary"
 	"math/rand/v2"
-	"sync"
 	"time"
 )
 
 // Task is what a labeler is shown: an item with its answers in a
 // per-labeler random order, and the labeler's progress.
 type Task struct {
-	GroupID string   `json:"group_id"`
-	Prompt  string   `json:"prompt"`
+	GroupID string `json:"group_id"`
+	Prompt  string `json:"prompt"`
+	// Lang is the BCP 47 tag of the prompt's and answers' language, for
+	// the page's lang attribute (see htmlLang).
+	Lang    string   `json:"lang,omitempty"`
 	Answers []Answer `json:"answers"`
 	// Done is how many items this labeler has ranked; Remaining how many
 	// more are waiting for them (this one included).
 	Done      int `json:"done"`
 	Remaining int `json:"remaining"`
+}
+
+// htmlLang is the BCP 47 tag that marks an item's text in the page: zh
+// gets its script, zh-Hans (DetectLang's zh is simplified Chinese in the
+// datasets here), since a bare zh or the page's en leaves the browser free
+// to draw Han characters with Japanese glyph forms; other languages are
+// used as they are.
+func htmlLang(lang string) string {
+	if lang == "zh" {
+		return "zh-Hans"
+	}
+	return lang
 }
 
 // hashFrac maps a string to a stable number in [0, 1).
@@ -51,35 +65,28 @@ func shuffled(it *Item, labeler string) []Answer {
 	return out
 }
 
-// leases remembers which items were handed to whom recently, so two
-// labelers working at once are not given the same single-labeler item.
+// leases are the items handed to labelers, group → labeler → when it was
+// handed out, as read from the database (Store.Leases). A lease younger
+// than ttl keeps a single-labeler item from others; it ends when its holder
+// submits or skips the item.
 type leases struct {
-	mu  sync.Mutex
 	ttl time.Duration
-	m   map[string]map[string]time.Time // group → labeler → handed out at
+	now time.Time
+	m   map[string]map[string]time.Time
 }
 
-func newLeases(ttl time.Duration) *leases {
-	return &leases{ttl: ttl, m: map[string]map[string]time.Time{}}
-}
-
-func (l *leases) take(group, labeler string) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	if l.m[group] == nil {
-		l.m[group] = map[string]time.Time{}
-	}
-	l.m[group][labeler] = time.Now()
+// live reports whether labeler holds a lease of group younger than ttl.
+func (l leases) live(group, labeler string) bool {
+	at, ok := l.m[group][labeler]
+	return ok && l.now.Sub(at) <= l.ttl
 }
 
 // others counts live leases of group held by labelers other than labeler
 // who have not ranked it yet.
-func (l *leases) others(group, labeler string, st *State) int {
-	l.mu.Lock()
-	defer l.mu.Unlock()
+func (l leases) others(group, labeler string, st *State) int {
 	n := 0
-	for who, at := range l.m[group] {
-		if who == labeler || time.Since(at) > l.ttl {
+	for who := range l.m[group] {
+		if who == labeler || !l.live(group, who) {
 			continue
 		}
 		if _, done := st.Active[who][group]; !done {
@@ -89,40 +96,48 @@ func (l *leases) others(group, labeler string, st *State) int {
 	return n
 }
 
-// nextTask picks the next item for a labeler. Gold items go to every
-// labeler (to measure their agreement with gold), overlap items to two,
-// others to one; items are handed out in load order. An admin is given the
-// items that have no gold ranking yet. It returns nil when nothing is left.
-func nextTask(items []*Item, st *State, who *Labeler, labelers int, overlap float64, ls *leases) *Task {
+// available reports whether item it may be handed to labeler who (not an
+// admin): who has neither ranked nor skipped it, and fewer labelers have
+// ranked it or hold it than it needs. Gold items go to every labeler,
+// overlap items to two, others to one.
+func available(it *Item, st *State, who *Labeler, labelers int, overlap float64, ls leases) bool {
+	if _, ok := st.Active[who.Name][it.GroupID]; ok {
+		return false
+	}
+	if st.Skipped[who.Name][it.GroupID] {
+		return false
+	}
+	need := 1
+	if _, gold := st.Gold[it.GroupID]; gold {
+		need = max(labelers, 1)
+	} else if IsOverlap(it.GroupID, overlap) {
+		need = 2
+	}
+	have := 0
+	for _, act := range st.Active {
+		if _, ok := act[it.GroupID]; ok {
+			have++
+		}
+	}
+	return have+ls.others(it.GroupID, who.Name, st) < need
+}
+
+// nextTask picks the next item for a labeler (see available); items are
+// handed out in load order. An admin is given the items that have no gold
+// ranking yet that they did not skip. The caller takes the lease of the item
+// picked for a labeler (an admin takes none, so an admin looking at items
+// keeps no one from them). It returns a task without a group id when
+// nothing is left.
+func nextTask(items []*Item, st *State, who *Labeler, labelers int, overlap float64, ls leases) *Task {
 	var pick *Item
 	remaining := 0
 	for _, it := range items {
 		if who.Role == RoleAdmin {
-			if _, ok := st.Gold[it.GroupID]; ok {
+			if _, ok := st.Gold[it.GroupID]; ok || st.Skipped[who.Name][it.GroupID] {
 				continue
 			}
-		} else {
-			if _, ok := st.Active[who.Name][it.GroupID]; ok {
-				continue
-			}
-			if st.Skipped[who.Name][it.GroupID] {
-				continue
-			}
-			need := 1
-			if _, gold := st.Gold[it.GroupID]; gold {
-				need = max(labelers, 1)
-			} else if IsOverlap(it.GroupID, overlap) {
-				need = 2
-			}
-			have := 0
-			for _, act := range st.Active {
-				if _, ok := act[it.GroupID]; ok {
-					have++
-				}
-			}
-			if have+ls.others(it.GroupID, who.Name, st) >= need {
-				continue
-			}
+		} else if !available(it, st, who, labelers, overlap, ls) {
+			continue
 		}
 		remaining++
 		if pick == nil {
@@ -141,19 +156,5 @@ func nextTask(items []*Item, st *State, who *Labeler, labelers int, overlap floa
 	if pick == nil {
 		return &Task{Done: done}
 	}
-	ls.take(pick.GroupID, who.Name)
-	return &Task{GroupID: pick.GroupID, Prompt: pick.Prompt, Answers: shuffled(pick, who.Name), Done: done, Remaining: remaining}
-}
-
-// since is the time in seconds since group was handed to labeler, capped at
-// one hour (a task left open over lunch says nothing about its difficulty);
-// 0 when it was never handed out by this server process.
-func (l *leases) since(group, labeler string) float64 {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	at, ok := l.m[group][labeler]
-	if !ok {
-		return 0
-	}
-	return min(time.Since(at).Seconds(), 3600)
+	return &Task{GroupID: pick.GroupID, Prompt: pick.Prompt, Lang: htmlLang(pick.Lang), Answers: shuffled(pick, who.Name), Done: done, Remaining: remaining}
 }

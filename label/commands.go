@@ -18,7 +18,8 @@ type AddLabelerOptions struct {
 	// admin may change the overlap rate and see the dashboard.
 	Admin bool
 	// Rotate issues a new token to an existing labeler (the old one stops
-	// working).
+	// working). The role is kept unless Admin is set, which makes them an
+	// admin.
 	Rotate bool
 }
 
@@ -32,7 +33,7 @@ func AddLabeler(opts AddLabelerOptions, w io.Writer) error {
 		return err
 	}
 	defer s.Close()
-	role := RoleLabeler
+	role := "" // a new labeler, or the role kept on --rotate
 	if opts.Admin {
 		role = RoleAdmin
 	}
@@ -40,7 +41,11 @@ func AddLabeler(opts AddLabelerOptions, w io.Writer) error {
 	if err != nil {
 		return err
 	}
-	fmt.Fprintf(w, "labeler %s (%s) token, shown only this once:\n%s\n", opts.Name, role, token)
+	who, err := s.Authenticate(token)
+	if err != nil {
+		return err
+	}
+	fmt.Fprintf(w, "labeler %s (%s) token, shown only this once:\n%s\n", who.Name, who.Role, token)
 	return nil
 }
 

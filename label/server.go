@@ -6,11 +6,13 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"io/fs"
 	"log/slog"
 	"net"
 	"net/http"
 	"strings"
+	"sync"
 	"time"
 )
 
@@ -59,21 +61,30 @@ func (o *ServeOptions) defaults() {
 // Server is the labelling web app: the embedded single-page app and its
 // JSON API. Every /api call but login needs "Authorization: Bearer TOKEN".
 type Server struct {
-	store  *Store
-	opts   ServeOptions
-	leases *leases
-	mux    *http.ServeMux
+	store *Store
+	opts  ServeOptions
+	mux   *http.ServeMux
+	// mu is held from reading the state to writing what follows from it
+	// (handing out an item and taking its lease, checking a lease and
+	// submitting), so two requests cannot both act on the same state.
+	mu sync.Mutex
 }
 
 // NewServer returns the web app over store.
 func NewServer(store *Store, opts ServeOptions) *Server {
 	opts.defaults()
-	s := &Server{store: store, opts: opts, leases: newLeases(opts.LeaseTTL), mux: http.NewServeMux()}
+	s := &Server{store: store, opts: opts, mux: http.NewServeMux()}
 	static, err := fs.Sub(webFS, "web")
 	if err != nil {
 		panic(err)
 	}
 	s.mux.Handle("GET /", http.FileServerFS(static))
+	// Browsers ask for /favicon.ico when a page names no icon (or before
+	// reading it); answer with the app's SVG icon rather than 404.
+	s.mux.HandleFunc("GET /favicon.ico", func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Type", "image/svg+xml")
+		http.ServeFileFS(w, r, static, "favicon.svg")
+	})
 	s.mux.HandleFunc("POST /api/login", s.login)
 	s.mux.HandleFunc("GET /api/task", s.auth(false, s.task))
 	s.mux.HandleFunc("POST /api/submit", s.auth(false, s.submit))
@@ -113,12 +124,20 @@ func fail(w http.ResponseWriter, code int, format string, args ...any) {
 	writeJSON(w, code, apiError{Error: fmt.Sprintf(format, args...)})
 }
 
-// readJSON decodes the body into v, refusing unknown fields and oversized
-// bodies.
+// readJSON decodes the body, one JSON object, into v, refusing unknown
+// fields, anything but white space after the object, and oversized bodies.
 func readJSON(w http.ResponseWriter, r *http.Request, v any) bool {
 	dec := json.NewDecoder(r.Body)
 	dec.DisallowUnknownFields()
-	if err := dec.Decode(v); err != nil {
+	err := dec.Decode(v)
+	if err == nil {
+		if _, err = dec.Token(); err == io.EOF {
+			err = nil
+		} else if !errors.As(err, new(*http.MaxBytesError)) {
+			err = errors.New("want one JSON object, found more data after it")
+		}
+	}
+	if err != nil {
 		var tooBig *http.MaxBytesError
 		if errors.As(err, &tooBig) {
 			fail(w, http.StatusRequestEntityTooLarge, "request body over %d bytes", tooBig.Limit)
@@ -132,12 +151,14 @@ func readJSON(w http.ResponseWriter, r *http.Request, v any) bool {
 
 type handler func(w http.ResponseWriter, r *http.Request, who *Labeler)
 
+// bearer returns the token of an "Authorization: Bearer TOKEN" header; the
+// scheme is case-insensitive (RFC 9110, section 11.1).
 func bearer(r *http.Request) string {
-	h := r.Header.Get("Authorization")
-	if t, ok := strings.CutPrefix(h, "Bearer "); ok {
-		return strings.TrimSpace(t)
+	scheme, token, ok := strings.Cut(strings.TrimSpace(r.Header.Get("Authorization")), " ")
+	if !ok || !strings.EqualFold(scheme, "Bearer") {
+		return ""
 	}
-	return ""
+	return strings.TrimSpace(token)
 }
 
 // auth checks the bearer token (and the admin role when admin is true).
@@ -186,7 +207,15 @@ func (s *Server) labelerCount() int {
 	return n
 }
 
+// leases reads the leases from the database.
+func (s *Server) leases() (leases, error) {
+	m, err := s.store.Leases()
+	return leases{ttl: s.opts.LeaseTTL, now: time.Now(), m: m}, err
+}
+
 func (s *Server) task(w http.ResponseWriter, r *http.Request, who *Labeler) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
 	st, err := s.store.State()
 	if err != nil {
 		fail(w, http.StatusInternalServerError, "%v", err)
@@ -202,7 +231,60 @@ func (s *Server) task(w http.ResponseWriter, r *http.Request, who *Labeler) {
 		fail(w, http.StatusInternalServerError, "%v", err)
 		return
 	}
-	writeJSON(w, http.StatusOK, nextTask(items, st, who, s.labelerCount(), overlap, s.leases))
+	ls, err := s.leases()
+	if err != nil {
+		fail(w, http.StatusInternalServerError, "%v", err)
+		return
+	}
+	t := nextTask(items, st, who, s.labelerCount(), overlap, ls)
+	if t.GroupID != "" && who.Role != RoleAdmin {
+		if err := s.store.TakeLease(t.GroupID, who.Name, ls.now); err != nil {
+			fail(w, http.StatusInternalServerError, "%v", err)
+			return
+		}
+	}
+	writeJSON(w, http.StatusOK, t)
+}
+
+// holding checks that group was handed to labeler who (an admin needs no
+// lease) and returns when it was, and whether it was; an expired lease still
+// counts while no one else has been handed the item since. When the item is
+// not who's to rank or skip it answers 409 and returns ok false. s.mu is
+// held.
+func (s *Server) holding(w http.ResponseWriter, group string, who *Labeler) (at time.Time, held, ok bool) {
+	ls, err := s.leases()
+	if err != nil {
+		fail(w, http.StatusInternalServerError, "%v", err)
+		return at, false, false
+	}
+	at, held = ls.m[group][who.Name]
+	if who.Role == RoleAdmin || (held && ls.live(group, who.Name)) {
+		return at, held, true
+	}
+	if !held {
+		fail(w, http.StatusConflict, "item %s was not handed to you (or you already submitted or skipped it): rank or skip the item that GET /api/task gives you", group)
+		return at, false, false
+	}
+	st, err := s.store.State()
+	if err != nil {
+		fail(w, http.StatusInternalServerError, "%v", err)
+		return at, held, false
+	}
+	it, err := s.store.Item(group)
+	if err != nil {
+		fail(w, http.StatusInternalServerError, "%v", err)
+		return at, held, false
+	}
+	overlap, err := s.store.OverlapRate()
+	if err != nil {
+		fail(w, http.StatusInternalServerError, "%v", err)
+		return at, held, false
+	}
+	if !available(it, st, who, s.labelerCount(), overlap, ls) {
+		fail(w, http.StatusConflict, "your hold on item %s ran out after %v and it went to another labeler meanwhile; nothing was saved: take your next task", group, s.opts.LeaseTTL)
+		return at, held, false
+	}
+	return at, held, true
 }
 
 type submitRequest struct {
@@ -212,25 +294,46 @@ type submitRequest struct {
 	Shown   []string          `json:"shown"`
 }
 
+// submit records a ranking of the item handed to the labeler (any item for
+// an admin: an admin's ranking is the gold ranking) and ends its lease.
 func (s *Server) submit(w http.ResponseWriter, r *http.Request, who *Labeler) {
 	var req submitRequest
 	if !readJSON(w, r, &req) {
+		return
+	}
+	if _, err := s.store.Item(req.GroupID); err != nil {
+		fail(w, http.StatusBadRequest, "%v", err)
+		return
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	at, held, ok := s.holding(w, req.GroupID, who)
+	if !ok {
 		return
 	}
 	kind := KindRank
 	if who.Role == RoleAdmin {
 		kind = KindGold // an admin's ranking is the gold ranking
 	}
-	sub := Submission{Labeler: who.Name, GroupID: req.GroupID, Kind: kind, Ranks: req.Ranks, Ratings: req.Ratings, Shown: req.Shown, Seconds: s.leases.since(req.GroupID, who.Name)}
+	secs := float64(SecondsUnknown)
+	if held {
+		secs = min(time.Since(at).Seconds(), 3600) // a task left open over lunch says nothing of its difficulty
+	}
+	sub := Submission{Labeler: who.Name, GroupID: req.GroupID, Kind: kind, Ranks: req.Ranks, Ratings: req.Ratings, Shown: req.Shown, Seconds: secs}
 	id, err := s.store.Append(sub)
 	if err != nil {
 		fail(w, http.StatusBadRequest, "%v", err)
 		return
 	}
+	if err := s.store.ReleaseLease(req.GroupID, who.Name); err != nil {
+		slog.Warn("label: submission recorded, lease kept", "labeler", who.Name, "group", req.GroupID, "err", err)
+	}
 	slog.Info("label: submission", "labeler", who.Name, "group", req.GroupID, "kind", kind, "id", id)
 	writeJSON(w, http.StatusOK, map[string]any{"id": id})
 }
 
+// skip records that the labeler skipped the item handed to them and ends
+// its lease, so it can go to someone else.
 func (s *Server) skip(w http.ResponseWriter, r *http.Request, who *Labeler) {
 	var req struct {
 		GroupID string `json:"group_id"`
@@ -238,17 +341,33 @@ func (s *Server) skip(w http.ResponseWriter, r *http.Request, who *Labeler) {
 	if !readJSON(w, r, &req) {
 		return
 	}
+	if _, err := s.store.Item(req.GroupID); err != nil {
+		fail(w, http.StatusBadRequest, "%v", err)
+		return
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if _, _, ok := s.holding(w, req.GroupID, who); !ok {
+		return
+	}
 	id, err := s.store.Append(Submission{Labeler: who.Name, GroupID: req.GroupID, Kind: KindSkip})
 	if err != nil {
 		fail(w, http.StatusBadRequest, "%v", err)
 		return
 	}
+	if err := s.store.ReleaseLease(req.GroupID, who.Name); err != nil {
+		slog.Warn("label: skip recorded, lease kept", "labeler", who.Name, "group", req.GroupID, "err", err)
+	}
 	writeJSON(w, http.StatusOK, map[string]any{"id": id})
 }
 
-// undo withdraws the labeler's last rank or skip still in effect by
-// appending an undo row; the item comes back as the next task.
+// undo withdraws the labeler's last rank, skip or (for an admin) gold
+// ranking still in effect by appending an undo row; the item comes back as
+// the next task. Undos run one at a time, so parallel undos withdraw
+// different rows.
 func (s *Server) undo(w http.ResponseWriter, r *http.Request, who *Labeler) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
 	st, err := s.store.State()
 	if err != nil {
 		fail(w, http.StatusInternalServerError, "%v", err)
@@ -300,7 +419,7 @@ func (s *Server) gold(w http.ResponseWriter, r *http.Request, who *Labeler) {
 	if !readJSON(w, r, &req) {
 		return
 	}
-	id, err := s.store.Append(Submission{Labeler: who.Name, GroupID: req.GroupID, Kind: KindGold, Ranks: req.Ranks})
+	id, err := s.store.Append(Submission{Labeler: who.Name, GroupID: req.GroupID, Kind: KindGold, Ranks: req.Ranks, Seconds: SecondsUnknown})
 	if err != nil {
 		fail(w, http.StatusBadRequest, "%v", err)
 		return

@@ -10,6 +10,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"slices"
 	"sort"
 	"strconv"
 	"strings"
@@ -36,12 +37,19 @@ const (
 	KindGold = "gold" // the researchers' reference ranking of an item
 )
 
+// SecondsUnknown is the seconds column of a submission whose time per task
+// is not known.
+const SecondsUnknown = -1
+
 // Flags a labeler may set on an answer.
 var Flags = []string{"harmful", "not_following", "made_up_facts"}
 
 // schema is the database layout. Submissions and settings are append-only:
 // triggers refuse UPDATE and DELETE, so the history of who submitted what
-// and when is never lost. A later row supersedes an earlier one (an undo row
+// and when is never lost. The leases table is the exception: it holds which
+// item the server handed to whom and when (so a restart keeps both the hold
+// and the time per task), and a lease is deleted when its holder submits or
+// skips the item. A later row supersedes an earlier one (an undo row
 // withdraws a rank, a later gold row replaces the gold ranking, the latest
 // setting wins).
 const schema = `
@@ -76,6 +84,12 @@ CREATE TRIGGER IF NOT EXISTS submissions_no_update BEFORE UPDATE ON submissions
   BEGIN SELECT RAISE(ABORT, 'submissions are append-only'); END;
 CREATE TRIGGER IF NOT EXISTS submissions_no_delete BEFORE DELETE ON submissions
   BEGIN SELECT RAISE(ABORT, 'submissions are append-only'); END;
+CREATE TABLE IF NOT EXISTS leases(
+  group_id TEXT NOT NULL,
+  labeler TEXT NOT NULL,
+  served_at TEXT NOT NULL,
+  PRIMARY KEY(group_id, labeler)
+);
 CREATE TABLE IF NOT EXISTS settings(
   id INTEGER PRIMARY KEY AUTOINCREMENT,
   key TEXT NOT NULL,
@@ -115,16 +129,19 @@ type Rating struct {
 
 // Submission is one row of the submissions table.
 type Submission struct {
-	ID          int64             `json:"id"`
-	Labeler     string            `json:"labeler"`
-	GroupID     string            `json:"group_id"`
-	Kind        string            `json:"kind"`
-	Ranks       Ranking           `json:"ranks,omitempty"`
-	Ratings     map[string]Rating `json:"ratings,omitempty"`
-	Shown       []string          `json:"shown,omitempty"`
-	Undoes      int64             `json:"undoes,omitempty"`
-	Seconds     float64           `json:"seconds,omitempty"`
-	SubmittedAt time.Time         `json:"submitted_at"`
+	ID      int64             `json:"id"`
+	Labeler string            `json:"labeler"`
+	GroupID string            `json:"group_id"`
+	Kind    string            `json:"kind"`
+	Ranks   Ranking           `json:"ranks,omitempty"`
+	Ratings map[string]Rating `json:"ratings,omitempty"`
+	Shown   []string          `json:"shown,omitempty"`
+	Undoes  int64             `json:"undoes,omitempty"`
+	// Seconds is the time from hand-out to submit (capped at one hour), or
+	// SecondsUnknown when the item was not handed out by the server (an
+	// admin's gold ranking).
+	Seconds     float64   `json:"seconds,omitempty"`
+	SubmittedAt time.Time `json:"submitted_at"`
 }
 
 // Labeler is a person allowed to label.
@@ -268,12 +285,14 @@ func validName(name string) bool {
 }
 
 // AddLabeler creates a labeler (or, with rotate, gives an existing one a new
-// token) and returns the token, which is stored only as its hash.
+// token) and returns the token, which is stored only as its hash. An empty
+// role is a labeler when creating and the labeler's current role when
+// rotating.
 func (s *Store) AddLabeler(name, role string, rotate bool) (string, error) {
 	if !validName(name) {
 		return "", fmt.Errorf("labeler name %q: want 1-64 letters, digits, '-', '_' or '.'", name)
 	}
-	if role != RoleLabeler && role != RoleAdmin {
+	if role != "" && role != RoleLabeler && role != RoleAdmin {
 		return "", fmt.Errorf("role %q: want %s or %s", role, RoleLabeler, RoleAdmin)
 	}
 	token := NewToken()
@@ -285,8 +304,11 @@ func (s *Store) AddLabeler(name, role string, rotate bool) (string, error) {
 		return "", fmt.Errorf("labeler %q already exists in %s (use --rotate to issue a new token)", name, s.path)
 	}
 	if exists > 0 {
-		_, err := s.db.Exec(`UPDATE labelers SET token_sha256 = ?, role = ? WHERE name = ?`, hashToken(token), role, name)
+		_, err := s.db.Exec(`UPDATE labelers SET token_sha256 = ?, role = coalesce(nullif(?, ''), role) WHERE name = ?`, hashToken(token), role, name)
 		return token, err
+	}
+	if role == "" {
+		role = RoleLabeler
 	}
 	_, err := s.db.Exec(`INSERT INTO labelers(name, role, token_sha256, created_at) VALUES(?,?,?,?)`, name, role, hashToken(token), now())
 	return token, err
@@ -518,6 +540,33 @@ func checkRatings(it *Item, ratings map[string]Rating) error {
 	return nil
 }
 
+// checkShown validates the order the answers were shown in: empty (not
+// recorded) or every answer id of the item exactly once.
+func checkShown(it *Item, shown []string) error {
+	if len(shown) == 0 {
+		return nil
+	}
+	want := fmt.Sprintf("want each of the %d answer ids of the item once, in the order shown", len(it.Answers))
+	if len(shown) != len(it.Answers) {
+		return fmt.Errorf("group %s: shown lists %d answers, %s", it.GroupID, len(shown), want)
+	}
+	seen := map[string]bool{}
+	for _, id := range shown {
+		known := false
+		for _, a := range it.Answers {
+			known = known || a.ID == id
+		}
+		if !known {
+			return fmt.Errorf("group %s: shown lists unknown answer %q, %s", it.GroupID, id, want)
+		}
+		if seen[id] {
+			return fmt.Errorf("group %s: shown lists answer %s twice, %s", it.GroupID, id, want)
+		}
+		seen[id] = true
+	}
+	return nil
+}
+
 // Append validates and appends one submission; it returns the row id. The
 // row is committed (and, in WAL mode with synchronous=FULL, durable) when
 // Append returns.
@@ -532,6 +581,9 @@ func (s *Store) Append(sub Submission) (int64, error) {
 			return 0, err
 		}
 		if err := checkRatings(it, sub.Ratings); err != nil {
+			return 0, err
+		}
+		if err := checkShown(it, sub.Shown); err != nil {
 			return 0, err
 		}
 	case KindSkip:
@@ -577,6 +629,51 @@ func (s *Store) Submissions() ([]Submission, error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	return append([]Submission(nil), s.subs...), nil
+}
+
+// Leases returns when each item was handed to each labeler (group →
+// labeler → time), from the leases table.
+func (s *Store) Leases() (map[string]map[string]time.Time, error) {
+	rows, err := s.db.Query(`SELECT group_id, labeler, served_at FROM leases`)
+	if err != nil {
+		return nil, fmt.Errorf("label db %s: read leases: %w", s.path, err)
+	}
+	defer rows.Close()
+	out := map[string]map[string]time.Time{}
+	for rows.Next() {
+		var g, l, at string
+		if err := rows.Scan(&g, &l, &at); err != nil {
+			return nil, fmt.Errorf("label db %s: read leases: %w", s.path, err)
+		}
+		t, err := time.Parse(time.RFC3339Nano, at)
+		if err != nil {
+			return nil, fmt.Errorf("label db %s: lease of %s by %s: bad served_at %q: %w", s.path, g, l, at, err)
+		}
+		if out[g] == nil {
+			out[g] = map[string]time.Time{}
+		}
+		out[g][l] = t
+	}
+	return out, rows.Err()
+}
+
+// TakeLease records that group was handed to labeler at time at (replacing
+// an earlier lease of the same item by the same labeler).
+func (s *Store) TakeLease(group, labeler string, at time.Time) error {
+	_, err := s.db.Exec(`INSERT INTO leases(group_id, labeler, served_at) VALUES(?,?,?) ON CONFLICT(group_id, labeler) DO UPDATE SET served_at = excluded.served_at`,
+		group, labeler, at.UTC().Format(time.RFC3339Nano))
+	if err != nil {
+		return fmt.Errorf("label db %s: lease %s to %s: %w", s.path, group, labeler, err)
+	}
+	return nil
+}
+
+// ReleaseLease ends labeler's lease of group, if any.
+func (s *Store) ReleaseLease(group, labeler string) error {
+	if _, err := s.db.Exec(`DELETE FROM leases WHERE group_id = ? AND labeler = ?`, group, labeler); err != nil {
+		return fmt.Errorf("label db %s: release lease of %s by %s: %w", s.path, group, labeler, err)
+	}
+	return nil
 }
 
 // SetSetting appends a setting value; the latest value of a key wins.
@@ -627,8 +724,8 @@ type State struct {
 	Skipped map[string]map[string]bool
 	// Gold is the latest gold ranking of each group.
 	Gold map[string]Submission
-	// History is each labeler's rank and skip rows still in effect, oldest
-	// first (what undo walks back).
+	// History is each labeler's rank, skip and gold rows still in effect,
+	// oldest first (what undo walks back).
 	History map[string][]Submission
 }
 
@@ -644,17 +741,28 @@ func (s *Store) State() (*State, error) {
 func deriveState(subs []Submission) *State {
 	st := &State{Active: map[string]map[string]Submission{}, Skipped: map[string]map[string]bool{}, Gold: map[string]Submission{}, History: map[string][]Submission{}}
 	byID := map[int64]Submission{}
+	gold := map[string][]Submission{} // group → gold rows in effect, oldest first
+	// A labeler's later rank (or gold) row of a group supersedes their
+	// earlier one, which leaves the history: undoing the later row then
+	// leaves the item unranked rather than bringing a duplicate back.
+	same := func(sub Submission) func(Submission) bool {
+		return func(x Submission) bool {
+			return x.Kind == sub.Kind && x.Labeler == sub.Labeler && x.GroupID == sub.GroupID
+		}
+	}
 	for _, sub := range subs {
 		byID[sub.ID] = sub
 		switch sub.Kind {
 		case KindGold:
 			st.Gold[sub.GroupID] = sub
+			gold[sub.GroupID] = append(slices.DeleteFunc(gold[sub.GroupID], same(sub)), sub)
+			st.History[sub.Labeler] = append(slices.DeleteFunc(st.History[sub.Labeler], same(sub)), sub)
 		case KindRank:
 			if st.Active[sub.Labeler] == nil {
 				st.Active[sub.Labeler] = map[string]Submission{}
 			}
 			st.Active[sub.Labeler][sub.GroupID] = sub
-			st.History[sub.Labeler] = append(st.History[sub.Labeler], sub)
+			st.History[sub.Labeler] = append(slices.DeleteFunc(st.History[sub.Labeler], same(sub)), sub)
 		case KindSkip:
 			if st.Skipped[sub.Labeler] == nil {
 				st.Skipped[sub.Labeler] = map[string]bool{}
@@ -677,17 +785,18 @@ func deriveState(subs []Submission) *State {
 			case KindRank:
 				if cur, ok := st.Active[old.Labeler][old.GroupID]; ok && cur.ID == old.ID {
 					delete(st.Active[old.Labeler], old.GroupID)
-					// An earlier ranking of the same group still in effect
-					// becomes current again.
-					for i := len(st.History[old.Labeler]) - 1; i >= 0; i-- {
-						if p := st.History[old.Labeler][i]; p.Kind == KindRank && p.GroupID == old.GroupID {
-							st.Active[old.Labeler][old.GroupID] = p
-							break
-						}
-					}
 				}
 			case KindSkip:
 				delete(st.Skipped[old.Labeler], old.GroupID)
+			case KindGold:
+				// The gold ranking it replaced, if any, is in effect again.
+				g := slices.DeleteFunc(gold[old.GroupID], func(x Submission) bool { return x.ID == old.ID })
+				gold[old.GroupID] = g
+				if len(g) > 0 {
+					st.Gold[old.GroupID] = g[len(g)-1]
+				} else {
+					delete(st.Gold, old.GroupID)
+				}
 			}
 		}
 	}

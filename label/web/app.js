@@ -12,6 +12,7 @@ const state = {
   task: null,
   tiers: [], // answer ids, best tier first; a tier of several ids is a tie
   tieNext: false,
+  busy: false, // a submit, skip or undo request is running
 };
 
 function show(view) {
@@ -31,13 +32,24 @@ function showError(msg) {
   e.hidden = !msg;
 }
 
+// request is fetch with a clear message when the server cannot be reached
+// (fetch itself only says "Failed to fetch").
+async function request(path, opts) {
+  try {
+    return await fetch(path, opts);
+  } catch (_) {
+    throw new Error("Cannot reach the label server: nothing was saved. Your work on this page is kept; " +
+      "check your network connection and that the server (rlhf label serve) is running, then try again.");
+  }
+}
+
 async function api(method, path, body) {
   const opts = { method, headers: { "Authorization": "Bearer " + state.token } };
   if (body !== undefined) {
     opts.headers["Content-Type"] = "application/json";
     opts.body = JSON.stringify(body);
   }
-  const res = await fetch(path, opts);
+  const res = await request(path, opts);
   let data = {};
   try { data = await res.json(); } catch (_) { /* empty body */ }
   if (res.status === 401) {
@@ -59,7 +71,7 @@ async function signIn(ev) {
   showError("");
   const name = $("#name").value.trim(), token = $("#token").value.trim();
   try {
-    const res = await fetch("/api/login", { method: "POST", headers: { "Content-Type": "application/json" }, body: JSON.stringify({ name, token }) });
+    const res = await request("/api/login", { method: "POST", headers: { "Content-Type": "application/json" }, body: JSON.stringify({ name, token }) });
     const data = await res.json();
     if (!res.ok) throw new Error(data.error || res.statusText);
     state.token = token; state.name = data.name; state.role = data.role;
@@ -103,7 +115,7 @@ function renderRanks() {
     card.querySelector(".tie").disabled = r > 0 || state.tiers.length === 0;
     if (!r) all = false;
   }
-  $("#submit").disabled = !(t && all);
+  $("#submit").disabled = state.busy || !(t && all);
   $("#progress").textContent = t ? "done " + t.done + " · left " + t.remaining : "";
 }
 
@@ -111,6 +123,8 @@ function renderTask() {
   const t = state.task;
   state.tiers = [];
   state.started = Date.now();
+  // The item's language, so Chinese is drawn with Chinese glyph forms.
+  $("#prompt").lang = t.lang || "";
   $("#prompt").textContent = t.prompt;
   const box = $("#answers");
   box.replaceChildren();
@@ -133,6 +147,7 @@ function renderTask() {
     head.append(title, badge, pickBtn, tieBtn);
     const text = document.createElement("div");
     text.className = "text";
+    text.lang = t.lang || "";
     text.textContent = a.text;
     const meta = document.createElement("div");
     meta.className = "meta";
@@ -145,6 +160,7 @@ function renderTask() {
       o.value = v; o.textContent = v === "" ? "–" : v;
       sel.append(o);
     }
+    sel.addEventListener("change", () => sel.blur()); // give the keys back to the page
     ql.append(sel);
     meta.append(ql);
     for (const [flag, text] of FLAGS) {
@@ -172,9 +188,24 @@ async function loadTask() {
   } catch (e) { showError(e.message); }
 }
 
+// runAction runs one task action (submit, skip, undo) at a time: its
+// buttons are disabled while its request runs, and a click or key meanwhile
+// does nothing.
+async function runAction(action) {
+  if (state.busy) return;
+  setBusy(true);
+  try { await action(); } catch (e) { showError(e.message); } finally { setBusy(false); }
+}
+
+function setBusy(busy) {
+  state.busy = busy;
+  for (const id of ["#skip", "#undo", "#undo-done"]) $(id).disabled = busy;
+  if (state.task) renderRanks(); else $("#submit").disabled = true;
+}
+
 async function submit() {
   const t = state.task;
-  if (!t || $("#submit").disabled) return;
+  if (!t || state.busy || $("#submit").disabled) return;
   const ranks = {}, ratings = {};
   for (const card of document.querySelectorAll(".answer")) {
     const id = card.dataset.id;
@@ -183,20 +214,20 @@ async function submit() {
     const flags = [...card.querySelectorAll(".flag:checked")].map((cb) => cb.dataset.flag);
     if (q || flags.length) ratings[id] = { quality: q ? Number(q) : 0, flags };
   }
-  $("#submit").disabled = true;
-  try {
+  await runAction(async () => {
     await api("POST", "/api/submit", { group_id: t.group_id, ranks, ratings, shown: t.answers.map((a) => a.id) });
     await loadTask();
-  } catch (e) { showError(e.message); renderRanks(); }
+  });
 }
 
 async function skip() {
-  if (!state.task) return;
-  try { await api("POST", "/api/skip", { group_id: state.task.group_id }); await loadTask(); } catch (e) { showError(e.message); }
+  const t = state.task;
+  if (!t) return;
+  await runAction(async () => { await api("POST", "/api/skip", { group_id: t.group_id }); await loadTask(); });
 }
 
 async function undo() {
-  try { await api("POST", "/api/undo", {}); await loadTask(); } catch (e) { showError(e.message); }
+  await runAction(async () => { await api("POST", "/api/undo", {}); await loadTask(); });
 }
 
 function fmt(x) { return x === null || x === undefined ? "–" : x.toFixed(2); }
@@ -236,10 +267,21 @@ async function saveOverlap(ev) {
   try { await api("POST", "/api/admin/overlap", { rate: Number($("#overlap").value) }); await loadDashboard(); } catch (e) { showError(e.message); }
 }
 
+// takesText reports whether el is a field keys type into (text boxes, not
+// checkboxes or menus).
+function takesText(el) {
+  if (el instanceof HTMLTextAreaElement || (el instanceof HTMLElement && el.isContentEditable)) return true;
+  return el instanceof HTMLInputElement && !["checkbox", "radio", "button", "submit", "reset"].includes(el.type);
+}
+
 document.addEventListener("keydown", (ev) => {
   if ($("#task-view").hidden || !state.task) return;
-  if (ev.target instanceof HTMLInputElement || ev.target instanceof HTMLSelectElement) return;
+  if (ev.ctrlKey || ev.altKey || ev.metaKey) return; // the browser's and the system's shortcuts
+  if (takesText(ev.target)) return;
+  // Digits and Enter work with a flag checkbox or the quality menu focused;
+  // the menu gives up the focus so it does not take a digit as a quality.
   const m = /^Digit([1-9])$/.exec(ev.code);
+  if ((m || ev.key === "Enter") && ev.target instanceof HTMLSelectElement) ev.target.blur();
   if (m) {
     const a = state.task.answers[Number(m[1]) - 1];
     if (a) { pick(a.id, ev.shiftKey); ev.preventDefault(); }
