@@ -143,3 +143,41 @@ func TestServeFlagsReachOptions(t *testing.T) {
 		t.Errorf("eval: %+v", ev)
 	}
 }
+
+// TestLabelEmptyDBNamesTheFlag: the label library says what is missing; the
+// command names its flag.
+func TestLabelEmptyDBNamesTheFlag(t *testing.T) {
+	for _, args := range [][]string{{"label", "stats", "--db", ""}, {"label", "serve", "--db", ""}, {"label", "add-labeler", "x", "--db", ""}} {
+		if _, err := run(t, args...); err == nil || !strings.Contains(err.Error(), "--db") {
+			t.Errorf("%v: %v", args, err)
+		}
+	}
+}
+
+// TestTokenizerTrainErrorsNameFlags: the tokenizer library says what is
+// wrong; the command names the flag (these cases were checked in the
+// library when it read the flags' values itself).
+func TestTokenizerTrainErrorsNameFlags(t *testing.T) {
+	dir := t.TempDir()
+	bad := filepath.Join(dir, "bad.jsonl")
+	os.WriteFile(bad, []byte("{\"text\":\"fine\"}\n{\"title\":\"no text here\"}\n"), 0o644)
+	out := filepath.Join(dir, "tokenizer.json")
+	for _, tc := range []struct {
+		args []string
+		want string
+	}{
+		{[]string{"--data", bad, "--out", out}, bad + ":2"},
+		{[]string{"--data", bad, "--out", out, "--vocab-size", "100"}, "--vocab-size 100"},
+		{[]string{"--out", out}, "--data"},
+		{[]string{"--data", bad}, "--out"},
+		{[]string{"--data", filepath.Join(dir, "none.jsonl"), "--out", out}, "none.jsonl"},
+	} {
+		_, err := run(t, append([]string{"--no-progress", "tokenizer", "train"}, tc.args...)...)
+		if err == nil || !strings.Contains(err.Error(), tc.want) {
+			t.Errorf("%v: got %v, want an error with %q", tc.args, err, tc.want)
+		}
+	}
+	if _, err := os.Stat(out); !os.IsNotExist(err) {
+		t.Errorf("a failed run left %s", out)
+	}
+}

@@ -1,6 +1,8 @@
 package cmd
 
 import (
+	"errors"
+
 	"github.com/spf13/cobra"
 
 	"github.com/rlhf-project/rlhf/label"
@@ -24,10 +26,11 @@ overlap, stats) and the export of rankings as a comparison dataset (export).`,
 func newLabelServeCmd() *cobra.Command {
 	opts := label.ServeOptions{}
 	c := &cobra.Command{
-		Use:   "serve",
-		Short: "Serve the ranking web app over a response dataset",
-		Args:  cobra.NoArgs,
-		RunE:  func(c *cobra.Command, _ []string) error { return label.Serve(c.Context(), opts) },
+		Use:     "serve",
+		Short:   "Serve the ranking web app over a response dataset",
+		Args:    cobra.NoArgs,
+		PreRunE: requireDB,
+		RunE:    func(c *cobra.Command, _ []string) error { return label.Serve(c.Context(), opts) },
 	}
 	f := c.Flags()
 	f.StringSliceVar(&opts.Responses, "responses", nil, "response dataset(s) to add as items (K answers per prompt_id)")
@@ -42,9 +45,10 @@ func newLabelServeCmd() *cobra.Command {
 func newLabelAddLabelerCmd() *cobra.Command {
 	opts := label.AddLabelerOptions{}
 	c := &cobra.Command{
-		Use:   "add-labeler NAME",
-		Short: "Create a labeler and print their token once",
-		Args:  cobra.ExactArgs(1),
+		Use:     "add-labeler NAME",
+		Short:   "Create a labeler and print their token once",
+		Args:    cobra.ExactArgs(1),
+		PreRunE: requireDB,
 		RunE: func(c *cobra.Command, args []string) error {
 			opts.Name = args[0]
 			return label.AddLabeler(opts, c.OutOrStdout())
@@ -65,7 +69,8 @@ func newLabelGoldCmd() *cobra.Command {
 		Long: `gold records the researchers' reference rankings. Each line of --from is
 {"prompt_id": "...", "order": ["response id", ...]} (best first) or
 {"prompt_id": "...", "ranks": {"response id": 1, ...}} (equal ranks are ties).`,
-		Args: cobra.NoArgs,
+		Args:    cobra.NoArgs,
+		PreRunE: requireDB,
 		RunE: func(c *cobra.Command, _ []string) error {
 			return label.ImportGoldFile(c.Context(), opts, c.OutOrStdout())
 		},
@@ -81,10 +86,11 @@ func newLabelGoldCmd() *cobra.Command {
 func newLabelOverlapCmd() *cobra.Command {
 	opts := label.OverlapOptions{}
 	c := &cobra.Command{
-		Use:   "overlap",
-		Short: "Set the share of items ranked by two labelers",
-		Args:  cobra.NoArgs,
-		RunE:  func(c *cobra.Command, _ []string) error { return label.SetOverlap(opts, c.OutOrStdout()) },
+		Use:     "overlap",
+		Short:   "Set the share of items ranked by two labelers",
+		Args:    cobra.NoArgs,
+		PreRunE: requireDB,
+		RunE:    func(c *cobra.Command, _ []string) error { return label.SetOverlap(opts, c.OutOrStdout()) },
 	}
 	f := c.Flags()
 	f.StringVar(&opts.DB, "db", "labels.db", "SQLite labelling database")
@@ -95,9 +101,10 @@ func newLabelOverlapCmd() *cobra.Command {
 func newLabelStatsCmd() *cobra.Command {
 	opts := label.StatsRunOptions{}
 	c := &cobra.Command{
-		Use:   "stats",
-		Short: "Print per-labeler progress and agreement with gold and with each other",
-		Args:  cobra.NoArgs,
+		Use:     "stats",
+		Short:   "Print per-labeler progress and agreement with gold and with each other",
+		Args:    cobra.NoArgs,
+		PreRunE: requireDB,
 		RunE: func(c *cobra.Command, _ []string) error {
 			_, err := label.PrintStats(c.Context(), opts, c.OutOrStdout())
 			return err
@@ -113,9 +120,10 @@ func newLabelStatsCmd() *cobra.Command {
 func newLabelExportCmd() *cobra.Command {
 	opts := label.ExportOptions{}
 	c := &cobra.Command{
-		Use:   "export",
-		Short: "Write the rankings as a comparison dataset (C(K,2) pairs per ranked group)",
-		Args:  cobra.NoArgs,
+		Use:     "export",
+		Short:   "Write the rankings as a comparison dataset (C(K,2) pairs per ranked group)",
+		Args:    cobra.NoArgs,
+		PreRunE: requireDB,
 		RunE: func(c *cobra.Command, _ []string) error {
 			_, err := label.Export(c.Context(), opts)
 			return err
@@ -127,4 +135,12 @@ func newLabelExportCmd() *cobra.Command {
 	f.Float64Var(&opts.MinAgreement, "min-agreement", 0, "leave out labelers whose agreement (gold, else peers) is below this share")
 	f.BoolVar(&opts.IncludeGold, "include-gold", false, "also export the gold rankings (source \"gold\")")
 	return c
+}
+
+// requireDB refuses an empty --db before a label command runs.
+func requireDB(c *cobra.Command, _ []string) error {
+	if f := c.Flags().Lookup("db"); f != nil && f.Value.String() == "" {
+		return errors.New("--db: want the path of the SQLite labelling database")
+	}
+	return nil
 }

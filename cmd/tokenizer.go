@@ -1,9 +1,14 @@
 package cmd
 
 import (
+	"errors"
+	"fmt"
+
 	"github.com/spf13/cobra"
 
+	"github.com/rlhf-project/rlhf/dataset"
 	"github.com/rlhf-project/rlhf/model/tokenizer"
+	"github.com/rlhf-project/rlhf/progress"
 )
 
 func init() { register(newTokenizerCmd) }
@@ -34,20 +39,40 @@ func newTokenizerByteLevelCmd() *cobra.Command {
 
 func newTokenizerTrainCmd() *cobra.Command {
 	opts := tokenizer.TrainOptions{}
+	var data []string
+	var enc dataset.Encoding
 	c := &cobra.Command{
 		Use:   "train --data DATASET_DIR_OR_JSONL --vocab-size N --out FILE",
 		Short: "Train a byte-level BPE tokenizer on the texts of datasets or JSONL files",
 		Args:  cobra.NoArgs,
 		RunE: func(c *cobra.Command, _ []string) error {
-			return tokenizer.Train(c.Context(), opts)
+			switch {
+			case len(data) == 0:
+				return errors.New("--data: want at least one dataset directory or JSONL file")
+			case opts.Out == "":
+				return errors.New("--out: want the tokenizer.json file to write")
+			case opts.VocabSize < 256+len(opts.SpecialTokens):
+				return fmt.Errorf("--vocab-size %d: want at least %d (256 bytes + special tokens)", opts.VocabSize, 256+len(opts.SpecialTokens))
+			}
+			bar := progress.New(c.Context(), -1, "texts")
+			texts := dataset.Texts(data, enc)
+			opts.Texts = func(add func(string)) error {
+				return texts(func(s string) { bar.Add(1); add(s) })
+			}
+			err := tokenizer.Train(c.Context(), opts)
+			bar.Finish()
+			if err != nil {
+				return fmt.Errorf("--data: %w", err)
+			}
+			return nil
 		},
 	}
 	f := c.Flags()
-	f.StringSliceVar(&opts.Data, "data", nil, "dataset directories or JSONL files (text/prompt/response fields); repeatable (required)")
+	f.StringSliceVar(&data, "data", nil, "dataset directories or JSONL files (text/prompt/response fields); repeatable (required)")
 	f.IntVar(&opts.VocabSize, "vocab-size", 8000, "largest vocabulary, 256 byte tokens and special tokens included")
 	f.IntVar(&opts.MinFrequency, "min-frequency", 2, "fewest occurrences a pair needs to become a merge")
 	f.StringSliceVar(&opts.SpecialTokens, "special", []string{tokenizer.EndOfText}, "special tokens added after the learned vocabulary")
 	f.StringVar(&opts.Out, "out", "", "tokenizer.json file to write (required)")
-	bindEncodingFlag(f, &opts.Encoding, "JSONL --data")
+	bindEncodingFlag(f, &enc, "JSONL --data")
 	return c
 }

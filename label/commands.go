@@ -26,7 +26,7 @@ type AddLabelerOptions struct {
 // AddLabeler creates a labeler and prints their token once to w.
 func AddLabeler(opts AddLabelerOptions, w io.Writer) error {
 	if opts.DB == "" {
-		return errors.New("label add-labeler: --db is required")
+		return errors.New("label add-labeler: no database path given")
 	}
 	s, err := OpenStore(opts.DB)
 	if err != nil {
@@ -62,7 +62,7 @@ type StatsRunOptions struct {
 // PrintStats computes the agreement figures of a database and prints them.
 func PrintStats(ctx context.Context, opts StatsRunOptions, w io.Writer) (*Stats, error) {
 	if opts.DB == "" {
-		return nil, errors.New("label stats: --db is required")
+		return nil, errors.New("label stats: no database path given")
 	}
 	s, err := OpenStore(opts.DB)
 	if err != nil {
@@ -152,7 +152,7 @@ type OverlapOptions struct {
 // SetOverlap records a new overlap rate.
 func SetOverlap(opts OverlapOptions, w io.Writer) error {
 	if opts.DB == "" {
-		return errors.New("label overlap: --db is required")
+		return errors.New("label overlap: no database path given")
 	}
 	s, err := OpenStore(opts.DB)
 	if err != nil {

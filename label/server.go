@@ -445,7 +445,7 @@ func isLoopback(addr string) bool {
 func Serve(ctx context.Context, opts ServeOptions) error {
 	opts.defaults()
 	if opts.DB == "" {
-		return errors.New("label serve: --db is required")
+		return errors.New("label serve: no database path given")
 	}
 	store, err := OpenStore(opts.DB)
 	if err != nil {

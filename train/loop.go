@@ -303,8 +303,6 @@ func planRun(kind string, o *CommonOptions, n int, store *gmodel.Store, resumeFr
 	return p, nil
 }
 
-// checkpointAt writes a checkpoint with save and, when it holds the best
-// validation metric so far, marks it as the best one.
 // checkpointer saves a run's checkpoints and remembers the directory of the
 // last one (for messages and for publishing the model).
 type checkpointer struct {
@@ -331,6 +329,8 @@ func (c *checkpointer) interrupted(err error, unit string, step int) error {
 	return fmt.Errorf("interrupted at %s %d, checkpoint %s written (continue with --resume): %w", unit, step, c.last, err)
 }
 
+// checkpointAt writes a checkpoint with save and, when it holds the best
+// validation metric so far, marks it as the best one.
 func checkpointAt(save func() error, out string, state *TrainerState, isBest bool) error {
 	if err := save(); err != nil {
 		return err

@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"math"
 	"path"
+	"slices"
 	"strings"
 
 	"github.com/gomlx/compute"
@@ -12,6 +13,7 @@ import (
 	"github.com/gomlx/gomlx/core/tensors"
 	"github.com/gomlx/gomlx/ml/model"
 	"github.com/gomlx/gomlx/ml/model/initializer"
+	gtrain "github.com/gomlx/gomlx/ml/train"
 	"github.com/gomlx/gomlx/ml/train/optimizer"
 )
 
@@ -52,9 +54,14 @@ type Optimizer struct {
 
 	micro, apply, discard *model.Exec
 
-	trainables []*model.Variable // in store order, filled at the first Micro graph build
-	pending    int               // micro-batches accumulated since the last Step
-	finite     bool              // all pending losses were finite
+	// trainables are the variables the loss trains, in store order: known
+	// only once the LossFn's graph is built, so the first Micro graph build
+	// records them; apply and discard, built at the first Step (always
+	// after a Micro), read them, and every later Micro graph (another input
+	// shape) must train the same ones.
+	trainables []*model.Variable
+	pending    int  // micro-batches accumulated since the last Step
+	finite     bool // all pending losses were finite
 	lastNormSq float64
 }
 
@@ -97,6 +104,8 @@ func NewOptimizer(backend compute.Backend, store *model.Store, lossFn LossFn, cf
 		}
 		if o.trainables == nil {
 			o.trainables = trainables
+		} else if !slices.Equal(o.trainables, trainables) {
+			panic(fmt.Sprintf("train: a micro-batch graph trains %d variables, the first one trained %d: the LossFn must use the same weights for every input shape", len(trainables), len(o.trainables)))
 		}
 		normSq := graph.ScalarZero(g, dtypes.Float32)
 		for i, v := range trainables {
@@ -150,7 +159,7 @@ func NewOptimizer(backend compute.Backend, store *model.Store, lossFn LossFn, cf
 				}
 			}
 		}
-		o.adam.(train_OptimizeWithGradients).UpdateGraphWithGradients(scope, grads, dtypes.Float32)
+		o.adam.(gtrain.OptimizeWithGradients).UpdateGraphWithGradients(scope, grads, dtypes.Float32)
 		for i, v := range decayed {
 			decay := graph.Mul(graph.MulScalar(lr, o.cfg.WeightDecay), graph.ConvertDType(before[i], dtypes.Float32))
 			v.SetNodeValue(graph.Sub(v.NodeValue(g), graph.ConvertDType(decay, v.DType())))
@@ -166,13 +175,6 @@ func NewOptimizer(backend compute.Backend, store *model.Store, lossFn LossFn, cf
 		return graph.ScalarZero(g, dtypes.Float32)
 	})
 	return o
-}
-
-// train_OptimizeWithGradients is what GoMLX's Adam implements besides
-// optimizer.Interface (the same interface gomlx/ml/train uses for gradient
-// accumulation).
-type train_OptimizeWithGradients interface {
-	UpdateGraphWithGradients(scope *model.Scope, grads []*graph.Node, lossDType dtypes.DType)
 }
 
 // accumulator returns (creating it at zero) the gradient accumulator of v.

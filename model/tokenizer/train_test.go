@@ -51,7 +51,7 @@ func TestTrainByteLevelBPE(t *testing.T) {
 	}
 	data := writeJSONL(t, rows)
 	out := filepath.Join(t.TempDir(), "tok", "tokenizer.json")
-	if err := Train(context.Background(), TrainOptions{Data: []string{data}, VocabSize: 300, Out: out}); err != nil {
+	if err := Train(context.Background(), TrainOptions{Texts: dataset.Texts([]string{data}, ""), VocabSize: 300, Out: out}); err != nil {
 		t.Fatal(err)
 	}
 	tk, err := Load(out)
@@ -95,7 +95,7 @@ func TestTrainFromDataset(t *testing.T) {
 		t.Fatal(err)
 	}
 	out := filepath.Join(t.TempDir(), "tokenizer.json")
-	if err := Train(context.Background(), TrainOptions{Data: []string{dir}, VocabSize: 270, Out: out}); err != nil {
+	if err := Train(context.Background(), TrainOptions{Texts: dataset.Texts([]string{dir}, ""), VocabSize: 270, Out: out}); err != nil {
 		t.Fatal(err)
 	}
 	tk, err := Load(out)
@@ -114,11 +114,11 @@ func TestTrainErrors(t *testing.T) {
 		opts TrainOptions
 		want string
 	}{
-		{TrainOptions{Data: []string{bad}, Out: out}, bad + ":2"},
-		{TrainOptions{Data: []string{bad}, Out: out, VocabSize: 100}, "--vocab-size 100"},
-		{TrainOptions{Out: out}, "--data"},
-		{TrainOptions{Data: []string{bad}}, "--out"},
-		{TrainOptions{Data: []string{filepath.Join(t.TempDir(), "none.jsonl")}, Out: out}, "none.jsonl"},
+		{TrainOptions{Texts: dataset.Texts([]string{bad}, ""), Out: out}, bad + ":2"},
+		{TrainOptions{Texts: dataset.Texts([]string{bad}, ""), Out: out, VocabSize: 100}, "vocabulary size 100"},
+		{TrainOptions{Out: out}, "no training texts"},
+		{TrainOptions{Texts: dataset.Texts([]string{bad}, "")}, "no tokenizer.json"},
+		{TrainOptions{Texts: dataset.Texts([]string{filepath.Join(t.TempDir(), "none.jsonl")}, ""), Out: out}, "none.jsonl"},
 	} {
 		err := Train(context.Background(), tc.opts)
 		if err == nil || !strings.Contains(err.Error(), tc.want) {
@@ -178,7 +178,7 @@ func TestTrainIsDeterministic(t *testing.T) {
 	var files [2][]byte
 	for i := range files {
 		out := filepath.Join(t.TempDir(), "tokenizer.json")
-		if err := Train(context.Background(), TrainOptions{Data: []string{data}, VocabSize: 400, Out: out}); err != nil {
+		if err := Train(context.Background(), TrainOptions{Texts: dataset.Texts([]string{data}, ""), VocabSize: 400, Out: out}); err != nil {
 			t.Fatal(err)
 		}
 		var err error
@@ -205,11 +205,11 @@ func TestTrainGBKCorpus(t *testing.T) {
 	data := filepath.Join(t.TempDir(), "gbk.jsonl")
 	os.WriteFile(data, []byte(gbk), 0o644)
 	out := filepath.Join(t.TempDir(), "tokenizer.json")
-	err = Train(context.Background(), TrainOptions{Data: []string{data}, VocabSize: 300, Out: out})
+	err = Train(context.Background(), TrainOptions{Texts: dataset.Texts([]string{data}, ""), VocabSize: 300, Out: out})
 	if !dataset.IsInvalidUTF8(err) || !strings.Contains(err.Error(), data+`:1: invalid UTF-8 in field "text"`) {
 		t.Fatalf("want an error naming %s:1, got %v", data, err)
 	}
-	if err := Train(context.Background(), TrainOptions{Data: []string{data}, VocabSize: 300, Out: out, Encoding: dataset.GBK}); err != nil {
+	if err := Train(context.Background(), TrainOptions{Texts: dataset.Texts([]string{data}, dataset.GBK), VocabSize: 300, Out: out}); err != nil {
 		t.Fatal(err)
 	}
 	tk, err := Load(out)
