@@ -1,6 +1,6 @@
 // Package train holds the trainers of rlhf and the machinery they share.
 //
-// SFT and RM are supervised-style trainers: each gives its data, loss and
+// SFT, RM and DPO are supervised-style trainers: each gives its data, loss and
 // validation to one loop, runSupervised (supervised.go), which owns
 // accumulation, the non-finite guard, logging, validation, checkpoints,
 // resume and stop. PPO (ppo*.go) is organised as OpenRLHF's trainer:
