@@ -113,10 +113,14 @@ func referenceLogps(ctx context.Context, o *DPOOptions, exec *gmodel.Exec, tok *
 		return nil, nil, false, fmt.Errorf("%s %s: %w", flag, refDir, err)
 	}
 	path := filepath.Join(o.Out, RefLogpsFile)
-	if c, ok := readRefCache(path, key, groups, valGroups); ok {
+	c, ok, err := readRefCache(path, key, groups, valGroups)
+	switch {
+	case err != nil:
+		return nil, nil, false, err
+	case ok:
 		slog.Info("reference log-probs read from the cache", "file", path, "reference", refDir)
 		return c.Train, c.Val, true, nil
-	} else if _, serr := os.Stat(path); serr == nil {
+	case c != nil:
 		slog.Warn("the cached reference log-probs are for other data, weights or --dtype: computing them again", "file", path)
 	}
 	if o.Ref != "" || resumeFrom != "" {
@@ -149,8 +153,7 @@ func referenceLogps(ctx context.Context, o *DPOOptions, exec *gmodel.Exec, tok *
 	if val, err = groupLogps(ctx, exec, valGroups, rows, o.MaxSeqLen, tok.PAD(), bar); err != nil {
 		return nil, nil, false, refInterrupted(err)
 	}
-	c := refLogps{Format: refLogpsFormat, Key: key, Reference: refDir, DType: o.DType, Train: train, Val: val}
-	raw, err := json.Marshal(c)
+	raw, err := json.Marshal(refLogps{Format: refLogpsFormat, Key: key, Reference: refDir, DType: o.DType, Train: train, Val: val})
 	if err != nil {
 		return nil, nil, false, err
 	}
@@ -169,16 +172,22 @@ func refInterrupted(err error) error {
 	return err
 }
 
-// readRefCache reads path and reports whether it holds the reference
-// log-probs of key for groups and valGroups.
-func readRefCache(path, key string, groups, valGroups []Group) (*refLogps, bool) {
+// readRefCache reads path: ok when it holds the reference log-probs of key
+// for groups and valGroups; c not nil when it is a cache of another run
+// (to replace); an error when it is something else, which is not replaced.
+func readRefCache(path, key string, groups, valGroups []Group) (c *refLogps, ok bool, err error) {
 	raw, err := os.ReadFile(path)
-	if err != nil {
-		return nil, false
+	if os.IsNotExist(err) {
+		return nil, false, nil
+	} else if err != nil {
+		return nil, false, err
 	}
-	c := &refLogps{}
-	if json.Unmarshal(raw, c) != nil || c.Format != refLogpsFormat || c.Key != key {
-		return nil, false
+	c = &refLogps{}
+	if json.Unmarshal(raw, c) != nil || c.Format != refLogpsFormat {
+		return nil, false, fmt.Errorf("--out: %s is not a reference log-prob cache of rlhf dpo; move it away or choose another --out", path)
+	}
+	if c.Key != key {
+		return c, false, nil
 	}
 	fits := func(v [][]float64, gs []Group) bool {
 		if len(v) != len(gs) {
@@ -191,7 +200,7 @@ func readRefCache(path, key string, groups, valGroups []Group) (*refLogps, bool)
 		}
 		return true
 	}
-	return c, fits(c.Train, groups) && fits(c.Val, valGroups)
+	return c, fits(c.Train, groups) && fits(c.Val, valGroups), nil
 }
 
 // refCacheKey hashes what the reference log-probs depend on: the

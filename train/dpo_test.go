@@ -3,6 +3,7 @@ package train
 import (
 	"bytes"
 	"context"
+	"errors"
 	"math"
 	"os"
 	"path/filepath"
@@ -406,5 +407,47 @@ func TestDPODropsTies(t *testing.T) {
 	kept, ties := dropTies(rows)
 	if ties != 2 || len(kept) != 2 || kept[0].Rejected != "b" || kept[1].Prompt != "r" {
 		t.Fatalf("kept %+v, %d ties", kept, ties)
+	}
+}
+
+// TestDPOReferenceCacheIsOurs: an --out file named like the cache that rlhf
+// dpo did not write is neither used nor replaced; a cache of other data is
+// replaced; a run cancelled while computing the reference says so and
+// leaves no checkpoint.
+func TestDPOReferenceCacheIsOurs(t *testing.T) {
+	base := tinyModelDir(t, 1, 32, 64)
+	root := t.TempDir()
+	data := writeDataset(t, filepath.Join(root, "cmp"), keywordComparisons(4, 1))
+	opts := func(out string) DPOOptions {
+		return DPOOptions{Model: base, Data: data, CommonOptions: CommonOptions{Out: out, MaxSteps: 1, LR: 1e-3,
+			BatchSize: 2, MaxSeqLen: 64, Backend: "go"}}
+	}
+	foreign := filepath.Join(root, "foreign")
+	os.MkdirAll(foreign, 0o755)
+	cache := filepath.Join(foreign, RefLogpsFile)
+	os.WriteFile(cache, []byte(`{"mine": true}`), 0o644)
+	if _, err := RunDPO(context.Background(), opts(foreign)); err == nil || !strings.Contains(err.Error(), "is not a reference log-prob cache") {
+		t.Fatalf("foreign %s: %v", RefLogpsFile, err)
+	}
+	if b, _ := os.ReadFile(cache); string(b) != `{"mine": true}` {
+		t.Fatalf("foreign file replaced: %s", b)
+	}
+
+	stale := filepath.Join(root, "stale")
+	os.MkdirAll(stale, 0o755)
+	os.WriteFile(filepath.Join(stale, RefLogpsFile), []byte(`{"format":"`+refLogpsFormat+`","key":"other","train":[[1]]}`), 0o644)
+	res, err := RunDPO(context.Background(), opts(stale))
+	if err != nil || res.RefCached {
+		t.Fatalf("stale cache: %+v, %v", res, err)
+	}
+
+	ctx, cancel := context.WithCancel(context.Background())
+	cancel()
+	out := filepath.Join(root, "cancelled")
+	if _, err := RunDPO(ctx, opts(out)); !errors.Is(err, context.Canceled) || !strings.Contains(err.Error(), "reference log-probs") {
+		t.Fatalf("cancelled run: %v", err)
+	}
+	if steps, _ := ListCheckpoints(out); len(steps) > 0 {
+		t.Fatal("a run cancelled before training wrote checkpoints")
 	}
 }
