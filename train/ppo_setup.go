@@ -22,12 +22,12 @@ type ppoRun struct {
 	iterations int // total, including those before a resume
 
 	actor, ref, critic, rm *model.Model // rm is nil with a synthetic reward
-	// actorSaver and criticSaver write actor and critic into checkpoints
-	// with the tokenizer files they were loaded with.
-	actorSaver, criticSaver *modelSaver
 	tok                    *tokenizer.Tokenizer
 	eos, pad               int
 	norm                   infer.RewardNorm // of the reward model's scores
+	// actorSaver and criticSaver write actor and critic into checkpoints
+	// with the tokenizer files they were loaded with.
+	actorSaver, criticSaver *modelSaver
 
 	prompts   []dataset.Prompt
 	promptIDs [][]int32 // in the actor's template, at most MaxPromptLen tokens
