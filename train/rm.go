@@ -383,6 +383,9 @@ func RunRM(ctx context.Context, o RMOptions) (*RMResult, error) {
 	if err != nil {
 		return nil, err
 	}
+	if err := collapsedRewards(refs, rewards, final, lr.Last, o.LR); err != nil {
+		return nil, err
+	}
 	res.RewardMean, res.RewardStd = meanStd(rewards)
 	fm.Meta.RewardMean, fm.Meta.RewardStd = res.RewardMean, res.RewardStd
 	if fm.Meta.Extra == nil {
