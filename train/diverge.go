@@ -58,15 +58,16 @@ const (
 )
 
 // explosionLimit is the largest value quantity key may take: ExplodeFactor
-// times its reference, at least ExplodeFloor. x is the quantity's value
-// now: it becomes the reference when the run has none yet (recorded in
-// state.Extra["first_"+key], which checkpoints keep).
-func explosionLimit(state *TrainerState, key string, x float64) (limit, ref float64) {
+// times its reference, at least ExplodeFloor. When the run has no
+// reference yet and x is one (setsRef: a loss of the weights the run
+// started from, or the first after a resume) and finite, x becomes the
+// reference (recorded in state.Extra["first_"+key], which checkpoints keep).
+func explosionLimit(state *TrainerState, key string, x float64, setsRef bool) (limit, ref float64) {
 	if state.Extra == nil {
 		state.Extra = map[string]float64{}
 	}
 	ref, ok := state.Extra["first_"+key]
-	if !ok && finite(x) {
+	if !ok && setsRef && finite(x) {
 		ref = x
 		state.Extra["first_"+key] = x
 	}

@@ -117,17 +117,20 @@ func TestPPOExplodingValueLossFails(t *testing.T) {
 // first value recorded in the trainer state (so it survives --resume).
 func TestExplosionRule(t *testing.T) {
 	st := &TrainerState{}
-	limit, ref := explosionLimit(st, "loss", 20)
+	if limit, ref := explosionLimit(st, "loss", 5e12, false); limit != ExplodeFloor || ref != 0 || len(st.Extra) != 0 {
+		t.Fatalf("a validation loss became the reference: limit %v ref %v extra %v", limit, ref, st.Extra)
+	}
+	limit, ref := explosionLimit(st, "loss", 20, true)
 	if limit != 2000 || ref != 20 || st.Extra["first_loss"] != 20 {
 		t.Fatalf("limit %v ref %v extra %v, want 2000 20", limit, ref, st.Extra)
 	}
-	if limit, _ = explosionLimit(st, "loss", 1e9); limit != 2000 {
+	if limit, _ = explosionLimit(st, "loss", 1e9, true); limit != 2000 {
 		t.Fatalf("the reference moved: limit %v", limit)
 	}
-	if limit, _ = explosionLimit(&TrainerState{}, "loss", 0.7); limit != ExplodeFloor {
+	if limit, _ = explosionLimit(&TrainerState{}, "loss", 0.7, true); limit != ExplodeFloor {
 		t.Fatalf("small reference: limit %v, want the floor", limit)
 	}
-	if _, ref = explosionLimit(&TrainerState{}, "loss", math.NaN()); ref != 0 {
+	if _, ref = explosionLimit(&TrainerState{}, "loss", math.NaN(), true); ref != 0 {
 		t.Fatalf("a NaN became the reference: %v", ref)
 	}
 	for _, c := range []struct {

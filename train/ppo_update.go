@@ -111,7 +111,7 @@ func (r *ppoRun) actorStep(exp *experience, rows []int, iter int) (actorStats, e
 // says which learning rate to lower.
 func (r *ppoRun) explodedLoss(iter int, key, what string, loss float64, advice string) error {
 	e := explosion{what: what, x: loss, refWhat: "its first value"}
-	e.limit, e.ref = explosionLimit(r.state, key, loss)
+	e.limit, e.ref = explosionLimit(r.state, key, loss, true)
 	if !e.exploded() {
 		return nil
 	}

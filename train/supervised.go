@@ -117,7 +117,7 @@ func runSupervised(ctx context.Context, o *CommonOptions, stopAfter int, run *ru
 			}
 		}
 		if step.Applied {
-			if err := explodedLoss(o, state, "training loss", loss, ckpt.last); err != nil {
+			if err := explodedLoss(o, state, trainingLoss, loss, ckpt.last); err != nil {
 				return nil, err
 			}
 		}
@@ -158,13 +158,17 @@ func runSupervised(ctx context.Context, o *CommonOptions, stopAfter int, run *ru
 	return res, nil
 }
 
-// explodedLoss returns the error of a diverged run when loss (what: the
-// "training loss" or "validation loss" after update state.Step) is
+// trainingLoss names the training loss in explodedLoss; the first one of
+// a run is the reference of its losses.
+const trainingLoss = "training loss"
+
+// explodedLoss returns the error of a diverged run when loss (what:
+// trainingLoss or "validation loss", after update state.Step) is
 // non-finite or above the limit of the run's losses (see ExplodeFactor);
 // last is the newest checkpoint.
 func explodedLoss(o *CommonOptions, state *TrainerState, what string, loss float64, last string) error {
 	e := explosion{what: what, x: loss, refWhat: "the first training loss"}
-	e.limit, e.ref = explosionLimit(state, "loss", loss)
+	e.limit, e.ref = explosionLimit(state, "loss", loss, what == trainingLoss)
 	if !e.exploded() {
 		return nil
 	}
