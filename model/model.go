@@ -340,7 +340,7 @@ func (m *Model) Save(dir string, opts ...SaveOptions) error {
 		src, _ := filepath.Abs(m.SourceDir)
 		dst, _ := filepath.Abs(dir)
 		if src != dst {
-			for _, f := range tokenizerFiles {
+			for _, f := range TokenizerFiles {
 				if err := copyIfExists(filepath.Join(m.SourceDir, f), filepath.Join(dir, f)); err != nil {
 					return err
 				}
@@ -350,8 +350,9 @@ func (m *Model) Save(dir string, opts ...SaveOptions) error {
 	return nil
 }
 
-// tokenizerFiles are copied along by Save.
-var tokenizerFiles = []string{"tokenizer.json", "tokenizer_config.json", "special_tokens_map.json",
+// TokenizerFiles are the tokenizer files of a model folder (those that
+// exist); Save copies them along from SourceDir.
+var TokenizerFiles = []string{"tokenizer.json", "tokenizer_config.json", "special_tokens_map.json",
 	"vocab.json", "merges.txt", "tokenizer.model", "generation_config.json"}
 
 func copyIfExists(src, dst string) error {

@@ -17,6 +17,7 @@ import (
 	gmodel "github.com/gomlx/gomlx/ml/model"
 
 	"github.com/rlhf-project/rlhf/atomicfile"
+	"github.com/rlhf-project/rlhf/model"
 	"github.com/rlhf-project/rlhf/model/safetensors"
 )
 
@@ -170,6 +171,50 @@ func SaveCheckpoint(out string, step int, writeModels func(dir string) error, st
 	}
 	ok = true
 	return final, pruneCheckpoints(out, keep, state.BestStep)
+}
+
+// modelSaver writes a model being trained into checkpoint folders, with
+// the tokenizer files of the folder the run loaded it from, read once when
+// the run starts. model.Model.Save would copy them from that folder at
+// each save instead, and after --resume that folder is the checkpoint
+// resumed from, which --keep prunes while the run goes on: the later
+// checkpoints, and the model published from them, would lack them.
+type modelSaver struct {
+	m     *model.Model
+	files map[string][]byte // tokenizer file name → content
+}
+
+// newModelSaver reads the tokenizer files of m.SourceDir (tokenizer.json
+// at least) and detaches m from that folder.
+func newModelSaver(m *model.Model) (*modelSaver, error) {
+	s := &modelSaver{m: m, files: map[string][]byte{}}
+	for _, name := range model.TokenizerFiles {
+		data, err := os.ReadFile(filepath.Join(m.SourceDir, name))
+		if os.IsNotExist(err) {
+			continue
+		} else if err != nil {
+			return nil, err
+		}
+		s.files[name] = data
+	}
+	if _, ok := s.files["tokenizer.json"]; !ok {
+		return nil, fmt.Errorf("%s has no tokenizer.json", m.SourceDir)
+	}
+	m.SourceDir = ""
+	return s, nil
+}
+
+// save writes the model and its tokenizer files into dir.
+func (s *modelSaver) save(dir string) error {
+	if err := s.m.Save(dir); err != nil {
+		return err
+	}
+	for name, data := range s.files {
+		if err := atomicfile.WriteFile(filepath.Join(dir, name), data, 0o644); err != nil {
+			return err
+		}
+	}
+	return nil
 }
 
 // MarkBest records step as the best checkpoint of OUT.

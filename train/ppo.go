@@ -82,6 +82,11 @@ func RunPPO(ctx context.Context, o PPOOptions) (*PPOResult, error) {
 			res.First = m
 		}
 		res.Last = m
+		// A NaN KL passes --max-kl's comparison; it must not be checkpointed.
+		if e := klExplosion(meanKL, m["response_len"]); e.exploded() {
+			return nil, e.error("iteration", iter+1, r.ckpt.last,
+				fmt.Sprintf("lower --lr (now %g), raise --kl-coef or set --target-kl", o.LR))
+		}
 		bar.Add(1)
 		bar.SetStatus(fmt.Sprintf("reward %.3f kl %.3f len %.1f", m["reward_mean"], meanKL, m["response_len"]))
 		stop, err := r.endIteration(iter, startIter, meanKL)

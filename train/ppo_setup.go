@@ -25,6 +25,9 @@ type ppoRun struct {
 	tok                    *tokenizer.Tokenizer
 	eos, pad               int
 	norm                   infer.RewardNorm // of the reward model's scores
+	// actorSaver and criticSaver write actor and critic into checkpoints
+	// with the tokenizer files they were loaded with.
+	actorSaver, criticSaver *modelSaver
 
 	prompts   []dataset.Prompt
 	promptIDs [][]int32 // in the actor's template, at most MaxPromptLen tokens
@@ -112,6 +115,12 @@ func (r *ppoRun) loadModels(resumeFrom string) error {
 		return fmt.Errorf("--policy and --critic: %w", err)
 	}
 	r.critic = critic
+	if r.actorSaver, err = newModelSaver(r.actor); err != nil {
+		return fmt.Errorf("--policy %w", err)
+	}
+	if r.criticSaver, err = newModelSaver(r.critic); err != nil {
+		return fmt.Errorf("--critic %w", err)
+	}
 	models := []*model.Model{r.actor, r.ref, r.critic}
 	r.norm = infer.RewardNorm{Mean: 0, Std: 1}
 	if o.rewardFn == nil {
@@ -281,10 +290,10 @@ func (r *ppoRun) saveCheckpoint() (string, error) {
 		s.Extra["ptx_epoch"], s.Extra["ptx_batch"] = float64(r.ptx.data.epoch), float64(r.ptx.data.index)
 	}
 	return SaveCheckpoint(r.o.Out, s.Step, func(dir string) error {
-		if err := r.actor.Save(dir); err != nil {
+		if err := r.actorSaver.save(dir); err != nil {
 			return err
 		}
-		return r.critic.Save(filepath.Join(dir, CriticDir))
+		return r.criticSaver.save(filepath.Join(dir, CriticDir))
 	}, s, r.o.Keep, r.stores...)
 }
 

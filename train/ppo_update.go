@@ -68,6 +68,11 @@ func (r *ppoRun) criticStep(exp *experience, rows []int, iter int) (criticStats,
 	if err := r.guard.Check(iter, step, res.Loss, r.ckpt.last); err != nil {
 		return criticStats{}, fmt.Errorf("critic: %w", err)
 	}
+	if step.Applied {
+		if err := r.explodedLoss(iter, "value_loss", "critic's value loss", res.Loss, fmt.Sprintf("lower --critic-lr (now %g)", r.o.CriticLR)); err != nil {
+			return criticStats{}, err
+		}
+	}
 	return criticStatsOf(res), nil
 }
 
@@ -92,5 +97,23 @@ func (r *ppoRun) actorStep(exp *experience, rows []int, iter int) (actorStats, e
 	if err := r.guard.Check(iter, step, res.Loss, r.ckpt.last); err != nil {
 		return actorStats{}, fmt.Errorf("actor: %w", err)
 	}
+	if step.Applied {
+		if err := r.explodedLoss(iter, "policy_loss", "actor's policy loss", res.Loss, fmt.Sprintf("lower --lr (now %g)", o.LR)); err != nil {
+			return actorStats{}, err
+		}
+	}
 	return actorStatsOf(res), nil
+}
+
+// explodedLoss returns the error of a diverged run when loss, of quantity
+// key (what: its name in the message) in iteration iter (0-based), is
+// non-finite or above the limit of its kind (see ExplodeFactor); advice
+// says which learning rate to lower.
+func (r *ppoRun) explodedLoss(iter int, key, what string, loss float64, advice string) error {
+	e := explosion{what: what, x: loss, refWhat: "its first value"}
+	e.limit, e.ref = explosionLimit(r.state, key, loss, true)
+	if !e.exploded() {
+		return nil
+	}
+	return e.error("iteration", iter+1, r.ckpt.last, advice+" or keep --clip-grad on")
 }

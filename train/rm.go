@@ -239,6 +239,10 @@ func RunRM(ctx context.Context, o RMOptions) (*RMResult, error) {
 	if err != nil {
 		return nil, err
 	}
+	saver, err := newModelSaver(m)
+	if err != nil {
+		return nil, fmt.Errorf("--model %w", err)
+	}
 	if err := m.SetComputeDType(o.DType); err != nil {
 		return nil, err
 	}
@@ -311,7 +315,7 @@ func RunRM(ctx context.Context, o RMOptions) (*RMResult, error) {
 		return mt, nil
 	}
 
-	trainer := supervised{kind: "rm", opt: optim, saveModel: func(dir string) error { return m.Save(dir) },
+	trainer := supervised{kind: "rm", opt: optim, saveModel: saver.save,
 		micro: func(idx []int) (float64, Metrics, int, error) {
 			gs := make([]Group, len(idx))
 			for i, j := range idx {
@@ -377,6 +381,9 @@ func RunRM(ctx context.Context, o RMOptions) (*RMResult, error) {
 	}
 	rewards, err := fs.RewardsOf(refs, 8)
 	if err != nil {
+		return nil, err
+	}
+	if err := collapsedRewards(refs, rewards, final, lr.Last, o.LR); err != nil {
 		return nil, err
 	}
 	res.RewardMean, res.RewardStd = meanStd(rewards)

@@ -132,6 +132,10 @@ func RunSFT(ctx context.Context, o SFTOptions) (*SFTResult, error) {
 	if !m.HasLMHead {
 		return nil, fmt.Errorf("--model %s: the checkpoint has no language-model head (it is a reward model); SFT needs a causal LM", modelDir)
 	}
+	saver, err := newModelSaver(m)
+	if err != nil {
+		return nil, fmt.Errorf("--model %w", err)
+	}
 
 	// 2. Tokenise.
 	enc := &infer.Encoder{Tok: tok, Meta: m.Meta, MaxLen: o.MaxSeqLen, Truncate: o.Truncate}
@@ -173,7 +177,7 @@ func RunSFT(ctx context.Context, o SFTOptions) (*SFTResult, error) {
 	evalExec := gmodel.MustNewExec(run.backend, m.Store, func(_ *gmodel.Scope, tokens, mask, targets, weights *Node) (*Node, *Node) {
 		return sftNLL(m, tokens, mask, targets, weights)
 	})
-	trainer := supervised{kind: "sft", opt: optim, saveModel: func(dir string) error { return m.Save(dir) },
+	trainer := supervised{kind: "sft", opt: optim, saveModel: saver.save,
 		micro: func(idx []int) (float64, Metrics, int, error) {
 			batch := make([]infer.Encoded, len(idx))
 			for i, j := range idx {

@@ -2,6 +2,7 @@ package train
 
 import (
 	"context"
+	"fmt"
 	"log/slog"
 	"slices"
 	"strings"
@@ -115,6 +116,11 @@ func runSupervised(ctx context.Context, o *CommonOptions, stopAfter int, run *ru
 				return nil, err
 			}
 		}
+		if step.Applied {
+			if err := explodedLoss(o, state, trainingLoss, loss, ckpt.last); err != nil {
+				return nil, err
+			}
+		}
 		last := state.Step == run.total
 		stop := stopAfter > 0 && state.Step-startStep >= stopAfter && !last
 		if state.Step%run.evalEvery == 0 || last || stop {
@@ -129,6 +135,11 @@ func runSupervised(ctx context.Context, o *CommonOptions, stopAfter int, run *ru
 				mt["step"] = float64(state.Step)
 				if err := log.Write(mt); err != nil {
 					return nil, err
+				}
+				if v, ok := mt["val_loss"]; ok {
+					if err := explodedLoss(o, state, "validation loss", v, ckpt.last); err != nil {
+						return nil, err
+					}
 				}
 				if v := mt["val_loss"]; state.BestStep == 0 || v < state.BestMetric {
 					state.BestStep, state.BestMetric, isBest = state.Step, v, true
@@ -145,6 +156,23 @@ func runSupervised(ctx context.Context, o *CommonOptions, stopAfter int, run *ru
 	}
 	res.Steps, res.Last = state.Step, ckpt.last
 	return res, nil
+}
+
+// trainingLoss names the training loss in explodedLoss; the first one of
+// a run is the reference of its losses.
+const trainingLoss = "training loss"
+
+// explodedLoss returns the error of a diverged run when loss (what:
+// trainingLoss or "validation loss", after update state.Step) is
+// non-finite or above the limit of the run's losses (see ExplodeFactor);
+// last is the newest checkpoint.
+func explodedLoss(o *CommonOptions, state *TrainerState, what string, loss float64, last string) error {
+	e := explosion{what: what, x: loss, refWhat: "the first training loss"}
+	e.limit, e.ref = explosionLimit(state, "loss", loss, what == trainingLoss)
+	if !e.exploded() {
+		return nil
+	}
+	return e.error("step", state.Step, last, fmt.Sprintf("lower --lr (now %g), raise --warmup or keep --clip-grad on", o.LR))
 }
 
 // logValidation logs the overall validation metrics (not the per-task ones).
