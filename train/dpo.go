@@ -402,6 +402,10 @@ func RunDPO(ctx context.Context, o DPOOptions) (*DPOResult, error) {
 	if err := m.SetComputeDType(o.DType); err != nil {
 		return nil, err
 	}
+	saver, err := newModelSaver(m)
+	if err != nil {
+		return nil, fmt.Errorf("--model %w", err)
+	}
 
 	// 2. Tokenise and group.
 	enc := &infer.Encoder{Tok: tok, Meta: m.Meta, MaxLen: o.MaxSeqLen, Truncate: o.Truncate}
@@ -446,7 +450,7 @@ func RunDPO(ctx context.Context, o DPOOptions) (*DPOResult, error) {
 
 	// 4. Executables: the optimizer's train step; validation reuses lpExec.
 	optim := NewOptimizer(run.backend, m.Store, dpoLoss(m, cfg), OptimizerConfig{WeightDecay: o.WeightDecay, ClipGrad: o.ClipGrad})
-	trainer := supervised{kind: "dpo", opt: optim, saveModel: func(dir string) error { return m.Save(dir) },
+	trainer := supervised{kind: "dpo", opt: optim, saveModel: saver.save,
 		micro: func(idx []int) (float64, Metrics, int, error) {
 			gs := make([]Group, len(idx))
 			var refs [][]float64

@@ -132,3 +132,26 @@ func TestPPOResumeAfterPruneKeepsTokenizer(t *testing.T) {
 	checkAllCheckpoints(t, policy, o.Out)
 	checkAllCheckpoints(t, rm, o.Out, CriticDir)
 }
+
+// TestDPOResumeAfterPruneKeepsTokenizer is the same for DPO, which trains on
+// the shared loop too.
+func TestDPOResumeAfterPruneKeepsTokenizer(t *testing.T) {
+	base := tinyModelDir(t, 1, 32, 64)
+	addTokenizerConfig(t, base)
+	root := t.TempDir()
+	data := writeDataset(t, filepath.Join(root, "cmp"), keywordComparisons(6, 3))
+	out := filepath.Join(root, "out")
+	o := DPOOptions{Model: base, Data: data, StopAfter: 2, CommonOptions: CommonOptions{Out: out, MaxSteps: 6, LR: 1e-3,
+		BatchSize: 2, MaxSeqLen: 64, EvalEvery: 1, Keep: 1, Backend: "go"}}
+	if res, err := RunDPO(context.Background(), o); err != nil || !res.Stopped {
+		t.Fatalf("interrupted run: %+v %v", res, err)
+	}
+	o.StopAfter, o.Resume = 0, true
+	if _, err := RunDPO(context.Background(), o); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := os.Stat(CheckpointDir(out, 2)); !os.IsNotExist(err) {
+		t.Fatalf("the checkpoint resumed from should be pruned by --keep 1: %v", err)
+	}
+	checkAllCheckpoints(t, base, out)
+}
