@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/rlhf-project/rlhf/dataset"
+	"github.com/rlhf-project/rlhf/infer"
 )
 
 // The RL algorithms of `rlhf ppo --algo`. PPO trains a critic; the others
@@ -78,7 +79,7 @@ type PPOOptions struct {
 	// score first (when Reward is set), then each of RewardFns. Empty: 1 each.
 	RewardWeights []float64
 	// RewardTimeout bounds each call of a cmd: reward program (once per
-	// iteration). 0 means 60s.
+	// iteration). Default 60s.
 	RewardTimeout time.Duration
 
 	// MaxNewTokens is the maximum response length in tokens. Default 128.
@@ -224,6 +225,9 @@ func (o *PPOOptions) Defaults() {
 	ppoDefaultF(&o.CriticLR, 5e-6)
 	ppoDefaultF(&o.KLHorizon, 10000)
 	ppoDefault(&o.SaveEvery, 20)
+	if o.RewardTimeout == 0 {
+		o.RewardTimeout = infer.DefaultRewardTimeout
+	}
 	if o.Critic == "" && o.Algo == AlgoPPO {
 		o.Critic = o.Reward
 	}
