@@ -293,10 +293,13 @@ func (o *PPOOptions) checkAlgo() error {
 	for _, c := range []struct {
 		set  bool
 		flag string
-	}{{o.Critic != "", "--critic"}, {o.CriticDevice != "", "--critic-device"}, {o.CriticWarmup > 0, "--critic-warmup-steps"}, {o.NoWhiten, "--no-whiten"}} {
+	}{{o.Critic != "", "--critic"}, {o.CriticDevice != "", "--critic-device"}, {o.CriticWarmup > 0, "--critic-warmup-steps"}} {
 		if c.set {
-			return fmt.Errorf("%s: --algo %s trains no critic and does not whiten PPO advantages; it applies to --algo ppo only", c.flag, o.Algo)
+			return fmt.Errorf("%s: --algo %s trains no critic; it applies to --algo ppo only", c.flag, o.Algo)
 		}
+	}
+	if o.NoWhiten {
+		return fmt.Errorf("--no-whiten: --algo %s has no PPO whitening to turn off (REINFORCE++'s normalisation is part of the algorithm; GRPO and RLOO normalise per prompt); it applies to --algo ppo only", o.Algo)
 	}
 	return nil
 }
