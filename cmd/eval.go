@@ -16,15 +16,20 @@ func newEvalCmd(runF func(context.Context, infer.EvalOptions) error) *cobra.Comm
 	o := infer.EvalOptions{}
 	c := &cobra.Command{
 		Use:   "eval --policy DIR --baseline DIR --reward RM --prompts DATASET --out DIR",
-		Short: "Compare a policy with a baseline under a reward model (win rate, reward, KL, length, per task)",
+		Short: "Compare a policy with a baseline under a reward model (win rate, reward, rule rewards, KL, length, per task)",
 		Long: `Sample the policy and the baseline on the same prompts, score both responses
 with the reward model and report, overall and per task: the mean reward of each,
 the win rate of the policy over the baseline (ties count half) with a 95%
 Wilson interval, the KL of the policy to the baseline (Monte-Carlo, nats per
-response) and mean response lengths. Writes --out/eval.json and the response
+response) and mean response lengths; with --reward-fn, also the mean rule reward
+of each side (over the prompts with a reference answer for the rules that
+compare with one). Any two language-model checkpoints can be compared, whatever
+trained them (sft, dpo, ppo, grpo, ...). Writes --out/eval.json and the response
 datasets --out/policy and --out/baseline (kind response) for reading and labelling.`,
-		Example: `  rlhf eval --policy ckpt/ppo --baseline ckpt/sft --reward ckpt/rm --prompts data/instruct/prompts/val --out eval/ppo-vs-sft`,
-		Args:    cobra.NoArgs,
+		Example: `  rlhf eval --policy ckpt/ppo --baseline ckpt/sft --reward ckpt/rm --prompts data/instruct/prompts/val --out eval/ppo-vs-sft
+  rlhf eval --policy ckpt/grpo --baseline ckpt/ppo --reward ckpt/rm --reward-fn exact-match --reward-fn contains \
+      --prompts data/instruct/prompts/val --out eval/grpo-vs-ppo`,
+		Args: cobra.NoArgs,
 		RunE: func(c *cobra.Command, _ []string) error {
 			if runF != nil {
 				return runF(c.Context(), o)
@@ -50,6 +55,8 @@ datasets --out/policy and --out/baseline (kind response) for reading and labelli
 	f.StringVar(&o.Backend, "backend", "", "compute backend: go, xla:cuda or xla:/abs/path/plugin.so (default $RLHF_BACKEND or go)")
 	dtypeVar(f, &o.DType, "compute dtype: float32, or bfloat16 (GPU; float32 master weights, norms, softmax and log-probs)")
 	f.StringVar(&o.Template, "template", "", "prompt template overriding the checkpoints'")
+	f.StringArrayVar(&o.RewardFns, "reward-fn", nil, "rule reward to report, repeatable: exact-match, contains, regex:PATTERN, length-penalty (against each prompt's reference) or cmd:PROG")
+	f.DurationVar(&o.RewardTimeout, "reward-timeout", infer.DefaultRewardTimeout, "time limit of each call of a cmd: reward program")
 	bindEncodingFlag(f, &o.Encoding, "JSONL --prompts")
 	return c
 }

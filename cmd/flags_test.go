@@ -7,6 +7,7 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/spf13/cobra"
 
@@ -126,7 +127,8 @@ func TestServeFlagsReachOptions(t *testing.T) {
 	for _, args := range [][]string{
 		{"--config", cfg, "generate", "--model", "m", "--prompts", "a,b", "--out", "o", "--dtype", "bfloat16"},
 		{"--config", cfg, "score", "--model", "m", "--data", "d", "--out", "o", "--raw"},
-		{"--config", cfg, "eval", "--policy", "p", "--baseline", "b", "--reward", "r", "--prompts", "q", "--out", "o"},
+		{"--config", cfg, "eval", "--policy", "p", "--baseline", "b", "--reward", "r", "--prompts", "q", "--out", "o",
+			"--reward-fn", "exact-match", "--reward-fn", "regex:a,b", "--reward-timeout", "5s"},
 	} {
 		root.SetArgs(args)
 		if err := root.Execute(); err != nil {
@@ -139,7 +141,7 @@ func TestServeFlagsReachOptions(t *testing.T) {
 	if !sc.Raw || sc.Model != "m" || sc.DType != "float32" {
 		t.Errorf("score: %+v", sc)
 	}
-	if ev.MaxNewTokens != 7 || ev.Policy != "p" || ev.Baseline != "b" {
+	if ev.MaxNewTokens != 7 || ev.Policy != "p" || ev.Baseline != "b" || len(ev.RewardFns) != 2 || ev.RewardFns[1] != "regex:a,b" || ev.RewardTimeout != 5*time.Second {
 		t.Errorf("eval: %+v", ev)
 	}
 }
@@ -179,5 +181,55 @@ func TestTokenizerTrainErrorsNameFlags(t *testing.T) {
 	}
 	if _, err := os.Stat(out); !os.IsNotExist(err) {
 		t.Errorf("a failed run left %s", out)
+	}
+}
+
+// TestPPOAlgoAndRewardFlags: --algo, --num-samples and the reward sources
+// reach the options (from the command line and --config); critic-only
+// flags are refused for the critic-free algorithms.
+func TestPPOAlgoAndRewardFlags(t *testing.T) {
+	base := []string{"ppo", "--policy", "p", "--prompts", "q", "--out", "o"}
+	_, _, ppo, err := runCaptured(t, append(base, "--reward", "r")...)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if ppo.Algo != train.AlgoPPO || ppo.NumSamples != 0 || ppo.RewardFns != nil || ppo.RewardTimeout != time.Minute {
+		t.Fatalf("defaults: algo %q, num-samples %d, reward-fn %v, timeout %v", ppo.Algo, ppo.NumSamples, ppo.RewardFns, ppo.RewardTimeout)
+	}
+	_, _, ppo, err = runCaptured(t, append(base, "--algo", "grpo", "--num-samples", "8", "--reward-fn", "exact-match",
+		"--reward-fn", "regex:^(a|b),c$", "--reward-fn", "cmd:judge --strict", "--reward-weights", "1,0.5,2", "--reward-timeout", "90s")...)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if ppo.Algo != train.AlgoGRPO || ppo.NumSamples != 8 || ppo.Reward != "" || ppo.RewardTimeout != 90*time.Second ||
+		strings.Join(ppo.RewardFns, " | ") != "exact-match | regex:^(a|b),c$ | cmd:judge --strict" ||
+		len(ppo.RewardWeights) != 3 || ppo.RewardWeights[1] != 0.5 {
+		t.Fatalf("grpo options: %+v", ppo)
+	}
+	cfg := filepath.Join(t.TempDir(), "rlhf.yaml")
+	os.WriteFile(cfg, []byte("ppo:\n  algo: reinforce++\n  reward-fn: [contains, length-penalty]\n  reward-weights: [2, 1]\n"), 0o644)
+	_, _, ppo, err = runCaptured(t, append([]string{"--config", cfg}, base...)...)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if ppo.Algo != train.AlgoREINFORCEPP || len(ppo.RewardFns) != 2 || ppo.RewardFns[1] != "length-penalty" || ppo.RewardWeights[0] != 2 {
+		t.Fatalf("config: %+v", ppo)
+	}
+	for _, c := range []struct {
+		args []string
+		want string
+	}{
+		{[]string{"--algo", "a2c"}, "want one of ppo, grpo, rloo, reinforce++"},
+		{[]string{"--algo", "grpo", "--critic-lr", "1e-5"}, "--critic-lr"},
+		{[]string{"--algo", "rloo", "--value-clip", "0.1"}, "--value-clip"},
+		{[]string{"--algo", "reinforce++", "--lambda", "0.9"}, "--lambda"},
+		{[]string{"--algo", "grpo", "--gamma", "0.99"}, "--gamma"},
+	} {
+		if _, _, _, err := runCaptured(t, append(base, c.args...)...); err == nil || !strings.Contains(err.Error(), c.want) {
+			t.Errorf("%v: got %v, want an error with %q", c.args, err, c.want)
+		}
+	}
+	if _, _, ppo, err = runCaptured(t, append(base, "--algo", "reinforce++", "--gamma", "0.99")...); err != nil || ppo.Gamma != 0.99 {
+		t.Errorf("reinforce++ takes --gamma: %v %v", ppo.Gamma, err)
 	}
 }

@@ -2,6 +2,7 @@ package cmd
 
 import (
 	"context"
+	"fmt"
 
 	"github.com/spf13/cobra"
 
@@ -16,7 +17,7 @@ func newPPOCmd(runF func(context.Context, train.PPOOptions) error) *cobra.Comman
 	o := train.PPODefaults()
 	c := &cobra.Command{
 		Use:   "ppo --policy SFT --reward RM --prompts DATASET --out DIR",
-		Short: "PPO (optionally PPO-ptx) of an SFT policy against a reward model",
+		Short: "PPO (optionally PPO-ptx), GRPO, RLOO or REINFORCE++ of an SFT policy against a reward model or rule rewards",
 		Long: `Optimise the SFT policy against a frozen reward model with PPO, as InstructGPT did.
 Each iteration samples --rollout-batch prompts, scores the responses (actor and
 reference log-probs, critic values, RM score), rewards each token with
@@ -26,8 +27,18 @@ for --ppo-epochs passes in mini-batches (clipped surrogate, clipped value
 loss, entropy bonus, gradient clipping). With --ptx-coef > 0 each actor
 update also adds γ_ptx × the LM loss of a --ptx batch (PPO-ptx).
 
+--algo grpo, rloo or reinforce++ train no critic (one model less): GRPO
+samples --num-samples responses per prompt and normalises their scores
+within the group, with the KL to the reference as a loss term (--kl-coef);
+RLOO subtracts the mean reward of the other responses to the same prompt;
+REINFORCE++ whitens the returns of per-token KL-penalised rewards over the
+rollout. --reward-fn adds rule rewards (exact-match, contains,
+regex:PATTERN, length-penalty against each prompt's reference answer, or
+cmd:PROG, a program reading JSON lines and writing one number per line),
+instead of or weighted with the RM (--reward-weights).
+
 The actor starts from --policy, the frozen reference is --policy, the critic
-starts from --critic (default --reward) and the reward model stays frozen.
+(PPO) starts from --critic (default --reward) and the reward model stays frozen.
 --actor-device, --critic-device, --ref-device and --reward-device take a
 backend spec each (default --backend): with one device everything runs on it.
 
@@ -35,9 +46,22 @@ Writes the final actor to --out (HF layout) and the critic to --out/critic,
 checkpoints (actor, critic, optimizer states, KL controller, data position)
 for --resume, metrics.jsonl, samples.jsonl and PNG plots. See docs/ppo.md.`,
 		Example: `  rlhf ppo --policy ckpt/sft --reward ckpt/rm --prompts data/instruct/prompts --ptx data/pretrain --out ckpt/ppo \
-      --kl-coef 0.02 --ptx-coef 27.8 --rollout-batch 64 --mini-batch 16 --ppo-epochs 1 --max-new-tokens 128`,
+      --kl-coef 0.02 --ptx-coef 27.8 --rollout-batch 64 --mini-batch 16 --ppo-epochs 1 --max-new-tokens 128
+  rlhf ppo --algo grpo --num-samples 8 --policy ckpt/sft --reward ckpt/rm --reward-fn exact-match \
+      --reward-weights 1,2 --prompts data/instruct/prompts --out ckpt/grpo --kl-coef 0.04`,
 		Args: cobra.NoArgs,
 		RunE: func(c *cobra.Command, _ []string) error {
+			if o.Algo != train.AlgoPPO {
+				// The library cannot tell these from their defaults.
+				for _, name := range []string{"critic-lr", "value-clip", "lambda"} {
+					if c.Flags().Changed(name) {
+						return fmt.Errorf("--%s: --algo %s trains no critic; it applies to --algo ppo only", name, o.Algo)
+					}
+				}
+				if c.Flags().Changed("gamma") && o.Algo != train.AlgoREINFORCEPP {
+					return fmt.Errorf("--gamma: --algo %s rewards whole responses (γ = 1); it applies to ppo and reinforce++", o.Algo)
+				}
+			}
 			if runF != nil {
 				return runF(c.Context(), o)
 			}
@@ -47,8 +71,13 @@ for --resume, metrics.jsonl, samples.jsonl and PNG plots. See docs/ppo.md.`,
 	}
 	f := c.Flags()
 	f.StringVar(&o.Policy, "policy", "", "SFT checkpoint: the actor's start and the frozen reference (required)")
-	f.StringVar(&o.Reward, "reward", "", "reward-model checkpoint (frozen; its rlhf.json reward_mean/std normalise scores) (required)")
-	f.StringVar(&o.Critic, "critic", "", "checkpoint the critic starts from (default --reward)")
+	f.StringVar(&o.Reward, "reward", "", "reward-model checkpoint (frozen; its rlhf.json reward_mean/std normalise scores) (required without --reward-fn)")
+	f.StringVar(&o.Critic, "critic", "", "checkpoint the critic starts from (default --reward; --algo ppo only)")
+	enumVar(f, &o.Algo, "algo", o.Algo, train.PPOAlgos, "algorithm: ppo (with a critic), or the critic-free grpo, rloo, reinforce++")
+	f.IntVar(&o.NumSamples, "num-samples", 0, "responses sampled per prompt (0: 4 for grpo and rloo, 1 for ppo and reinforce++)")
+	f.StringArrayVar(&o.RewardFns, "reward-fn", nil, "rule reward, repeatable: exact-match, contains, regex:PATTERN, length-penalty (against each prompt's reference) or cmd:PROG")
+	f.Float64SliceVar(&o.RewardWeights, "reward-weights", nil, "weights of the reward sources, in order: the RM (with --reward), then each --reward-fn (default 1 each)")
+	f.DurationVar(&o.RewardTimeout, "reward-timeout", o.RewardTimeout, "time limit of each call of a cmd: reward program (once per iteration)")
 	f.StringVar(&o.Prompts, "prompts", "", "prompt dataset: a folder with train/ (used) and val/, one dataset, or .parquet/.jsonl (required)")
 	f.StringVar(&o.Ptx, "ptx", "", "pre-training data for PPO-ptx: an sft or qa dataset or JSONL")
 	f.StringVar(&o.Out, "out", "", "output folder (required)")
@@ -61,15 +90,15 @@ for --resume, metrics.jsonl, samples.jsonl and PNG plots. See docs/ppo.md.`,
 
 	f.IntVar(&o.Iterations, "iterations", 0, "rollouts to run (0: --epochs passes over the prompts)")
 	f.IntVar(&o.Epochs, "epochs", o.Epochs, "passes over the prompts when --iterations is 0")
-	f.IntVar(&o.RolloutBatch, "rollout-batch", o.RolloutBatch, "prompts sampled per iteration")
-	f.IntVar(&o.MiniBatch, "mini-batch", o.MiniBatch, "sequences per update and per generation/scoring batch (divides --rollout-batch)")
+	f.IntVar(&o.RolloutBatch, "rollout-batch", o.RolloutBatch, "prompts sampled per iteration (each --num-samples times)")
+	f.IntVar(&o.MiniBatch, "mini-batch", o.MiniBatch, "sequences per update and per generation/scoring batch (divides --rollout-batch × --num-samples)")
 	f.IntVar(&o.PPOEpochs, "ppo-epochs", o.PPOEpochs, "passes over each rollout")
 	f.Float64Var(&o.LR, "lr", o.LR, "actor learning rate (constant)")
 	f.Float64Var(&o.CriticLR, "critic-lr", o.CriticLR, "critic learning rate (constant)")
 	f.Float64Var(&o.WeightDecay, "weight-decay", 0, "AdamW decoupled weight decay")
 	f.Float64Var(&o.ClipGrad, "clip-grad", o.ClipGrad, "maximum global gradient norm per update (0: off)")
 
-	f.Float64Var(&o.KLCoef, "kl-coef", o.KLCoef, "β: weight of the per-token KL penalty (initial value with --target-kl)")
+	f.Float64Var(&o.KLCoef, "kl-coef", o.KLCoef, "β: weight of the per-token KL penalty (grpo: of the KL loss term; initial value with --target-kl)")
 	f.Float64Var(&o.TargetKL, "target-kl", 0, "adaptive KL controller target, nats per response (0: fixed β)")
 	f.Float64Var(&o.KLHorizon, "kl-horizon", o.KLHorizon, "adaptive KL controller horizon, in sequences")
 	f.Float64Var(&o.Gamma, "gamma", o.Gamma, "GAE discount γ")

@@ -62,6 +62,9 @@ type recordField struct {
 	offset  uintptr // offset in the struct
 	kind    fieldKind
 	pointer bool // *int64 or *float64: nil is null
+	// missingOK: the column may be absent from a file (rlhf:"missing-ok");
+	// the field then keeps its zero value.
+	missingOK bool
 }
 
 // columnField is a record field bound to a column of one schema.
@@ -89,7 +92,7 @@ func recordFields[T Record]() []recordField {
 			fields = nil
 			break
 		}
-		f := recordField{name: name, offset: sf.Offset}
+		f := recordField{name: name, offset: sf.Offset, missingOK: hasRLHFOption(sf, "missing-ok")}
 		ft := sf.Type
 		if ft.Kind() == reflect.Pointer {
 			f.pointer, ft = true, ft.Elem()
@@ -121,9 +124,32 @@ func textColumns[T Record]() [][]string {
 	t := reflect.TypeFor[T]()
 	for i := range t.NumField() {
 		sf := t.Field(i)
-		if sf.Tag.Get("rlhf") == "text" {
+		if hasRLHFOption(sf, "text") {
 			name, _, _ := strings.Cut(sf.Tag.Get("parquet"), ",")
 			out = append(out, []string{name})
+		}
+	}
+	return out
+}
+
+// hasRLHFOption reports whether the field's rlhf tag lists opt.
+func hasRLHFOption(sf reflect.StructField, opt string) bool {
+	for o := range strings.SplitSeq(sf.Tag.Get("rlhf"), ",") {
+		if o == opt {
+			return true
+		}
+	}
+	return false
+}
+
+// missingOKColumns lists the columns of T tagged rlhf:"missing-ok".
+func missingOKColumns[T Record]() map[string]bool {
+	out := map[string]bool{}
+	t := reflect.TypeFor[T]()
+	for i := range t.NumField() {
+		if sf := t.Field(i); hasRLHFOption(sf, "missing-ok") {
+			name, _, _ := strings.Cut(sf.Tag.Get("parquet"), ",")
+			out[name] = true
 		}
 	}
 	return out
@@ -138,6 +164,9 @@ func bindColumns[T Record](schema *parquet.Schema) (fields []columnField, ok boo
 	}
 	for _, f := range rf {
 		leaf, found := schema.Lookup(f.name)
+		if !found && f.missingOK {
+			continue // an older file: the field stays zero
+		}
 		if !found || leaf.MaxRepetitionLevel != 0 || leaf.MaxDefinitionLevel > 1 || !leaf.Node.Leaf() {
 			return nil, false
 		}

@@ -6,6 +6,7 @@ import (
 	"os"
 	"path/filepath"
 	"reflect"
+	"strings"
 	"testing"
 	"time"
 
@@ -230,5 +231,75 @@ func TestTextColumnsHaveNoStatistics(t *testing.T) {
 		if hasStats == text[name] {
 			t.Errorf("column %q: min/max statistics %v, want %v", name, hasStats, !text[name])
 		}
+	}
+}
+
+// TestPromptReferenceMayBeAbsent: prompt files written before the
+// reference column existed still read (the reference is empty), on the
+// column-wise and the generic path; a file with it reads it back; a
+// missing column that is not marked missing-ok is still refused.
+func TestPromptReferenceMayBeAbsent(t *testing.T) {
+	type oldPrompt struct {
+		ID       string `parquet:"id"`
+		Task     string `parquet:"task,dict"`
+		Lang     string `parquet:"lang,dict"`
+		Prompt   string `parquet:"prompt"`
+		Source   string `parquet:"source,dict"`
+		Template string `parquet:"template,dict"`
+	}
+	var buf bytes.Buffer
+	pw := parquet.NewGenericWriter[oldPrompt](&buf)
+	if _, err := pw.Write([]oldPrompt{{ID: "a", Task: "closed_qa", Prompt: "1+1?"}, {ID: "b", Task: "chat", Prompt: "hi"}}); err != nil {
+		t.Fatal(err)
+	}
+	if err := pw.Close(); err != nil {
+		t.Fatal(err)
+	}
+	path := filepath.Join(t.TempDir(), "old.parquet")
+	if err := os.WriteFile(path, buf.Bytes(), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	got, err := ReadAll[Prompt](path)
+	if err != nil {
+		t.Fatalf("a prompt file without the reference column: %v", err)
+	}
+	want := []Prompt{{ID: "a", Task: "closed_qa", Prompt: "1+1?"}, {ID: "b", Task: "chat", Prompt: "hi"}}
+	if !reflect.DeepEqual(got, want) {
+		t.Fatalf("got %+v, want %+v", got, want)
+	}
+	pf, err := parquet.OpenFile(bytes.NewReader(buf.Bytes()), int64(buf.Len()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, ok := bindColumns[Prompt](pf.Schema()); !ok {
+		t.Error("a file without the reference column should take the column-wise path")
+	}
+	generic := make([]Prompt, 2)
+	if n, err := parquet.NewGenericRowGroupReader[Prompt](pf.RowGroups()[0]).Read(generic); n != 2 || !reflect.DeepEqual(generic, want) {
+		t.Errorf("generic path: %d rows, %v: %+v", n, err, generic)
+	}
+
+	dir := filepath.Join(t.TempDir(), "prompts")
+	writeAll(t, dir, WriterOptions{}, []Prompt{{Task: "closed_qa", Prompt: "2+2?", Reference: "4"}})
+	back, err := ReadAll[Prompt](dir)
+	if err != nil || len(back) != 1 || back[0].Reference != "4" {
+		t.Fatalf("reference round trip: %+v %v", back, err)
+	}
+
+	// Other columns stay required.
+	type noTemplate struct {
+		ID     string `parquet:"id"`
+		Task   string `parquet:"task"`
+		Lang   string `parquet:"lang"`
+		Prompt string `parquet:"prompt"`
+		Source string `parquet:"source"`
+	}
+	buf.Reset()
+	nw := parquet.NewGenericWriter[noTemplate](&buf)
+	nw.Write([]noTemplate{{ID: "a", Prompt: "x"}})
+	nw.Close()
+	os.WriteFile(path, buf.Bytes(), 0o644)
+	if _, err := ReadAll[Prompt](path); err == nil || !strings.Contains(err.Error(), `missing column "template"`) {
+		t.Errorf("a missing template column: %v", err)
 	}
 }

@@ -569,9 +569,12 @@ func openParquet[T Record](path string, raw []byte) (*parquet.File, error) {
 
 // checkSchema verifies that every column of T is in the file with the same
 // type. Extra columns are allowed; an optional column where T has a required
-// one is accepted (nulls read as zero values), as pandas writes strings.
+// one is accepted (nulls read as zero values), as pandas writes strings. A
+// column tagged rlhf:"missing-ok" may be absent (files written before it
+// was added).
 func checkSchema[T Record](path string, got *parquet.Schema) error {
 	want := parquet.SchemaOf(new(T))
+	missingOK := missingOKColumns[T]()
 	for _, wf := range want.Fields() {
 		var gf parquet.Field
 		for _, f := range got.Fields() {
@@ -579,6 +582,9 @@ func checkSchema[T Record](path string, got *parquet.Schema) error {
 				gf = f
 				break
 			}
+		}
+		if gf == nil && missingOK[wf.Name()] {
+			continue
 		}
 		if gf == nil {
 			return fmt.Errorf("%s: missing column %q (a %s dataset needs %s)", path, wf.Name(), KindOf[T](), columnNames(want))

@@ -43,9 +43,13 @@ func IsTask(t string) bool {
 // Record is implemented by every record type.
 //
 // Struct tags: `parquet` names the column, `json` the JSONL field, and
-// `rlhf:"text"` marks a free-text column, for which the writer keeps no
-// min/max statistics (they cost a comparison per value, copy whole texts
-// into page headers, and help no query).
+// `rlhf` holds comma-separated options: "text" marks a free-text column,
+// for which the writer keeps no min/max statistics (they cost a comparison
+// per value, copy whole texts into page headers, and help no query);
+// "missing-ok" marks a column added after schema version 1 that files
+// written before it lack: readers then give the zero value (writers always
+// write it). Adding such a column needs no schema version bump, since older
+// readers ignore extra columns.
 type Record interface {
 	// Kind is the record kind stored in the manifest.
 	Kind() Kind
@@ -104,6 +108,10 @@ type Prompt struct {
 	Prompt   string `parquet:"prompt" json:"prompt" rlhf:"text"`
 	Source   string `parquet:"source,dict" json:"source"`
 	Template string `parquet:"template,dict" json:"template"`
+	// Reference is the checkable answer of rows that have one (closed_qa
+	// and extract rows built by build-prompts), for rule rewards; empty
+	// otherwise. Files written before the column existed read as empty.
+	Reference string `parquet:"reference" json:"reference" rlhf:"text,missing-ok"`
 }
 
 func (Prompt) Kind() Kind         { return KindPrompt }

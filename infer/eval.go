@@ -8,7 +8,10 @@ import (
 	"log/slog"
 	"math"
 	"path/filepath"
+	"slices"
 	"sort"
+	"strings"
+	"time"
 
 	"github.com/rlhf-project/rlhf/atomicfile"
 	"github.com/rlhf-project/rlhf/dataset"
@@ -59,6 +62,24 @@ type EvalOptions struct {
 	// where a line that is not valid UTF-8 is an error naming file and
 	// line; or GBK, GB18030, Big5, decoded).
 	Encoding dataset.Encoding
+	// RewardFns are rule rewards (see RuleReward) reported next to the RM's
+	// reward, scored against each prompt's reference answer; rules that
+	// need one skip prompts without it.
+	RewardFns []string
+	// RewardTimeout bounds each call of a cmd: reward program (0:
+	// DefaultRewardTimeout).
+	RewardTimeout time.Duration
+}
+
+// RuleRewardStats are one rule reward's means over the prompts it scored.
+type RuleRewardStats struct {
+	// Fn is the rule as given (RewardFns).
+	Fn string `json:"fn"`
+	// N is the number of prompts scored: all, or for a rule that compares
+	// with the reference answer, those that have one.
+	N              int     `json:"n"`
+	RewardPolicy   float64 `json:"rule_reward_policy"`
+	RewardBaseline float64 `json:"rule_reward_baseline"`
 }
 
 // EvalStats are the results over a set of prompts (all, or one task).
@@ -85,6 +106,10 @@ type EvalStats struct {
 	// LenPolicy and LenBaseline are mean response lengths in tokens (EOS included).
 	LenPolicy   float64 `json:"len_policy"`
 	LenBaseline float64 `json:"len_baseline"`
+	// RuleRewards are the rule rewards of both sides, one per RewardFns
+	// entry, in order (absent without RewardFns; a task none of whose
+	// prompts has a reference has N 0 for the rules that need one).
+	RuleRewards []RuleRewardStats `json:"rule_rewards,omitempty"`
 }
 
 // EvalResult is eval.json.
@@ -108,6 +133,8 @@ type evalSide struct {
 	logp    []float64 // Σ log-prob of the response under this model
 	ended   []bool
 	klToRef []float64 // policy only
+	// rules[k][i] is rule reward k of prompt i (NaN: not scored, no reference).
+	rules [][]float64
 }
 
 // RunEval samples the policy and the baseline on the same prompts, scores
@@ -131,6 +158,15 @@ func RunEval(ctx context.Context, o EvalOptions) (*EvalResult, error) {
 	if o.Temperature < 0 || o.TopP < 0 || o.TopP > 1 || o.TopK < 0 || o.MaxPrompts < 0 {
 		return nil, fmt.Errorf("--temperature must be ≥ 0, --top-p in [0,1], --top-k and --max-prompts ≥ 0")
 	}
+	var rules []*RuleReward
+	for _, spec := range o.RewardFns {
+		rule, err := ParseRuleReward(spec)
+		if err != nil {
+			return nil, fmt.Errorf("--reward-fn: %w", err)
+		}
+		rule.Timeout = o.RewardTimeout
+		rules = append(rules, rule)
+	}
 
 	// 1. Prompts and models.
 	paths := []string{o.Prompts}
@@ -145,6 +181,12 @@ func RunEval(ctx context.Context, o EvalOptions) (*EvalResult, error) {
 	}
 	if o.MaxPrompts > 0 && len(prompts) > o.MaxPrompts {
 		prompts = prompts[:o.MaxPrompts]
+	}
+	for _, rule := range rules {
+		if rule.NeedsReference() && !slices.ContainsFunc(prompts, hasReference) {
+			return nil, fmt.Errorf("--reward-fn %s compares with each prompt's reference answer, but none of the %d prompts of %s has one (build-prompts fills it for closed_qa, extract and classification rows)",
+				rule.Spec, len(prompts), o.Prompts)
+		}
 	}
 	maxSeq := o.MaxPromptLen + o.MaxNewTokens
 	load := func(flag, dir, template string) (*model.Model, *tokenizer.Tokenizer, error) {
@@ -267,14 +309,22 @@ func RunEval(ctx context.Context, o EvalOptions) (*EvalResult, error) {
 		return nil, fmt.Errorf("--baseline: %w", err)
 	}
 	bar.Finish()
+	for _, s := range []*evalSide{ps, bs} {
+		if s.rules, err = scoreRules(ctx, rules, prompts, s.resp, tok, eos); err != nil {
+			return nil, fmt.Errorf("--reward-fn: %w", err)
+		}
+	}
 
 	// 3. Statistics, overall and per task.
 	res := &EvalResult{Policy: o.Policy, Baseline: o.Baseline, Reward: o.Reward, Prompts: o.Prompts,
 		PerTask: map[string]EvalStats{},
 		Settings: map[string]any{"max_new_tokens": R, "temperature": o.Temperature, "top_p": o.TopP, "top_k": o.TopK,
 			"seed": o.Seed, "reward_normalised": normalised}}
+	if len(rules) > 0 {
+		res.Settings["reward_fns"] = o.RewardFns
+	}
 	all := Range(0, len(prompts))
-	res.All = evalStats(all, ps, bs)
+	res.All = evalStats(all, ps, bs, o.RewardFns)
 	byTask := map[string][]int{}
 	for i, p := range prompts {
 		task := p.Task
@@ -284,7 +334,7 @@ func RunEval(ctx context.Context, o EvalOptions) (*EvalResult, error) {
 		byTask[task] = append(byTask[task], i)
 	}
 	for task, idx := range byTask {
-		res.PerTask[task] = evalStats(idx, ps, bs)
+		res.PerTask[task] = evalStats(idx, ps, bs, o.RewardFns)
 	}
 
 	// 4. Outputs: the two response datasets, then eval.json.
@@ -314,11 +364,57 @@ func RunEval(ctx context.Context, o EvalOptions) (*EvalResult, error) {
 	return res, nil
 }
 
-// evalStats aggregates prompts idx.
-func evalStats(idx []int, p, b *evalSide) EvalStats {
+func hasReference(p dataset.Prompt) bool { return strings.TrimSpace(p.Reference) != "" }
+
+// scoreRules scores one side's responses with each rule (prompts without a
+// reference are left out, as NaN, for the rules that need one).
+func scoreRules(ctx context.Context, rules []*RuleReward, prompts []dataset.Prompt, resp [][]int32, tok *tokenizer.Tokenizer, eos int) ([][]float64, error) {
+	out := make([][]float64, len(rules))
+	for k, rule := range rules {
+		var in []RewardInput
+		var rows []int
+		for i, p := range prompts {
+			if rule.NeedsReference() && !hasReference(p) {
+				continue
+			}
+			in = append(in, RewardInput{Prompt: p.Prompt, Response: tok.Decode(Ints(TrimEOS(resp[i], eos))), Reference: p.Reference})
+			rows = append(rows, i)
+		}
+		scores, err := rule.Score(ctx, in)
+		if err != nil {
+			return nil, err
+		}
+		out[k] = make([]float64, len(prompts))
+		for i := range out[k] {
+			out[k][i] = math.NaN()
+		}
+		for j, i := range rows {
+			out[k][i] = scores[j]
+		}
+	}
+	return out, nil
+}
+
+// evalStats aggregates prompts idx; fns name the rule rewards.
+func evalStats(idx []int, p, b *evalSide, fns []string) EvalStats {
 	s := EvalStats{N: len(idx)}
 	if len(idx) == 0 {
 		return s
+	}
+	for k, fn := range fns {
+		rs := RuleRewardStats{Fn: fn}
+		for _, i := range idx {
+			if x := p.rules[k][i]; !math.IsNaN(x) {
+				rs.N++
+				rs.RewardPolicy += x
+				rs.RewardBaseline += b.rules[k][i]
+			}
+		}
+		if rs.N > 0 {
+			rs.RewardPolicy /= float64(rs.N)
+			rs.RewardBaseline /= float64(rs.N)
+		}
+		s.RuleRewards = append(s.RuleRewards, rs)
 	}
 	for _, i := range idx {
 		s.RewardPolicy += p.reward[i]
@@ -375,6 +471,12 @@ func logEval(r *EvalResult) {
 		slog.Info("eval", "task", name, "n", s.N, "reward_policy", evalRound3(s.RewardPolicy), "reward_baseline", evalRound3(s.RewardBaseline),
 			"win_rate", evalRound3(s.WinRate), "ci95", fmt.Sprintf("[%.3f, %.3f]", s.WinLow, s.WinHigh),
 			"kl", evalRound3(s.KL), "len_policy", evalRound3(s.LenPolicy), "len_baseline", evalRound3(s.LenBaseline))
+		for _, r := range s.RuleRewards {
+			if r.N > 0 {
+				slog.Info("eval rule reward", "task", name, "fn", r.Fn, "n", r.N,
+					"policy", evalRound3(r.RewardPolicy), "baseline", evalRound3(r.RewardBaseline))
+			}
+		}
 	}
 	tasks := make([]string, 0, len(r.PerTask))
 	for t := range r.PerTask {

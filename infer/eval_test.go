@@ -6,6 +6,7 @@ import (
 	"math"
 	"os"
 	"path/filepath"
+	"strings"
 	"testing"
 
 	"github.com/rlhf-project/rlhf/dataset"
@@ -55,5 +56,76 @@ func TestEvalSelf(t *testing.T) {
 		if err != nil || len(rows) != 16 || rows[0].Reward == nil || rows[0].PromptID != "p00" {
 			t.Fatalf("%s responses: %v %d", side, err, len(rows))
 		}
+	}
+}
+
+// TestEvalRuleRewards: --reward-fn rules are reported next to the RM's
+// reward, overall and per task, over the prompts they can score; a rule
+// that needs a reference on prompts that have none is refused.
+func TestEvalRuleRewards(t *testing.T) {
+	policy, rm := tinyModels(t)
+	raw, err := os.ReadFile(testPrompts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var lines []string
+	for i, line := range strings.Split(strings.TrimSpace(string(raw)), "\n") {
+		var row map[string]any
+		json.Unmarshal([]byte(line), &row)
+		if i%2 == 0 {
+			row["reference"] = "e"
+		}
+		b, _ := json.Marshal(row)
+		lines = append(lines, string(b))
+	}
+	prompts := filepath.Join(t.TempDir(), "prompts.jsonl")
+	os.WriteFile(prompts, []byte(strings.Join(lines, "\n")+"\n"), 0o644)
+	one := filepath.Join(t.TempDir(), "one.sh")
+	os.WriteFile(one, []byte("#!/bin/sh\nawk '{ print 1 }'\n"), 0o755)
+
+	out := filepath.Join(t.TempDir(), "eval")
+	o := EvalOptions{Policy: policy, Baseline: policy, Reward: rm, Prompts: prompts, Out: out, MaxNewTokens: 8, MaxPromptLen: 64,
+		Temperature: 1, BatchSize: 8, Backend: "go", Seed: 5, RewardFns: []string{"contains", "regex:[aeiou]", "cmd:" + one}}
+	res, err := RunEval(context.Background(), o)
+	if err != nil {
+		t.Fatal(err)
+	}
+	rr := res.All.RuleRewards
+	if len(rr) != 3 || rr[0].Fn != "contains" || rr[0].N != 8 || rr[1].N != 16 || rr[2].N != 16 ||
+		rr[2].RewardPolicy != 1 || rr[2].RewardBaseline != 1 {
+		t.Fatalf("rule rewards: %+v", rr)
+	}
+	// The means are those of the written responses, over the rows scored.
+	contains, _ := ParseRuleReward("contains")
+	for k, side := range []string{"policy", "baseline"} {
+		rows, err := dataset.ReadAll[dataset.Response](filepath.Join(out, side))
+		if err != nil {
+			t.Fatal(err)
+		}
+		var sum float64
+		for i, r := range rows {
+			if i%2 == 0 {
+				s, _ := contains.Score(context.Background(), []RewardInput{{Response: r.Response, Reference: "e"}})
+				sum += s[0]
+			}
+		}
+		got := []float64{rr[0].RewardPolicy, rr[0].RewardBaseline}[k]
+		near(t, side+" contains", got, sum/8)
+	}
+	if pt := res.PerTask["open_qa"].RuleRewards; len(pt) != 3 || pt[1].N != res.PerTask["open_qa"].N {
+		t.Errorf("per task: %+v", pt)
+	}
+	b, _ := os.ReadFile(filepath.Join(out, EvalFile))
+	if !strings.Contains(string(b), `"rule_reward_policy"`) || !strings.Contains(string(b), `"fn": "regex:[aeiou]"`) {
+		t.Errorf("eval.json lacks the rule rewards:\n%s", b)
+	}
+
+	o.Prompts, o.RewardFns, o.Out = testPrompts, []string{"exact-match"}, filepath.Join(t.TempDir(), "none")
+	if _, err := RunEval(context.Background(), o); err == nil || !strings.Contains(err.Error(), "none of the 16 prompts") {
+		t.Errorf("exact-match without references: %v", err)
+	}
+	o.RewardFns = []string{"cmd:/no/such/judge"}
+	if _, err := RunEval(context.Background(), o); err == nil || !strings.Contains(err.Error(), "--reward-fn") {
+		t.Errorf("a missing program: %v", err)
 	}
 }

@@ -398,7 +398,8 @@ type Meta struct {
 	// PromptTemplate wraps an instruction before the response; "{prompt}"
 	// is replaced by the instruction. Default DefaultPromptTemplate.
 	PromptTemplate string `json:"prompt_template"`
-	// Stage that produced the checkpoint: "init", "sft", "rm", "ppo" or "" (imported).
+	// Stage that produced the checkpoint: "init", "sft", "rm", "ppo", "grpo",
+	// "rloo", "reinforce++" or "" (imported).
 	Stage string `json:"stage,omitempty"`
 	// BaseModel is the folder or hub name the checkpoint started from.
 	BaseModel string `json:"base_model,omitempty"`

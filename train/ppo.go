@@ -35,10 +35,11 @@ type PPOResult struct {
 	Stopped bool
 }
 
-// RunPPO trains the policy with PPO against the reward model, as
+// RunPPO trains the policy with PPO (or, by Algo, the critic-free GRPO,
+// RLOO or REINFORCE++) against the reward model and/or rule rewards, as
 // OpenRLHF's PPO trainer does: each iteration makes experience (samples
 // responses and scores them with actor, reference, critic and reward
-// model), computes per-token rewards and advantages, updates actor and
+// sources), computes per-token rewards and advantages, updates actor and
 // critic for PPOEpochs passes in mini-batches, and adapts the KL
 // coefficient.
 func RunPPO(ctx context.Context, o PPOOptions) (*PPOResult, error) {
@@ -134,8 +135,8 @@ func (r *ppoRun) endIteration(iter, startIter int, meanKL float64) (stop bool, e
 	return stop, nil
 }
 
-// publish writes the final actor at the top of Out and the critic in
-// Out/critic.
+// publish writes the final actor at the top of Out and (PPO) the critic
+// in Out/critic.
 func (r *ppoRun) publish() error {
 	if r.ckpt.last == "" {
 		if err := r.ckpt.Save(); err != nil {
@@ -144,6 +145,10 @@ func (r *ppoRun) publish() error {
 	}
 	if err := publishModel(r.ckpt.last, r.o.Out); err != nil {
 		return err
+	}
+	if r.critic == nil {
+		finishPlots(r.o.Out, PPOPlots)
+		return nil
 	}
 	if err := os.MkdirAll(filepath.Join(r.o.Out, CriticDir), 0o755); err != nil {
 		return err
@@ -161,7 +166,7 @@ var PPOPlots = []Plot{
 	{File: "kl.png", Title: "KL to the reference per sequence (nats) and β", Keys: []string{"kl", "kl_coef"}},
 	{File: "entropy.png", Title: "policy entropy per token (nats)", Keys: []string{"entropy"}},
 	{File: "response_len.png", Title: "response length (tokens)", Keys: []string{"response_len"}},
-	{File: "losses.png", Title: "policy, value and ptx losses", Keys: []string{"policy_loss", "value_loss", "ptx_loss"}},
+	{File: "losses.png", Title: "policy, value, ptx and KL losses", Keys: []string{"policy_loss", "value_loss", "ptx_loss", "kl_loss"}},
 	{File: "clip.png", Title: "clip fraction and approx-KL (policy update)", Keys: []string{"clip_frac", "approx_kl", "value_clip_frac"}},
 	{File: "throughput.png", Title: "tokens/s (generation, training)", Keys: []string{"tokens_per_s_gen", "tokens_per_s_train"}},
 	{File: "time.png", Title: "iteration time split (s)", Keys: []string{"time_gen_s", "time_score_s", "time_train_s"}},

@@ -17,35 +17,49 @@ type experience struct {
 	*infer.Sequences
 	prompts   []dataset.Prompt
 	promptIDs [][]int32
+	// group is each sequence's prompt position in the rollout batch: the
+	// NumSamples responses to one prompt share it (and sit side by side).
+	group []int
 	// Per response token, [N,R] (0 past the response): the actor's and the
-	// reference's log-probs, the critic's values and the actor's entropy.
+	// reference's log-probs, the critic's values (0 without a critic) and
+	// the actor's entropy.
 	logp, refLogp, values, entropy []float32
-	// rawRM is each sequence's reward-model score before normalisation.
+	// rawRM is each sequence's reward-model score before normalisation (0
+	// without a reward model); rules[k] are the scores of rule reward k.
 	rawRM []float64
+	rules [][]float64
 
 	// Set by computeAdvantages: per token [N,R] advantages and returns; per
-	// sequence the normalised (clipped) score, Σ_t logp − refLogp and the
-	// total reward (score − β·KL).
+	// sequence the combined (clipped) score, Σ_t logp − refLogp and the
+	// total reward (score − β·KL, or the score for GRPO); beta is the KL
+	// coefficient of the iteration (GRPO's KL loss weight).
 	adv, returns      []float32
 	score, kl, reward []float64
+	beta              float64
 
 	genTime, scoreTime time.Duration
 }
 
-// makeExperience samples one response per prompt of the next rollout batch
-// with the actor, then scores them: actor and reference log-probs, critic
-// values and the reward model's score.
+// makeExperience samples NumSamples responses per prompt of the next
+// rollout batch with the actor (each with its own seed), then scores them:
+// actor and reference log-probs, critic values and the rewards.
 func (r *ppoRun) makeExperience(ctx context.Context, iter int) (*experience, error) {
 	o := r.o
 	t0 := time.Now()
 	idx := r.stream.next(o.RolloutBatch)
-	exp := &experience{prompts: make([]dataset.Prompt, len(idx)), promptIDs: make([][]int32, len(idx))}
+	G := o.NumSamples
+	N := len(idx) * G
+	exp := &experience{prompts: make([]dataset.Prompt, N), promptIDs: make([][]int32, N), group: make([]int, N)}
 	for i, j := range idx {
-		exp.prompts[i], exp.promptIDs[i] = r.prompts[j], r.promptIDs[j]
+		for g := range G {
+			n := i*G + g
+			exp.prompts[n], exp.promptIDs[n], exp.group[n] = r.prompts[j], r.promptIDs[j], i
+		}
 	}
+	// Sequence n of iteration k samples with the seed stream k·N + n.
 	resp, ended, err := infer.Sample(ctx, r.dec, exp.promptIDs, model.SampleOptions{
 		MaxNewTokens: o.MaxNewTokens, Temperature: o.Temperature, TopP: o.TopP, TopK: o.TopK,
-		Seed: o.Seed, SeedOffset: uint64(iter) * uint64(o.RolloutBatch), EOS: []int{r.eos}, PadID: r.pad, BatchSize: o.MiniBatch,
+		Seed: o.Seed, SeedOffset: uint64(iter) * uint64(N), EOS: []int{r.eos}, PadID: r.pad, BatchSize: o.MiniBatch,
 	})
 	if err != nil {
 		return nil, fmt.Errorf("rollout %d: %w", iter+1, err)
@@ -57,12 +71,15 @@ func (r *ppoRun) makeExperience(ctx context.Context, iter int) (*experience, err
 	if err := r.score(exp); err != nil {
 		return nil, err
 	}
+	if err := r.scoreRules(ctx, exp); err != nil {
+		return nil, fmt.Errorf("rollout %d: --reward-fn: %w", iter+1, err)
+	}
 	exp.scoreTime = time.Since(t0)
 	return exp, nil
 }
 
-// score fills the experience's log-probs, entropies, values and raw reward
-// scores, mini-batch by mini-batch.
+// score fills the experience's log-probs, entropies, values (with a
+// critic) and raw reward-model scores, mini-batch by mini-batch.
 func (r *ppoRun) score(exp *experience) error {
 	N, R := exp.N, exp.R
 	exp.logp, exp.refLogp = make([]float32, N*R), make([]float32, N*R)
@@ -83,16 +100,21 @@ func (r *ppoRun) score(exp *experience) error {
 		}
 		infer.ScatterRows(exp.refLogp, lp, rows, R)
 		ent.FinalizeAll() // the reference's entropy is not used
-		tokens, mask, pt := exp.Rows(rows, exp.RespMask)
-		v, err := r.criticV.Exec1(tokens, mask, pt[0])
-		if err != nil {
-			return err
+		if r.criticV != nil {
+			tokens, mask, pt := exp.Rows(rows, exp.RespMask)
+			v, err := r.criticV.Exec1(tokens, mask, pt[0])
+			if err != nil {
+				return err
+			}
+			infer.ScatterRows(exp.values, v, rows, R)
 		}
-		infer.ScatterRows(exp.values, v, rows, R)
-		if r.rm == nil {
+		if r.o.rewardFn != nil {
 			for _, n := range rows {
 				exp.rawRM[n] = r.o.rewardFn(exp.promptIDs[n], exp.Resp[n])
 			}
+			continue
+		}
+		if r.rm == nil {
 			continue
 		}
 		s, err := r.rmScorer.Rewards(exp.RewardRows(rows, r.eos))
@@ -102,6 +124,28 @@ func (r *ppoRun) score(exp *experience) error {
 		for i, n := range rows {
 			exp.rawRM[n] = float64(s[i])
 		}
+	}
+	return nil
+}
+
+// scoreRules scores the responses with each rule reward, all sequences in
+// one call (one run of a cmd: program per iteration).
+func (r *ppoRun) scoreRules(ctx context.Context, exp *experience) error {
+	if len(r.rules) == 0 {
+		return nil
+	}
+	in := make([]infer.RewardInput, exp.N)
+	for n := range exp.N {
+		in[n] = infer.RewardInput{Prompt: exp.prompts[n].Prompt, Response: exp.ResponseText(n, r.tok.Decode, r.eos),
+			Reference: exp.prompts[n].Reference}
+	}
+	exp.rules = make([][]float64, len(r.rules))
+	for k, rule := range r.rules {
+		s, err := rule.Score(ctx, in)
+		if err != nil {
+			return err
+		}
+		exp.rules[k] = s
 	}
 	return nil
 }

@@ -33,17 +33,24 @@ func newValueExec(backend compute.Backend, m *model.Model) *gmodel.Exec {
 
 // actorBatch is one mini-batch of the actor's update: rows of the
 // experience ([b,T] tokens and mask, [b,R] response mask, rollout
-// log-probs and advantages), the loss coefficients, and an optional ptx
-// batch of pre-training data.
+// log-probs and advantages), the loss coefficients, for GRPO the
+// reference's log-probs and the KL loss weight, and an optional ptx batch
+// of pre-training data.
 type actorBatch struct {
 	tokens, mask, respMask, oldLogp, adv *tensors.Tensor
 	clip, entCoef, ptxCoef               float32
-	ptx                                  *Batch
+	// refLogp ([b,R]) and klCoef are set for GRPO's KL loss term only.
+	refLogp *tensors.Tensor
+	klCoef  float32
+	ptx     *Batch
 }
 
-// args are the executable's arguments, in the order actorNodes reads them.
+// args are the executable's arguments, in the order actorNodesOf reads them.
 func (b actorBatch) args() []any {
 	in := []any{b.tokens, b.mask, b.respMask, b.oldLogp, b.adv, b.clip, b.entCoef, b.ptxCoef}
+	if b.refLogp != nil {
+		in = append(in, b.refLogp, b.klCoef)
+	}
 	if b.ptx != nil {
 		in = append(in, SFTInputs(*b.ptx)...)
 	}
@@ -54,15 +61,23 @@ func (b actorBatch) args() []any {
 type actorNodes struct {
 	tokens, mask, respMask, oldLogp, adv *Node
 	clip, entCoef, ptxCoef               *Node
+	// refLogp and klCoef are nil without the KL loss term.
+	refLogp, klCoef *Node
 	// ptx is nil without a ptx batch; else tokens, mask, targets, weights.
 	ptx []*Node
 }
 
-func actorNodesOf(in []*Node) actorNodes {
+// actorNodesOf names the parameters; withKL says whether the batch
+// carries the KL loss's inputs (fixed per run: GRPO).
+func actorNodesOf(in []*Node, withKL bool) actorNodes {
 	n := actorNodes{tokens: in[0], mask: in[1], respMask: in[2], oldLogp: in[3], adv: in[4],
 		clip: in[5], entCoef: in[6], ptxCoef: in[7]}
-	if len(in) > 8 {
-		n.ptx = in[8:12]
+	rest := in[8:]
+	if withKL {
+		n.refLogp, n.klCoef, rest = rest[0], rest[1], rest[2:]
+	}
+	if len(rest) > 0 {
+		n.ptx = rest[:4]
 	}
 	return n
 }
@@ -70,17 +85,22 @@ func actorNodesOf(in []*Node) actorNodes {
 // actorStats are the actor loss's metrics of one mini-batch (or their
 // means over an update).
 type actorStats struct {
-	policyLoss, entropy, clipFrac, approxKL, ptxLoss float64
+	policyLoss, entropy, clipFrac, approxKL, ptxLoss, klLoss float64
 }
 
-// actorMetricNodes lists the metric nodes in the order actorStatsOf reads them.
-func actorMetricNodes(policyLoss, entropy, clipFrac, approxKL, ptxLoss *Node) []*Node {
-	return []*Node{policyLoss, entropy, clipFrac, approxKL, ptxLoss}
+// actorMetrics are the actor loss's metric nodes, by name.
+type actorMetrics struct {
+	policyLoss, entropy, clipFrac, approxKL, ptxLoss, klLoss *Node
+}
+
+// nodes lists the metric nodes in the order actorStatsOf reads them.
+func (m actorMetrics) nodes() []*Node {
+	return []*Node{m.policyLoss, m.entropy, m.clipFrac, m.approxKL, m.ptxLoss, m.klLoss}
 }
 
 func actorStatsOf(r MicroResult) actorStats {
 	m := r.Metrics
-	return actorStats{policyLoss: m[0], entropy: m[1], clipFrac: m[2], approxKL: m[3], ptxLoss: m[4]}
+	return actorStats{policyLoss: m[0], entropy: m[1], clipFrac: m[2], approxKL: m[3], ptxLoss: m[4], klLoss: m[5]}
 }
 
 func (s *actorStats) add(o actorStats) {
@@ -89,25 +109,39 @@ func (s *actorStats) add(o actorStats) {
 	s.clipFrac += o.clipFrac
 	s.approxKL += o.approxKL
 	s.ptxLoss += o.ptxLoss
+	s.klLoss += o.klLoss
+}
+
+// scale divides every mean by n (the number of updates).
+func (s *actorStats) scale(n float64) {
+	s.policyLoss, s.entropy, s.clipFrac = s.policyLoss/n, s.entropy/n, s.clipFrac/n
+	s.approxKL, s.ptxLoss, s.klLoss = s.approxKL/n, s.ptxLoss/n, s.klLoss/n
 }
 
 // ppoActorLoss is the actor's LossFn over an actorBatch: PPO's clipped
-// surrogate, minus the entropy bonus, plus the ptx language-model loss.
-func ppoActorLoss(m *model.Model) LossFn {
+// surrogate, minus the entropy bonus, plus the ptx language-model loss,
+// plus (withKL: GRPO) klCoef × the KL to the reference (KLLoss).
+func ppoActorLoss(m *model.Model, withKL bool) LossFn {
 	return func(_ *gmodel.Scope, in []*Node) (*Node, []*Node) {
-		b := actorNodesOf(in)
+		b := actorNodesOf(in, withKL)
 		logp, ent := infer.ResponseLogProbs(m, b.tokens, b.mask, b.respMask)
 		pg, clipFrac, approxKL := PolicyLoss(logp, b.oldLogp, b.adv, b.respMask, b.clip)
 		entropy := model.MaskedMean(ent, b.respMask)
 		var ptx *Node
-		ptxLoss := ZerosLike(pg)
+		met := actorMetrics{policyLoss: StopGradient(pg), entropy: StopGradient(entropy), clipFrac: clipFrac, approxKL: approxKL,
+			ptxLoss: ZerosLike(pg), klLoss: ZerosLike(pg)}
 		if b.ptx != nil {
 			sum, n := sftNLL(m, b.ptx[0], b.ptx[1], b.ptx[2], b.ptx[3])
 			ptx = Div(sum, Max(n, OnesLike(n)))
-			ptxLoss = StopGradient(ptx)
+			met.ptxLoss = StopGradient(ptx)
 		}
 		loss := ActorLoss(pg, entropy, ptx, b.entCoef, b.ptxCoef)
-		return loss, actorMetricNodes(StopGradient(pg), StopGradient(entropy), clipFrac, approxKL, ptxLoss)
+		if withKL {
+			kl := KLLoss(logp, b.refLogp, b.respMask)
+			loss = Add(loss, Mul(b.klCoef, kl))
+			met.klLoss = StopGradient(kl)
+		}
+		return loss, met.nodes()
 	}
 }
 

@@ -141,6 +141,18 @@ func ValueLoss(values, oldValues, returns, mask, clip *Node) (loss, clipFrac *No
 	return loss, clipFrac
 }
 
+// KLLoss is GRPO's KL penalty to the reference policy: the masked mean
+// over response tokens of Schulman's k3 estimator e^d − d − 1 with d =
+// refLogp − logp (unbiased for KL(π‖π_ref), never negative), d clamped to
+// ±10 as OpenRLHF does so that one token cannot overflow the loss. Inputs
+// [B,R] float32 (mask 1 on response tokens).
+func KLLoss(logp, refLogp, mask *Node) *Node {
+	d := Sub(refLogp, logp)
+	lim := Scalar(d.Graph(), d.DType(), 10)
+	d = ppoClamp(d, Neg(lim), lim)
+	return model.MaskedMean(Sub(Sub(Exp(d), d), OnesLike(d)), mask)
+}
+
 // ActorLoss combines the policy loss, the entropy bonus and PPO-ptx's
 // pre-training term: pg − entCoef·entropy + ptxCoef·ptx (InstructGPT's
 // objective; ptx is the mean LM loss of a pre-training batch, and ptxCoef

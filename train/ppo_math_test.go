@@ -118,3 +118,70 @@ func TestActorLossMixesPtx(t *testing.T) {
 	ppoNear(t, "pg − 0.1·H + 0.5·ptx", r[0], 1-0.2+1.5)
 	ppoNear(t, "without ptx", r[1], 0.8)
 }
+
+func TestGRPOEstimator(t *testing.T) {
+	// Groups by prompt: {0,1} with sequence rewards 1 and 3 (the per-token
+	// rewards are summed), {2,3,4} with 0, 1, 5, and {5,6} tied at 2.
+	in := advantageInput{
+		rewards: [][]float64{{0, 0, 1}, {1, 2}, {0}, {1}, {2, 3}, {2}, {0, 2}},
+		prompt:  []int{7, 7, 2, 2, 2, 9, 9},
+	}
+	adv, _ := grpoEstimator(in)
+	s2, s7 := math.Sqrt(2), math.Sqrt(7) // sample std (n−1) of {1,3} and of {0,1,5}
+	want := []float64{-1 / (s2 + grpoEps), 1 / (s2 + grpoEps), -2 / (s7 + grpoEps), -1 / (s7 + grpoEps), 3 / (s7 + grpoEps), 0, 0}
+	for n := range in.rewards {
+		if len(adv[n]) != len(in.rewards[n]) {
+			t.Fatalf("sequence %d: %d advantages for %d tokens", n, len(adv[n]), len(in.rewards[n]))
+		}
+		for t2 := range adv[n] {
+			ppoNear(t, "grpo advantage", adv[n][t2], want[n])
+		}
+	}
+}
+
+func TestRLOOEstimator(t *testing.T) {
+	// One group of three: sequence rewards 1, 3, 8 (score − β·KL, summed
+	// per token); baseline = mean of the other two.
+	in := advantageInput{rewards: [][]float64{{-0.5, 1.5}, {3}, {4, 4, 0}}, prompt: []int{0, 0, 0}}
+	adv, _ := rlooEstimator(in)
+	for n, want := range []float64{1 - (3+8)/2.0, 3 - (1+8)/2.0, 8 - (1+3)/2.0} {
+		for t2 := range adv[n] {
+			ppoNear(t, "rloo advantage", adv[n][t2], want)
+		}
+	}
+	// A prompt sampled once has no baseline: advantage 0.
+	adv, _ = rlooEstimator(advantageInput{rewards: [][]float64{{5}}, prompt: []int{0}})
+	ppoNear(t, "rloo single", adv[0][0], 0)
+}
+
+func TestREINFORCEPPEstimator(t *testing.T) {
+	// Per-token rewards (−β·KL, the score on the last token); γ = 1:
+	// returns are suffix sums [1.1, 1.2, 1] and [0.5], then whitened over
+	// the batch (mean 0.95, population std √0.0725).
+	in := advantageInput{rewards: [][]float64{{-0.1, 0.2, 1}, {0.5}}, prompt: []int{0, 1}, gamma: 1}
+	adv, ret := reinforcePPEstimator(in)
+	std := math.Sqrt(0.0725)
+	for i, want := range []float64{1.1, 1.2, 1} {
+		ppoNear(t, "return", ret[0][i], want)
+		ppoNear(t, "advantage", adv[0][i], (want-0.95)/std)
+	}
+	ppoNear(t, "return", ret[1][0], 0.5)
+	ppoNear(t, "advantage", adv[1][0], (0.5-0.95)/std)
+	// γ = 0.5 discounts: [−0.1 + 0.5·(0.2 + 0.5·1), 0.2 + 0.5·1, 1].
+	in.gamma = 0.5
+	_, ret = reinforcePPEstimator(in)
+	for i, want := range []float64{0.25, 0.7, 1} {
+		ppoNear(t, "discounted return", ret[0][i], want)
+	}
+}
+
+func TestKLLoss(t *testing.T) {
+	// d = ref − logp = [ln 2, −ln 2, 0, (masked) 30]: k3 = e^d − d − 1 =
+	// [1 − ln 2, ln 2 − 0.5, 0].
+	l2 := float32(math.Log(2))
+	logp := [][]float32{{0, -l2, -1, -40}}
+	ref := [][]float32{{l2, -2 * l2, -1, -10}}
+	mask := [][]float32{{1, 1, 1, 0}}
+	r := ppoRunGraph(t, func(in []*Node) []*Node { return []*Node{KLLoss(in[0], in[1], in[2])} }, logp, ref, mask)
+	ppoNear(t, "k3 KL", r[0], ((1-math.Ln2)+(math.Ln2-0.5)+0)/3)
+}

@@ -2,10 +2,27 @@ package train
 
 import (
 	"fmt"
+	"math"
+	"slices"
 	"strings"
+	"time"
 
 	"github.com/rlhf-project/rlhf/dataset"
+	"github.com/rlhf-project/rlhf/infer"
 )
+
+// The RL algorithms of `rlhf ppo --algo`. PPO trains a critic; the others
+// are critic-free and differ in their advantage estimator (see
+// ppo_advantages.go and docs/ppo.md).
+const (
+	AlgoPPO         = "ppo"
+	AlgoGRPO        = "grpo"
+	AlgoRLOO        = "rloo"
+	AlgoREINFORCEPP = "reinforce++"
+)
+
+// PPOAlgos are the values of PPOOptions.Algo.
+var PPOAlgos = []string{AlgoPPO, AlgoGRPO, AlgoRLOO, AlgoREINFORCEPP}
 
 // PPOOptions configure `rlhf ppo`: PPO (with the optional PPO-ptx term) of
 // an SFT policy against a frozen reward model, InstructGPT style.
@@ -24,10 +41,12 @@ type PPOOptions struct {
 	// reference policy is it. Required.
 	Policy string
 	// Reward is the reward-model checkpoint (with a score head; its
-	// rlhf.json reward_mean/reward_std normalise scores). Required.
+	// rlhf.json reward_mean/reward_std normalise scores). Required unless
+	// RewardFns are given.
 	Reward string
-	// Critic is the checkpoint the value function starts from. Default: Reward
-	// (InstructGPT initialises the value function from the reward model).
+	// Critic is the checkpoint the value function starts from (PPO only).
+	// Default: Reward (InstructGPT initialises the value function from the
+	// reward model).
 	Critic string
 	// Prompts is a prompt dataset (a folder with train/ and val/ splits, of
 	// which train/ is used, one dataset, or a .parquet/.jsonl file). Required.
@@ -41,6 +60,27 @@ type PPOOptions struct {
 	// every command) at the top, the critic in critic/, checkpoints/,
 	// metrics.jsonl, samples.jsonl and PNG plots. Required.
 	Out string
+
+	// Algo is the algorithm: "ppo" (GAE advantages from a trained critic),
+	// or the critic-free "grpo" (group-normalised rewards, KL to the
+	// reference as a loss term), "rloo" (leave-one-out baseline) and
+	// "reinforce++" (batch-normalised returns). Default "ppo".
+	Algo string
+	// NumSamples is the number of responses sampled per prompt; an
+	// iteration samples RolloutBatch × NumSamples sequences. 0 means 4 for
+	// grpo and rloo (which compare the responses to one prompt and need at
+	// least 2) and 1 for ppo and reinforce++.
+	NumSamples int
+	// RewardFns are rule rewards (see infer.RuleReward: exact-match,
+	// contains, regex:PATTERN, length-penalty, cmd:PROG), scored against
+	// each prompt row's reference answer, instead of or added to the RM.
+	RewardFns []string
+	// RewardWeights weigh the reward sources, in order: the RM's normalised
+	// score first (when Reward is set), then each of RewardFns. Empty: 1 each.
+	RewardWeights []float64
+	// RewardTimeout bounds each call of a cmd: reward program (once per
+	// iteration). Default 60s.
+	RewardTimeout time.Duration
 
 	// MaxNewTokens is the maximum response length in tokens. Default 128.
 	MaxNewTokens int
@@ -59,10 +99,11 @@ type PPOOptions struct {
 	Iterations int
 	// Epochs is the number of passes over the prompts when Iterations is 0. Default 1.
 	Epochs int
-	// RolloutBatch is the number of prompts sampled per iteration. Default 64.
+	// RolloutBatch is the number of prompts sampled per iteration (each
+	// NumSamples times). Default 64.
 	RolloutBatch int
 	// MiniBatch is the number of sequences per update (and per generation
-	// and scoring batch); it must divide RolloutBatch. Default 16.
+	// and scoring batch); it must divide RolloutBatch × NumSamples. Default 16.
 	MiniBatch int
 	// PPOEpochs is the number of passes over each rollout. Default 1.
 	PPOEpochs int
@@ -75,8 +116,9 @@ type PPOOptions struct {
 	// ClipGrad is the maximum global gradient norm of each update (0: off). Default 1.
 	ClipGrad float64
 
-	// KLCoef is β, the weight of the per-token KL penalty (the initial value
-	// when TargetKL > 0). Default 0.02.
+	// KLCoef is β, the weight of the per-token KL penalty in the reward
+	// (ppo, rloo, reinforce++) or of the KL loss term (grpo); the initial
+	// value when TargetKL > 0. Default 0.02.
 	KLCoef float64
 	// TargetKL, when > 0, turns on the adaptive KL controller: β is steered
 	// so that the mean KL per sequence (nats) approaches TargetKL.
@@ -94,8 +136,9 @@ type PPOOptions struct {
 	EntropyCoef float64
 	// RewardClip, when > 0, clips the normalised RM score to ±RewardClip. Default 0.
 	RewardClip float64
-	// NoWhiten turns off the per-rollout whitening of advantages (mean 0,
-	// std 1). Default false: advantages are whitened.
+	// NoWhiten turns off PPO's per-rollout whitening of advantages (mean 0,
+	// std 1). Default false: advantages are whitened. (REINFORCE++'s
+	// normalisation is part of the algorithm; GRPO and RLOO do not whiten.)
 	NoWhiten bool
 
 	// PtxCoef is γ_ptx, the weight of the pre-training LM loss added to the
@@ -153,13 +196,23 @@ type PPOOptions struct {
 	// line; or GBK, GB18030, Big5, decoded).
 	Encoding dataset.Encoding
 
-	// rewardFn, when set (tests), replaces the reward model: the score of a
-	// response given its prompt (token ids, EOS included when generated).
+	// rewardFn, when set (tests), replaces the reward model (it is the
+	// first reward source): the score of a response given its prompt (token
+	// ids, EOS included when generated).
 	rewardFn func(prompt, response []int32) float64
 }
 
 // Defaults fills zero values with the documented defaults.
 func (o *PPOOptions) Defaults() {
+	if o.Algo == "" {
+		o.Algo = AlgoPPO
+	}
+	if o.NumSamples == 0 {
+		o.NumSamples = 1
+		if o.Algo == AlgoGRPO || o.Algo == AlgoRLOO {
+			o.NumSamples = 4
+		}
+	}
 	ppoDefault(&o.MaxNewTokens, 128)
 	ppoDefault(&o.MaxPromptLen, 256)
 	ppoDefaultF(&o.Temperature, 1)
@@ -172,7 +225,10 @@ func (o *PPOOptions) Defaults() {
 	ppoDefaultF(&o.CriticLR, 5e-6)
 	ppoDefaultF(&o.KLHorizon, 10000)
 	ppoDefault(&o.SaveEvery, 20)
-	if o.Critic == "" {
+	if o.RewardTimeout == 0 {
+		o.RewardTimeout = infer.DefaultRewardTimeout
+	}
+	if o.Critic == "" && o.Algo == AlgoPPO {
 		o.Critic = o.Reward
 	}
 	if o.PtxBatch == 0 {
@@ -194,8 +250,58 @@ func (o *PPOOptions) Defaults() {
 func PPODefaults() PPOOptions {
 	o := PPOOptions{KLCoef: 0.02, Gamma: 1, Lambda: 0.95, Clip: 0.2, ValueClip: 0.2, ClipGrad: 1, Keep: 2, LogSamples: 10}
 	o.Defaults()
-	o.Critic = ""
+	o.Critic, o.NumSamples = "", 0 // both depend on --reward and --algo
 	return o
+}
+
+// critic reports whether the algorithm trains a critic.
+func (o *PPOOptions) critic() bool { return o.Algo == AlgoPPO }
+
+// hasRM reports whether a reward model (or the tests' rewardFn) is the
+// first reward source.
+func (o *PPOOptions) hasRM() bool { return o.Reward != "" || o.rewardFn != nil }
+
+// checkAlgo validates what depends on the algorithm and the reward sources.
+func (o *PPOOptions) checkAlgo() error {
+	sources := len(o.RewardFns)
+	if o.hasRM() {
+		sources++
+	}
+	switch {
+	case !slices.Contains(PPOAlgos, o.Algo):
+		return fmt.Errorf("--algo %q: want one of %s", o.Algo, strings.Join(PPOAlgos, ", "))
+	case o.NumSamples < 1:
+		return fmt.Errorf("--num-samples %d: want at least 1", o.NumSamples)
+	case (o.Algo == AlgoGRPO || o.Algo == AlgoRLOO) && o.NumSamples < 2:
+		return fmt.Errorf("--num-samples %d: --algo %s compares the responses to each prompt; want at least 2", o.NumSamples, o.Algo)
+	case len(o.RewardWeights) > 0 && len(o.RewardWeights) != sources:
+		return fmt.Errorf("--reward-weights: %d weights for %d reward sources (want one per source, in order: the RM when --reward is given, then each --reward-fn)", len(o.RewardWeights), sources)
+	case o.RewardTimeout < 0:
+		return fmt.Errorf("--reward-timeout %s: want ≥ 0", o.RewardTimeout)
+	}
+	for i, w := range o.RewardWeights {
+		if math.IsNaN(w) || math.IsInf(w, 0) {
+			return fmt.Errorf("--reward-weights: weight %d is %v; want finite numbers", i+1, w)
+		}
+	}
+	if o.critic() {
+		if o.Critic == "" {
+			return fmt.Errorf("--critic: PPO trains a critic, which starts from --reward by default; without --reward give --critic (a reward-model checkpoint), or pick a critic-free --algo (grpo, rloo, reinforce++)")
+		}
+		return nil
+	}
+	for _, c := range []struct {
+		set  bool
+		flag string
+	}{{o.Critic != "", "--critic"}, {o.CriticDevice != "", "--critic-device"}, {o.CriticWarmup > 0, "--critic-warmup-steps"}} {
+		if c.set {
+			return fmt.Errorf("%s: --algo %s trains no critic; it applies to --algo ppo only", c.flag, o.Algo)
+		}
+	}
+	if o.NoWhiten {
+		return fmt.Errorf("--no-whiten: --algo %s has no PPO whitening to turn off (REINFORCE++'s normalisation is part of the algorithm; GRPO and RLOO normalise per prompt); it applies to --algo ppo only", o.Algo)
+	}
+	return nil
 }
 
 func ppoDefault(x *int, v int) {
@@ -215,8 +321,8 @@ func (o *PPOOptions) Check() error {
 	switch {
 	case o.Policy == "":
 		return fmt.Errorf("--policy: no SFT checkpoint given")
-	case o.Reward == "" && o.rewardFn == nil:
-		return fmt.Errorf("--reward: no reward-model checkpoint given")
+	case !o.hasRM() && len(o.RewardFns) == 0:
+		return fmt.Errorf("--reward: no reward-model checkpoint given (or rule rewards with --reward-fn)")
 	case o.Prompts == "":
 		return fmt.Errorf("--prompts: no prompt dataset given")
 	case o.Out == "":
@@ -229,8 +335,11 @@ func (o *PPOOptions) Check() error {
 		return fmt.Errorf("--temperature must be ≥ 0, --top-p in [0,1], --top-k ≥ 0")
 	case o.Iterations < 0 || o.Epochs < 1:
 		return fmt.Errorf("--iterations %d / --epochs %d: want iterations ≥ 0 and epochs ≥ 1", o.Iterations, o.Epochs)
-	case o.MiniBatch < 1 || o.RolloutBatch < 1 || o.RolloutBatch%o.MiniBatch != 0:
+	case o.MiniBatch < 1 || o.RolloutBatch < 1 || o.NumSamples <= 1 && o.RolloutBatch%o.MiniBatch != 0:
 		return fmt.Errorf("--rollout-batch %d must be a positive multiple of --mini-batch %d", o.RolloutBatch, o.MiniBatch)
+	case o.NumSamples > 1 && (o.RolloutBatch*o.NumSamples)%o.MiniBatch != 0:
+		return fmt.Errorf("--rollout-batch %d × --num-samples %d = %d sequences per iteration must be a multiple of --mini-batch %d",
+			o.RolloutBatch, o.NumSamples, o.RolloutBatch*o.NumSamples, o.MiniBatch)
 	case o.PPOEpochs < 1:
 		return fmt.Errorf("--ppo-epochs %d: want at least 1", o.PPOEpochs)
 	case !(o.LR > 0) || !(o.CriticLR > 0):
@@ -258,5 +367,5 @@ func (o *PPOOptions) Check() error {
 	case o.Template != "" && !strings.Contains(o.Template, "{prompt}"):
 		return fmt.Errorf("--template %q: it must contain {prompt}", o.Template)
 	}
-	return nil
+	return o.checkAlgo()
 }

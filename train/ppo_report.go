@@ -40,19 +40,33 @@ func (r *ppoRun) report(iter int, beta float64, exp *experience, upd updateStats
 	totalTok := lenMean * float64(N)
 	totalR, _ := meanStd(exp.reward)
 	m := Metrics{"step": float64(iter + 1), "kl_coef": beta,
-		"reward_mean": rMean, "reward_std": rStd, "rm_score_raw": rawMean, "reward_total": totalR,
+		"reward_mean": rMean, "reward_std": rStd, "reward_total": totalR,
 		"kl": meanKL, "response_len": lenMean, "entropy": entSum / math.Max(totalTok, 1),
-		"value_loss": upd.critic.loss, "value_clip_frac": upd.critic.clipFrac,
 		"empty_responses": float64(empty), "no_eos_responses": float64(noEOS),
 		"tokens_per_s_gen":   totalTok / exp.genTime.Seconds(),
 		"tokens_per_s_train": float64(upd.tokens) / upd.time.Seconds(),
 		"time_gen_s":         exp.genTime.Seconds(), "time_score_s": exp.scoreTime.Seconds(), "time_train_s": upd.time.Seconds(),
 		"skipped_nonfinite": float64(r.guard.Skipped)}
+	if r.o.hasRM() {
+		m["rm_score_raw"] = rawMean
+	}
+	for k, name := range r.ruleNames {
+		m["rule_"+name], _ = meanStd(exp.rules[k])
+	}
+	if r.o.NumSamples > 1 {
+		m["group_score_std"] = groupStd(exp.score, exp.group)
+	}
+	if r.critic != nil {
+		m["value_loss"], m["value_clip_frac"] = upd.critic.loss, upd.critic.clipFrac
+	}
 	if upd.trainedActor {
 		a := upd.actor
 		m["policy_loss"], m["clip_frac"], m["approx_kl"], m["entropy_train"] = a.policyLoss, a.clipFrac, a.approxKL, a.entropy
 		if r.ptx != nil {
 			m["ptx_loss"] = a.ptxLoss
+		}
+		if r.o.Algo == AlgoGRPO {
+			m["kl_loss"] = a.klLoss
 		}
 	}
 	if err := r.log.Write(m); err != nil {
@@ -87,4 +101,21 @@ func (r *ppoRun) logSamples(iter int, exp *experience) error {
 		return err
 	}
 	return atomicfile.WriteFile(path, append(old, lines...), 0o644)
+}
+
+// groupStd is the mean over prompts of the population standard deviation
+// of the scores of their responses: 0 means every group agreed, so GRPO
+// and RLOO had nothing to learn from it.
+func groupStd(score []float64, group []int) float64 {
+	gs := groups(group)
+	var sum float64
+	for _, g := range gs {
+		xs := make([]float64, len(g))
+		for i, n := range g {
+			xs[i] = score[n]
+		}
+		_, s := meanStd(xs)
+		sum += s
+	}
+	return sum / float64(max(len(gs), 1))
 }

@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"log/slog"
 	"path/filepath"
+	"strings"
 
 	"github.com/gomlx/compute"
 	gmodel "github.com/gomlx/gomlx/ml/model"
@@ -14,20 +15,30 @@ import (
 	"github.com/rlhf-project/rlhf/model/tokenizer"
 )
 
-// ppoRun is the state of one PPO run: the four models and their
-// executables, the encoded prompts, the position in them and the
-// checkpointed trainer state. setupPPO builds it; the phases read it.
+// ppoRun is the state of one run: the models (up to four) and their
+// executables, the reward sources, the encoded prompts, the position in
+// them and the checkpointed trainer state. setupPPO builds it; the phases
+// read it.
 type ppoRun struct {
 	o          PPOOptions
 	iterations int // total, including those before a resume
 
-	actor, ref, critic, rm *model.Model // rm is nil with a synthetic reward
+	// critic is nil for the critic-free algorithms, rm without --reward or
+	// with a synthetic reward.
+	actor, ref, critic, rm *model.Model
 	tok                    *tokenizer.Tokenizer
 	eos, pad               int
 	norm                   infer.RewardNorm // of the reward model's scores
 	// actorSaver and criticSaver write actor and critic into checkpoints
 	// with the tokenizer files they were loaded with.
 	actorSaver, criticSaver *modelSaver
+
+	// rules are the rule rewards (--reward-fn), named ruleNames in the
+	// metrics; weights weigh the reward sources (the RM first when there
+	// is one, then each rule).
+	rules     []*infer.RuleReward
+	ruleNames []string
+	weights   []float64
 
 	prompts   []dataset.Prompt
 	promptIDs [][]int32 // in the actor's template, at most MaxPromptLen tokens
@@ -37,9 +48,9 @@ type ppoRun struct {
 
 	dec                 *model.Decoder
 	actorLP, refLP      *infer.LogProbExec
-	criticV             *gmodel.Exec
+	criticV             *gmodel.Exec // nil without a critic
 	rmScorer            *infer.Scorer
-	actorOpt, criticOpt *Optimizer
+	actorOpt, criticOpt *Optimizer // criticOpt nil without a critic
 	backends            map[string]compute.Backend
 
 	state  *TrainerState
@@ -52,6 +63,11 @@ type ppoRun struct {
 	advantages advantageEstimator
 }
 
+// estimators are the advantage estimators of the algorithms.
+var estimators = map[string]advantageEstimator{
+	AlgoPPO: gaeEstimator, AlgoGRPO: grpoEstimator, AlgoRLOO: rlooEstimator, AlgoREINFORCEPP: reinforcePPEstimator,
+}
+
 // setupPPO loads and checks everything a PPO run needs, before any
 // compute: prompts, output folder, models, ptx data, backends,
 // executables and (with --resume) the saved state.
@@ -60,12 +76,17 @@ func setupPPO(o PPOOptions) (*ppoRun, error) {
 	if err != nil {
 		return nil, fmt.Errorf("--prompts: %w", err)
 	}
+	rules, err := parseRewardFns(o, prompts)
+	if err != nil {
+		return nil, err
+	}
 	resumeFrom, err := StartRun(&CommonOptions{Out: o.Out, Resume: o.Resume})
 	if err != nil {
 		return nil, err
 	}
 	r := &ppoRun{o: o, prompts: prompts, R: o.MaxNewTokens, backends: map[string]compute.Backend{},
-		advantages: gaeEstimator, ckpt: &checkpointer{last: resumeFrom}}
+		advantages: estimators[o.Algo], ckpt: &checkpointer{last: resumeFrom}}
+	r.setupRewards(rules)
 	if err := r.loadModels(resumeFrom); err != nil {
 		return nil, err
 	}
@@ -81,8 +102,59 @@ func setupPPO(o PPOOptions) (*ppoRun, error) {
 	return r, nil
 }
 
+// parseRewardFns parses the rule rewards and checks that every prompt has
+// the reference answer those that compare with one need, before any output
+// is touched.
+func parseRewardFns(o PPOOptions, prompts []dataset.Prompt) ([]*infer.RuleReward, error) {
+	var rules []*infer.RuleReward
+	for _, spec := range o.RewardFns {
+		rule, err := infer.ParseRuleReward(spec)
+		if err != nil {
+			return nil, fmt.Errorf("--reward-fn: %w", err)
+		}
+		rule.Timeout = o.RewardTimeout
+		rules = append(rules, rule)
+		if !rule.NeedsReference() {
+			continue
+		}
+		missing, first := 0, -1
+		for i, p := range prompts {
+			if strings.TrimSpace(p.Reference) == "" {
+				missing++
+				if first < 0 {
+					first = i
+				}
+			}
+		}
+		if missing > 0 {
+			return nil, fmt.Errorf("--reward-fn %s compares with each prompt's reference answer, but %d of %d rows of --prompts have none (first: row %d, id %q, task %q); use prompts with a reference column (build-prompts fills it for closed_qa, extract and classification rows) or a rule that needs none (regex:, cmd:)",
+				spec, missing, len(prompts), first+1, prompts[first].ID, prompts[first].Task)
+		}
+	}
+	return rules, nil
+}
+
+// setupRewards keeps the rule rewards and resolves the weights of the
+// reward sources.
+func (r *ppoRun) setupRewards(rules []*infer.RuleReward) {
+	o := r.o
+	r.rules, r.ruleNames = rules, infer.RuleRewardNames(rules)
+	r.weights = o.RewardWeights
+	if len(r.weights) == 0 {
+		n := len(r.rules)
+		if o.hasRM() {
+			n++
+		}
+		r.weights = make([]float64, n)
+		for i := range r.weights {
+			r.weights[i] = 1
+		}
+	}
+}
+
 // loadModels loads actor (from the checkpoint when resuming), reference,
-// critic and reward model, and checks they fit together.
+// critic (PPO only) and reward model (when given), and checks they fit
+// together.
 func (r *ppoRun) loadModels(resumeFrom string) error {
 	o := r.o
 	maxSeq := o.MaxPromptLen + o.MaxNewTokens
@@ -104,26 +176,29 @@ func (r *ppoRun) loadModels(resumeFrom string) error {
 	if r.ref, _, err = loadModel("--policy", o.Policy, maxSeq, o.Template); err != nil {
 		return err
 	}
-	critic, criticTok, err := loadModel("--critic", criticDir, maxSeq, "")
-	if err != nil {
-		return err
-	}
-	if !critic.HasScoreHead() {
-		return fmt.Errorf("--critic %s: the checkpoint has no score head; the critic starts from a reward model (rlhf rm)", criticDir)
-	}
-	if err := infer.SameTokenizer(r.tok, criticTok); err != nil {
-		return fmt.Errorf("--policy and --critic: %w", err)
-	}
-	r.critic = critic
 	if r.actorSaver, err = newModelSaver(r.actor); err != nil {
 		return fmt.Errorf("--policy %w", err)
 	}
-	if r.criticSaver, err = newModelSaver(r.critic); err != nil {
-		return fmt.Errorf("--critic %w", err)
+	models := []*model.Model{r.actor, r.ref}
+	if o.critic() {
+		critic, criticTok, err := loadModel("--critic", criticDir, maxSeq, "")
+		if err != nil {
+			return err
+		}
+		if !critic.HasScoreHead() {
+			return fmt.Errorf("--critic %s: the checkpoint has no score head; the critic starts from a reward model (rlhf rm)", criticDir)
+		}
+		if err := infer.SameTokenizer(r.tok, criticTok); err != nil {
+			return fmt.Errorf("--policy and --critic: %w", err)
+		}
+		r.critic = critic
+		if r.criticSaver, err = newModelSaver(r.critic); err != nil {
+			return fmt.Errorf("--critic %w", err)
+		}
+		models = append(models, critic)
 	}
-	models := []*model.Model{r.actor, r.ref, r.critic}
 	r.norm = infer.RewardNorm{Mean: 0, Std: 1}
-	if o.rewardFn == nil {
+	if o.rewardFn == nil && o.Reward != "" {
 		rm, rmTok, err := loadModel("--reward", o.Reward, maxSeq, "")
 		if err != nil {
 			return err
@@ -199,7 +274,8 @@ func (r *ppoRun) backendFor(flag, spec string) (compute.Backend, error) {
 
 // compile places each model on its backend and prepares the executables:
 // the actor's decoder and log-probs, the reference's log-probs, the
-// critic's values, the reward model's scorer and the two optimizers.
+// critic's values, the reward model's scorer and the optimizers (no critic
+// executables for the critic-free algorithms).
 func (r *ppoRun) compile() error {
 	o := r.o
 	actorBE, err := r.backendFor("--actor-device", o.ActorDevice)
@@ -210,15 +286,10 @@ func (r *ppoRun) compile() error {
 	if err != nil {
 		return err
 	}
-	criticBE, err := r.backendFor("--critic-device", o.CriticDevice)
-	if err != nil {
-		return err
-	}
 	if r.dec, err = model.NewDecoder(actorBE, r.actor); err != nil {
 		return err
 	}
 	r.actorLP, r.refLP = infer.NewLogProbExec(actorBE, r.actor), infer.NewLogProbExec(refBE, r.ref)
-	r.criticV = newValueExec(criticBE, r.critic)
 	if r.rm != nil {
 		rmBE, err := r.backendFor("--reward-device", o.RewardDevice)
 		if err != nil {
@@ -229,9 +300,18 @@ func (r *ppoRun) compile() error {
 		}
 	}
 	optCfg := OptimizerConfig{WeightDecay: o.WeightDecay, ClipGrad: o.ClipGrad}
-	r.actorOpt = NewOptimizer(actorBE, r.actor.Store, ppoActorLoss(r.actor), optCfg)
+	r.actorOpt = NewOptimizer(actorBE, r.actor.Store, ppoActorLoss(r.actor, o.Algo == AlgoGRPO), optCfg)
+	r.stores = []NamedStore{{Name: "actor", Store: r.actor.Store}}
+	if r.critic == nil {
+		return nil
+	}
+	criticBE, err := r.backendFor("--critic-device", o.CriticDevice)
+	if err != nil {
+		return err
+	}
+	r.criticV = newValueExec(criticBE, r.critic)
 	r.criticOpt = NewOptimizer(criticBE, r.critic.Store, ppoCriticLoss(r.critic), optCfg)
-	r.stores = []NamedStore{{Name: "actor", Store: r.actor.Store}, {Name: "critic", Store: r.critic.Store}}
+	r.stores = append(r.stores, NamedStore{Name: "critic", Store: r.critic.Store})
 	return nil
 }
 
@@ -240,15 +320,15 @@ func (r *ppoRun) compile() error {
 // log and prepares checkpointing.
 func (r *ppoRun) restore(resumeFrom string) error {
 	o := r.o
-	r.state = &TrainerState{Kind: "ppo", TotalSteps: r.iterations, Seed: o.Seed, Extra: map[string]float64{}}
+	r.state = &TrainerState{Kind: o.Algo, TotalSteps: r.iterations, Seed: o.Seed, Extra: map[string]float64{}}
 	r.kl = &KLController{Beta: o.KLCoef, Target: o.TargetKL, Horizon: o.KLHorizon}
 	if resumeFrom != "" {
 		state, err := LoadTrainerState(resumeFrom, r.stores...)
 		if err != nil {
 			return err
 		}
-		if state.Kind != "ppo" {
-			return fmt.Errorf("--resume: %s holds a %q run, not ppo", resumeFrom, state.Kind)
+		if state.Kind != o.Algo {
+			return fmt.Errorf("--resume: %s holds a %q run, not %s (resume with the --algo it was started with)", resumeFrom, state.Kind, o.Algo)
 		}
 		r.state = state
 		r.kl.Beta = state.Extra["kl_coef"]
@@ -258,11 +338,17 @@ func (r *ppoRun) restore(resumeFrom string) error {
 		state.TotalSteps = r.iterations
 		slog.Info("resuming", "from", resumeFrom, "iteration", state.Step, "kl_coef", r.kl.Beta)
 	} else {
-		r.actor.Meta.Stage = "ppo"
+		r.actor.Meta.Stage = o.Algo
 		r.actor.Meta.BaseModel = o.Policy
-		r.actor.Meta.Extra = map[string]any{"reward_model": o.Reward, "kl_coef": o.KLCoef, "ptx_coef": o.PtxCoef}
-		r.critic.Meta.Stage = "ppo-critic"
-		r.critic.Meta.BaseModel = o.Critic
+		r.actor.Meta.Extra = map[string]any{"reward_model": o.Reward, "kl_coef": o.KLCoef, "ptx_coef": o.PtxCoef,
+			"algo": o.Algo, "num_samples": o.NumSamples}
+		if len(o.RewardFns) > 0 {
+			r.actor.Meta.Extra["reward_fns"], r.actor.Meta.Extra["reward_weights"] = o.RewardFns, r.weights
+		}
+		if r.critic != nil {
+			r.critic.Meta.Stage = "ppo-critic"
+			r.critic.Meta.BaseModel = o.Critic
+		}
 	}
 	if r.state.Extra == nil {
 		r.state.Extra = map[string]float64{}
@@ -280,8 +366,8 @@ func (r *ppoRun) restore(resumeFrom string) error {
 	return nil
 }
 
-// saveCheckpoint records the run's position and writes actor, critic and
-// optimizer state.
+// saveCheckpoint records the run's position and writes actor, critic (PPO)
+// and optimizer state.
 func (r *ppoRun) saveCheckpoint() (string, error) {
 	s := r.state
 	s.Epoch, s.Batch, s.Skipped = r.stream.epoch, r.stream.pos, r.guard.Skipped
@@ -292,6 +378,9 @@ func (r *ppoRun) saveCheckpoint() (string, error) {
 	return SaveCheckpoint(r.o.Out, s.Step, func(dir string) error {
 		if err := r.actorSaver.save(dir); err != nil {
 			return err
+		}
+		if r.critic == nil {
+			return nil
 		}
 		return r.criticSaver.save(filepath.Join(dir, CriticDir))
 	}, s, r.o.Keep, r.stores...)

@@ -16,7 +16,8 @@ type updateStats struct {
 }
 
 // update trains on the experience for PPOEpochs passes in shuffled
-// mini-batches: one critic step and (after the warm-up) one actor step each.
+// mini-batches: one critic step (PPO) and (after the warm-up) one actor
+// step each.
 func (r *ppoRun) update(exp *experience, iter int) (updateStats, error) {
 	o := r.o
 	t0 := time.Now()
@@ -27,12 +28,14 @@ func (r *ppoRun) update(exp *experience, iter int) (updateStats, error) {
 		perm := order.Perm(exp.N)
 		for lo := 0; lo < exp.N; lo += o.MiniBatch {
 			rows := perm[lo:min(lo+o.MiniBatch, exp.N)]
-			cs, err := r.criticStep(exp, rows, iter)
-			if err != nil {
-				return st, err
+			if r.critic != nil {
+				cs, err := r.criticStep(exp, rows, iter)
+				if err != nil {
+					return st, err
+				}
+				st.critic.loss += cs.loss
+				st.critic.clipFrac += cs.clipFrac
 			}
-			st.critic.loss += cs.loss
-			st.critic.clipFrac += cs.clipFrac
 			if st.trainedActor {
 				as, err := r.actorStep(exp, rows, iter)
 				if err != nil {
@@ -46,9 +49,7 @@ func (r *ppoRun) update(exp *experience, iter int) (updateStats, error) {
 	}
 	st.critic.loss /= updates
 	st.critic.clipFrac /= updates
-	a := &st.actor
-	a.policyLoss, a.entropy, a.clipFrac = a.policyLoss/updates, a.entropy/updates, a.clipFrac/updates
-	a.approxKL, a.ptxLoss = a.approxKL/updates, a.ptxLoss/updates
+	st.actor.scale(updates)
 	st.time = time.Since(t0)
 	return st, nil
 }
@@ -77,12 +78,20 @@ func (r *ppoRun) criticStep(exp *experience, rows []int, iter int) (criticStats,
 }
 
 // actorStep is one actor update on rows of the experience (and the next
-// ptx batch with PPO-ptx).
+// ptx batch with PPO-ptx; the reference's log-probs for GRPO's KL loss).
 func (r *ppoRun) actorStep(exp *experience, rows []int, iter int) (actorStats, error) {
 	o := r.o
-	tokens, mask, pt := exp.Rows(rows, exp.RespMask, exp.logp, exp.adv)
+	perToken := [][]float32{exp.RespMask, exp.logp, exp.adv}
+	withKL := o.Algo == AlgoGRPO
+	if withKL {
+		perToken = append(perToken, exp.refLogp)
+	}
+	tokens, mask, pt := exp.Rows(rows, perToken...)
 	b := actorBatch{tokens: tokens, mask: mask, respMask: pt[0], oldLogp: pt[1], adv: pt[2],
 		clip: float32(o.Clip), entCoef: float32(o.EntropyCoef), ptxCoef: float32(o.PtxCoef)}
+	if withKL {
+		b.refLogp, b.klCoef = pt[3], float32(exp.beta)
+	}
 	if r.ptx != nil {
 		b.ptx = r.ptx.next(o.PtxBatch)
 	}

@@ -691,6 +691,11 @@ func (b *builder) write(rep *Report) error {
 	return rep.write(b.opts.Out)
 }
 
+// referenceTasks are the tasks whose demonstration is a checkable answer
+// (a passage's answer, the extracted items, the class label): their prompt
+// rows carry it as the reference for rule rewards (rlhf ppo --reward-fn).
+var referenceTasks = map[string]bool{"closed_qa": true, "extract": true, "classification": true}
+
 func writeRows[T dataset.Record](dir string, opts dataset.WriterOptions, rows []*candidate, b *builder) error {
 	w, err := dataset.Create[T](dir, opts)
 	if err != nil {
@@ -704,7 +709,11 @@ func writeRows[T dataset.Record](dir string, opts dataset.WriterOptions, rows []
 		src := b.sources[c.src].Name
 		switch any(*new(T)).(type) {
 		case dataset.Prompt:
-			row = dataset.Prompt{Task: c.task, Lang: c.lang, Prompt: c.prompt, Source: src, Template: c.tmpl.ID}
+			p := dataset.Prompt{Task: c.task, Lang: c.lang, Prompt: c.prompt, Source: src, Template: c.tmpl.ID}
+			if referenceTasks[c.task] {
+				p.Reference = c.response
+			}
+			row = p
 		case dataset.SFT:
 			row = dataset.SFT{Task: c.task, Lang: c.lang, Prompt: c.prompt, Response: c.response, Source: src, Template: c.tmpl.ID}
 		}

@@ -316,6 +316,29 @@ func TestEndToEndMix(t *testing.T) {
 	if langs["zh"] < 500 || langs["en"] < 500 {
 		t.Errorf("languages %v", langs)
 	}
+	// Rows with a checkable answer carry it as the reference (the SFT
+	// response of the same row); the others have none.
+	resp := map[string]string{}
+	for _, r := range tr {
+		resp[r.Task+"\x00"+r.Prompt] = r.Response
+	}
+	withRef := map[string]int{}
+	for _, p := range pr {
+		switch p.Task {
+		case "closed_qa", "extract", "classification":
+			if p.Reference == "" || p.Reference != resp[p.Task+"\x00"+p.Prompt] {
+				t.Fatalf("%s row %q: reference %q, want the demonstration %q", p.Task, p.Prompt, p.Reference, resp[p.Task+"\x00"+p.Prompt])
+			}
+			withRef[p.Task]++
+		default:
+			if p.Reference != "" {
+				t.Fatalf("%s row has a reference %q", p.Task, p.Reference)
+			}
+		}
+	}
+	if withRef["closed_qa"] == 0 || withRef["extract"] == 0 || withRef["classification"] == 0 {
+		t.Errorf("rows with a reference: %v", withRef)
+	}
 	md, _ := os.ReadFile(filepath.Join(out, "report.md"))
 	if !strings.Contains(string(md), "| generation | 45.6 | 45.6 |") {
 		t.Errorf("report.md:\n%s", md)
