@@ -57,7 +57,7 @@ func setupPPO(o PPOOptions) (*ppoRun, error) {
 	if err != nil {
 		return nil, fmt.Errorf("--prompts: %w", err)
 	}
-	resumeFrom, err := StartRun(&CommonOptions{Out: o.Out, Resume: o.Resume})
+	resumeFrom, err := StartRun("ppo", &CommonOptions{Out: o.Out, Resume: o.Resume}, o.Policy, o.Reward, o.Critic, o.Prompts, o.Ptx)
 	if err != nil {
 		return nil, err
 	}
