@@ -10,7 +10,6 @@ import (
 	"strings"
 
 	"github.com/rlhf-project/rlhf/atomicfile"
-
 	"github.com/rlhf-project/rlhf/model/tokenizer"
 )
 
