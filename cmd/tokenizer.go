@@ -54,6 +54,10 @@ func newTokenizerTrainCmd() *cobra.Command {
 			case opts.VocabSize < 256+len(opts.SpecialTokens):
 				return fmt.Errorf("--vocab-size %d: want at least %d (256 bytes + special tokens)", opts.VocabSize, 256+len(opts.SpecialTokens))
 			}
+			if err := tokenizer.FileDest(opts.Out, data...).Check(); err != nil {
+				return fmt.Errorf("--out: %w", err)
+			}
+			opts.Inputs = data
 			bar := progress.New(c.Context(), -1, "texts")
 			texts := dataset.Texts(data, enc)
 			opts.Texts = func(add func(string)) error {

@@ -65,6 +65,10 @@ type Writer[T Record] struct {
 	// commit is the previous shard's fsync and rename; nil when none is
 	// pending.
 	commit chan error
+	// created is what was missing of the final path and its parents when
+	// the writer started, so that an abort removes the parent folders it
+	// created for its temporary directory.
+	created atomicfile.Created
 }
 
 // shardFile is a shard being written.
@@ -84,7 +88,11 @@ type inflightGroup[T Record] struct {
 	shard *shardFile[T]
 }
 
-// Create starts writing a dataset of kind T into dir.
+// Create starts writing a dataset of kind T into dir. Without Append it
+// refuses a dir that is not missing, an empty folder or a dataset of the
+// same kind (see CheckOutput), and nothing appears at dir until Close; an
+// Abort removes the parent folders it created. With Append it refuses a
+// file or a dataset of another kind.
 func Create[T Record](dir string, opts WriterOptions) (*Writer[T], error) {
 	if opts.RowsPerShard <= 0 {
 		opts.RowsPerShard = 100_000
@@ -97,6 +105,9 @@ func Create[T Record](dir string, opts WriterOptions) (*Writer[T], error) {
 	}
 	w := &Writer[T]{final: dir, opts: opts, schema: parquet.SchemaOf(new(T))}
 	if opts.Append {
+		if err := checkAppendTarget[T](dir); err != nil {
+			return nil, err
+		}
 		if err := os.MkdirAll(dir, 0o755); err != nil {
 			return nil, fmt.Errorf("create dataset %s: %w", dir, err)
 		}
@@ -116,8 +127,13 @@ func Create[T Record](dir string, opts WriterOptions) (*Writer[T], error) {
 		w.dir = dir
 		return w, nil
 	}
+	if err := CheckOutput[T](dir); err != nil {
+		return nil, err
+	}
+	w.created = atomicfile.Track(dir)
 	tmp, err := atomicfile.TempDirFor(dir)
 	if err != nil {
+		w.created.RemoveEmptyParents()
 		return nil, err
 	}
 	w.dir = tmp
@@ -393,6 +409,7 @@ func (w *Writer[T]) abortFiles() {
 	}
 	if w.dir != w.final {
 		os.RemoveAll(w.dir)
+		w.created.RemoveEmptyParents()
 	}
 }
 

@@ -64,6 +64,17 @@ func Run(ctx context.Context, w io.Writer, opts Options, run pipeline.StepFunc) 
 	if err != nil {
 		return err
 	}
+	if err := Dest(out).Check(); err != nil {
+		return fmt.Errorf("--out: %w", err)
+	}
+	// The site first: when its port is taken, nothing is written.
+	site, stop, err := demosite.Start(opts.SiteAddr)
+	if err != nil {
+		return fmt.Errorf("%w (pass --site-addr with a free loopback port)", err)
+	}
+	defer stop()
+	slog.Info("demo: serving the embedded sample site", "url", site+"/")
+
 	if err := writeInputs(filepath.Join(out, "inputs")); err != nil {
 		return err
 	}
@@ -71,13 +82,6 @@ func Run(ctx context.Context, w io.Writer, opts Options, run pipeline.StepFunc) 
 	if err := atomicfile.WriteFile(cfgPath, pipelineYAML, 0o644); err != nil {
 		return err
 	}
-
-	site, stop, err := demosite.Start(opts.SiteAddr)
-	if err != nil {
-		return fmt.Errorf("%w (pass --site-addr with a free loopback port)", err)
-	}
-	defer stop()
-	slog.Info("demo: serving the embedded sample site", "url", site+"/")
 
 	start := time.Now()
 	err = pipeline.Run(ctx, pipeline.Options{
@@ -90,6 +94,16 @@ func Run(ctx context.Context, w io.Writer, opts Options, run pipeline.StepFunc) 
 	}
 	printArtefacts(w, out, time.Since(start))
 	return nil
+}
+
+// Dest is the destination of Run (see atomicfile.Dest): a missing or empty
+// folder, or the folder of an earlier demo (with its pipeline.yaml), which
+// the demo continues.
+func Dest(out string) atomicfile.Dest {
+	return atomicfile.Dest{Path: out, What: "demo output", Ours: func(dir string) bool {
+		_, err := os.Stat(filepath.Join(dir, "pipeline.yaml"))
+		return err == nil
+	}}
 }
 
 // writeInputs copies the embedded sample datasets to dir.

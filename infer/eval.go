@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"log/slog"
 	"math"
+	"os"
 	"path/filepath"
 	"slices"
 	"sort"
@@ -157,6 +158,9 @@ func RunEval(ctx context.Context, o EvalOptions) (*EvalResult, error) {
 	}
 	if o.Temperature < 0 || o.TopP < 0 || o.TopP > 1 || o.TopK < 0 || o.MaxPrompts < 0 {
 		return nil, fmt.Errorf("--temperature must be ≥ 0, --top-p in [0,1], --top-k and --max-prompts ≥ 0")
+	}
+	if err := EvalDest(o.Out, o.Policy, o.Baseline, o.Reward, o.Prompts).Check(); err != nil {
+		return nil, fmt.Errorf("--out: %w", err)
 	}
 	var rules []*RuleReward
 	for _, spec := range o.RewardFns {
@@ -337,7 +341,40 @@ func RunEval(ctx context.Context, o EvalOptions) (*EvalResult, error) {
 		res.PerTask[task] = evalStats(idx, ps, bs, o.RewardFns)
 	}
 
-	// 4. Outputs: the two response datasets, then eval.json.
+	// 4. Outputs: the two response datasets and eval.json, written into a
+	// temporary folder that replaces Out only once complete.
+	created := atomicfile.Track(o.Out)
+	tmp, err := atomicfile.TempDirFor(o.Out)
+	if err != nil {
+		return nil, err
+	}
+	if err := writeEval(tmp, o, res, prompts, tok, eos, ps, bs); err != nil {
+		os.RemoveAll(tmp)
+		created.RemoveEmptyParents()
+		return nil, err
+	}
+	if err := atomicfile.ReplaceDir(tmp, o.Out); err != nil {
+		os.RemoveAll(tmp)
+		created.RemoveEmptyParents()
+		return nil, err
+	}
+	logEval(res)
+	return res, nil
+}
+
+// EvalDest is the destination of `rlhf eval` (see atomicfile.Dest): a
+// missing or empty folder, or the folder of an earlier eval (with
+// eval.json), which is replaced; never one of inputs.
+func EvalDest(out string, inputs ...string) atomicfile.Dest {
+	return atomicfile.Dest{Path: out, What: "eval output", Inputs: inputs, Ours: func(p string) bool {
+		st, err := os.Stat(filepath.Join(p, EvalFile))
+		return err == nil && st.Mode().IsRegular()
+	}}
+}
+
+// writeEval writes the response datasets of both models and eval.json
+// into dir.
+func writeEval(dir string, o EvalOptions, res *EvalResult, prompts []dataset.Prompt, tok *tokenizer.Tokenizer, eos int, ps, bs *evalSide) error {
 	for _, w := range []struct {
 		name, dir string
 		s         *evalSide
@@ -349,19 +386,15 @@ func RunEval(ctx context.Context, o EvalOptions) (*EvalResult, error) {
 				Response: tok.Decode(Ints(TrimEOS(w.s.resp[i], eos))), Model: filepath.Base(filepath.Clean(w.dir)),
 				Logprob: w.s.logp[i], Reward: &reward})
 		}
-		if err := writeResponses(filepath.Join(o.Out, w.name), rows, w.dir); err != nil {
-			return nil, err
+		if err := writeResponses(filepath.Join(dir, w.name), rows, w.dir); err != nil {
+			return err
 		}
 	}
 	b, err := json.MarshalIndent(res, "", "  ")
 	if err != nil {
-		return nil, err
+		return err
 	}
-	if err := atomicfile.WriteFile(filepath.Join(o.Out, EvalFile), append(b, '\n'), 0o644); err != nil {
-		return nil, err
-	}
-	logEval(res)
-	return res, nil
+	return atomicfile.WriteFile(filepath.Join(dir, EvalFile), append(b, '\n'), 0o644)
 }
 
 func hasReference(p dataset.Prompt) bool { return strings.TrimSpace(p.Reference) != "" }

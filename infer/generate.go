@@ -47,6 +47,9 @@ func RunGenerate(ctx context.Context, o GenerateOptions) error {
 	if o.Model == "" || len(o.Prompts) == 0 || o.Out == "" {
 		return errors.New("--model, --prompts and --out are required")
 	}
+	if err := dataset.CheckOutput[dataset.Response](o.Out, append([]string{o.Model}, o.Prompts...)...); err != nil {
+		return fmt.Errorf("--out: %w", err)
+	}
 	if o.NumSamples <= 0 {
 		o.NumSamples = 1
 	}
@@ -191,6 +194,9 @@ func readScoreRows(paths []string, enc dataset.Encoding) ([]dataset.Response, er
 func RunScore(ctx context.Context, o ScoreOptions) error {
 	if o.Model == "" || len(o.Data) == 0 || o.Out == "" {
 		return errors.New("--model, --data and --out are required")
+	}
+	if err := dataset.CheckOutput[dataset.Response](o.Out, append([]string{o.Model}, o.Data...)...); err != nil {
+		return fmt.Errorf("--out: %w", err)
 	}
 	rows, err := readScoreRows(o.Data, o.Encoding)
 	if err != nil {

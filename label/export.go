@@ -46,6 +46,9 @@ func Export(ctx context.Context, opts ExportOptions) (*ExportReport, error) {
 	if opts.DB == "" || opts.Out == "" {
 		return nil, fmt.Errorf("label export: --db and --out are required")
 	}
+	if err := dataset.CheckOutput[dataset.Comparison](opts.Out, opts.DB); err != nil {
+		return nil, fmt.Errorf("--out: %w", err)
+	}
 	if opts.MinAgreement < 0 || opts.MinAgreement > 1 {
 		return nil, fmt.Errorf("--min-agreement %g: want a share between 0 and 1", opts.MinAgreement)
 	}

@@ -123,6 +123,9 @@ func Import(ctx context.Context, opts ImportOptions) (*ImportReport, error) {
 	if len(opts.In) == 0 || opts.Out == "" {
 		return nil, errors.New("comparisons import: --in and --out are required")
 	}
+	if err := dataset.CheckOutput[dataset.Comparison](opts.Out, opts.In...); err != nil {
+		return nil, fmt.Errorf("--out: %w", err)
+	}
 	if _, err := dataset.ParseEncoding(string(opts.Encoding)); err != nil {
 		return nil, fmt.Errorf("--encoding: %w", err)
 	}

@@ -55,6 +55,9 @@ func Synthetic(ctx context.Context, opts SyntheticOptions) (*SyntheticReport, er
 	if len(opts.Responses) == 0 || opts.Out == "" {
 		return nil, fmt.Errorf("comparisons synthetic: --responses and --out are required")
 	}
+	if err := dataset.CheckOutput[dataset.Comparison](opts.Out, append(slices.Clone(opts.Responses), opts.Reference...)...); err != nil {
+		return nil, fmt.Errorf("--out: %w", err)
+	}
 	score, needsRef, err := preferenceRule(opts.Prefer)
 	if err != nil {
 		return nil, err

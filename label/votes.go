@@ -51,6 +51,9 @@ func FromVotes(ctx context.Context, opts VotesOptions) (*VotesReport, error) {
 	if len(opts.QA) == 0 || opts.Out == "" {
 		return nil, fmt.Errorf("comparisons from-votes: --qa and --out are required")
 	}
+	if err := dataset.CheckOutput[dataset.Comparison](opts.Out, opts.QA...); err != nil {
+		return nil, fmt.Errorf("--out: %w", err)
+	}
 	if opts.MinVoteRatio == 0 {
 		opts.MinVoteRatio = 1
 	}

@@ -1,11 +1,15 @@
 package model
 
 import (
+	"encoding/json"
 	"errors"
 	"fmt"
 	"log/slog"
+	"os"
+	"path/filepath"
 	"strings"
 
+	"github.com/rlhf-project/rlhf/atomicfile"
 	"github.com/rlhf-project/rlhf/model/tokenizer"
 )
 
@@ -27,10 +31,25 @@ type InitOptions struct {
 	ScoreHead bool
 }
 
+// InitDest is the destination of RunInit (see atomicfile.Dest): a missing
+// or empty folder, or a model folder an earlier `rlhf model init` wrote
+// (rlhf.json with stage "init"), which is replaced; never one of inputs
+// (the tokenizer file).
+func InitDest(out string, inputs ...string) atomicfile.Dest {
+	return atomicfile.Dest{Path: out, What: "model folder written by model init", Inputs: inputs, Ours: func(dir string) bool {
+		raw, err := os.ReadFile(filepath.Join(dir, MetaFile))
+		var meta Meta
+		return err == nil && json.Unmarshal(raw, &meta) == nil && meta.Stage == "init"
+	}}
+}
+
 // RunInit writes a randomly initialized model in HF layout with its tokenizer.
 func RunInit(o InitOptions) error {
 	if o.Out == "" {
 		return errors.New("no output folder given")
+	}
+	if err := InitDest(o.Out, o.Tokenizer).Check(); err != nil {
+		return fmt.Errorf("--out: %w", err)
 	}
 	var tok *tokenizer.Tokenizer
 	var err error
@@ -82,10 +101,22 @@ func RunInit(o InitOptions) error {
 	if !strings.Contains(m.Meta.PromptTemplate, "{prompt}") {
 		return fmt.Errorf("prompt template %q: must contain {prompt}", o.Template)
 	}
-	if err := m.Save(o.Out); err != nil {
+	// Written into a temporary folder that replaces Out once complete.
+	created := atomicfile.Track(o.Out)
+	tmp, err := atomicfile.TempDirFor(o.Out)
+	if err != nil {
 		return err
 	}
-	if err := tok.Save(o.Out); err != nil {
+	err = m.Save(tmp)
+	if err == nil {
+		err = tok.Save(tmp)
+	}
+	if err == nil {
+		err = atomicfile.ReplaceDir(tmp, o.Out)
+	}
+	if err != nil {
+		os.RemoveAll(tmp)
+		created.RemoveEmptyParents()
 		return err
 	}
 	slog.Info("model initialized", "arch", cfg.Arch, "layers", layers, "hidden", hidden, "heads", heads,

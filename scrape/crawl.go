@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"log/slog"
 	"net/url"
+	"os"
 	"path/filepath"
 	"strings"
 	"time"
@@ -13,6 +14,7 @@ import (
 	"github.com/PuerkitoBio/goquery"
 	bolt "go.etcd.io/bbolt"
 
+	"github.com/rlhf-project/rlhf/atomicfile"
 	"github.com/rlhf-project/rlhf/dataset"
 	"github.com/rlhf-project/rlhf/progress"
 )
@@ -23,10 +25,18 @@ import (
 // cancelled it stops fetching, publishes every row already extracted,
 // closes the dataset and returns the stats with an error wrapping
 // ctx.Err(); rerunning the same options continues the crawl.
-func Run(ctx context.Context, opts Options) (*Stats, error) {
+//
+// Out may be missing, an empty folder, a qa dataset or the folder of an
+// interrupted crawl (see Dest); anything else is refused before anything
+// is written. When the run fails before the crawl starts, what it created
+// at Out (and at State) is removed again.
+func Run(ctx context.Context, opts Options) (_ *Stats, err error) {
 	o, err := opts.withDefaults()
 	if err != nil {
 		return nil, err
+	}
+	if err := Dest(o).Check(); err != nil {
+		return nil, fmt.Errorf("--out: %w", err)
 	}
 	prof, err := LoadProfile(o.Site)
 	if err != nil {
@@ -36,6 +46,15 @@ func Run(ctx context.Context, opts Options) (*Stats, error) {
 	if err != nil {
 		return nil, err
 	}
+	crawling := false
+	createdOut, createdState := atomicfile.Track(o.Out), atomicfile.Track(o.State)
+	defer func() {
+		// Deferred before the state is opened, so it runs after st.close.
+		if err != nil && !crawling {
+			createdState.Undo()
+			createdOut.Undo()
+		}
+	}()
 	if o.IgnoreRobots {
 		slog.Warn("robots.txt is ignored (--ignore-robots): make sure the site owners allow this crawl")
 	}
@@ -82,6 +101,7 @@ func Run(ctx context.Context, opts Options) (*Stats, error) {
 			MinAnswerChars: o.MinAnswerChars, MaxAnswerChars: o.MaxAnswerChars},
 	}
 	start := time.Now()
+	crawling = true
 	runPages, err := cr.run(ctx)
 	if err != nil {
 		return nil, err
@@ -102,6 +122,44 @@ func Run(ctx context.Context, opts Options) (*Stats, error) {
 		return stats, fmt.Errorf("crawl interrupted with %d pages queued; rerun the same command to continue: %w", stats.Frontier, ctx.Err())
 	}
 	return stats, nil
+}
+
+// Dest is the destination of a crawl with options o (defaults filled; see
+// atomicfile.Dest). The crawl appends to Out, so Out may be missing, an empty
+// folder, a qa dataset, or the folder of an interrupted crawl: no manifest,
+// and nothing but shards (part-*.parquet), names starting with "_" or "."
+// (the state, the stats, temporary files) and the state and cache folders
+// when they are inside Out. The site profile and categories files are
+// inputs.
+func Dest(o Options) atomicfile.Dest {
+	var inputs []string
+	if _, builtin := builtinProfiles[o.Site]; !builtin {
+		inputs = append(inputs, o.Site)
+	}
+	inputs = append(inputs, o.CategoriesFile)
+	own := map[string]bool{}
+	for _, p := range []string{o.State, o.CacheDir} {
+		if rel, err := filepath.Rel(o.Out, p); p != "" && err == nil && rel != "." && !strings.HasPrefix(rel, "..") {
+			own[strings.Split(filepath.ToSlash(rel), "/")[0]] = true
+		}
+	}
+	return atomicfile.Dest{Path: o.Out, What: "qa dataset", Inputs: inputs, Ours: func(dir string) bool {
+		if _, err := dataset.ReadManifest(dir); err == nil {
+			return dataset.IsKind(dir, dataset.KindQA)
+		}
+		entries, err := os.ReadDir(dir)
+		if err != nil {
+			return false
+		}
+		for _, e := range entries {
+			n := e.Name()
+			shard, _ := filepath.Match("part-*.parquet", n)
+			if !shard && !own[n] && !strings.HasPrefix(n, "_") && !strings.HasPrefix(n, ".") {
+				return false
+			}
+		}
+		return true
+	}}
 }
 
 // normalizeURL drops the fragment so one page has one key.

@@ -361,6 +361,10 @@ func (s *dpoStats) add(t dpoPair64) {
 // RunDPO trains a policy directly on preferences (DPO, IPO or SimPO):
 // no reward model, no sampling.
 func RunDPO(ctx context.Context, o DPOOptions) (*DPOResult, error) {
+	return WithOutput(o.Out, func() (*DPOResult, error) { return runDPO(ctx, o) })
+}
+
+func runDPO(ctx context.Context, o DPOOptions) (*DPOResult, error) {
 	o.Defaults()
 	if err := o.Check(); err != nil {
 		return nil, err
@@ -384,7 +388,7 @@ func RunDPO(ctx context.Context, o DPOOptions) (*DPOResult, error) {
 	if res.Ties > 0 {
 		slog.Warn("dropped comparisons that state no preference (equal ranks or identical answers)", "rows", res.Ties)
 	}
-	resumeFrom, err := StartRun(&o.CommonOptions, o.Model, o.Ref, o.Data, o.Val)
+	resumeFrom, err := StartRun("dpo", &o.CommonOptions, o.Model, o.Ref, o.Data, o.Val)
 	if err != nil {
 		return nil, err
 	}

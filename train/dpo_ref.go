@@ -157,6 +157,9 @@ func referenceLogps(ctx context.Context, o *DPOOptions, exec *gmodel.Exec, tok *
 	if err != nil {
 		return nil, nil, false, err
 	}
+	if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil { // --out is created when writing starts
+		return nil, nil, false, err
+	}
 	if err := atomicfile.WriteFile(path, append(raw, '\n'), 0o644); err != nil {
 		return nil, nil, false, err
 	}

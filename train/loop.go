@@ -1,6 +1,7 @@
 package train
 
 import (
+	"encoding/json"
 	"fmt"
 	"log/slog"
 	"math"
@@ -12,6 +13,7 @@ import (
 	"github.com/gomlx/compute"
 	gmodel "github.com/gomlx/gomlx/ml/model"
 
+	"github.com/rlhf-project/rlhf/atomicfile"
 	"github.com/rlhf-project/rlhf/dataset"
 	"github.com/rlhf-project/rlhf/infer"
 	"github.com/rlhf-project/rlhf/model"
@@ -155,17 +157,19 @@ func (o *CommonOptions) Check() error {
 	return nil
 }
 
-// StartRun prepares the output folder: with Resume it returns the newest
-// checkpoint to continue from ("" if none yet, then the run starts fresh);
-// without Resume it refuses an output folder that already holds
-// checkpoints, so a finished or interrupted run is never overwritten by
-// mistake. inputs (model and data folders) must differ from Out.
-func StartRun(o *CommonOptions, inputs ...string) (resumeFrom string, err error) {
-	out, _ := filepath.Abs(o.Out)
-	for _, in := range inputs {
-		if a, _ := filepath.Abs(in); in != "" && a == out {
-			return "", fmt.Errorf("--out %s is also an input of the run; choose another output folder", o.Out)
-		}
+// StartRun checks the output folder of a run of kind ("sft", "rm" or
+// "ppo"): with Resume it returns the newest checkpoint to continue from (""
+// if none yet, then the run starts fresh); without Resume it refuses an
+// output folder that already holds checkpoints, so a finished or
+// interrupted run is never overwritten by mistake. Out must be a missing or
+// empty folder or an earlier run of the same kind (see RunDest), and differ
+// from, not contain and not lie inside inputs (model and data folders).
+// StartRun creates nothing: the run's first write creates Out, and
+// WithOutput removes it again when the run fails before its first
+// checkpoint.
+func StartRun(kind string, o *CommonOptions, inputs ...string) (resumeFrom string, err error) {
+	if err := RunDest(kind, o.Out, inputs...).Check(); err != nil {
+		return "", fmt.Errorf("--out: %w", err)
 	}
 	latest, err := LatestCheckpoint(o.Out)
 	if err != nil {
@@ -174,10 +178,81 @@ func StartRun(o *CommonOptions, inputs ...string) (resumeFrom string, err error)
 	if latest != "" && !o.Resume {
 		return "", fmt.Errorf("--out %s already holds checkpoints (newest %s): pass --resume to continue that run, or choose another --out", o.Out, latest)
 	}
-	if err := os.MkdirAll(o.Out, 0o755); err != nil {
-		return "", fmt.Errorf("--out: %w", err)
-	}
 	return latest, nil
+}
+
+// RunDest is the destination of a training run of kind (see
+// atomicfile.Dest): a missing or empty folder, or an earlier run of the
+// same kind: a published model whose rlhf.json names the stage kind,
+// checkpoints written by a run of that kind, or, for a run stopped before
+// its first checkpoint, nothing but the metrics log, samples, plots and
+// temporary files.
+func RunDest(kind, out string, inputs ...string) atomicfile.Dest {
+	return atomicfile.Dest{Path: out, What: kind + " output folder", Inputs: inputs,
+		Ours: func(dir string) bool { return isRunOutput(dir, kind) }}
+}
+
+func isRunOutput(dir, kind string) bool {
+	if raw, err := os.ReadFile(filepath.Join(dir, model.MetaFile)); err == nil {
+		var meta struct {
+			Stage string `json:"stage"`
+		}
+		return json.Unmarshal(raw, &meta) == nil && meta.Stage == kind
+	}
+	if latest, err := LatestCheckpoint(dir); err == nil && latest != "" {
+		st, err := LoadTrainerState(latest)
+		return err == nil && st.Kind == kind
+	}
+	entries, err := os.ReadDir(dir)
+	if err != nil {
+		return false
+	}
+	metrics := false
+	for _, e := range entries {
+		n := e.Name()
+		switch {
+		case n == MetricsFile || n == RefLogpsFile: // DPO checks its cache's own header
+			metrics = true
+		case n == SamplesFile || n == CheckpointsDir || strings.HasPrefix(n, ".") || strings.HasSuffix(n, ".png"):
+		default:
+			return false
+		}
+	}
+	return metrics
+}
+
+// WithOutput runs a training run that writes into out and, when it fails
+// without having written a checkpoint, removes what it created there: out
+// itself (and the parent folders the run created) when it did not exist,
+// else the entries that were not there before. A failed run thus leaves no
+// trace; a run with checkpoints is kept, as it can be resumed.
+func WithOutput[R any](out string, run func() (R, error)) (R, error) {
+	created := atomicfile.Track(out)
+	before := map[string]bool{}
+	if entries, err := os.ReadDir(out); err == nil {
+		for _, e := range entries {
+			before[e.Name()] = true
+		}
+	}
+	res, err := run()
+	if err == nil {
+		return res, nil
+	}
+	if steps, lerr := ListCheckpoints(out); lerr != nil || len(steps) > 0 {
+		return res, err
+	}
+	if !created.Existed() {
+		created.Undo()
+		return res, err
+	}
+	if entries, lerr := os.ReadDir(out); lerr == nil {
+		for _, e := range entries {
+			if !before[e.Name()] {
+				os.RemoveAll(filepath.Join(out, e.Name()))
+			}
+		}
+	}
+	return res, err
 }
 
 // Guard implements the divergence guard: it counts discarded updates and

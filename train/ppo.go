@@ -43,6 +43,10 @@ type PPOResult struct {
 // critic for PPOEpochs passes in mini-batches, and adapts the KL
 // coefficient.
 func RunPPO(ctx context.Context, o PPOOptions) (*PPOResult, error) {
+	return WithOutput(o.Out, func() (*PPOResult, error) { return runPPO(ctx, o) })
+}
+
+func runPPO(ctx context.Context, o PPOOptions) (*PPOResult, error) {
 	o.Defaults()
 	if err := o.Check(); err != nil {
 		return nil, err

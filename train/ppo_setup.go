@@ -80,7 +80,7 @@ func setupPPO(o PPOOptions) (*ppoRun, error) {
 	if err != nil {
 		return nil, err
 	}
-	resumeFrom, err := StartRun(&CommonOptions{Out: o.Out, Resume: o.Resume})
+	resumeFrom, err := StartRun(o.Algo, &CommonOptions{Out: o.Out, Resume: o.Resume}, o.Policy, o.Reward, o.Critic, o.Prompts, o.Ptx)
 	if err != nil {
 		return nil, err
 	}

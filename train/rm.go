@@ -203,6 +203,10 @@ func softplus(x float64) float64 {
 
 // RunRM trains a reward model on comparisons.
 func RunRM(ctx context.Context, o RMOptions) (*RMResult, error) {
+	return WithOutput(o.Out, func() (*RMResult, error) { return runRM(ctx, o) })
+}
+
+func runRM(ctx context.Context, o RMOptions) (*RMResult, error) {
 	o.Defaults()
 	if err := o.Check(); err != nil {
 		return nil, err
@@ -227,7 +231,7 @@ func RunRM(ctx context.Context, o RMOptions) (*RMResult, error) {
 			return nil, err
 		}
 	}
-	resumeFrom, err := StartRun(&o.CommonOptions, o.Model, o.Data, o.Val, o.SFTData)
+	resumeFrom, err := StartRun("rm", &o.CommonOptions, o.Model, o.Data, o.Val, o.SFTData)
 	if err != nil {
 		return nil, err
 	}

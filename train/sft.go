@@ -102,6 +102,10 @@ func (l *loader) next() []int {
 // RunSFT fine-tunes a model on demonstrations: teacher forcing on
 // template(prompt) + response + EOS with the loss on response tokens only.
 func RunSFT(ctx context.Context, o SFTOptions) (*SFTResult, error) {
+	return WithOutput(o.Out, func() (*SFTResult, error) { return runSFT(ctx, o) })
+}
+
+func runSFT(ctx context.Context, o SFTOptions) (*SFTResult, error) {
 	o.Defaults()
 	if err := o.Check(); err != nil {
 		return nil, err
@@ -114,7 +118,7 @@ func RunSFT(ctx context.Context, o SFTOptions) (*SFTResult, error) {
 	if err != nil {
 		return nil, err
 	}
-	resumeFrom, err := StartRun(&o.CommonOptions, o.Model, o.Data, o.Val)
+	resumeFrom, err := StartRun("sft", &o.CommonOptions, o.Model, o.Data, o.Val)
 	if err != nil {
 		return nil, err
 	}

@@ -15,6 +15,7 @@ import (
 	"strings"
 	"sync"
 
+	"github.com/rlhf-project/rlhf/atomicfile"
 	"github.com/rlhf-project/rlhf/dataset"
 	"github.com/rlhf-project/rlhf/progress"
 )
@@ -122,6 +123,9 @@ func Run(ctx context.Context, opts Options) (*Report, error) {
 		}
 		names[s.Name] = true
 		b.sources = append(b.sources, s)
+	}
+	if err := b.dest().Check(); err != nil {
+		return nil, fmt.Errorf("--out: %w", err)
 	}
 	var err error
 	if b.bank, err = LoadBank(opts.Templates, opts.TemplatesOnly); err != nil {
@@ -674,21 +678,65 @@ func (b *builder) write(rep *Report) error {
 	}
 	order(train)
 	order(val)
-	if err := os.MkdirAll(b.opts.Out, 0o755); err != nil {
+	// Everything goes into a temporary folder that replaces Out only once
+	// complete: a failure leaves Out as it was (or absent).
+	created := atomicfile.Track(b.opts.Out)
+	tmp, err := atomicfile.TempDirFor(b.opts.Out)
+	if err != nil {
 		return err
 	}
 	meta := map[string]string{"seed": strconv.FormatInt(b.opts.Seed, 10), "mix": b.opts.Mix, "total": strconv.FormatInt(b.opts.Total, 10)}
 	wopts := dataset.WriterOptions{RowsPerShard: b.opts.RowsPerShard, Meta: meta}
-	for split, rows := range map[string][]*candidate{"train": train, "val": val} {
-		if err := writeRows[dataset.Prompt](filepath.Join(b.opts.Out, "prompts", split), wopts, rows, b); err != nil {
+	rep.TrainRows, rep.ValRows = int64(len(train)), int64(len(val))
+	err = func() error {
+		for split, rows := range map[string][]*candidate{"train": train, "val": val} {
+			if err := writeRows[dataset.Prompt](filepath.Join(tmp, "prompts", split), wopts, rows, b); err != nil {
+				return err
+			}
+			if err := writeRows[dataset.SFT](filepath.Join(tmp, "sft", split), wopts, rows, b); err != nil {
+				return err
+			}
+		}
+		if err := rep.write(tmp); err != nil {
 			return err
 		}
-		if err := writeRows[dataset.SFT](filepath.Join(b.opts.Out, "sft", split), wopts, rows, b); err != nil {
-			return err
+		return atomicfile.ReplaceDir(tmp, b.opts.Out)
+	}()
+	if err != nil {
+		os.RemoveAll(tmp)
+		created.RemoveEmptyParents()
+	}
+	return err
+}
+
+// Dest is the destination of Run (see atomicfile.Dest): a missing or empty
+// folder, or the folder of an earlier run (with report.json), which is
+// replaced; never one of inputs (the sources, a mix file, a templates
+// folder).
+func Dest(out string, inputs ...string) atomicfile.Dest {
+	return atomicfile.Dest{Path: out, What: "build-prompts output", Inputs: inputs, Ours: func(p string) bool {
+		st, err := os.Stat(filepath.Join(p, "report.json"))
+		return err == nil && st.Mode().IsRegular()
+	}}
+}
+
+// dest is Run's destination with its inputs: the sources' paths (each
+// file a glob matches), a mix file and the templates folder.
+func (b *builder) dest() atomicfile.Dest {
+	var inputs []string
+	for _, s := range b.sources {
+		inputs = append(inputs, s.Path)
+		if matches, err := filepath.Glob(s.Path); err == nil {
+			inputs = append(inputs, matches...)
 		}
 	}
-	rep.TrainRows, rep.ValRows = int64(len(train)), int64(len(val))
-	return rep.write(b.opts.Out)
+	switch b.opts.Mix {
+	case "", "instructgpt", "uniform", "natural":
+	default:
+		inputs = append(inputs, b.opts.Mix)
+	}
+	inputs = append(inputs, b.opts.Templates)
+	return Dest(b.opts.Out, inputs...)
 }
 
 // referenceTasks are the tasks whose demonstration is a checkable answer

@@ -30,6 +30,7 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -447,6 +448,14 @@ func Run(ctx context.Context, opts Options) (*Report, error) {
 	opts.defaults()
 	if len(opts.Responses) == 0 || opts.Out == "" || opts.BaseURL == "" || opts.Model == "" {
 		return nil, errors.New("judge: --responses, --base-url, --model and --out are required")
+	}
+	// The reply cache is read and written; replacing Out must not lose it.
+	inputs := append(slices.Clone(opts.Responses), opts.Rubric, opts.LabelsDB)
+	if !opts.NoCache {
+		inputs = append(inputs, opts.CacheDir)
+	}
+	if err := dataset.CheckOutput[dataset.Comparison](opts.Out, inputs...); err != nil {
+		return nil, fmt.Errorf("--out: %w", err)
 	}
 	switch opts.Lang {
 	case "auto", "en", "zh":

@@ -5,8 +5,26 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"os"
 	"strings"
+
+	"github.com/rlhf-project/rlhf/atomicfile"
 )
+
+// FileDest is the destination of a tokenizer.json file (see
+// atomicfile.Dest): a missing path, or a file that loads as a tokenizer,
+// which is replaced; never a folder, a file of another kind or one of
+// inputs.
+func FileDest(path string, inputs ...string) atomicfile.Dest {
+	return atomicfile.Dest{Path: path, What: "tokenizer.json", File: true, Inputs: inputs, Ours: func(p string) bool {
+		raw, err := os.ReadFile(p)
+		if err != nil {
+			return false
+		}
+		_, err = FromBytes(raw, nil)
+		return err == nil
+	}}
+}
 
 // ByteLevelOptions are the settings of `rlhf tokenizer byte-level`.
 type ByteLevelOptions struct {
@@ -18,6 +36,9 @@ type ByteLevelOptions struct {
 func RunByteLevel(_ context.Context, opts ByteLevelOptions) error {
 	if opts.Out == "" {
 		return errors.New("--out: want the tokenizer.json file to write")
+	}
+	if err := FileDest(opts.Out).Check(); err != nil {
+		return fmt.Errorf("--out: %w", err)
 	}
 	if err := WriteByteLevel(opts.Out); err != nil {
 		return err
@@ -43,6 +64,9 @@ type TrainOptions struct {
 	SpecialTokens []string
 	// Out is the tokenizer.json file to write. Required.
 	Out string
+	// Inputs are the files the texts come from: Out may not be one of them
+	// (see FileDest).
+	Inputs []string
 }
 
 func (o *TrainOptions) setDefaults() {
@@ -66,6 +90,9 @@ func Train(ctx context.Context, opts TrainOptions) error {
 	}
 	if opts.Out == "" {
 		return errors.New("no tokenizer.json file to write given")
+	}
+	if err := FileDest(opts.Out, opts.Inputs...).Check(); err != nil {
+		return err
 	}
 	if opts.VocabSize < 256+len(opts.SpecialTokens) {
 		return fmt.Errorf("vocabulary size %d: want at least %d (256 bytes + special tokens)", opts.VocabSize, 256+len(opts.SpecialTokens))
