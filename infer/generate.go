@@ -41,16 +41,37 @@ type GenerateOptions struct {
 	Encoding dataset.Encoding
 }
 
+// sizes are named counts or lengths of options where 0 means the default.
+type sizes []struct {
+	name string
+	v    int
+}
+
+// notNegative refuses the first negative size: for library callers 0 means
+// the default, and a negative value is a mistake, not a default in disguise.
+func notNegative(s sizes) error {
+	for _, x := range s {
+		if x.v < 0 {
+			return fmt.Errorf("%s %d: must not be negative", x.name, x.v)
+		}
+	}
+	return nil
+}
+
 // RunGenerate samples responses for every prompt and writes a response
 // dataset (one row per sample, in prompt order, with summed log-probs).
 func RunGenerate(ctx context.Context, o GenerateOptions) error {
 	if o.Model == "" || len(o.Prompts) == 0 || o.Out == "" {
 		return errors.New("--model, --prompts and --out are required")
 	}
-	if o.NumSamples <= 0 {
+	if err := notNegative(sizes{{"--num-samples", o.NumSamples}, {"--max-new-tokens", o.MaxNewTokens},
+		{"--batch-size", o.BatchSize}, {"--max-prompt-len", o.MaxPromptLen}, {"--max-prompts", o.MaxPrompts}}); err != nil {
+		return err
+	}
+	if o.NumSamples == 0 {
 		o.NumSamples = 1
 	}
-	if o.MaxNewTokens <= 0 {
+	if o.MaxNewTokens == 0 {
 		o.MaxNewTokens = 128
 	}
 	if o.Temperature < 0 || o.TopP < 0 || o.TopP > 1 || o.TopK < 0 {
@@ -68,7 +89,7 @@ func RunGenerate(ctx context.Context, o GenerateOptions) error {
 		return err
 	}
 	defer backend.Finalize()
-	if o.MaxPromptLen <= 0 {
+	if o.MaxPromptLen == 0 {
 		o.MaxPromptLen = m.Config.MaxPositions - o.MaxNewTokens
 	}
 	if o.MaxPromptLen <= 0 {
@@ -93,7 +114,10 @@ func RunGenerate(ctx context.Context, o GenerateOptions) error {
 	}
 	bar := progress.New(ctx, int64(len(prompts)*o.NumSamples), "generate")
 	defer bar.Finish()
-	batch := max(o.BatchSize, 1)
+	batch := o.BatchSize
+	if batch == 0 {
+		batch = 8
+	}
 	modelName := filepath.Base(filepath.Clean(o.Model))
 	// Chunks of whole prompts, about one batch of sequences each.
 	per := max(1, batch/o.NumSamples)
@@ -192,6 +216,9 @@ func RunScore(ctx context.Context, o ScoreOptions) error {
 	if o.Model == "" || len(o.Data) == 0 || o.Out == "" {
 		return errors.New("--model, --data and --out are required")
 	}
+	if err := notNegative(sizes{{"--batch-size", o.BatchSize}}); err != nil {
+		return err
+	}
 	rows, err := readScoreRows(o.Data, o.Encoding)
 	if err != nil {
 		return err
@@ -213,8 +240,8 @@ func RunScore(ctx context.Context, o ScoreOptions) error {
 	modelName := filepath.Base(filepath.Clean(o.Model))
 	bar := progress.New(ctx, int64(len(rows)), "score")
 	defer bar.Finish()
-	batch := max(o.BatchSize, 1)
-	if batch == 1 && o.BatchSize == 0 {
+	batch := o.BatchSize
+	if batch == 0 {
 		batch = 8
 	}
 	for start := 0; start < len(rows); start += batch {

@@ -93,6 +93,21 @@ func Run(ctx context.Context, opts Options) (*Report, error) {
 	if opts.ValFrac < 0 || opts.ValFrac >= 1 {
 		return nil, fmt.Errorf("--val-frac %v: want a fraction in [0, 1)", opts.ValFrac)
 	}
+	if opts.MaxRepeat < 1 {
+		return nil, fmt.Errorf("--max-repeat %v: want 1 or more", opts.MaxRepeat)
+	}
+	for _, x := range []struct {
+		name string
+		v    int64
+	}{
+		{"--max-per-source", opts.MaxPerSource}, {"--rows-per-shard", opts.RowsPerShard},
+		{"--min-prompt-chars", int64(opts.MinPromptChars)}, {"--max-prompt-chars", int64(opts.MaxPromptChars)},
+		{"--min-response-chars", int64(opts.MinResponseChars)}, {"--max-response-chars", int64(opts.MaxResponseChars)},
+	} {
+		if x.v < 0 { // 0 means the default (or no cap)
+			return nil, fmt.Errorf("%s %d: must not be negative", x.name, x.v)
+		}
+	}
 	if opts.MaxPromptChars < opts.MinPromptChars || opts.MaxResponseChars < opts.MinResponseChars {
 		return nil, errors.New("length limits: a maximum is below its minimum")
 	}
