@@ -51,5 +51,9 @@ datasets --out/policy and --out/baseline (kind response) for reading and labelli
 	dtypeVar(f, &o.DType, "compute dtype: float32, or bfloat16 (GPU; float32 master weights, norms, softmax and log-probs)")
 	f.StringVar(&o.Template, "template", "", "prompt template overriding the checkpoints'")
 	bindEncodingFlag(f, &o.Encoding, "JSONL --prompts")
+	limits(f, map[string]numRange{
+		"max-prompts": atLeast(0), "max-new-tokens": atLeast(1), "max-prompt-len": atLeast(1), "temperature": atLeast(0),
+		"top-p": between(0, 1), "top-k": atLeast(0), "batch-size": atLeast(1), "seed": nonZero(),
+	})
 	return c
 }

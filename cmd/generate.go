@@ -43,5 +43,9 @@ func newGenerateCmd(runF func(context.Context, infer.GenerateOptions) error) *co
 	dtypeVar(f, &opts.DType, "compute dtype: float32, or bfloat16 (GPU; float32 norms, softmax and log-probs)")
 	f.StringVar(&opts.Backend, "backend", "", "compute backend: go, xla:cuda or xla:/abs/path/plugin.so (default $RLHF_BACKEND or go)")
 	bindEncodingFlag(f, &opts.Encoding, "JSONL --prompts")
+	limits(f, map[string]numRange{
+		"num-samples": atLeast(1), "max-new-tokens": atLeast(1), "temperature": atLeast(0), "top-p": between(0, 1),
+		"top-k": atLeast(0), "seed": anyValue(), "batch-size": atLeast(1), "max-prompt-len": atLeast(1), "max-prompts": atLeast(0),
+	})
 	return c
 }

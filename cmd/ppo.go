@@ -102,5 +102,17 @@ for --resume, metrics.jsonl, samples.jsonl and PNG plots. See docs/ppo.md.`,
 	f.StringVar(&o.RewardDevice, "reward-device", "", "backend of the reward model (default --backend)")
 	f.StringVar(&o.Template, "template", "", "prompt template overriding the policy's, with {prompt} for the instruction")
 	bindEncodingFlag(f, &o.Encoding, "JSONL --prompts and --ptx")
+	limits(f, map[string]numRange{
+		"max-new-tokens": atLeast(1), "max-prompt-len": atLeast(1),
+		// 0 would mean the default (1), not greedy: rollouts sample the policy.
+		"temperature": above(0), "top-p": aboveUpTo(0, 1), "top-k": atLeast(0),
+		"iterations": atLeast(0), "epochs": atLeast(1), "rollout-batch": atLeast(1), "mini-batch": atLeast(1),
+		"ppo-epochs": atLeast(1), "lr": above(0), "critic-lr": above(0), "weight-decay": atLeast(0), "clip-grad": atLeast(0),
+		"kl-coef": atLeast(0), "target-kl": atLeast(0), "kl-horizon": above(0), "gamma": between(0, 1), "lambda": between(0, 1),
+		"clip": above(0), "value-clip": atLeast(0), "entropy-coef": atLeast(0), "reward-clip": atLeast(0),
+		"ptx-coef": atLeast(0), "ptx-batch": atLeast(1), "ptx-max-len": atLeast(2),
+		"max-kl": atLeast(0), "critic-warmup-steps": atLeast(0), "skip-nonfinite": atLeast(0), "save-every": atLeast(1),
+		"keep": atLeast(0), "log-samples": atLeast(0), "stop-after": atLeast(0), "seed": nonZero(),
+	})
 	return c
 }
