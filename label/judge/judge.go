@@ -329,7 +329,7 @@ func (j *judge) ask(ctx context.Context, user string) (string, error) {
 		}
 		last = err
 	}
-	return "", fmt.Errorf("judge: %s/chat/completions failed after %d retries: %w", j.opts.BaseURL, j.opts.MaxRetries, last)
+	return "", fmt.Errorf("judge: %s/chat/completions failed after %d retries: %w", j.opts.BaseURL, max(j.opts.MaxRetries, 0), last)
 }
 
 type errRetryAfter struct {
