@@ -30,7 +30,7 @@ func newGenerateCmd(runF func(context.Context, infer.GenerateOptions) error) *co
 	f.StringSliceVar(&opts.Prompts, "prompts", nil, "prompt datasets or JSONL files with a prompt field (required, repeatable)")
 	f.StringVar(&opts.Out, "out", "", "response dataset to write (required)")
 	f.IntVar(&opts.NumSamples, "num-samples", 1, "samples per prompt")
-	f.IntVar(&opts.MaxNewTokens, "max-new-tokens", 128, "most tokens generated per sample")
+	f.IntVar(&opts.MaxNewTokens, "max-new-tokens", 0, "most tokens generated per sample (default: 128, or half the model's context when that is below 256)")
 	f.Float64Var(&opts.Temperature, "temperature", 1, "sampling temperature; 0 means greedy")
 	f.Float64Var(&opts.TopP, "top-p", 1, "nucleus sampling mass (1: off)")
 	f.IntVar(&opts.TopK, "top-k", 0, "sample among the K most likely tokens (0: off)")

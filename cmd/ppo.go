@@ -53,8 +53,8 @@ for --resume, metrics.jsonl, samples.jsonl and PNG plots. See docs/ppo.md.`,
 	f.StringVar(&o.Ptx, "ptx", "", "pre-training data for PPO-ptx: an sft or qa dataset or JSONL")
 	f.StringVar(&o.Out, "out", "", "output folder (required)")
 
-	f.IntVar(&o.MaxNewTokens, "max-new-tokens", o.MaxNewTokens, "maximum response length in tokens")
-	f.IntVar(&o.MaxPromptLen, "max-prompt-len", o.MaxPromptLen, "maximum prompt length in tokens (longer prompts lose their start)")
+	f.IntVar(&o.MaxNewTokens, "max-new-tokens", 0, "maximum response length in tokens (default: 128, less when 256 + 128 do not fit the models' context)")
+	f.IntVar(&o.MaxPromptLen, "max-prompt-len", 0, "maximum prompt length in tokens; longer prompts lose their start (default: 256, or what fits the models' context: not below half of it)")
 	f.Float64Var(&o.Temperature, "temperature", o.Temperature, "rollout sampling temperature")
 	f.Float64Var(&o.TopP, "top-p", o.TopP, "rollout nucleus mass (1: off)")
 	f.IntVar(&o.TopK, "top-k", o.TopK, "rollout top-k (0: off)")

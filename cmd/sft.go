@@ -24,7 +24,7 @@ func bindCommonTrainFlags(f *pflag.FlagSet, o *train.CommonOptions) {
 	f.IntVar(&o.Warmup, "warmup", o.Warmup, "linear warm-up steps")
 	f.IntVar(&o.BatchSize, "batch-size", o.BatchSize, "sequences (sft) or comparison groups (rm) per micro-batch")
 	f.IntVar(&o.GradAccum, "grad-accum", o.GradAccum, "micro-batches per optimizer update")
-	f.IntVar(&o.MaxSeqLen, "max-seq-len", o.MaxSeqLen, "maximum sequence length in tokens")
+	f.IntVar(&o.MaxSeqLen, "max-seq-len", 0, "maximum sequence length in tokens (default: min(512, the model's context))")
 	enumVar(f, &o.Truncate, "truncate", o.Truncate, []string{infer.TruncateLeft, infer.TruncateDrop}, "longer rows: left (cut the prompt's start, then the response's end) or drop")
 	f.Float64Var(&o.WeightDecay, "weight-decay", o.WeightDecay, "AdamW decoupled weight decay")
 	f.Float64Var(&o.ClipGrad, "clip-grad", o.ClipGrad, "maximum global gradient norm (0: no clipping)")

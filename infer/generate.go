@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"math"
 	"path/filepath"
 
 	"github.com/gomlx/compute"
@@ -21,7 +22,7 @@ type GenerateOptions struct {
 	Prompts      []string // prompt datasets or JSONL files with a "prompt" field (required)
 	Out          string   // response dataset to write (required)
 	NumSamples   int      // samples per prompt (default 1)
-	MaxNewTokens int      // default 128
+	MaxNewTokens int      // default 128, or less when the context is below 256 (FitLengths)
 	Temperature  float64  // 0: greedy
 	TopP         float64  // nucleus mass, 0 or 1: off
 	TopK         int      // 0: off
@@ -71,9 +72,6 @@ func RunGenerate(ctx context.Context, o GenerateOptions) error {
 	if o.NumSamples == 0 {
 		o.NumSamples = 1
 	}
-	if o.MaxNewTokens == 0 {
-		o.MaxNewTokens = 128
-	}
 	if o.Temperature < 0 || o.TopP < 0 || o.TopP > 1 || o.TopK < 0 {
 		return fmt.Errorf("--temperature must be ≥ 0, --top-p in [0,1], --top-k ≥ 0")
 	}
@@ -89,11 +87,19 @@ func RunGenerate(ctx context.Context, o GenerateOptions) error {
 		return err
 	}
 	defer backend.Finalize()
-	if o.MaxPromptLen == 0 {
-		o.MaxPromptLen = m.Config.MaxPositions - o.MaxNewTokens
+	// The prompt may take what the response leaves of the context; 128 new
+	// tokens unless the context is too small for that (then it is shared).
+	positions, newTokens := m.Config.MaxPositions, o.MaxNewTokens
+	defPrompt := positions
+	if positions <= 0 {
+		defPrompt = math.MaxInt32 // unknown context: no limit
 	}
-	if o.MaxPromptLen <= 0 {
-		return fmt.Errorf("--max-new-tokens %d leaves no room for a prompt in the model's %d positions", o.MaxNewTokens, m.Config.MaxPositions)
+	if o.MaxPromptLen, o.MaxNewTokens, err = FitLengths(positions, o.MaxPromptLen, o.MaxNewTokens, defPrompt, DefaultMaxNewTokens); err != nil {
+		return err
+	}
+	if newTokens == 0 && o.MaxNewTokens < DefaultMaxNewTokens {
+		slog.Info("--max-new-tokens not given: lowered from 128 to fit the model's context",
+			"max_new_tokens", o.MaxNewTokens, "max_prompt_len", o.MaxPromptLen, "positions", positions)
 	}
 	truncated := 0
 	dec, err := model.NewDecoder(backend, m)

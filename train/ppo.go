@@ -46,6 +46,9 @@ func RunPPO(ctx context.Context, o PPOOptions) (*PPOResult, error) {
 	if err := o.Check(); err != nil {
 		return nil, err
 	}
+	if err := o.fitLengths(); err != nil {
+		return nil, err
+	}
 	r, err := setupPPO(o)
 	if err != nil {
 		return nil, err

@@ -235,6 +235,7 @@ func RunRM(ctx context.Context, o RMOptions) (*RMResult, error) {
 	if resumeFrom != "" {
 		modelDir = resumeFrom
 	}
+	fitMaxSeqLen(&o.CommonOptions, modelDir)
 	m, tok, err := loadModel("--model", modelDir, o.MaxSeqLen, o.Template)
 	if err != nil {
 		return nil, err

@@ -122,6 +122,7 @@ func RunSFT(ctx context.Context, o SFTOptions) (*SFTResult, error) {
 	if resumeFrom != "" {
 		modelDir = resumeFrom
 	}
+	fitMaxSeqLen(&o.CommonOptions, modelDir)
 	m, tok, err := loadModel("--model", modelDir, o.MaxSeqLen, o.Template)
 	if err != nil {
 		return nil, err
