@@ -117,8 +117,8 @@ func RunEval(ctx context.Context, o EvalOptions) (*EvalResult, error) {
 	if o.Policy == "" || o.Baseline == "" || o.Reward == "" || o.Prompts == "" || o.Out == "" {
 		return nil, fmt.Errorf("--policy, --baseline, --reward, --prompts and --out are required")
 	}
-	if err := notNegative(sizes{{"--max-new-tokens", o.MaxNewTokens}, {"--max-prompt-len", o.MaxPromptLen},
-		{"--batch-size", o.BatchSize}}); err != nil {
+	if err := notNegative(sizes{{"MaxNewTokens", o.MaxNewTokens}, {"MaxPromptLen", o.MaxPromptLen},
+		{"BatchSize", o.BatchSize}}); err != nil {
 		return nil, err
 	}
 	if o.BatchSize == 0 {

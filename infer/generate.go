@@ -65,8 +65,8 @@ func RunGenerate(ctx context.Context, o GenerateOptions) error {
 	if o.Model == "" || len(o.Prompts) == 0 || o.Out == "" {
 		return errors.New("--model, --prompts and --out are required")
 	}
-	if err := notNegative(sizes{{"--num-samples", o.NumSamples}, {"--max-new-tokens", o.MaxNewTokens},
-		{"--batch-size", o.BatchSize}, {"--max-prompt-len", o.MaxPromptLen}, {"--max-prompts", o.MaxPrompts}}); err != nil {
+	if err := notNegative(sizes{{"NumSamples", o.NumSamples}, {"MaxNewTokens", o.MaxNewTokens},
+		{"BatchSize", o.BatchSize}, {"MaxPromptLen", o.MaxPromptLen}, {"MaxPrompts", o.MaxPrompts}}); err != nil {
 		return err
 	}
 	if o.NumSamples == 0 {
@@ -222,7 +222,7 @@ func RunScore(ctx context.Context, o ScoreOptions) error {
 	if o.Model == "" || len(o.Data) == 0 || o.Out == "" {
 		return errors.New("--model, --data and --out are required")
 	}
-	if err := notNegative(sizes{{"--batch-size", o.BatchSize}}); err != nil {
+	if err := notNegative(sizes{{"BatchSize", o.BatchSize}}); err != nil {
 		return err
 	}
 	rows, err := readScoreRows(o.Data, o.Encoding)

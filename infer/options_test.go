@@ -24,15 +24,15 @@ func TestNegativeOptionsAreErrors(t *testing.T) {
 		err  error
 		want string
 	}{
-		{gen(func(o *GenerateOptions) { o.NumSamples = -1 }), "--num-samples -1"},
-		{gen(func(o *GenerateOptions) { o.MaxNewTokens = -5 }), "--max-new-tokens -5"},
-		{gen(func(o *GenerateOptions) { o.BatchSize = -2 }), "--batch-size -2"},
-		{gen(func(o *GenerateOptions) { o.MaxPromptLen = -1 }), "--max-prompt-len -1"},
-		{gen(func(o *GenerateOptions) { o.MaxPrompts = -1 }), "--max-prompts -1"},
-		{RunScore(context.Background(), ScoreOptions{Model: "m", Data: []string{"d.jsonl"}, Out: "o", BatchSize: -4}), "--batch-size -4"},
-		{eval(func(o *EvalOptions) { o.MaxNewTokens = -1 }), "--max-new-tokens -1"},
-		{eval(func(o *EvalOptions) { o.MaxPromptLen = -1 }), "--max-prompt-len -1"},
-		{eval(func(o *EvalOptions) { o.BatchSize = -1 }), "--batch-size -1"},
+		{gen(func(o *GenerateOptions) { o.NumSamples = -1 }), "NumSamples -1"},
+		{gen(func(o *GenerateOptions) { o.MaxNewTokens = -5 }), "MaxNewTokens -5"},
+		{gen(func(o *GenerateOptions) { o.BatchSize = -2 }), "BatchSize -2"},
+		{gen(func(o *GenerateOptions) { o.MaxPromptLen = -1 }), "MaxPromptLen -1"},
+		{gen(func(o *GenerateOptions) { o.MaxPrompts = -1 }), "MaxPrompts -1"},
+		{RunScore(context.Background(), ScoreOptions{Model: "m", Data: []string{"d.jsonl"}, Out: "o", BatchSize: -4}), "BatchSize -4"},
+		{eval(func(o *EvalOptions) { o.MaxNewTokens = -1 }), "MaxNewTokens -1"},
+		{eval(func(o *EvalOptions) { o.MaxPromptLen = -1 }), "MaxPromptLen -1"},
+		{eval(func(o *EvalOptions) { o.BatchSize = -1 }), "BatchSize -1"},
 	} {
 		if tc.err == nil || !strings.Contains(tc.err.Error(), tc.want) {
 			t.Errorf("got %v, want an error naming %s", tc.err, tc.want)

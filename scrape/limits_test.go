@@ -100,18 +100,18 @@ func TestNegativeOptionsAreErrors(t *testing.T) {
 		edit func(*Options)
 		want string
 	}{
-		{func(o *Options) { o.Delay = -time.Second }, "delay -1s"},
-		{func(o *Options) { o.Parallelism = -3 }, "parallelism -3"},
-		{func(o *Options) { o.Timeout = -time.Second }, "timeout -1s"},
-		{func(o *Options) { o.MaxBodySize = -1 }, "max-body-size -1"},
-		{func(o *Options) { o.RetryBase = -time.Second }, "retry-base -1s"},
-		{func(o *Options) { o.RetryMax = -time.Second }, "retry-max -1s"},
-		{func(o *Options) { o.FlushRows = -1 }, "flush-rows -1"},
-		{func(o *Options) { o.FlushInterval = -time.Second }, "flush-interval -1s"},
-		{func(o *Options) { o.MaxAnswersPerQuestion = -1 }, "max-answers-per-question -1"},
-		{func(o *Options) { o.MinAnswerChars = -1 }, "min-answer-chars -1"},
-		{func(o *Options) { o.MaxAnswerChars = -1 }, "max-answer-chars -1"},
-		{func(o *Options) { o.RowsPerShard = -1 }, "rows-per-shard -1"},
+		{func(o *Options) { o.Delay = -time.Second }, "Delay -1s"},
+		{func(o *Options) { o.Parallelism = -3 }, "Parallelism -3"},
+		{func(o *Options) { o.Timeout = -time.Second }, "Timeout -1s"},
+		{func(o *Options) { o.MaxBodySize = -1 }, "MaxBodySize -1"},
+		{func(o *Options) { o.RetryBase = -time.Second }, "RetryBase -1s"},
+		{func(o *Options) { o.RetryMax = -time.Second }, "RetryMax -1s"},
+		{func(o *Options) { o.FlushRows = -1 }, "FlushRows -1"},
+		{func(o *Options) { o.FlushInterval = -time.Second }, "FlushInterval -1s"},
+		{func(o *Options) { o.MaxAnswersPerQuestion = -1 }, "MaxAnswersPerQuestion -1"},
+		{func(o *Options) { o.MinAnswerChars = -1 }, "MinAnswerChars -1"},
+		{func(o *Options) { o.MaxAnswerChars = -1 }, "MaxAnswerChars -1"},
+		{func(o *Options) { o.RowsPerShard = -1 }, "RowsPerShard -1"},
 	} {
 		o := testOptions(t, "baike", srv.URL+"/item/e0")
 		tc.edit(&o)

@@ -111,24 +111,24 @@ func (o Options) withDefaults() (Options, error) {
 		v    int64
 		show string
 	}{
-		{"delay", int64(o.Delay), o.Delay.String()},
-		{"parallelism", int64(o.Parallelism), ""},
-		{"timeout", int64(o.Timeout), o.Timeout.String()},
-		{"max-body-size", o.MaxBodySize, ""},
-		{"retry-base", int64(o.RetryBase), o.RetryBase.String()},
-		{"retry-max", int64(o.RetryMax), o.RetryMax.String()},
-		{"max-answers-per-question", int64(o.MaxAnswersPerQuestion), ""},
-		{"min-answer-chars", int64(o.MinAnswerChars), ""},
-		{"max-answer-chars", int64(o.MaxAnswerChars), ""},
-		{"flush-rows", int64(o.FlushRows), ""},
-		{"flush-interval", int64(o.FlushInterval), o.FlushInterval.String()},
-		{"rows-per-shard", o.RowsPerShard, ""},
+		{"Delay", int64(o.Delay), o.Delay.String()},
+		{"Parallelism", int64(o.Parallelism), ""},
+		{"Timeout", int64(o.Timeout), o.Timeout.String()},
+		{"MaxBodySize", o.MaxBodySize, ""},
+		{"RetryBase", int64(o.RetryBase), o.RetryBase.String()},
+		{"RetryMax", int64(o.RetryMax), o.RetryMax.String()},
+		{"MaxAnswersPerQuestion", int64(o.MaxAnswersPerQuestion), ""},
+		{"MinAnswerChars", int64(o.MinAnswerChars), ""},
+		{"MaxAnswerChars", int64(o.MaxAnswerChars), ""},
+		{"FlushRows", int64(o.FlushRows), ""},
+		{"FlushInterval", int64(o.FlushInterval), o.FlushInterval.String()},
+		{"RowsPerShard", o.RowsPerShard, ""},
 	} {
 		if c.v < 0 {
 			if c.show == "" {
 				c.show = fmt.Sprint(c.v)
 			}
-			return o, fmt.Errorf("--%s %s: must not be negative", c.name, c.show)
+			return o, fmt.Errorf("scrape: %s %s: must not be negative", c.name, c.show)
 		}
 	}
 	if o.Parallelism == 0 {

@@ -94,15 +94,15 @@ func Run(ctx context.Context, opts Options) (*Report, error) {
 		return nil, fmt.Errorf("--val-frac %v: want a fraction in [0, 1)", opts.ValFrac)
 	}
 	if opts.MaxRepeat < 1 {
-		return nil, fmt.Errorf("--max-repeat %v: want 1 or more", opts.MaxRepeat)
+		return nil, fmt.Errorf("MaxRepeat %v: want 1 or more", opts.MaxRepeat)
 	}
 	for _, x := range []struct {
 		name string
 		v    int64
 	}{
-		{"--max-per-source", opts.MaxPerSource}, {"--rows-per-shard", opts.RowsPerShard},
-		{"--min-prompt-chars", int64(opts.MinPromptChars)}, {"--max-prompt-chars", int64(opts.MaxPromptChars)},
-		{"--min-response-chars", int64(opts.MinResponseChars)}, {"--max-response-chars", int64(opts.MaxResponseChars)},
+		{"MaxPerSource", opts.MaxPerSource}, {"RowsPerShard", opts.RowsPerShard},
+		{"MinPromptChars", int64(opts.MinPromptChars)}, {"MaxPromptChars", int64(opts.MaxPromptChars)},
+		{"MinResponseChars", int64(opts.MinResponseChars)}, {"MaxResponseChars", int64(opts.MaxResponseChars)},
 	} {
 		if x.v < 0 { // 0 means the default (or no cap)
 			return nil, fmt.Errorf("%s %d: must not be negative", x.name, x.v)

@@ -100,12 +100,12 @@ func TestInvalidOptionsAreErrors(t *testing.T) {
 		edit func(*Options)
 		want string
 	}{
-		{func(o *Options) { o.MaxRepeat = 0.5 }, "--max-repeat 0.5"},
-		{func(o *Options) { o.MaxRepeat = -1 }, "--max-repeat -1"},
-		{func(o *Options) { o.MaxPerSource = -1 }, "--max-per-source -1"},
-		{func(o *Options) { o.MinPromptChars = -1 }, "--min-prompt-chars -1"},
-		{func(o *Options) { o.MaxResponseChars = -1 }, "--max-response-chars -1"},
-		{func(o *Options) { o.RowsPerShard = -1 }, "--rows-per-shard -1"},
+		{func(o *Options) { o.MaxRepeat = 0.5 }, "MaxRepeat 0.5"},
+		{func(o *Options) { o.MaxRepeat = -1 }, "MaxRepeat -1"},
+		{func(o *Options) { o.MaxPerSource = -1 }, "MaxPerSource -1"},
+		{func(o *Options) { o.MinPromptChars = -1 }, "MinPromptChars -1"},
+		{func(o *Options) { o.MaxResponseChars = -1 }, "MaxResponseChars -1"},
+		{func(o *Options) { o.RowsPerShard = -1 }, "RowsPerShard -1"},
 	} {
 		o := Options{Sources: []string{"squad:none.json"}, Out: filepath.Join(t.TempDir(), "out")}
 		tc.edit(&o)
