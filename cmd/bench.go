@@ -47,5 +47,6 @@ put these figures beside PyTorch's.`,
 	f.StringVar(&o.Models, "models", "testdata/models", "parity: folder of golden model folders (config.json, model.safetensors, expected.json)")
 	f.StringVar(&o.CPUProfile, "cpu-profile", "", "write a pprof CPU profile of the run to this file (go tool pprof -top rlhf FILE)")
 	f.BoolVar(&o.JSON, "json", false, "print one JSON object per measurement instead of a table")
+	limits(f, map[string]numRange{"steps": atLeast(1), "peak-tflops": atLeast(0)})
 	return c
 }

@@ -53,6 +53,11 @@ mix file format.`,
 	f.Float64Var(&opts.NearDup, "near-dup", 0.7, "MinHash Jaccard threshold for near-duplicates within a task (negative: off)")
 	f.Int64Var(&opts.RowsPerShard, "rows-per-shard", 100_000, "rows per Parquet shard")
 	bindEncodingFlag(f, &opts.Encoding, "the text sources (a source's encoding= wins)")
+	limits(f, map[string]numRange{
+		"total": atLeast(1), "seed": nonZero(), "val-frac": valFrac(), "max-repeat": atLeast(1), "max-per-source": atLeast(0),
+		"min-prompt-chars": atLeast(1), "max-prompt-chars": atLeast(1), "min-response-chars": atLeast(1),
+		"max-response-chars": atLeast(1), "near-dup": nearDup(), "rows-per-shard": atLeast(1),
+	})
 	// --out and --source are required, but checked by prompts.Run so that
 	// they may come from --config (cobra checks required flags earlier).
 	return c

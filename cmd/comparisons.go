@@ -34,6 +34,7 @@ func newComparisonsFromVotesCmd() *cobra.Command {
 	f.Int64Var(&opts.MinVotes, "min-votes", 0, "fewest votes the better answer of a pair needs")
 	f.Float64Var(&opts.MinVoteRatio, "min-vote-ratio", 1, "how many times the worse answer's votes the better one needs (2 = twice)")
 	f.IntVar(&opts.MaxAnswers, "max-answers", 9, "most-voted answers kept per question")
+	limits(f, map[string]numRange{"min-votes": atLeast(0), "min-vote-ratio": atLeast(1), "max-answers": atLeast(2)})
 	return c
 }
 

@@ -56,6 +56,8 @@ the best checkpoint by val_loss and publishes it in --out.`,
 	f.Float64Var(&o.SimPOGamma, "simpo-gamma", o.SimPOGamma, "SimPO's target reward margin γ (simpo only)")
 	f.Float64Var(&o.SFTCoef, "sft-coef", o.SFTCoef, "weight of the chosen answer's mean NLL added to the loss (0: off)")
 	f.IntVar(&o.StopAfter, "stop-after", 0, "stop after this many updates of this invocation, with a checkpoint (continue with --resume)")
+	limits(f, map[string]numRange{"beta": above(0), "label-smoothing": between(0, 0.5), "simpo-gamma": atLeast(0),
+		"sft-coef": atLeast(0), "stop-after": atLeast(0)})
 	bindCommonTrainFlags(f, &o.CommonOptions)
 	return c
 }

@@ -45,8 +45,8 @@ datasets --out/policy and --out/baseline (kind response) for reading and labelli
 	f.StringVar(&o.Prompts, "prompts", "", "prompt dataset (a folder with splits uses val/) (required)")
 	f.StringVar(&o.Out, "out", "", "output folder for eval.json and the response datasets (required)")
 	f.IntVar(&o.MaxPrompts, "max-prompts", 0, "evaluate only the first N prompts (0: all)")
-	f.IntVar(&o.MaxNewTokens, "max-new-tokens", 128, "maximum response length in tokens")
-	f.IntVar(&o.MaxPromptLen, "max-prompt-len", 256, "maximum prompt length in tokens")
+	f.IntVar(&o.MaxNewTokens, "max-new-tokens", 0, "maximum response length in tokens (default: 128, less when 256 + 128 do not fit the models' context)")
+	f.IntVar(&o.MaxPromptLen, "max-prompt-len", 0, "maximum prompt length in tokens (default: 256, or what fits the models' context: not below half of it)")
 	f.Float64Var(&o.Temperature, "temperature", 1, "sampling temperature (0: greedy)")
 	f.Float64Var(&o.TopP, "top-p", 1, "nucleus mass (1: off)")
 	f.IntVar(&o.TopK, "top-k", 0, "top-k (0: off)")
@@ -58,5 +58,10 @@ datasets --out/policy and --out/baseline (kind response) for reading and labelli
 	f.StringArrayVar(&o.RewardFns, "reward-fn", nil, "rule reward to report, repeatable: exact-match, contains, regex:PATTERN, length-penalty (against each prompt's reference) or cmd:PROG")
 	f.DurationVar(&o.RewardTimeout, "reward-timeout", infer.DefaultRewardTimeout, "time limit of each call of a cmd: reward program")
 	bindEncodingFlag(f, &o.Encoding, "JSONL --prompts")
+	limits(f, map[string]numRange{
+		"max-prompts": atLeast(0), "max-new-tokens": atLeast(1), "max-prompt-len": atLeast(1), "temperature": atLeast(0),
+		"top-p": between(0, 1), "top-k": atLeast(0), "batch-size": atLeast(1), "seed": nonZero(),
+		"reward-timeout": above(0),
+	})
 	return c
 }

@@ -54,7 +54,7 @@ func TestTrainFlagsAndConfigReachOptions(t *testing.T) {
 	if sft != want {
 		t.Fatalf("sft options\n got %+v\nwant %+v", sft, want)
 	}
-	if sft.MinLRRatio != 0.1 || sft.ClipGrad != 1 || sft.Keep != 2 || sft.MaxSeqLen != 512 {
+	if sft.MinLRRatio != 0.1 || sft.ClipGrad != 1 || sft.Keep != 2 || sft.MaxSeqLen != 0 {
 		t.Fatalf("sft defaults: %+v", sft.CommonOptions)
 	}
 
@@ -70,7 +70,8 @@ func TestTrainFlagsAndConfigReachOptions(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if ppo.KLCoef != 0.1 || ppo.OnMaxKL != "warn" || ppo.MiniBatch != 4 || ppo.RolloutBatch != train.PPODefaults().RolloutBatch {
+	if ppo.KLCoef != 0.1 || ppo.OnMaxKL != "warn" || ppo.MiniBatch != 4 || ppo.RolloutBatch != train.PPODefaults().RolloutBatch ||
+		ppo.MaxNewTokens != 0 || ppo.MaxPromptLen != 0 { // left out: fitted to the models' context
 		t.Fatalf("ppo options: %+v", ppo)
 	}
 }

@@ -30,7 +30,7 @@ func newGenerateCmd(runF func(context.Context, infer.GenerateOptions) error) *co
 	f.StringSliceVar(&opts.Prompts, "prompts", nil, "prompt datasets or JSONL files with a prompt field (required, repeatable)")
 	f.StringVar(&opts.Out, "out", "", "response dataset to write (required)")
 	f.IntVar(&opts.NumSamples, "num-samples", 1, "samples per prompt")
-	f.IntVar(&opts.MaxNewTokens, "max-new-tokens", 128, "most tokens generated per sample")
+	f.IntVar(&opts.MaxNewTokens, "max-new-tokens", 0, "most tokens generated per sample (default: 128, or half the model's context when that is below 256)")
 	f.Float64Var(&opts.Temperature, "temperature", 1, "sampling temperature; 0 means greedy")
 	f.Float64Var(&opts.TopP, "top-p", 1, "nucleus sampling mass (1: off)")
 	f.IntVar(&opts.TopK, "top-k", 0, "sample among the K most likely tokens (0: off)")
@@ -43,5 +43,9 @@ func newGenerateCmd(runF func(context.Context, infer.GenerateOptions) error) *co
 	dtypeVar(f, &opts.DType, "compute dtype: float32, or bfloat16 (GPU; float32 norms, softmax and log-probs)")
 	f.StringVar(&opts.Backend, "backend", "", "compute backend: go, xla:cuda or xla:/abs/path/plugin.so (default $RLHF_BACKEND or go)")
 	bindEncodingFlag(f, &opts.Encoding, "JSONL --prompts")
+	limits(f, map[string]numRange{
+		"num-samples": atLeast(1), "max-new-tokens": atLeast(1), "temperature": atLeast(0), "top-p": between(0, 1),
+		"top-k": atLeast(0), "seed": anyValue(), "batch-size": atLeast(1), "max-prompt-len": atLeast(1), "max-prompts": atLeast(0),
+	})
 	return c
 }

@@ -2,6 +2,7 @@ package cmd
 
 import (
 	"fmt"
+	"time"
 
 	"github.com/spf13/cobra"
 
@@ -29,6 +30,9 @@ cached on disk, so a rerun costs nothing.`,
 				}
 				return err
 			}
+			if opts.MaxRetries == 0 {
+				opts.MaxRetries = -1 // the library's 0 means its default
+			}
 			_, err := judge.Run(c.Context(), opts)
 			return err
 		},
@@ -44,13 +48,17 @@ cached on disk, so a rerun costs nothing.`,
 	enumVar(f, &opts.Lang, "lang", "auto", []string{"auto", "en", "zh"}, "built-in rubric language: auto, en or zh")
 	f.IntVar(&opts.Concurrency, "concurrency", 4, "requests in flight")
 	f.Float64Var(&opts.RequestsPerSecond, "rps", 0, "request rate limit per second (0: none)")
-	f.IntVar(&opts.MaxRetries, "max-retries", 5, "retries of a request failing with a network error, 429 or 5xx (negative: none)")
-	f.DurationVar(&opts.Backoff, "backoff", 0, "wait before the first retry, doubling each time (default 1s)")
-	f.DurationVar(&opts.Timeout, "timeout", 0, "limit per request (default 2m)")
+	f.IntVar(&opts.MaxRetries, "max-retries", 5, "retries of a request failing with a network error, 429 or 5xx (0: none)")
+	f.DurationVar(&opts.Backoff, "backoff", time.Second, "wait before the first retry, doubling each time")
+	f.DurationVar(&opts.Timeout, "timeout", 2*time.Minute, "limit per request")
 	f.Float64Var(&opts.Temperature, "temperature", 0, "sampling temperature")
 	f.IntVar(&opts.MaxTokens, "max-tokens", 512, "max tokens of a reply")
 	f.StringVar(&opts.CacheDir, "cache", "", "reply cache directory (default OUT.judge-cache)")
 	f.BoolVar(&opts.NoCache, "no-cache", false, "neither read nor write the reply cache")
 	f.StringVar(&opts.LabelsDB, "labels-db", "", "labels.db whose gold rankings the verdicts are compared with")
+	limits(f, map[string]numRange{
+		"concurrency": atLeast(1), "rps": atLeast(0), "max-retries": atLeast(0), "backoff": above(0),
+		"timeout": above(0), "temperature": atLeast(0), "max-tokens": atLeast(1),
+	})
 	return c
 }

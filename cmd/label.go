@@ -2,6 +2,7 @@ package cmd
 
 import (
 	"errors"
+	"time"
 
 	"github.com/spf13/cobra"
 
@@ -37,8 +38,9 @@ func newLabelServeCmd() *cobra.Command {
 	f.StringVar(&opts.DB, "db", "labels.db", "SQLite labelling database (created if missing)")
 	f.StringVar(&opts.Addr, "addr", "127.0.0.1:8080", "listen address (loopback by default; give 0.0.0.0:PORT deliberately to serve a team)")
 	f.Int64Var(&opts.MaxBodyBytes, "max-body-bytes", 256<<10, "largest request body accepted, in bytes")
-	f.DurationVar(&opts.LeaseTTL, "lease", 0, "how long an item handed to a labeler is kept from others (default 15m)")
+	f.DurationVar(&opts.LeaseTTL, "lease", 15*time.Minute, "how long an item handed to a labeler is kept from others")
 	f.Float64Var(&opts.Threshold, "threshold", 0.7, "agreement (0-1) below which the dashboard warns")
+	limits(f, map[string]numRange{"max-body-bytes": atLeast(1), "lease": above(0), "threshold": aboveUpTo(0, 1)})
 	return c
 }
 
@@ -95,6 +97,7 @@ func newLabelOverlapCmd() *cobra.Command {
 	f := c.Flags()
 	f.StringVar(&opts.DB, "db", "labels.db", "SQLite labelling database")
 	f.Float64Var(&opts.Rate, "rate", 0.1, "share of items (0-1) given to two labelers")
+	limits(f, map[string]numRange{"rate": between(0, 1)})
 	return c
 }
 
@@ -113,6 +116,7 @@ func newLabelStatsCmd() *cobra.Command {
 	f := c.Flags()
 	f.StringVar(&opts.DB, "db", "labels.db", "SQLite labelling database")
 	f.Float64Var(&opts.Threshold, "threshold", 0.7, "agreement (0-1) below which a labeler is flagged")
+	limits(f, map[string]numRange{"threshold": aboveUpTo(0, 1)})
 	f.BoolVar(&opts.JSON, "json", false, "print JSON instead of tables")
 	return c
 }
@@ -133,6 +137,7 @@ func newLabelExportCmd() *cobra.Command {
 	f.StringVar(&opts.DB, "db", "labels.db", "SQLite labelling database")
 	f.StringVar(&opts.Out, "out", "", "comparison dataset directory to write")
 	f.Float64Var(&opts.MinAgreement, "min-agreement", 0, "leave out labelers whose agreement (gold, else peers) is below this share")
+	limits(f, map[string]numRange{"min-agreement": between(0, 1)})
 	f.BoolVar(&opts.IncludeGold, "include-gold", false, "also export the gold rankings (source \"gold\")")
 	return c
 }

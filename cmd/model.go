@@ -45,6 +45,10 @@ func newModelInitCmd() *cobra.Command {
 	f.StringVar(&opts.Out, "out", "", "output folder (required)")
 	f.Uint64Var(&opts.Seed, "seed", 0, "random initialization seed")
 	f.BoolVar(&opts.ScoreHead, "score-head", false, "add a randomly initialised scalar score head (a reward-model or critic skeleton, for tests and benchmarks)")
+	limits(f, map[string]numRange{
+		"layers": atLeast(1), "hidden": atLeast(1), "heads": atLeast(1), "kv-heads": atLeast(0),
+		"intermediate": atLeast(0), "max-positions": atLeast(1), "seed": anyValue(),
+	})
 	f.StringVar(&opts.Template, "template", "", "prompt template stored in rlhf.json (default \"Human: {prompt}\\n\\nAssistant: \")")
 	return c
 }

@@ -3,6 +3,7 @@ package cmd
 import (
 	"os"
 	"path/filepath"
+	"strings"
 	"testing"
 
 	"github.com/rlhf-project/rlhf/dataset"
@@ -40,5 +41,29 @@ func TestModelInitGenerateScoreFlags(t *testing.T) {
 	}
 	if _, err := run(t, "generate", "--model", m, "--prompts", prompts, "--out", gen, "--backend", "xla:nosuchplugin"); err == nil {
 		t.Fatal("a missing PJRT plugin was accepted")
+	}
+}
+
+// TestModelDependentDefaultsFitSmallContext: on a model with 128 positions,
+// sft without --max-seq-len and generate without --max-new-tokens run (their
+// defaults, 512 and 128, take the model's context into account); values
+// given above the context are refused, naming the flag.
+func TestModelDependentDefaultsFitSmallContext(t *testing.T) {
+	dir := t.TempDir()
+	m := filepath.Join(dir, "m")
+	if _, err := run(t, "--no-progress", "model", "init", "--layers", "1", "--hidden", "32", "--max-positions", "128", "--out", m); err != nil {
+		t.Fatal(err)
+	}
+	prompts := filepath.Join(dir, "p.jsonl")
+	os.WriteFile(prompts, []byte(`{"prompt":"hi"}`+"\n"), 0o644)
+	if _, err := run(t, "--no-progress", "generate", "--model", m, "--prompts", prompts, "--out", filepath.Join(dir, "gen")); err != nil {
+		t.Fatalf("generate without --max-new-tokens: %v", err)
+	}
+	sft := []string{"--no-progress", "sft", "--model", m, "--data", "../testdata/train/sft.jsonl", "--max-steps", "1", "--backend", "go"}
+	if _, err := run(t, append(sft, "--out", filepath.Join(dir, "sft"))...); err != nil {
+		t.Fatalf("sft without --max-seq-len: %v", err)
+	}
+	if _, err := run(t, append(sft, "--out", filepath.Join(dir, "sft2"), "--max-seq-len", "512")...); err == nil || !strings.Contains(err.Error(), "--max-seq-len 512") {
+		t.Fatalf("sft --max-seq-len 512 on 128 positions: %v", err)
 	}
 }

@@ -74,7 +74,7 @@ for --resume, metrics.jsonl, samples.jsonl and PNG plots. See docs/ppo.md.`,
 	f.StringVar(&o.Reward, "reward", "", "reward-model checkpoint (frozen; its rlhf.json reward_mean/std normalise scores) (required without --reward-fn)")
 	f.StringVar(&o.Critic, "critic", "", "checkpoint the critic starts from (default --reward; --algo ppo only)")
 	enumVar(f, &o.Algo, "algo", o.Algo, train.PPOAlgos, "algorithm: ppo (with a critic), or the critic-free grpo, rloo, reinforce++")
-	f.IntVar(&o.NumSamples, "num-samples", 0, "responses sampled per prompt (0: 4 for grpo and rloo, 1 for ppo and reinforce++)")
+	f.IntVar(&o.NumSamples, "num-samples", 0, "responses sampled per prompt (default: 4 for grpo and rloo, 1 for ppo and reinforce++)")
 	f.StringArrayVar(&o.RewardFns, "reward-fn", nil, "rule reward, repeatable: exact-match, contains, regex:PATTERN, length-penalty (against each prompt's reference) or cmd:PROG")
 	f.Float64SliceVar(&o.RewardWeights, "reward-weights", nil, "weights of the reward sources, in order: the RM (with --reward), then each --reward-fn (default 1 each)")
 	f.DurationVar(&o.RewardTimeout, "reward-timeout", o.RewardTimeout, "time limit of each call of a cmd: reward program (once per iteration)")
@@ -82,8 +82,8 @@ for --resume, metrics.jsonl, samples.jsonl and PNG plots. See docs/ppo.md.`,
 	f.StringVar(&o.Ptx, "ptx", "", "pre-training data for PPO-ptx: an sft or qa dataset or JSONL")
 	f.StringVar(&o.Out, "out", "", "output folder (required)")
 
-	f.IntVar(&o.MaxNewTokens, "max-new-tokens", o.MaxNewTokens, "maximum response length in tokens")
-	f.IntVar(&o.MaxPromptLen, "max-prompt-len", o.MaxPromptLen, "maximum prompt length in tokens (longer prompts lose their start)")
+	f.IntVar(&o.MaxNewTokens, "max-new-tokens", 0, "maximum response length in tokens (default: 128, less when 256 + 128 do not fit the models' context)")
+	f.IntVar(&o.MaxPromptLen, "max-prompt-len", 0, "maximum prompt length in tokens; longer prompts lose their start (default: 256, or what fits the models' context: not below half of it)")
 	f.Float64Var(&o.Temperature, "temperature", o.Temperature, "rollout sampling temperature")
 	f.Float64Var(&o.TopP, "top-p", o.TopP, "rollout nucleus mass (1: off)")
 	f.IntVar(&o.TopK, "top-k", o.TopK, "rollout top-k (0: off)")
@@ -131,5 +131,18 @@ for --resume, metrics.jsonl, samples.jsonl and PNG plots. See docs/ppo.md.`,
 	f.StringVar(&o.RewardDevice, "reward-device", "", "backend of the reward model (default --backend)")
 	f.StringVar(&o.Template, "template", "", "prompt template overriding the policy's, with {prompt} for the instruction")
 	bindEncodingFlag(f, &o.Encoding, "JSONL --prompts and --ptx")
+	limits(f, map[string]numRange{
+		"max-new-tokens": atLeast(1), "max-prompt-len": atLeast(1),
+		// 0 would mean the default (1), not greedy: rollouts sample the policy.
+		"temperature": above(0), "top-p": aboveUpTo(0, 1), "top-k": atLeast(0),
+		"iterations": atLeast(0), "epochs": atLeast(1), "rollout-batch": atLeast(1), "mini-batch": atLeast(1),
+		"ppo-epochs": atLeast(1), "lr": above(0), "critic-lr": above(0), "weight-decay": atLeast(0), "clip-grad": atLeast(0),
+		"kl-coef": atLeast(0), "target-kl": atLeast(0), "kl-horizon": above(0), "gamma": between(0, 1), "lambda": between(0, 1),
+		"clip": above(0), "value-clip": atLeast(0), "entropy-coef": atLeast(0), "reward-clip": atLeast(0),
+		"ptx-coef": atLeast(0), "ptx-batch": atLeast(1), "ptx-max-len": atLeast(2),
+		"max-kl": atLeast(0), "critic-warmup-steps": atLeast(0), "skip-nonfinite": atLeast(0), "save-every": atLeast(1),
+		"keep": atLeast(0), "log-samples": atLeast(0), "stop-after": atLeast(0), "seed": nonZero(),
+		"num-samples": atLeast(1), "reward-timeout": above(0),
+	})
 	return c
 }

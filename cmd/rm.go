@@ -42,5 +42,6 @@ recorded in rlhf.json (reward_mean, reward_std) for PPO to normalise with.`,
 	f.StringVar(&o.SFTData, "sft-data", "", "sft dataset whose val split's reference responses centre the reward (default: the chosen responses)")
 	f.IntVar(&o.StopAfter, "stop-after", 0, "stop after this many updates of this invocation, with a checkpoint (continue with --resume)")
 	bindCommonTrainFlags(f, &o.CommonOptions)
+	limits(f, map[string]numRange{"stop-after": atLeast(0)})
 	return c
 }

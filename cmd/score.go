@@ -35,5 +35,6 @@ func newScoreCmd(runF func(context.Context, infer.ScoreOptions) error) *cobra.Co
 	dtypeVar(f, &opts.DType, "compute dtype: float32, or bfloat16 (GPU; float32 norms, softmax and log-probs)")
 	f.StringVar(&opts.Backend, "backend", "", "compute backend: go, xla:cuda or xla:/abs/path/plugin.so (default $RLHF_BACKEND or go)")
 	bindEncodingFlag(f, &opts.Encoding, "JSONL --data")
+	limits(f, map[string]numRange{"batch-size": atLeast(1)})
 	return c
 }

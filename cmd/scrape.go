@@ -49,7 +49,7 @@ or lost rows. Site profiles and their YAML format: docs/scrape.md.`,
 	f.DurationVar(&o.Timeout, "timeout", o.Timeout, "limit for one request, body and redirects included")
 	f.Int64Var(&o.MaxBodySize, "max-body-size", o.MaxBodySize, "largest page in bytes; larger pages are skipped and counted")
 	f.StringVar(&o.UserAgent, "user-agent", o.UserAgent, "User-Agent header; put a contact URL or address of yours in it")
-	f.IntVar(&o.Retries, "retries", o.Retries, "retries for 429, 5xx and network errors (exponential backoff, Retry-After honoured)")
+	f.IntVar(&o.Retries, "retries", o.Retries, "retries for 429, 5xx and network errors (exponential backoff, Retry-After honoured; 0: none)")
 	f.DurationVar(&o.RetryBase, "retry-base", o.RetryBase, "first retry backoff (doubles on each retry)")
 	f.DurationVar(&o.RetryMax, "retry-max", o.RetryMax, "cap of one retry backoff, Retry-After included")
 	f.BoolVar(&o.IgnoreRobots, "ignore-robots", false, "do not fetch or obey robots.txt (logs a warning)")
@@ -63,6 +63,13 @@ or lost rows. Site profiles and their YAML format: docs/scrape.md.`,
 	f.IntVar(&o.FlushRows, "flush-rows", o.FlushRows, "publish a durable shard once this many rows are pending")
 	f.DurationVar(&o.FlushInterval, "flush-interval", o.FlushInterval, "publish pending rows at least this often")
 	f.Int64Var(&o.RowsPerShard, "rows-per-shard", 0, "rows per Parquet shard (0 = dataset default)")
+	limits(f, map[string]numRange{
+		"max-pages": atLeast(0), "max-depth": atLeast(0), "delay": atLeast(0), "parallelism": atLeast(1),
+		"timeout": above(0), "max-body-size": atLeast(1), "retries": atLeast(0), "retry-base": above(0),
+		"retry-max": above(0), "min-votes": atLeast(0), "max-answers-per-question": atLeast(0),
+		"min-answer-chars": atLeast(0), "max-answer-chars": atLeast(0), "flush-rows": atLeast(1),
+		"flush-interval": above(0), "rows-per-shard": atLeast(0),
+	})
 	c.AddCommand(newScrapeDemoSiteCmd())
 	return c
 }

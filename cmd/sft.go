@@ -24,7 +24,7 @@ func bindCommonTrainFlags(f *pflag.FlagSet, o *train.CommonOptions) {
 	f.IntVar(&o.Warmup, "warmup", o.Warmup, "linear warm-up steps")
 	f.IntVar(&o.BatchSize, "batch-size", o.BatchSize, "sequences (sft) or comparison groups (rm) per micro-batch")
 	f.IntVar(&o.GradAccum, "grad-accum", o.GradAccum, "micro-batches per optimizer update")
-	f.IntVar(&o.MaxSeqLen, "max-seq-len", o.MaxSeqLen, "maximum sequence length in tokens")
+	f.IntVar(&o.MaxSeqLen, "max-seq-len", 0, "maximum sequence length in tokens (default: min(512, the model's context))")
 	enumVar(f, &o.Truncate, "truncate", o.Truncate, []string{infer.TruncateLeft, infer.TruncateDrop}, "longer rows: left (cut the prompt's start, then the response's end) or drop")
 	f.Float64Var(&o.WeightDecay, "weight-decay", o.WeightDecay, "AdamW decoupled weight decay")
 	f.Float64Var(&o.ClipGrad, "clip-grad", o.ClipGrad, "maximum global gradient norm (0: no clipping)")
@@ -37,6 +37,12 @@ func bindCommonTrainFlags(f *pflag.FlagSet, o *train.CommonOptions) {
 	dtypeVar(f, &o.DType, "compute dtype: float32, or bfloat16 (GPU; float32 master weights, norms, softmax and log-probs)")
 	f.StringVar(&o.Template, "template", o.Template, "prompt template overriding the checkpoint's, with {prompt} for the instruction")
 	bindEncodingFlag(f, &o.Encoding, "JSONL data")
+	limits(f, map[string]numRange{
+		"epochs": atLeast(1), "max-steps": atLeast(0), "seed": nonZero(), "lr": above(0),
+		"min-lr-ratio": between(0, 1), "warmup": atLeast(0), "batch-size": atLeast(1), "grad-accum": atLeast(1),
+		"max-seq-len": atLeast(2), "weight-decay": atLeast(0), "clip-grad": atLeast(0), "eval-every": atLeast(0),
+		"log-every": atLeast(1), "keep": atLeast(0), "skip-nonfinite": atLeast(0),
+	})
 }
 
 // newSFTCmd binds the flags of `rlhf sft`; runF, when not nil, replaces
@@ -68,5 +74,6 @@ keeps the best and last checkpoints, and publishes the best model in --out.`,
 	f.BoolVar(&o.Pack, "pack", false, "pack several examples per row (examples in a row can attend to each other)")
 	f.IntVar(&o.StopAfter, "stop-after", 0, "stop after this many updates of this invocation, with a checkpoint (continue with --resume)")
 	bindCommonTrainFlags(f, &o.CommonOptions)
+	limits(f, map[string]numRange{"stop-after": atLeast(0)})
 	return c
 }

@@ -78,5 +78,6 @@ func newTokenizerTrainCmd() *cobra.Command {
 	f.StringSliceVar(&opts.SpecialTokens, "special", []string{tokenizer.EndOfText}, "special tokens added after the learned vocabulary")
 	f.StringVar(&opts.Out, "out", "", "tokenizer.json file to write (required)")
 	bindEncodingFlag(f, &enc, "JSONL --data")
+	limits(f, map[string]numRange{"vocab-size": atLeast(1), "min-frequency": atLeast(1)})
 	return c
 }

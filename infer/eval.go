@@ -37,9 +37,10 @@ type EvalOptions struct {
 	Out string
 	// MaxPrompts limits the number of prompts (the first ones); 0 = all.
 	MaxPrompts int
-	// MaxNewTokens is the maximum response length in tokens. Default 128.
+	// MaxNewTokens is the maximum response length in tokens, and
+	// MaxPromptLen keeps the last tokens of longer prompts. Defaults (0):
+	// 128 and 256, or less to fit the models' context (FitLengths).
 	MaxNewTokens int
-	// MaxPromptLen keeps the last tokens of longer prompts. Default 256.
 	MaxPromptLen int
 	// Temperature (0 = greedy), TopP (0 or 1 = off) and TopK (0 = off)
 	// shape sampling; the command's defaults (1, 1, 0) sample each model's
@@ -144,11 +145,9 @@ func RunEval(ctx context.Context, o EvalOptions) (*EvalResult, error) {
 	if o.Policy == "" || o.Baseline == "" || o.Reward == "" || o.Prompts == "" || o.Out == "" {
 		return nil, fmt.Errorf("--policy, --baseline, --reward, --prompts and --out are required")
 	}
-	if o.MaxNewTokens == 0 {
-		o.MaxNewTokens = 128
-	}
-	if o.MaxPromptLen == 0 {
-		o.MaxPromptLen = 256
+	if err := notNegative(sizes{{"MaxNewTokens", o.MaxNewTokens}, {"MaxPromptLen", o.MaxPromptLen},
+		{"BatchSize", o.BatchSize}}); err != nil {
+		return nil, err
 	}
 	if o.BatchSize == 0 {
 		o.BatchSize = 8
@@ -192,6 +191,16 @@ func RunEval(ctx context.Context, o EvalOptions) (*EvalResult, error) {
 				rule.Spec, len(prompts), o.Prompts)
 		}
 	}
+	positions := ContextOf(o.Policy, o.Baseline, o.Reward)
+	p, r, err := FitLengths(positions, o.MaxPromptLen, o.MaxNewTokens, DefaultMaxPromptLen, DefaultMaxNewTokens)
+	if err != nil {
+		return nil, err
+	}
+	if (o.MaxPromptLen == 0 && p < DefaultMaxPromptLen) || (o.MaxNewTokens == 0 && r < DefaultMaxNewTokens) {
+		slog.Info("--max-prompt-len/--max-new-tokens not given: lowered from 256/128 to fit the models' context",
+			"max_prompt_len", p, "max_new_tokens", r, "positions", positions)
+	}
+	o.MaxPromptLen, o.MaxNewTokens = p, r
 	maxSeq := o.MaxPromptLen + o.MaxNewTokens
 	load := func(flag, dir, template string) (*model.Model, *tokenizer.Tokenizer, error) {
 		m, tok, err := Load(dir, LoadOptions{MaxSeqLen: maxSeq, Template: template, DType: o.DType, RequireEOS: true})

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"math"
 	"path/filepath"
 
 	"github.com/gomlx/compute"
@@ -21,7 +22,7 @@ type GenerateOptions struct {
 	Prompts      []string // prompt datasets or JSONL files with a "prompt" field (required)
 	Out          string   // response dataset to write (required)
 	NumSamples   int      // samples per prompt (default 1)
-	MaxNewTokens int      // default 128
+	MaxNewTokens int      // default 128, or less when the context is below 256 (FitLengths)
 	Temperature  float64  // 0: greedy
 	TopP         float64  // nucleus mass, 0 or 1: off
 	TopK         int      // 0: off
@@ -41,6 +42,23 @@ type GenerateOptions struct {
 	Encoding dataset.Encoding
 }
 
+// sizes are named counts or lengths of options where 0 means the default.
+type sizes []struct {
+	name string
+	v    int
+}
+
+// notNegative refuses the first negative size: for library callers 0 means
+// the default, and a negative value is a mistake, not a default in disguise.
+func notNegative(s sizes) error {
+	for _, x := range s {
+		if x.v < 0 {
+			return fmt.Errorf("%s %d: must not be negative", x.name, x.v)
+		}
+	}
+	return nil
+}
+
 // RunGenerate samples responses for every prompt and writes a response
 // dataset (one row per sample, in prompt order, with summed log-probs).
 func RunGenerate(ctx context.Context, o GenerateOptions) error {
@@ -50,11 +68,12 @@ func RunGenerate(ctx context.Context, o GenerateOptions) error {
 	if err := dataset.CheckOutput[dataset.Response](o.Out, append([]string{o.Model}, o.Prompts...)...); err != nil {
 		return fmt.Errorf("--out: %w", err)
 	}
-	if o.NumSamples <= 0 {
-		o.NumSamples = 1
+	if err := notNegative(sizes{{"NumSamples", o.NumSamples}, {"MaxNewTokens", o.MaxNewTokens},
+		{"BatchSize", o.BatchSize}, {"MaxPromptLen", o.MaxPromptLen}, {"MaxPrompts", o.MaxPrompts}}); err != nil {
+		return err
 	}
-	if o.MaxNewTokens <= 0 {
-		o.MaxNewTokens = 128
+	if o.NumSamples == 0 {
+		o.NumSamples = 1
 	}
 	if o.Temperature < 0 || o.TopP < 0 || o.TopP > 1 || o.TopK < 0 {
 		return fmt.Errorf("--temperature must be ≥ 0, --top-p in [0,1], --top-k ≥ 0")
@@ -71,11 +90,19 @@ func RunGenerate(ctx context.Context, o GenerateOptions) error {
 		return err
 	}
 	defer backend.Finalize()
-	if o.MaxPromptLen <= 0 {
-		o.MaxPromptLen = m.Config.MaxPositions - o.MaxNewTokens
+	// The prompt may take what the response leaves of the context; 128 new
+	// tokens unless the context is too small for that (then it is shared).
+	positions, newTokens := m.Config.MaxPositions, o.MaxNewTokens
+	defPrompt := positions
+	if positions <= 0 {
+		defPrompt = math.MaxInt32 // unknown context: no limit
 	}
-	if o.MaxPromptLen <= 0 {
-		return fmt.Errorf("--max-new-tokens %d leaves no room for a prompt in the model's %d positions", o.MaxNewTokens, m.Config.MaxPositions)
+	if o.MaxPromptLen, o.MaxNewTokens, err = FitLengths(positions, o.MaxPromptLen, o.MaxNewTokens, defPrompt, DefaultMaxNewTokens); err != nil {
+		return err
+	}
+	if newTokens == 0 && o.MaxNewTokens < DefaultMaxNewTokens {
+		slog.Info("--max-new-tokens not given: lowered from 128 to fit the model's context",
+			"max_new_tokens", o.MaxNewTokens, "max_prompt_len", o.MaxPromptLen, "positions", positions)
 	}
 	truncated := 0
 	dec, err := model.NewDecoder(backend, m)
@@ -96,7 +123,10 @@ func RunGenerate(ctx context.Context, o GenerateOptions) error {
 	}
 	bar := progress.New(ctx, int64(len(prompts)*o.NumSamples), "generate")
 	defer bar.Finish()
-	batch := max(o.BatchSize, 1)
+	batch := o.BatchSize
+	if batch == 0 {
+		batch = 8
+	}
 	modelName := filepath.Base(filepath.Clean(o.Model))
 	// Chunks of whole prompts, about one batch of sequences each.
 	per := max(1, batch/o.NumSamples)
@@ -198,6 +228,9 @@ func RunScore(ctx context.Context, o ScoreOptions) error {
 	if err := dataset.CheckOutput[dataset.Response](o.Out, append([]string{o.Model}, o.Data...)...); err != nil {
 		return fmt.Errorf("--out: %w", err)
 	}
+	if err := notNegative(sizes{{"BatchSize", o.BatchSize}}); err != nil {
+		return err
+	}
 	rows, err := readScoreRows(o.Data, o.Encoding)
 	if err != nil {
 		return err
@@ -219,8 +252,8 @@ func RunScore(ctx context.Context, o ScoreOptions) error {
 	modelName := filepath.Base(filepath.Clean(o.Model))
 	bar := progress.New(ctx, int64(len(rows)), "score")
 	defer bar.Finish()
-	batch := max(o.BatchSize, 1)
-	if batch == 1 && o.BatchSize == 0 {
+	batch := o.BatchSize
+	if batch == 0 {
 		batch = 8
 	}
 	for start := 0; start < len(rows); start += batch {

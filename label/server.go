@@ -47,13 +47,13 @@ func (o *ServeOptions) defaults() {
 	if o.Addr == "" {
 		o.Addr = "127.0.0.1:8080"
 	}
-	if o.MaxBodyBytes <= 0 {
+	if o.MaxBodyBytes == 0 {
 		o.MaxBodyBytes = 256 << 10
 	}
-	if o.LeaseTTL <= 0 {
+	if o.LeaseTTL == 0 {
 		o.LeaseTTL = 15 * time.Minute
 	}
-	if o.Threshold <= 0 {
+	if o.Threshold == 0 {
 		o.Threshold = 0.7
 	}
 }
@@ -443,6 +443,15 @@ func isLoopback(addr string) bool {
 // Serve opens the database, loads the responses and serves the web app
 // until ctx is cancelled.
 func Serve(ctx context.Context, opts ServeOptions) error {
+	// Zero means the default; a negative setting is a mistake, not a default.
+	switch {
+	case opts.MaxBodyBytes < 0:
+		return fmt.Errorf("label serve: MaxBodyBytes %d: must not be negative", opts.MaxBodyBytes)
+	case opts.LeaseTTL < 0:
+		return fmt.Errorf("label serve: LeaseTTL %v: must not be negative", opts.LeaseTTL)
+	case opts.Threshold < 0 || opts.Threshold > 1:
+		return fmt.Errorf("label serve: Threshold %g: want a share in (0, 1]", opts.Threshold)
+	}
 	opts.defaults()
 	if opts.DB == "" {
 		return errors.New("label serve: no database path given")

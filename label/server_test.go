@@ -279,3 +279,30 @@ func TestRestartLosesNothing(t *testing.T) {
 		t.Fatalf("%d items after two loads, want 3", len(items))
 	}
 }
+
+// TestServeRefusesNegativeOptions: 0 means the default for library callers;
+// a negative setting (or a threshold above 1) is an error naming it, before
+// the database is opened or anything listens.
+func TestServeRefusesNegativeOptions(t *testing.T) {
+	for _, tc := range []struct {
+		o    ServeOptions
+		want string
+	}{
+		{ServeOptions{MaxBodyBytes: -1}, "MaxBodyBytes -1"},
+		{ServeOptions{LeaseTTL: -time.Second}, "LeaseTTL -1s"},
+		{ServeOptions{Threshold: -0.5}, "Threshold -0.5"},
+		{ServeOptions{Threshold: 1.5}, "Threshold 1.5"},
+	} {
+		db := filepath.Join(t.TempDir(), "labels.db")
+		tc.o.DB, tc.o.Addr = db, "127.0.0.1:0"
+		ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+		err := Serve(ctx, tc.o)
+		cancel()
+		if err == nil || !strings.Contains(err.Error(), tc.want) {
+			t.Errorf("got %v, want an error naming %s", err, tc.want)
+		}
+		if _, err := os.Stat(db); !os.IsNotExist(err) {
+			t.Errorf("%s: the database was created", tc.want)
+		}
+	}
+}

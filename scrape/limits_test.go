@@ -7,6 +7,7 @@ import (
 	"net/http/httptest"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/rlhf-project/rlhf/scrape/demosite"
 )
@@ -85,5 +86,48 @@ func TestDuplicateContentAndIgnoreRobots(t *testing.T) {
 	}
 	if h.get("/private/draft") != 1 || h.get("/robots.txt") != 0 {
 		t.Errorf("--ignore-robots: draft hits %d, robots.txt hits %d", h.get("/private/draft"), h.get("/robots.txt"))
+	}
+}
+
+// TestNegativeOptionsAreErrors: a negative delay (which made colly panic in
+// rand.Int63n) or another negative setting is an error naming it, before
+// any request; zero still means the default for library callers.
+func TestNegativeOptionsAreErrors(t *testing.T) {
+	var h hits
+	srv := httptest.NewServer(h.wrap(genSite(3)))
+	defer srv.Close()
+	for _, tc := range []struct {
+		edit func(*Options)
+		want string
+	}{
+		{func(o *Options) { o.Delay = -time.Second }, "Delay -1s"},
+		{func(o *Options) { o.Parallelism = -3 }, "Parallelism -3"},
+		{func(o *Options) { o.Timeout = -time.Second }, "Timeout -1s"},
+		{func(o *Options) { o.MaxBodySize = -1 }, "MaxBodySize -1"},
+		{func(o *Options) { o.RetryBase = -time.Second }, "RetryBase -1s"},
+		{func(o *Options) { o.RetryMax = -time.Second }, "RetryMax -1s"},
+		{func(o *Options) { o.FlushRows = -1 }, "FlushRows -1"},
+		{func(o *Options) { o.FlushInterval = -time.Second }, "FlushInterval -1s"},
+		{func(o *Options) { o.MaxAnswersPerQuestion = -1 }, "MaxAnswersPerQuestion -1"},
+		{func(o *Options) { o.MinAnswerChars = -1 }, "MinAnswerChars -1"},
+		{func(o *Options) { o.MaxAnswerChars = -1 }, "MaxAnswerChars -1"},
+		{func(o *Options) { o.RowsPerShard = -1 }, "RowsPerShard -1"},
+	} {
+		o := testOptions(t, "baike", srv.URL+"/item/e0")
+		tc.edit(&o)
+		func() {
+			defer func() {
+				if p := recover(); p != nil {
+					t.Errorf("%s: panic %v", tc.want, p)
+				}
+			}()
+			_, err := Run(context.Background(), o)
+			if err == nil || !strings.Contains(err.Error(), tc.want) {
+				t.Errorf("got %v, want an error naming %s", err, tc.want)
+			}
+		}()
+	}
+	if n := h.total(); n != 0 {
+		t.Errorf("%d requests were made with invalid options", n)
 	}
 }

@@ -104,31 +104,58 @@ func (o Options) withDefaults() (Options, error) {
 	if o.State == "" {
 		o.State = filepath.Join(o.Out, "_state")
 	}
-	if o.Parallelism <= 0 {
+	// Zero means the default; a negative value is an error, never a
+	// default in disguise (a negative Delay made colly panic).
+	for _, c := range []struct {
+		name string
+		v    int64
+		show string
+	}{
+		{"Delay", int64(o.Delay), o.Delay.String()},
+		{"Parallelism", int64(o.Parallelism), ""},
+		{"Timeout", int64(o.Timeout), o.Timeout.String()},
+		{"MaxBodySize", o.MaxBodySize, ""},
+		{"RetryBase", int64(o.RetryBase), o.RetryBase.String()},
+		{"RetryMax", int64(o.RetryMax), o.RetryMax.String()},
+		{"MaxAnswersPerQuestion", int64(o.MaxAnswersPerQuestion), ""},
+		{"MinAnswerChars", int64(o.MinAnswerChars), ""},
+		{"MaxAnswerChars", int64(o.MaxAnswerChars), ""},
+		{"FlushRows", int64(o.FlushRows), ""},
+		{"FlushInterval", int64(o.FlushInterval), o.FlushInterval.String()},
+		{"RowsPerShard", o.RowsPerShard, ""},
+	} {
+		if c.v < 0 {
+			if c.show == "" {
+				c.show = fmt.Sprint(c.v)
+			}
+			return o, fmt.Errorf("scrape: %s %s: must not be negative", c.name, c.show)
+		}
+	}
+	if o.Parallelism == 0 {
 		o.Parallelism = 2
 	}
-	if o.Timeout <= 0 {
+	if o.Timeout == 0 {
 		o.Timeout = 30 * time.Second
 	}
-	if o.MaxBodySize <= 0 {
+	if o.MaxBodySize == 0 {
 		o.MaxBodySize = 10 << 20
 	}
 	if o.UserAgent == "" {
 		o.UserAgent = DefaultUserAgent
 	}
 	if o.Retries < 0 {
-		o.Retries = 0
+		o.Retries = 0 // documented: negative disables retries
 	}
-	if o.RetryBase <= 0 {
+	if o.RetryBase == 0 {
 		o.RetryBase = time.Second
 	}
-	if o.RetryMax <= 0 {
+	if o.RetryMax == 0 {
 		o.RetryMax = time.Minute
 	}
-	if o.FlushRows <= 0 {
+	if o.FlushRows == 0 {
 		o.FlushRows = 1000
 	}
-	if o.FlushInterval <= 0 {
+	if o.FlushInterval == 0 {
 		o.FlushInterval = 30 * time.Second
 	}
 	if o.Offline && o.CacheDir == "" {

@@ -396,6 +396,7 @@ func runDPO(ctx context.Context, o DPOOptions) (*DPOResult, error) {
 	if resumeFrom != "" {
 		modelDir = resumeFrom
 	}
+	fitMaxSeqLen(&o.CommonOptions, modelDir)
 	m, tok, err := loadModel("--model", modelDir, o.MaxSeqLen, o.Template)
 	if err != nil {
 		return nil, err

@@ -3,11 +3,30 @@ package train
 import (
 	"errors"
 	"fmt"
+	"log/slog"
 
 	"github.com/rlhf-project/rlhf/infer"
 	"github.com/rlhf-project/rlhf/model"
 	"github.com/rlhf-project/rlhf/model/tokenizer"
 )
+
+// DefaultMaxSeqLen is the sequence length of sft and rm when the model's
+// context holds it.
+const DefaultMaxSeqLen = 512
+
+// fitMaxSeqLen resolves a MaxSeqLen not given (0) to min(DefaultMaxSeqLen,
+// the context of the model in dir), saying so when the model lowered it.
+// A given value is kept (loadModel refuses one above the context).
+func fitMaxSeqLen(o *CommonOptions, dir string) {
+	if o.MaxSeqLen != 0 {
+		return
+	}
+	o.MaxSeqLen = DefaultMaxSeqLen
+	if positions := infer.ContextOf(dir); positions > 0 && positions < DefaultMaxSeqLen {
+		o.MaxSeqLen = positions
+		slog.Info("--max-seq-len not given: lowered from 512 to the model's context", "max_seq_len", positions, "model", dir)
+	}
+}
 
 // loadModel loads a model folder to train from (infer.Load: tokenizer
 // beside it, with an EOS) for sequences of up to maxSeqLen tokens; flag

@@ -42,7 +42,8 @@ type CommonOptions struct {
 	BatchSize int
 	// GradAccum is the number of micro-batches per optimizer update. Default 1.
 	GradAccum int
-	// MaxSeqLen is the maximum sequence length in tokens. Default 512.
+	// MaxSeqLen is the maximum sequence length in tokens. Default (0):
+	// min(DefaultMaxSeqLen, the model's context), as TRL does.
 	MaxSeqLen int
 	// Truncate is what to do with longer rows: "left" (cut the prompt's
 	// start, then the response's end) or "drop". Default "left".
@@ -101,9 +102,6 @@ func (o *CommonOptions) fill(lr float64) {
 	if o.GradAccum == 0 {
 		o.GradAccum = 1
 	}
-	if o.MaxSeqLen == 0 {
-		o.MaxSeqLen = 512
-	}
 	if o.Truncate == "" {
 		o.Truncate = infer.TruncateLeft
 	}
@@ -141,6 +139,8 @@ func (o *CommonOptions) Check() error {
 		return fmt.Errorf("--warmup %d: want 0 or more steps", o.Warmup)
 	case o.BatchSize < 1:
 		return fmt.Errorf("--batch-size %d: want at least 1", o.BatchSize)
+	case o.MaxSeqLen < 0:
+		return fmt.Errorf("--max-seq-len %d: want at least 2 (or 0: min(%d, the model's context))", o.MaxSeqLen, DefaultMaxSeqLen)
 	case o.GradAccum < 1:
 		return fmt.Errorf("--grad-accum %d: want at least 1", o.GradAccum)
 	case o.Truncate != infer.TruncateLeft && o.Truncate != infer.TruncateDrop:

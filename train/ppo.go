@@ -51,6 +51,9 @@ func runPPO(ctx context.Context, o PPOOptions) (*PPOResult, error) {
 	if err := o.Check(); err != nil {
 		return nil, err
 	}
+	if err := o.fitLengths(); err != nil {
+		return nil, err
+	}
 	r, err := setupPPO(o)
 	if err != nil {
 		return nil, err

@@ -2,6 +2,7 @@ package train
 
 import (
 	"fmt"
+	"log/slog"
 	"math"
 	"slices"
 	"strings"
@@ -32,8 +33,9 @@ var PPOAlgos = []string{AlgoPPO, AlgoGRPO, AlgoRLOO, AlgoREINFORCEPP}
 // mini-batches; each mini-batch is one optimizer update of the actor and
 // one of the critic.
 //
-// Defaults: Defaults (called by RunPPO) fills zero sizes, rates and
-// lengths; fields where 0 is meaningful (KLCoef, Gamma, Lambda, ValueClip,
+// Defaults: Defaults (called by RunPPO) fills zero sizes and rates, and
+// RunPPO fits zero lengths to the models' context once their configs are
+// read; a negative value is an error. Fields where 0 is meaningful (KLCoef, Gamma, Lambda, ValueClip,
 // ClipGrad, LogSamples, Keep, Clip) keep what the caller set, so library
 // callers should start from PPODefaults(), as the command does.
 type PPOOptions struct {
@@ -82,10 +84,12 @@ type PPOOptions struct {
 	// iteration). Default 60s.
 	RewardTimeout time.Duration
 
-	// MaxNewTokens is the maximum response length in tokens. Default 128.
+	// MaxNewTokens is the maximum response length in tokens, and
+	// MaxPromptLen the maximum prompt length (template included; longer
+	// prompts lose their start). Defaults (0): 128 and 256, or less to fit
+	// the smallest context of policy, critic and reward model (see
+	// infer.FitLengths: the prompt shrinks first, not below half the context).
 	MaxNewTokens int
-	// MaxPromptLen is the maximum prompt length in tokens (template
-	// included); longer prompts lose their start. Default 256.
 	MaxPromptLen int
 	// Temperature, TopP (nucleus mass, 1 = off) and TopK (0 = off) shape
 	// rollout sampling. Defaults 1, 1, 0: the policy's own distribution,
@@ -147,7 +151,7 @@ type PPOOptions struct {
 	// PtxBatch is the number of ptx sequences per update. Default MiniBatch.
 	PtxBatch int
 	// PtxMaxLen is the maximum ptx sequence length in tokens. Default
-	// MaxPromptLen + MaxNewTokens.
+	// MaxPromptLen + MaxNewTokens (after they were fitted).
 	PtxMaxLen int
 
 	// MaxKL, when > 0, is the mean KL per sequence (nats) to the reference
@@ -202,7 +206,9 @@ type PPOOptions struct {
 	rewardFn func(prompt, response []int32) float64
 }
 
-// Defaults fills zero values with the documented defaults.
+// Defaults fills zero values with the documented defaults, except the
+// lengths that depend on the models (MaxNewTokens, MaxPromptLen and
+// PtxMaxLen), which fitLengths sets once the models' configs are read.
 func (o *PPOOptions) Defaults() {
 	if o.Algo == "" {
 		o.Algo = AlgoPPO
@@ -213,8 +219,6 @@ func (o *PPOOptions) Defaults() {
 			o.NumSamples = 4
 		}
 	}
-	ppoDefault(&o.MaxNewTokens, 128)
-	ppoDefault(&o.MaxPromptLen, 256)
 	ppoDefaultF(&o.Temperature, 1)
 	ppoDefaultF(&o.TopP, 1)
 	ppoDefault(&o.Epochs, 1)
@@ -233,9 +237,6 @@ func (o *PPOOptions) Defaults() {
 	}
 	if o.PtxBatch == 0 {
 		o.PtxBatch = o.MiniBatch
-	}
-	if o.PtxMaxLen == 0 {
-		o.PtxMaxLen = o.MaxPromptLen + o.MaxNewTokens
 	}
 	if o.OnMaxKL == "" {
 		o.OnMaxKL = "stop"
@@ -304,6 +305,26 @@ func (o *PPOOptions) checkAlgo() error {
 	return nil
 }
 
+// fitLengths sets MaxPromptLen and MaxNewTokens not given to fit the
+// smallest context of the policy, critic and reward model (infer.FitLengths),
+// saying so when that lowered the defaults, then PtxMaxLen's default.
+func (o *PPOOptions) fitLengths() error {
+	positions := infer.ContextOf(o.Policy, o.Critic, o.Reward)
+	p, r, err := infer.FitLengths(positions, o.MaxPromptLen, o.MaxNewTokens, infer.DefaultMaxPromptLen, infer.DefaultMaxNewTokens)
+	if err != nil {
+		return err
+	}
+	if (o.MaxPromptLen == 0 && p < infer.DefaultMaxPromptLen) || (o.MaxNewTokens == 0 && r < infer.DefaultMaxNewTokens) {
+		slog.Info("--max-prompt-len/--max-new-tokens not given: lowered from 256/128 to fit the models' context",
+			"max_prompt_len", p, "max_new_tokens", r, "positions", positions)
+	}
+	o.MaxPromptLen, o.MaxNewTokens = p, r
+	if o.PtxMaxLen == 0 {
+		o.PtxMaxLen = p + r
+	}
+	return nil
+}
+
 func ppoDefault(x *int, v int) {
 	if *x == 0 {
 		*x = v
@@ -327,10 +348,10 @@ func (o *PPOOptions) Check() error {
 		return fmt.Errorf("--prompts: no prompt dataset given")
 	case o.Out == "":
 		return fmt.Errorf("--out: no output folder given")
-	case o.MaxNewTokens < 1:
-		return fmt.Errorf("--max-new-tokens %d: want at least 1", o.MaxNewTokens)
-	case o.MaxPromptLen < 1:
-		return fmt.Errorf("--max-prompt-len %d: want at least 1", o.MaxPromptLen)
+	case o.MaxNewTokens < 0:
+		return fmt.Errorf("--max-new-tokens %d: want at least 1 (or 0: fit the policy's context)", o.MaxNewTokens)
+	case o.MaxPromptLen < 0:
+		return fmt.Errorf("--max-prompt-len %d: want at least 1 (or 0: fit the policy's context)", o.MaxPromptLen)
 	case o.Temperature < 0 || o.TopP < 0 || o.TopP > 1 || o.TopK < 0:
 		return fmt.Errorf("--temperature must be ≥ 0, --top-p in [0,1], --top-k ≥ 0")
 	case o.Iterations < 0 || o.Epochs < 1:
@@ -358,7 +379,7 @@ func (o *PPOOptions) Check() error {
 		return fmt.Errorf("--ptx-coef %g: want ≥ 0 (0 = plain PPO)", o.PtxCoef)
 	case o.PtxCoef > 0 && o.Ptx == "":
 		return fmt.Errorf("--ptx-coef %g needs --ptx DATASET (sft or qa pre-training data)", o.PtxCoef)
-	case o.PtxBatch < 1 || o.PtxMaxLen < 2:
+	case o.PtxBatch < 1 || o.PtxMaxLen < 0 || o.PtxMaxLen == 1:
 		return fmt.Errorf("--ptx-batch %d / --ptx-max-len %d: want ≥ 1 and ≥ 2", o.PtxBatch, o.PtxMaxLen)
 	case o.MaxKL < 0 || (o.OnMaxKL != "stop" && o.OnMaxKL != "warn"):
 		return fmt.Errorf("--max-kl %g (want ≥ 0) / --on-max-kl %q (want stop or warn)", o.MaxKL, o.OnMaxKL)

@@ -239,6 +239,7 @@ func runRM(ctx context.Context, o RMOptions) (*RMResult, error) {
 	if resumeFrom != "" {
 		modelDir = resumeFrom
 	}
+	fitMaxSeqLen(&o.CommonOptions, modelDir)
 	m, tok, err := loadModel("--model", modelDir, o.MaxSeqLen, o.Template)
 	if err != nil {
 		return nil, err

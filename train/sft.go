@@ -126,6 +126,7 @@ func runSFT(ctx context.Context, o SFTOptions) (*SFTResult, error) {
 	if resumeFrom != "" {
 		modelDir = resumeFrom
 	}
+	fitMaxSeqLen(&o.CommonOptions, modelDir)
 	m, tok, err := loadModel("--model", modelDir, o.MaxSeqLen, o.Template)
 	if err != nil {
 		return nil, err

@@ -94,6 +94,21 @@ func Run(ctx context.Context, opts Options) (*Report, error) {
 	if opts.ValFrac < 0 || opts.ValFrac >= 1 {
 		return nil, fmt.Errorf("--val-frac %v: want a fraction in [0, 1)", opts.ValFrac)
 	}
+	if opts.MaxRepeat < 1 {
+		return nil, fmt.Errorf("MaxRepeat %v: want 1 or more", opts.MaxRepeat)
+	}
+	for _, x := range []struct {
+		name string
+		v    int64
+	}{
+		{"MaxPerSource", opts.MaxPerSource}, {"RowsPerShard", opts.RowsPerShard},
+		{"MinPromptChars", int64(opts.MinPromptChars)}, {"MaxPromptChars", int64(opts.MaxPromptChars)},
+		{"MinResponseChars", int64(opts.MinResponseChars)}, {"MaxResponseChars", int64(opts.MaxResponseChars)},
+	} {
+		if x.v < 0 { // 0 means the default (or no cap)
+			return nil, fmt.Errorf("%s %d: must not be negative", x.name, x.v)
+		}
+	}
 	if opts.MaxPromptChars < opts.MinPromptChars || opts.MaxResponseChars < opts.MinResponseChars {
 		return nil, errors.New("length limits: a maximum is below its minimum")
 	}

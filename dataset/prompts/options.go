@@ -75,7 +75,7 @@ func (o *Options) defaults() {
 	if o.Seed == 0 {
 		o.Seed = 1
 	}
-	if o.MaxRepeat < 1 {
+	if o.MaxRepeat == 0 {
 		o.MaxRepeat = 1
 	}
 	if len(o.Langs) == 0 {

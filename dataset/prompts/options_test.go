@@ -1,6 +1,7 @@
 package prompts
 
 import (
+	"context"
 	"math"
 	"os"
 	"path/filepath"
@@ -89,5 +90,27 @@ func TestInstructionJSONArray(t *testing.T) {
 	exs, bad := readExamples(t, "generation=instruction:"+p)
 	if len(exs) != 2 || len(bad) != 0 || exs[1].Fields["input"] != "这事儿挺好办的。" || exs[0].Tasks[0] != "generation" {
 		t.Errorf("examples %+v, malformed %v", exs, bad)
+	}
+}
+
+// TestInvalidOptionsAreErrors: 0 means the default for library callers; a
+// value below the valid range is an error naming it, not the default.
+func TestInvalidOptionsAreErrors(t *testing.T) {
+	for _, tc := range []struct {
+		edit func(*Options)
+		want string
+	}{
+		{func(o *Options) { o.MaxRepeat = 0.5 }, "MaxRepeat 0.5"},
+		{func(o *Options) { o.MaxRepeat = -1 }, "MaxRepeat -1"},
+		{func(o *Options) { o.MaxPerSource = -1 }, "MaxPerSource -1"},
+		{func(o *Options) { o.MinPromptChars = -1 }, "MinPromptChars -1"},
+		{func(o *Options) { o.MaxResponseChars = -1 }, "MaxResponseChars -1"},
+		{func(o *Options) { o.RowsPerShard = -1 }, "RowsPerShard -1"},
+	} {
+		o := Options{Sources: []string{"squad:none.json"}, Out: filepath.Join(t.TempDir(), "out")}
+		tc.edit(&o)
+		if _, err := Run(context.Background(), o); err == nil || !strings.Contains(err.Error(), tc.want) {
+			t.Errorf("got %v, want an error naming %s", err, tc.want)
+		}
 	}
 }

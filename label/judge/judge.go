@@ -104,19 +104,19 @@ func (o *Options) defaults() {
 	if o.Lang == "" {
 		o.Lang = "auto"
 	}
-	if o.Concurrency <= 0 {
+	if o.Concurrency == 0 {
 		o.Concurrency = 4
 	}
 	if o.MaxRetries == 0 {
 		o.MaxRetries = 5
 	}
-	if o.Backoff <= 0 {
+	if o.Backoff == 0 {
 		o.Backoff = time.Second
 	}
-	if o.Timeout <= 0 {
+	if o.Timeout == 0 {
 		o.Timeout = 2 * time.Minute
 	}
-	if o.MaxTokens <= 0 {
+	if o.MaxTokens == 0 {
 		o.MaxTokens = 512
 	}
 	if o.CacheDir == "" {
@@ -330,7 +330,7 @@ func (j *judge) ask(ctx context.Context, user string) (string, error) {
 		}
 		last = err
 	}
-	return "", fmt.Errorf("judge: %s/chat/completions failed after %d retries: %w", j.opts.BaseURL, j.opts.MaxRetries, last)
+	return "", fmt.Errorf("judge: %s/chat/completions failed after %d retries: %w", j.opts.BaseURL, max(j.opts.MaxRetries, 0), last)
 }
 
 type errRetryAfter struct {
@@ -445,6 +445,23 @@ func (j *judge) judgeGroup(ctx context.Context, it *label.Item) (result, error) 
 // Run ranks every group of the response datasets and writes the
 // consistent pairs as a comparison dataset (source = model name).
 func Run(ctx context.Context, opts Options) (*Report, error) {
+	// Zero means the default; a negative setting is a mistake, not a default.
+	for _, x := range []struct {
+		name     string
+		negative bool
+		v        any
+	}{
+		{"Concurrency", opts.Concurrency < 0, opts.Concurrency},
+		{"RequestsPerSecond", opts.RequestsPerSecond < 0, opts.RequestsPerSecond},
+		{"Backoff", opts.Backoff < 0, opts.Backoff},
+		{"Timeout", opts.Timeout < 0, opts.Timeout},
+		{"Temperature", opts.Temperature < 0, opts.Temperature},
+		{"MaxTokens", opts.MaxTokens < 0, opts.MaxTokens},
+	} {
+		if x.negative {
+			return nil, fmt.Errorf("judge: %s %v: must not be negative", x.name, x.v)
+		}
+	}
 	opts.defaults()
 	if len(opts.Responses) == 0 || opts.Out == "" || opts.BaseURL == "" || opts.Model == "" {
 		return nil, errors.New("judge: --responses, --base-url, --model and --out are required")

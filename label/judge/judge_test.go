@@ -256,3 +256,31 @@ func TestCustomRubric(t *testing.T) {
 		t.Fatalf("bad rubric: %v", err)
 	}
 }
+
+// TestNegativeOptionsAreErrors: 0 means the default for library callers; a
+// negative setting is an error naming it, not the default, before any request.
+func TestNegativeOptionsAreErrors(t *testing.T) {
+	var calls atomic.Int32
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { calls.Add(1) }))
+	defer srv.Close()
+	for _, tc := range []struct {
+		edit func(*Options)
+		want string
+	}{
+		{func(o *Options) { o.Concurrency = -1 }, "Concurrency -1"},
+		{func(o *Options) { o.RequestsPerSecond = -1 }, "RequestsPerSecond -1"},
+		{func(o *Options) { o.Backoff = -time.Second }, "Backoff -1s"},
+		{func(o *Options) { o.Timeout = -time.Second }, "Timeout -1s"},
+		{func(o *Options) { o.Temperature = -1 }, "Temperature -1"},
+		{func(o *Options) { o.MaxTokens = -1 }, "MaxTokens -1"},
+	} {
+		o := Options{Responses: []string{responses}, BaseURL: srv.URL, Model: "m", Out: filepath.Join(t.TempDir(), "out"), NoCache: true}
+		tc.edit(&o)
+		if _, err := Run(context.Background(), o); err == nil || !strings.Contains(err.Error(), tc.want) {
+			t.Errorf("got %v, want an error naming %s", err, tc.want)
+		}
+	}
+	if n := calls.Load(); n != 0 {
+		t.Errorf("%d requests were made with invalid options", n)
+	}
+}
