@@ -165,8 +165,13 @@ func (m *Model) DropLMHead() error {
 // float dtype (f32, f16, bf16) become float32 variables. Checkpoints saved
 // from the bare base model (names without "transformer."/"model.") load too.
 // Unknown or missing tensors are an error listing their names; known
-// buffers (attn.bias, rotary_emb.inv_freq) are ignored.
+// buffers (attn.bias, rotary_emb.inv_freq) are ignored. dir may be a hub
+// id ORG/NAME[@REVISION] in the local Hugging Face cache (ResolveDir).
 func Load(dir string) (*Model, error) {
+	dir, err := ResolveDir(dir)
+	if err != nil {
+		return nil, err
+	}
 	cfg, err := LoadConfig(dir)
 	if err != nil {
 		return nil, err
