@@ -45,6 +45,6 @@ func newModelInitCmd() *cobra.Command {
 	f.StringVar(&opts.Out, "out", "", "output folder (required)")
 	f.Uint64Var(&opts.Seed, "seed", 0, "random initialization seed")
 	f.BoolVar(&opts.ScoreHead, "score-head", false, "add a randomly initialised scalar score head (a reward-model or critic skeleton, for tests and benchmarks)")
-	f.StringVar(&opts.Template, "template", "", "prompt template stored in rlhf.json (default \"Human: {prompt}\\n\\nAssistant: \")")
+	f.StringVar(&opts.Template, "template", "", "prompt template stored in rlhf.json: model (default: the tokenizer's chat template, else \"Human: {prompt}\\n\\nAssistant: \"), none, or a text with {prompt}")
 	return c
 }

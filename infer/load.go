@@ -15,7 +15,9 @@ type LoadOptions struct {
 	// MaxSeqLen, when > 0, is the longest sequence the caller will feed;
 	// a model with fewer positions is refused with a *ContextError.
 	MaxSeqLen int
-	// Template, when not empty, replaces the checkpoint's prompt template.
+	// Template, when not empty, replaces the checkpoint's prompt template:
+	// "none", "model" (the tokenizer's chat template, when it has one) or a
+	// text with {prompt} (model.Meta.PromptTemplate).
 	Template string
 	// RequireEOS refuses a tokenizer without an end-of-sequence token
 	// (training and PPO need one; generation can run to the token limit).
@@ -46,6 +48,9 @@ func (e *ContextError) Error() string {
 func Load(dir string, o LoadOptions) (*model.Model, *tokenizer.Tokenizer, error) {
 	if dir == "" {
 		return nil, nil, errors.New("no model folder given")
+	}
+	if err := model.CheckTemplate(o.Template); err != nil {
+		return nil, nil, err
 	}
 	name := dir
 	dir, err := model.ResolveDir(dir)
@@ -87,8 +92,13 @@ func Load(dir string, o LoadOptions) (*model.Model, *tokenizer.Tokenizer, error)
 	if err := m.SetComputeDType(o.DType); err != nil {
 		return nil, nil, err
 	}
-	if o.Template != "" {
-		m.Meta.PromptTemplate = o.Template
+	applyTemplate(m.Meta, tok, o.Template)
+	if model.IsModelTemplate(m.Meta.PromptTemplate) {
+		// The model's chat template formats prompts: it must compile and
+		// frame an exchange (errors name its file and line).
+		if _, err := ChatTemplate(tok); err != nil {
+			return nil, nil, err
+		}
 	}
 	return m, tok, nil
 }

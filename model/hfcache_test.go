@@ -160,3 +160,35 @@ func TestLoadConfigFromHFCache(t *testing.T) {
 		t.Errorf("SourceDir %s", m.SourceDir)
 	}
 }
+
+// TestCheckTemplate: none, model, "" or a text with {prompt}; rlhf.json
+// holds the same choices, and a checkpoint without one uses the model's.
+func TestCheckTemplate(t *testing.T) {
+	for _, ok := range []string{"", TemplateModel, TemplateNone, "Q: {prompt}\nA:"} {
+		if err := CheckTemplate(ok); err != nil {
+			t.Errorf("%q: %v", ok, err)
+		}
+	}
+	if err := CheckTemplate("Q: A:"); err == nil || !strings.Contains(err.Error(), "{prompt}") {
+		t.Errorf("a text without {prompt}: %v", err)
+	}
+	dir := t.TempDir()
+	if m, err := LoadMeta(dir); err != nil || m.PromptTemplate != TemplateModel || m.FormatPrompt("x") != "Human: x\n\nAssistant: " {
+		t.Errorf("no rlhf.json: %+v, %v", m, err)
+	}
+	for _, tmpl := range []string{TemplateNone, TemplateModel} {
+		if err := (&Meta{PromptTemplate: tmpl}).Save(dir); err != nil {
+			t.Fatal(err)
+		}
+		if m, err := LoadMeta(dir); err != nil || m.PromptTemplate != tmpl {
+			t.Errorf("%s: %+v, %v", tmpl, m, err)
+		}
+	}
+	if got := (&Meta{PromptTemplate: TemplateNone}).FormatPrompt("x"); got != "x" {
+		t.Errorf("none: %q", got)
+	}
+	os.WriteFile(filepath.Join(dir, MetaFile), []byte(`{"prompt_template": "Q:"}`), 0o644)
+	if _, err := LoadMeta(dir); err == nil || !strings.Contains(err.Error(), MetaFile) {
+		t.Errorf("a bad prompt_template: %v", err)
+	}
+}

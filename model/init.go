@@ -4,7 +4,6 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
-	"strings"
 
 	"github.com/rlhf-project/rlhf/model/tokenizer"
 )
@@ -21,7 +20,7 @@ type InitOptions struct {
 	Tokenizer    string // tokenizer.json to copy (""; a byte-level tokenizer is written)
 	Out          string // output folder (required)
 	Seed         uint64 // random init seed
-	Template     string // prompt template for rlhf.json ("": DefaultPromptTemplate)
+	Template     string // prompt template for rlhf.json ("": TemplateModel; see Meta.PromptTemplate)
 	// ScoreHead adds a randomly initialised scalar score head (num_labels 1),
 	// the shape of a reward model or critic before `rlhf rm` trains one.
 	ScoreHead bool
@@ -79,8 +78,8 @@ func RunInit(o InitOptions) error {
 	if o.Template != "" {
 		m.Meta.PromptTemplate = o.Template
 	}
-	if !strings.Contains(m.Meta.PromptTemplate, "{prompt}") {
-		return fmt.Errorf("prompt template %q: must contain {prompt}", o.Template)
+	if err := CheckTemplate(m.Meta.PromptTemplate); err != nil {
+		return err
 	}
 	if err := m.Save(o.Out); err != nil {
 		return err
