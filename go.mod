@@ -1,10 +1,11 @@
 module github.com/rlhf-project/rlhf
 
-go 1.27
+go 1.27.0
 
 require (
 	github.com/PuerkitoBio/goquery v1.11.0
 	github.com/andybalholm/cascadia v1.3.3
+	github.com/ardanlabs/jinja v1.12.0
 	github.com/chromedp/chromedp v0.23.0
 	github.com/dlclark/regexp2 v1.12.0
 	github.com/gocolly/colly/v2 v2.3.0

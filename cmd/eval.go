@@ -54,7 +54,7 @@ datasets --out/policy and --out/baseline (kind response) for reading and labelli
 	f.Uint64Var(&o.Seed, "seed", 1, "sampling seed (the baseline uses a stream derived from it)")
 	f.StringVar(&o.Backend, "backend", "", "compute backend: go, xla:cuda or xla:/abs/path/plugin.so (default $RLHF_BACKEND or go)")
 	dtypeVar(f, &o.DType, "compute dtype: float32, or bfloat16 (GPU; float32 master weights, norms, softmax and log-probs)")
-	f.StringVar(&o.Template, "template", "", "prompt template overriding the checkpoints'")
+	f.StringVar(&o.Template, "template", "", "prompt template overriding the checkpoints': none, model (the tokenizer's chat template; the default unless rlhf.json says otherwise) or a text with {prompt}")
 	f.StringArrayVar(&o.RewardFns, "reward-fn", nil, "rule reward to report, repeatable: exact-match, contains, regex:PATTERN, length-penalty (against each prompt's reference) or cmd:PROG")
 	f.DurationVar(&o.RewardTimeout, "reward-timeout", infer.DefaultRewardTimeout, "time limit of each call of a cmd: reward program")
 	bindEncodingFlag(f, &o.Encoding, "JSONL --prompts")

@@ -38,7 +38,7 @@ func newGenerateCmd(runF func(context.Context, infer.GenerateOptions) error) *co
 	f.IntVar(&opts.BatchSize, "batch-size", 8, "sequences decoded together")
 	f.IntVar(&opts.MaxPromptLen, "max-prompt-len", 0, "longest prompt in tokens; longer ones lose their start (0: the model's context minus --max-new-tokens)")
 	f.IntVar(&opts.MaxPrompts, "max-prompts", 0, "sample only the first N prompts (0: all)")
-	f.StringVar(&opts.Template, "template", "", "prompt template overriding the checkpoint's rlhf.json, with {prompt}")
+	f.StringVar(&opts.Template, "template", "", "prompt template overriding rlhf.json's: none, model (the tokenizer's chat template; the default unless rlhf.json says otherwise) or a text with {prompt}")
 	f.BoolVar(&opts.Raw, "raw", false, "feed prompts as they are: no template, no BOS")
 	dtypeVar(f, &opts.DType, "compute dtype: float32, or bfloat16 (GPU; float32 norms, softmax and log-probs)")
 	f.StringVar(&opts.Backend, "backend", "", "compute backend: go, xla:cuda or xla:/abs/path/plugin.so (default $RLHF_BACKEND or go)")

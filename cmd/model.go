@@ -49,6 +49,6 @@ func newModelInitCmd() *cobra.Command {
 		"layers": atLeast(1), "hidden": atLeast(1), "heads": atLeast(1), "kv-heads": atLeast(0),
 		"intermediate": atLeast(0), "max-positions": atLeast(1), "seed": anyValue(),
 	})
-	f.StringVar(&opts.Template, "template", "", "prompt template stored in rlhf.json (default \"Human: {prompt}\\n\\nAssistant: \")")
+	f.StringVar(&opts.Template, "template", "", "prompt template stored in rlhf.json: model (default: the tokenizer's chat template, else \"Human: {prompt}\\n\\nAssistant: \"), none, or a text with {prompt}")
 	return c
 }

@@ -129,7 +129,7 @@ for --resume, metrics.jsonl, samples.jsonl and PNG plots. See docs/ppo.md.`,
 	f.StringVar(&o.CriticDevice, "critic-device", "", "backend of the critic (default --backend)")
 	f.StringVar(&o.RefDevice, "ref-device", "", "backend of the reference policy (default --backend)")
 	f.StringVar(&o.RewardDevice, "reward-device", "", "backend of the reward model (default --backend)")
-	f.StringVar(&o.Template, "template", "", "prompt template overriding the policy's, with {prompt} for the instruction")
+	f.StringVar(&o.Template, "template", "", "prompt template overriding the policy's: none, model (the tokenizer's chat template; the default unless rlhf.json says otherwise) or a text with {prompt}")
 	bindEncodingFlag(f, &o.Encoding, "JSONL --prompts and --ptx")
 	limits(f, map[string]numRange{
 		"max-new-tokens": atLeast(1), "max-prompt-len": atLeast(1),

@@ -30,7 +30,7 @@ func newScoreCmd(runF func(context.Context, infer.ScoreOptions) error) *cobra.Co
 	f.StringSliceVar(&opts.Data, "data", nil, "response or sft datasets, or JSONL with prompt and response fields (required, repeatable)")
 	f.StringVar(&opts.Out, "out", "", "dataset to write: id, prompt, response and logprob+num_tokens or reward (required)")
 	f.BoolVar(&opts.Raw, "raw", false, "score tokens(response) after tokens(prompt): no template, no special tokens")
-	f.StringVar(&opts.Template, "template", "", "prompt template overriding the checkpoint's rlhf.json, with {prompt}")
+	f.StringVar(&opts.Template, "template", "", "prompt template overriding rlhf.json's: none, model (the tokenizer's chat template; the default unless rlhf.json says otherwise) or a text with {prompt}")
 	f.IntVar(&opts.BatchSize, "batch-size", 8, "rows per forward pass")
 	dtypeVar(f, &opts.DType, "compute dtype: float32, or bfloat16 (GPU; float32 norms, softmax and log-probs)")
 	f.StringVar(&opts.Backend, "backend", "", "compute backend: go, xla:cuda or xla:/abs/path/plugin.so (default $RLHF_BACKEND or go)")

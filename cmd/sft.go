@@ -35,7 +35,7 @@ func bindCommonTrainFlags(f *pflag.FlagSet, o *train.CommonOptions) {
 	f.IntVar(&o.SkipNonFinite, "skip-nonfinite", o.SkipNonFinite, "updates with a NaN/Inf loss or gradient that may be skipped before stopping")
 	f.StringVar(&o.Backend, "backend", o.Backend, "compute backend: go, xla:cuda or xla:/abs/path/plugin.so (default $RLHF_BACKEND or go)")
 	dtypeVar(f, &o.DType, "compute dtype: float32, or bfloat16 (GPU; float32 master weights, norms, softmax and log-probs)")
-	f.StringVar(&o.Template, "template", o.Template, "prompt template overriding the checkpoint's, with {prompt} for the instruction")
+	f.StringVar(&o.Template, "template", o.Template, "prompt template overriding the checkpoint's: none, model (the tokenizer's chat template; the default unless rlhf.json says otherwise) or a text with {prompt}")
 	bindEncodingFlag(f, &o.Encoding, "JSONL data")
 	limits(f, map[string]numRange{
 		"epochs": atLeast(1), "max-steps": atLeast(0), "seed": nonZero(), "lr": above(0),

@@ -18,7 +18,9 @@ const (
 )
 
 // Encoder turns prompt/response text into token ids the way every stage
-// must agree on: [BOS] + tokens(template(prompt)) + tokens(response) + EOS.
+// must agree on: [BOS] + tokens(template(prompt)) + tokens(response) + EOS;
+// with a chat template, tokens(user turn + generation prompt) +
+// tokens(assistant turn) [+ EOS] (see Prompt and Encode).
 // BOS is added only when the tokenizer says so (tokenizer.AddsBOS: Llama);
 // the response gets its own tokenisation so the prompt/response boundary is
 // exact.
@@ -37,22 +39,33 @@ type Encoder struct {
 }
 
 // NewEncoder is an encoder for the checkpoint metadata meta, with its prompt
-// template replaced by template when that is not empty (meta is not changed).
+// template replaced by template when that is not empty (meta is not
+// changed): none, model (the tokenizer's chat template; without one, meta's
+// template stays) or a text with {prompt}.
 func NewEncoder(tok *tokenizer.Tokenizer, meta *model.Meta, template string) *Encoder {
 	if template != "" {
 		m := *meta
-		m.PromptTemplate = template
+		applyTemplate(&m, tok, template)
 		meta = &m
 	}
 	return &Encoder{Tok: tok, Meta: meta}
 }
 
-// Prompt is the token ids of a prompt as every stage feeds it to a model:
-// [BOS] + tokens(template(prompt)), BOS only when the tokenizer adds one
-// (tokenizer.AddsBOS: Llama); with Raw, tokens(prompt) alone.
+// Prompt is the token ids of a prompt as every stage feeds it to a model.
+// With the model's chat template (Meta.PromptTemplate "model" or "", and a
+// tokenizer that has one): tokens(the user turn and the generation prompt),
+// the template writing BOS where the model wants it, as transformers'
+// apply_chat_template. Otherwise [BOS] + tokens(template(prompt)), BOS only
+// when the tokenizer adds one (tokenizer.AddsBOS: Llama). With Raw,
+// tokens(prompt) alone.
 func (e *Encoder) Prompt(prompt string) []int32 {
 	if e.Raw {
 		return int32s(e.Tok.Encode(prompt))
+	}
+	if ct := e.chat(); ct != nil {
+		if s, err := ct.Prompt(prompt); err == nil {
+			return int32s(e.Tok.Encode(s))
+		}
 	}
 	var p []int32
 	if e.Tok.AddsBOS() {
@@ -131,9 +144,15 @@ func (s TruncStats) String() string {
 
 // Encode tokenises one prompt and response. ok is false when the row is
 // dropped by the truncation policy. stats may be nil.
+//
+// With a chat template, the response is the assistant turn as the template
+// renders it after the prompt (ChatML "ANSWER<|im_end|>", Mistral
+// " ANSWER</s>"), followed by EOS unless it already ends with it; the loss
+// and the reward see that turn only (everything before PromptLen is the
+// prompt), as TRL's assistant-only loss.
 func (e *Encoder) Encode(prompt, response string, stats *TruncStats) (Encoded, bool) {
 	p := e.Prompt(prompt)
-	r := append(int32s(e.Tok.Encode(response)), int32(e.Tok.EOS()))
+	r := e.Response(prompt, response)
 	if stats != nil {
 		stats.Rows++
 	}
@@ -161,4 +180,21 @@ func (e *Encoder) Encode(prompt, response string, stats *TruncStats) (Encoded, b
 		}
 	}
 	return Encoded{Tokens: append(p, r...), PromptLen: len(p)}, true
+}
+
+// Response is the token ids of a response as Encode puts it after the
+// prompt, untruncated: tokens(response) + EOS, or with a chat template the
+// assistant turn (+ EOS when it does not end with it).
+func (e *Encoder) Response(prompt, response string) []int32 {
+	eos := int32(e.Tok.EOS())
+	if ct := e.chat(); ct != nil {
+		if s, err := ct.Response(prompt, response); err == nil {
+			r := int32s(e.Tok.Encode(s))
+			if len(r) == 0 || r[len(r)-1] != eos {
+				r = append(r, eos)
+			}
+			return r
+		}
+	}
+	return append(int32s(e.Tok.Encode(response)), eos)
 }

@@ -268,8 +268,9 @@ func RunScore(ctx context.Context, o ScoreOptions) error {
 			resp := int32s(tok.Encode(r.Response))
 			if m.HasScoreHead() && !o.Raw && tok.EOS() >= 0 {
 				// Reward models are trained and read at the EOS that ends
-				// the response (Encoder.Encode), so score them the same way.
-				resp, eosAdded = append(resp, int32(tok.EOS())), true
+				// the response (Encoder.Encode), so score them the same way
+				// (with a chat template, after the assistant turn's end).
+				resp, eosAdded = enc.Response(r.Prompt, r.Response), true
 			}
 			responses = append(responses, resp)
 		}

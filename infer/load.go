@@ -15,7 +15,9 @@ type LoadOptions struct {
 	// MaxSeqLen, when > 0, is the longest sequence the caller will feed;
 	// a model with fewer positions is refused with a *ContextError.
 	MaxSeqLen int
-	// Template, when not empty, replaces the checkpoint's prompt template.
+	// Template, when not empty, replaces the checkpoint's prompt template:
+	// "none", "model" (the tokenizer's chat template, when it has one) or a
+	// text with {prompt} (model.Meta.PromptTemplate).
 	Template string
 	// RequireEOS refuses a tokenizer without an end-of-sequence token
 	// (training and PPO need one; generation can run to the token limit).
@@ -40,23 +42,37 @@ func (e *ContextError) Error() string {
 // tokenizer.json, a tokenizer with ids beyond the embedding matrix, no
 // end-of-sequence token (when asked), and a sequence length above the model's context.
 // Errors start with dir; the caller adds which input it was.
+//
+// dir may also be a model id ORG/NAME[@REVISION] of the local Hugging Face
+// cache (model.ResolveDir); a folder that exists wins, and nothing is fetched.
 func Load(dir string, o LoadOptions) (*model.Model, *tokenizer.Tokenizer, error) {
 	if dir == "" {
 		return nil, nil, errors.New("no model folder given")
 	}
+	if err := model.CheckTemplate(o.Template); err != nil {
+		return nil, nil, err
+	}
+	name := dir
+	dir, err := model.ResolveDir(dir)
+	if err != nil {
+		return nil, nil, err
+	}
+	if dir != name {
+		name = fmt.Sprintf("%s (%s)", name, dir)
+	}
 	if _, err := os.Stat(filepath.Join(dir, "config.json")); err != nil {
-		return nil, nil, fmt.Errorf("%s: not a model folder (no config.json)", dir)
+		return nil, nil, fmt.Errorf("%s: not a model folder (no config.json)", name)
 	}
 	tokPath := filepath.Join(dir, "tokenizer.json")
 	if _, err := os.Stat(tokPath); errors.Is(err, os.ErrNotExist) {
-		return nil, nil, fmt.Errorf("%s: the checkpoint has no tokenizer.json; copy the tokenizer of its base model into it (rlhf needs it to encode the data the same way as every other stage)", dir)
+		return nil, nil, fmt.Errorf("%s: the checkpoint has no tokenizer.json; copy the tokenizer of its base model into it (rlhf needs it to encode the data the same way as every other stage)", name)
 	}
 	cfg, err := model.LoadConfig(dir)
 	if err != nil {
 		return nil, nil, err
 	}
 	if o.MaxSeqLen > 0 && cfg.MaxPositions > 0 && o.MaxSeqLen > cfg.MaxPositions {
-		return nil, nil, &ContextError{Dir: dir, Want: o.MaxSeqLen, Positions: cfg.MaxPositions}
+		return nil, nil, &ContextError{Dir: name, Want: o.MaxSeqLen, Positions: cfg.MaxPositions}
 	}
 	tok, err := tokenizer.Load(tokPath)
 	if err != nil {
@@ -64,10 +80,10 @@ func Load(dir string, o LoadOptions) (*model.Model, *tokenizer.Tokenizer, error)
 	}
 	if tok.VocabSize() > cfg.VocabSize {
 		return nil, nil, fmt.Errorf("%s: the tokenizer has %d tokens but the embedding has %d rows (vocab_size); they belong to different models",
-			dir, tok.VocabSize(), cfg.VocabSize)
+			name, tok.VocabSize(), cfg.VocabSize)
 	}
 	if o.RequireEOS && tok.EOS() < 0 {
-		return nil, nil, fmt.Errorf("%s: the tokenizer has no end-of-sequence token; set eos_token in tokenizer_config.json", dir)
+		return nil, nil, fmt.Errorf("%s: the tokenizer has no end-of-sequence token; set eos_token in tokenizer_config.json", name)
 	}
 	m, err := model.Load(dir)
 	if err != nil {
@@ -76,8 +92,13 @@ func Load(dir string, o LoadOptions) (*model.Model, *tokenizer.Tokenizer, error)
 	if err := m.SetComputeDType(o.DType); err != nil {
 		return nil, nil, err
 	}
-	if o.Template != "" {
-		m.Meta.PromptTemplate = o.Template
+	applyTemplate(m.Meta, tok, o.Template)
+	if model.IsModelTemplate(m.Meta.PromptTemplate) {
+		// The model's chat template formats prompts: it must compile and
+		// frame an exchange (errors name its file and line).
+		if _, err := ChatTemplate(tok); err != nil {
+			return nil, nil, err
+		}
 	}
 	return m, tok, nil
 }

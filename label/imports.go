@@ -23,7 +23,9 @@ const (
 	// transcripts ("\n\nHuman: ...\n\nAssistant: ...") sharing the prompt.
 	FormatHH = "hh"
 	// FormatTRL is TRL's preference format: "prompt", "chosen", "rejected"
-	// strings, JSONL or Parquet.
+	// strings, JSONL or Parquet; in JSONL also TRL's conversational rows
+	// (lists of role/content messages, the prompt explicit or implicit)
+	// of one user turn and one assistant turn.
 	FormatTRL = "trl"
 	// FormatRanked is K-wise rankings: "prompt", "responses" (list of
 	// strings) and "ranks" (1-based, 1 best, equal ranks are ties), JSONL
@@ -265,10 +267,130 @@ func readImportFile(ctx context.Context, path string, enc dataset.Encoding, fn f
 				return err
 			}
 		}
-		var row importRow
-		if err := json.Unmarshal(text, &row); err != nil {
+		var jr jsonImportRow
+		if err := json.Unmarshal(text, &jr); err != nil {
 			return fmt.Errorf("%s:%d: not a JSON object with the expected fields: %w", path, line, err)
 		}
-		return fn(fmt.Sprintf("%s:%d", path, line), row)
+		pos := fmt.Sprintf("%s:%d", path, line)
+		row, err := jr.importRow()
+		if err != nil {
+			return fmt.Errorf("%s: %w", pos, err)
+		}
+		return fn(pos, row)
 	})
+}
+
+// jsonImportRow is a JSONL row: prompt, chosen and rejected are strings or,
+// in TRL's conversational format, lists of role/content messages.
+type jsonImportRow struct {
+	Prompt    json.RawMessage `json:"prompt"`
+	Chosen    json.RawMessage `json:"chosen"`
+	Rejected  json.RawMessage `json:"rejected"`
+	Responses []string        `json:"responses"`
+	Ranks     []int64         `json:"ranks"`
+}
+
+// message is one turn of a conversational row.
+type message struct {
+	Role    string `json:"role"`
+	Content string `json:"content"`
+}
+
+// textOrMessages decodes a field that is a string or a list of messages
+// (conv is true for a list); absent or null is "".
+func textOrMessages(field string, raw json.RawMessage) (text string, msgs []message, conv bool, err error) {
+	raw = json.RawMessage(strings.TrimSpace(string(raw)))
+	if len(raw) == 0 || string(raw) == "null" {
+		return "", nil, false, nil
+	}
+	if json.Unmarshal(raw, &text) == nil {
+		return text, nil, false, nil
+	}
+	if json.Unmarshal(raw, &msgs) == nil {
+		for i, m := range msgs {
+			if m.Role == "" {
+				return "", nil, false, fmt.Errorf("%q: message %d has no role", field, i+1)
+			}
+		}
+		return "", msgs, true, nil
+	}
+	return "", nil, false, fmt.Errorf(`%q: want a string or a list of {"role", "content"} messages`, field)
+}
+
+// importRow turns a JSONL row into the plain row the formats share. A
+// conversational prompt must be one user message (a comparison holds the
+// prompt as one text; system messages and earlier turns are not imported
+// yet); conversational answers are one assistant message each; without a
+// prompt, conversational chosen and rejected share it as their first
+// messages (TRL's implicit prompt).
+func (j jsonImportRow) importRow() (importRow, error) {
+	row := importRow{Responses: j.Responses, Ranks: j.Ranks}
+	prompt, pMsgs, pConv, err := textOrMessages("prompt", j.Prompt)
+	if err != nil {
+		return row, err
+	}
+	chosen, cMsgs, cConv, err := textOrMessages("chosen", j.Chosen)
+	if err != nil {
+		return row, err
+	}
+	rejected, rMsgs, rConv, err := textOrMessages("rejected", j.Rejected)
+	if err != nil {
+		return row, err
+	}
+	if !pConv && !cConv && !rConv {
+		return importRow{Prompt: prompt, Chosen: chosen, Rejected: rejected, Responses: j.Responses, Ranks: j.Ranks}, nil
+	}
+	if cConv != rConv {
+		return row, errors.New(`"chosen" and "rejected": want both strings or both lists of messages`)
+	}
+	if cConv && !pConv && prompt == "" {
+		// Implicit prompt: the messages chosen and rejected start with.
+		n := 0
+		for n < len(cMsgs)-1 && n < len(rMsgs)-1 && cMsgs[n] == rMsgs[n] {
+			n++
+		}
+		if n == 0 {
+			return row, errors.New(`"chosen" and "rejected" share no prompt (their first messages differ) and there is no "prompt"`)
+		}
+		pMsgs, cMsgs, rMsgs, pConv = cMsgs[:n], cMsgs[n:], rMsgs[n:], true
+	}
+	if pConv {
+		if prompt, err = onePrompt(pMsgs); err != nil {
+			return row, err
+		}
+	}
+	if cConv {
+		if chosen, err = oneAnswer("chosen", cMsgs); err != nil {
+			return row, err
+		}
+		if rejected, err = oneAnswer("rejected", rMsgs); err != nil {
+			return row, err
+		}
+	}
+	return importRow{Prompt: prompt, Chosen: chosen, Rejected: rejected, Responses: j.Responses, Ranks: j.Ranks}, nil
+}
+
+// onePrompt is the text of a conversational prompt of one user message.
+func onePrompt(msgs []message) (string, error) {
+	for _, m := range msgs {
+		if m.Role == "system" {
+			return "", errors.New(`"prompt": a system message is not imported yet: a comparison holds one user message as its prompt`)
+		}
+	}
+	if len(msgs) != 1 || msgs[0].Role != "user" {
+		return "", fmt.Errorf(`"prompt": %d messages; a comparison holds one user message as its prompt (multi-turn conversations are not imported yet)`, len(msgs))
+	}
+	return msgs[0].Content, nil
+}
+
+// oneAnswer is the text of a conversational answer of one assistant message.
+func oneAnswer(field string, msgs []message) (string, error) {
+	if len(msgs) != 1 || msgs[0].Role != "assistant" {
+		roles := make([]string, len(msgs))
+		for i, m := range msgs {
+			roles[i] = m.Role
+		}
+		return "", fmt.Errorf("%q: want one assistant message after the prompt, got [%s]", field, strings.Join(roles, ", "))
+	}
+	return msgs[0].Content, nil
 }

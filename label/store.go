@@ -432,19 +432,12 @@ func (s *Store) LoadResponses(ctx context.Context, paths ...string) (int, error)
 	return added, s.refresh()
 }
 
-// DetectLang returns "zh" when s has more Han characters than Latin
-// letters, "en" otherwise.
+// DetectLang returns "zh" when s has at least a third as many Han
+// characters as Latin letters, "en" otherwise. Chat markup (role markers such
+// as "Human:" and template tokens) does not count (dataset.CountScripts).
 func DetectLang(s string) string {
-	han, latin := 0, 0
-	for _, r := range s {
-		switch {
-		case unicode.Is(unicode.Han, r):
-			han++
-		case r < 128 && unicode.IsLetter(r):
-			latin++
-		}
-	}
-	if han > 0 && han*3 >= latin {
+	n := dataset.CountScripts(s)
+	if n.Han > 0 && n.Han*3 >= n.Latin {
 		return "zh"
 	}
 	return "en"

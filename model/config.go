@@ -203,8 +203,12 @@ func (c *Config) Validate() error {
 	return nil
 }
 
-// LoadConfig reads dir/config.json.
+// LoadConfig reads dir/config.json; dir may be a hub id (ResolveDir).
 func LoadConfig(dir string) (*Config, error) {
+	dir, err := ResolveDir(dir)
+	if err != nil {
+		return nil, err
+	}
 	p := filepath.Join(dir, "config.json")
 	data, err := os.ReadFile(p)
 	if err != nil {

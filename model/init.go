@@ -7,7 +7,6 @@ import (
 	"log/slog"
 	"os"
 	"path/filepath"
-	"strings"
 
 	"github.com/rlhf-project/rlhf/atomicfile"
 	"github.com/rlhf-project/rlhf/model/tokenizer"
@@ -25,7 +24,7 @@ type InitOptions struct {
 	Tokenizer    string // tokenizer.json to copy (""; a byte-level tokenizer is written)
 	Out          string // output folder (required)
 	Seed         uint64 // random init seed
-	Template     string // prompt template for rlhf.json ("": DefaultPromptTemplate)
+	Template     string // prompt template for rlhf.json ("": TemplateModel; see Meta.PromptTemplate)
 	// ScoreHead adds a randomly initialised scalar score head (num_labels 1),
 	// the shape of a reward model or critic before `rlhf rm` trains one.
 	ScoreHead bool
@@ -98,8 +97,8 @@ func RunInit(o InitOptions) error {
 	if o.Template != "" {
 		m.Meta.PromptTemplate = o.Template
 	}
-	if !strings.Contains(m.Meta.PromptTemplate, "{prompt}") {
-		return fmt.Errorf("prompt template %q: must contain {prompt}", o.Template)
+	if err := CheckTemplate(m.Meta.PromptTemplate); err != nil {
+		return err
 	}
 	// Written into a temporary folder that replaces Out once complete.
 	created := atomicfile.Track(o.Out)

@@ -165,8 +165,13 @@ func (m *Model) DropLMHead() error {
 // float dtype (f32, f16, bf16) become float32 variables. Checkpoints saved
 // from the bare base model (names without "transformer."/"model.") load too.
 // Unknown or missing tensors are an error listing their names; known
-// buffers (attn.bias, rotary_emb.inv_freq) are ignored.
+// buffers (attn.bias, rotary_emb.inv_freq) are ignored. dir may be a hub
+// id ORG/NAME[@REVISION] in the local Hugging Face cache (ResolveDir).
 func Load(dir string) (*Model, error) {
+	dir, err := ResolveDir(dir)
+	if err != nil {
+		return nil, err
+	}
 	cfg, err := LoadConfig(dir)
 	if err != nil {
 		return nil, err
@@ -353,7 +358,7 @@ func (m *Model) Save(dir string, opts ...SaveOptions) error {
 // TokenizerFiles are the tokenizer files of a model folder (those that
 // exist); Save copies them along from SourceDir.
 var TokenizerFiles = []string{"tokenizer.json", "tokenizer_config.json", "special_tokens_map.json",
-	"vocab.json", "merges.txt", "tokenizer.model", "generation_config.json"}
+	"vocab.json", "merges.txt", "tokenizer.model", "generation_config.json", "chat_template.jinja"}
 
 func copyIfExists(src, dst string) error {
 	f, err := os.Open(src)
@@ -395,8 +400,11 @@ func writeFileAtomic(path string, data []byte) error {
 // Meta is rlhf.json: what every rlhf command needs to know about a
 // checkpoint beyond the HF files.
 type Meta struct {
-	// PromptTemplate wraps an instruction before the response; "{prompt}"
-	// is replaced by the instruction. Default DefaultPromptTemplate.
+	// PromptTemplate says how an instruction is put before the response:
+	// TemplateModel ("model", also "") renders it with the tokenizer's chat
+	// template when it has one (infer.Encoder), else with
+	// DefaultPromptTemplate; TemplateNone ("none") feeds it as it is; any
+	// other text wraps it, "{prompt}" standing for the instruction.
 	PromptTemplate string `json:"prompt_template"`
 	// Stage that produced the checkpoint: "init", "sft", "rm", "ppo", "grpo",
 	// "rloo", "reinforce++" or "" (imported).
@@ -417,13 +425,42 @@ const DefaultPromptTemplate = "Human: {prompt}\n\nAssistant: "
 // MetaFile is the name of the metadata file beside config.json.
 const MetaFile = "rlhf.json"
 
-// DefaultMeta is the metadata of a checkpoint without rlhf.json.
-func DefaultMeta() *Meta { return &Meta{PromptTemplate: DefaultPromptTemplate} }
+// Template choices besides a text with {prompt} (Meta.PromptTemplate, --template).
+const (
+	// TemplateModel is the model's own chat template (tokenizer_config.json's
+	// chat_template or chat_template.jinja) when it has one, else the
+	// checkpoint's rlhf.json template (DefaultPromptTemplate when that is
+	// TemplateModel too).
+	TemplateModel = "model"
+	// TemplateNone feeds the instruction as it is.
+	TemplateNone = "none"
+)
 
-// FormatPrompt applies the template to an instruction.
+// CheckTemplate checks a prompt template: "", TemplateModel, TemplateNone,
+// or a text with {prompt}.
+func CheckTemplate(t string) error {
+	if t == "" || t == TemplateModel || t == TemplateNone || strings.Contains(t, "{prompt}") {
+		return nil
+	}
+	return fmt.Errorf("prompt template %q: want %s, %s, or a text with {prompt} where the instruction goes", t, TemplateNone, TemplateModel)
+}
+
+// IsModelTemplate reports whether t asks for the model's chat template.
+func IsModelTemplate(t string) bool { return t == "" || t == TemplateModel }
+
+// DefaultMeta is the metadata of a checkpoint without rlhf.json: the
+// model's chat template, if any, formats prompts.
+func DefaultMeta() *Meta { return &Meta{PromptTemplate: TemplateModel} }
+
+// FormatPrompt applies a {prompt} template to an instruction: TemplateNone
+// leaves it as it is; TemplateModel (the caller found no chat template)
+// uses DefaultPromptTemplate.
 func (m *Meta) FormatPrompt(prompt string) string {
 	t := m.PromptTemplate
-	if t == "" {
+	switch t {
+	case TemplateNone:
+		return prompt
+	case "", TemplateModel:
 		t = DefaultPromptTemplate
 	}
 	return strings.ReplaceAll(t, "{prompt}", prompt)
@@ -442,8 +479,8 @@ func LoadMeta(dir string) (*Meta, error) {
 	if err := json.Unmarshal(data, m); err != nil {
 		return nil, fmt.Errorf("%s: %w", p, err)
 	}
-	if !strings.Contains(m.PromptTemplate, "{prompt}") {
-		return nil, fmt.Errorf("%s: prompt_template %q has no {prompt}", p, m.PromptTemplate)
+	if err := CheckTemplate(m.PromptTemplate); err != nil {
+		return nil, fmt.Errorf("%s: %w", p, err)
 	}
 	return m, nil
 }

@@ -151,8 +151,8 @@ func (o *CommonOptions) Check() error {
 		return fmt.Errorf("--clip-grad %g: want 0 (off) or more", o.ClipGrad)
 	case o.EvalEvery < 0 || o.LogEvery < 1 || o.Keep < 0 || o.SkipNonFinite < 0:
 		return fmt.Errorf("--eval-every, --log-every, --keep and --skip-nonfinite must not be negative")
-	case o.Template != "" && !strings.Contains(o.Template, "{prompt}"):
-		return fmt.Errorf("--template %q: it must contain {prompt}", o.Template)
+	case model.CheckTemplate(o.Template) != nil:
+		return fmt.Errorf("--template %q: want none, model (the tokenizer's chat template) or a text with {prompt}", o.Template)
 	}
 	return nil
 }

@@ -10,6 +10,7 @@ import (
 
 	"github.com/rlhf-project/rlhf/dataset"
 	"github.com/rlhf-project/rlhf/infer"
+	"github.com/rlhf-project/rlhf/model"
 )
 
 // The RL algorithms of `rlhf ppo --algo`. PPO trains a critic; the others
@@ -385,8 +386,8 @@ func (o *PPOOptions) Check() error {
 		return fmt.Errorf("--max-kl %g (want ≥ 0) / --on-max-kl %q (want stop or warn)", o.MaxKL, o.OnMaxKL)
 	case o.CriticWarmup < 0 || o.SkipNonFinite < 0 || o.SaveEvery < 1 || o.Keep < 0 || o.LogSamples < 0 || o.StopAfter < 0:
 		return fmt.Errorf("--critic-warmup-steps, --skip-nonfinite, --keep, --log-samples, --stop-after must be ≥ 0 and --save-every ≥ 1")
-	case o.Template != "" && !strings.Contains(o.Template, "{prompt}"):
-		return fmt.Errorf("--template %q: it must contain {prompt}", o.Template)
+	case model.CheckTemplate(o.Template) != nil:
+		return fmt.Errorf("--template %q: want none, model (the tokenizer's chat template) or a text with {prompt}", o.Template)
 	}
 	return o.checkAlgo()
 }

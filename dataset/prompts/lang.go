@@ -4,6 +4,8 @@ import (
 	"strings"
 	"unicode"
 	"unicode/utf8"
+
+	"github.com/rlhf-project/rlhf/dataset"
 )
 
 // isCJK reports whether r is a Han character (CJK unified ideographs and
@@ -23,29 +25,15 @@ func hasCJK(s string) bool {
 
 // DetectLang returns "zh" when at least MinZhShare of the letters of s are
 // Han characters, "en" when Latin letters are the majority of the letters,
-// and "" otherwise (no letters, or another script). It looks at the first
-// 2,000 bytes only.
+// and "" otherwise (no letters, or another script). Chat markup (role
+// markers, template tokens) does not count (dataset.CountScripts). It looks
+// at the first 2,000 bytes only.
 func DetectLang(s string) string {
 	if len(s) > 2000 {
 		s = s[:2000]
 	}
-	var han, latin, other int
-	for _, r := range s {
-		switch {
-		case r < 0x80:
-			if (r|0x20) >= 'a' && (r|0x20) <= 'z' {
-				latin++
-			}
-		case unicode.Is(unicode.Han, r):
-			han++
-		case unicode.IsLetter(r):
-			if unicode.Is(unicode.Latin, r) {
-				latin++
-			} else {
-				other++
-			}
-		}
-	}
+	n := dataset.CountScripts(s)
+	han, latin, other := n.Han, n.Latin, n.Other
 	letters := han + latin + other
 	switch {
 	case letters == 0:

@@ -28,6 +28,11 @@ type Tokenizer struct {
 	raw       []byte // tokenizer.json content, as loaded
 	rawConfig []byte // tokenizer_config.json content, nil if there was none
 
+	chatTemplate     string // Jinja chat template ("" if none)
+	chatTemplateErr  error  // why tokenizer_config.json's chat_template is not usable
+	chatTemplateFrom string // where it was read, for errors
+	chatTemplateFile bool   // it came from chat_template.jinja (Save writes it back)
+
 	tk        *sm.Tokenizer
 	fast      *fastPipeline // nil: encode with sugarme's pipeline
 	byteLevel bool          // decoder is ByteLevel: decode token strings to raw bytes
@@ -72,7 +77,55 @@ func Load(path string) (*Tokenizer, error) {
 		return nil, fmt.Errorf("tokenizer %s: %w", path, err)
 	}
 	t.path = path
+	if t.chatTemplate != "" || t.chatTemplateErr != nil {
+		t.chatTemplateFrom = cfgPath + " (chat_template)"
+	}
+	// chat_template.jinja beside it wins, as in transformers.
+	jinjaPath := filepath.Join(filepath.Dir(path), ChatTemplateFile)
+	if b, err := os.ReadFile(jinjaPath); err == nil {
+		t.chatTemplate, t.chatTemplateFrom, t.chatTemplateFile, t.chatTemplateErr = string(b), jinjaPath, true, nil
+	} else if !errors.Is(err, os.ErrNotExist) {
+		return nil, fmt.Errorf("tokenizer: %w", err)
+	}
 	return t, nil
+}
+
+// ChatTemplateFile is the file that holds a chat template beside
+// tokenizer_config.json (newer transformers write it there).
+const ChatTemplateFile = "chat_template.jinja"
+
+// ChatTemplate is the Jinja chat template of the tokenizer: the
+// chat_template.jinja file beside tokenizer.json, else tokenizer_config.json's
+// chat_template (its "default" entry when it is a list of named templates);
+// "" when there is none. from says where it was read. err says why
+// tokenizer_config.json's chat_template cannot be used (a list without
+// "default", not a string); the tokenizer itself is fine.
+func (t *Tokenizer) ChatTemplate() (source, from string, err error) {
+	if t.chatTemplateErr != nil {
+		return "", t.chatTemplateFrom, fmt.Errorf("%s: %w", t.chatTemplateFrom, t.chatTemplateErr)
+	}
+	return t.chatTemplate, t.chatTemplateFrom, nil
+}
+
+// chatTemplateOf reads tokenizer_config.json's chat_template: a string, or a
+// list of {"name", "template"} of which "default" is used.
+func chatTemplateOf(conf map[string]any) (string, error) {
+	switch v := conf["chat_template"].(type) {
+	case nil:
+		return "", nil
+	case string:
+		return v, nil
+	case []any:
+		for _, e := range v {
+			if m, ok := e.(map[string]any); ok && m["name"] == "default" {
+				if s, ok := m["template"].(string); ok {
+					return s, nil
+				}
+			}
+		}
+		return "", errors.New(`chat_template is a list without a "default" template`)
+	}
+	return "", fmt.Errorf("chat_template is a %T, want a string or a list of named templates", conf["chat_template"])
 }
 
 // FromBytes builds a Tokenizer from the contents of tokenizer.json and
@@ -231,6 +284,10 @@ func (t *Tokenizer) chooseSpecialIDs(rawConfig []byte) error {
 		t.pad = t.eos
 	}
 	t.addsBOS = t.bos >= 0 && t.bos != t.eos && addsBOS(conf, t.raw, t.bos)
+	t.chatTemplate, t.chatTemplateErr = chatTemplateOf(conf)
+	if t.chatTemplate != "" || t.chatTemplateErr != nil {
+		t.chatTemplateFrom = "tokenizer_config.json (chat_template)"
+	}
 	return nil
 }
 
@@ -461,7 +518,8 @@ func (t *Tokenizer) Path() string { return t.path }
 // JSON returns the tokenizer.json content the tokenizer was built from.
 func (t *Tokenizer) JSON() []byte { return bytes.Clone(t.raw) }
 
-// Save writes tokenizer.json and tokenizer_config.json into dir (created if
+// Save writes tokenizer.json and tokenizer_config.json (and the
+// chat_template.jinja it was loaded with) into dir (created if
 // needed), so that HF's AutoTokenizer and Load read the same tokenizer back.
 // The tokenizer.json bytes are the ones loaded; tokenizer_config.json is the
 // loaded one, or a minimal one naming the EOS, BOS and PAD tokens. Each file
@@ -482,6 +540,11 @@ func (t *Tokenizer) Save(dir string) error {
 	}
 	if err := writeFileAtomic(filepath.Join(dir, "tokenizer.json"), t.raw); err != nil {
 		return err
+	}
+	if t.chatTemplateFile {
+		if err := writeFileAtomic(filepath.Join(dir, ChatTemplateFile), []byte(t.chatTemplate)); err != nil {
+			return err
+		}
 	}
 	return writeFileAtomic(filepath.Join(dir, "tokenizer_config.json"), conf)
 }
