@@ -102,5 +102,9 @@ for --resume, metrics.jsonl, samples.jsonl and PNG plots. See docs/ppo.md.`,
 	f.StringVar(&o.RewardDevice, "reward-device", "", "backend of the reward model (default --backend)")
 	f.StringVar(&o.Template, "template", "", "prompt template overriding the policy's, with {prompt} for the instruction")
 	bindEncodingFlag(f, &o.Encoding, "JSONL --prompts and --ptx")
+	bindMemoryFlags(f, &o.LoRA, &o.GradCheckpoint)
+	bindLoRAFlags(f, &o.CriticLoRA, "critic-", "the critic")
+	optDTypeVar(f, &o.RefDType, "ref-dtype", "dtype the frozen reference policy is stored and computed in: float32, bfloat16 or float16 (default: --dtype when bfloat16/float16, else float32); with --lora-rank the reference is the actor's frozen base")
+	optDTypeVar(f, &o.RewardDType, "reward-dtype", "dtype the frozen reward model is stored and computed in (default as --ref-dtype)")
 	return c
 }

@@ -37,6 +37,8 @@ func bindCommonTrainFlags(f *pflag.FlagSet, o *train.CommonOptions) {
 	dtypeVar(f, &o.DType, "compute dtype: float32, or bfloat16 (GPU; float32 master weights, norms, softmax and log-probs)")
 	f.StringVar(&o.Template, "template", o.Template, "prompt template overriding the checkpoint's, with {prompt} for the instruction")
 	bindEncodingFlag(f, &o.Encoding, "JSONL data")
+	bindMemoryFlags(f, &o.LoRA, &o.GradCheckpoint)
+	f.StringVar(&o.Base, "base", o.Base, "base model folder of a LoRA adapter --model (default: its adapter_config.json's base_model_name_or_path)")
 }
 
 // newSFTCmd binds the flags of `rlhf sft`; runF, when not nil, replaces

@@ -350,3 +350,17 @@ func (m *Model) withAdapter(x, y *Node, weight string) *Node {
 	d := DotGeneral(h, []int{h.Rank() - 1}, nil, b, []int{1}, nil) // [...,out]
 	return Add(y, MulScalar(d, m.lora.cfg.Scaling()))
 }
+
+// LoRATargetModules lists the HF modules targets select on this model (as
+// AddLoRA would), in table order.
+func (m *Model) LoRATargetModules(targets []string) ([]string, error) {
+	ws, err := matchTargets(m.loraCandidates(), targets)
+	if err != nil {
+		return nil, err
+	}
+	out := make([]string, len(ws))
+	for i, w := range ws {
+		out[i] = w.module()
+	}
+	return out, nil
+}

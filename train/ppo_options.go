@@ -153,6 +153,20 @@ type PPOOptions struct {
 	// line; or GBK, GB18030, Big5, decoded).
 	Encoding dataset.Encoding
 
+	// LoRA trains the actor as low-rank adapters over --policy (Rank > 0);
+	// the reference is then the same weights with the adapters off (no
+	// second copy) when it shares the actor's device. CriticLoRA does the
+	// same for the critic (its score head trains in full). See LoRAOptions.
+	LoRA, CriticLoRA LoRAOptions
+	// GradCheckpoint recomputes each block's activations in the actor's
+	// and critic's backward passes instead of keeping them.
+	GradCheckpoint bool
+	// RefDType and RewardDType are the dtypes the frozen reference and
+	// reward model are stored and computed in (float32, bfloat16 or
+	// float16; no float32 copy). Default: DType when it is bfloat16 or
+	// float16, else float32.
+	RefDType, RewardDType string
+
 	// rewardFn, when set (tests), replaces the reward model: the score of a
 	// response given its prompt (token ids, EOS included when generated).
 	rewardFn func(prompt, response []int32) float64
@@ -187,14 +201,16 @@ func (o *PPOOptions) Defaults() {
 	if o.Seed == 0 {
 		o.Seed = 1
 	}
+	o.memoryDefaults()
 }
 
 // PPODefaults returns options with every default filled, for the command
 // to bind flags to (so --help shows them).
 func PPODefaults() PPOOptions {
 	o := PPOOptions{KLCoef: 0.02, Gamma: 1, Lambda: 0.95, Clip: 0.2, ValueClip: 0.2, ClipGrad: 1, Keep: 2, LogSamples: 10}
+	o.LoRA, o.CriticLoRA = LoRADefaults(), LoRADefaults()
 	o.Defaults()
-	o.Critic = ""
+	o.Critic, o.RefDType, o.RewardDType = "", "", ""
 	return o
 }
 
@@ -258,5 +274,5 @@ func (o *PPOOptions) Check() error {
 	case o.Template != "" && !strings.Contains(o.Template, "{prompt}"):
 		return fmt.Errorf("--template %q: it must contain {prompt}", o.Template)
 	}
-	return nil
+	return o.checkMemory()
 }

@@ -118,11 +118,11 @@ func RunSFT(ctx context.Context, o SFTOptions) (*SFTResult, error) {
 	if err != nil {
 		return nil, err
 	}
-	modelDir := o.Model
+	modelDir, base := o.Model, o.Base
 	if resumeFrom != "" {
-		modelDir = resumeFrom
+		modelDir, base = resumeFrom, ""
 	}
-	m, tok, err := loadModel("--model", modelDir, o.MaxSeqLen, o.Template)
+	m, tok, err := loadModelBase("--model", modelDir, base, o.MaxSeqLen, o.Template)
 	if err != nil {
 		return nil, err
 	}
@@ -131,6 +131,9 @@ func RunSFT(ctx context.Context, o SFTOptions) (*SFTResult, error) {
 	}
 	if !m.HasLMHead {
 		return nil, fmt.Errorf("--model %s: the checkpoint has no language-model head (it is a reward model); SFT needs a causal LM", modelDir)
+	}
+	if err := o.prepareModel("--model", m, o.Model, resumeFrom != ""); err != nil {
+		return nil, err
 	}
 
 	// 2. Tokenise.
