@@ -133,6 +133,11 @@ func prepareLoRA(flag, prefix string, m *model.Model, lo LoRAOptions, baseDir st
 	if !m.HasLoRA() {
 		return nil
 	}
+	// Dropout masks come from the store's generator: seeded, so that a
+	// run is reproducible (a resumed run restarts the sequence).
+	if err := m.Store.SetRNGStateFromSeed(int64(seed)); err != nil {
+		return err
+	}
 	if dt := m.ComputeDType; dt == dtypes.BFloat16 || dt == dtypes.Float16 {
 		if err := m.StoreFrozenWeightsAs(dt); err != nil {
 			return err

@@ -197,6 +197,35 @@ func TestSFTLoRAResumeIsExact(t *testing.T) {
 	}
 }
 
+// TestSFTLoRADropoutDeterministic: --lora-dropout acts in training (the
+// adapter differs from a run without it) and is seeded (two runs agree).
+func TestSFTLoRADropoutDeterministic(t *testing.T) {
+	base := tinyModelDir(t, 1, 32, 64)
+	root := t.TempDir()
+	data := writeDataset(t, filepath.Join(root, "sft"), sftRows())
+	run := func(name string, dropout float64) []byte {
+		out := filepath.Join(root, name)
+		lo := loraOpts(4)
+		lo.Dropout = dropout
+		if _, err := RunSFT(context.Background(), SFTOptions{Model: base, Data: data, CommonOptions: CommonOptions{
+			Out: out, MaxSteps: 3, LR: 1e-2, BatchSize: 2, MaxSeqLen: 64, Backend: "go", LoRA: lo}}); err != nil {
+			t.Fatal(err)
+		}
+		b, err := os.ReadFile(filepath.Join(out, model.AdapterWeightsFile))
+		if err != nil {
+			t.Fatal(err)
+		}
+		return b
+	}
+	a, b, c := run("a", 0.5), run("b", 0.5), run("c", 0)
+	if !bytes.Equal(a, b) {
+		t.Error("two runs with the same seed and --lora-dropout trained different adapters")
+	}
+	if bytes.Equal(a, c) {
+		t.Error("--lora-dropout 0.5 trained the adapter of --lora-dropout 0")
+	}
+}
+
 // TestLoRAFromAdapterFolder: a new run from an adapter folder merges it
 // (full fine-tuning) without --lora-rank, and is refused with it.
 func TestLoRAFromAdapterFolder(t *testing.T) {
