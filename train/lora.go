@@ -25,7 +25,8 @@ type LoRAOptions struct {
 	Rank int
 	// Alpha is lora_alpha: updates are scaled by Alpha/Rank. Default 16.
 	Alpha float64
-	// Dropout is the dropout rate on the adapters' input while training. Default 0.05.
+	// Dropout is the dropout rate on the adapters' input while training.
+	// Default 0.05 (LoRADefaults; a zero LoRAOptions has none).
 	Dropout float64
 	// Targets is a comma-separated list of PEFT target modules, matched
 	// against the ends of HF module names ("q_proj,v_proj", "c_attn",

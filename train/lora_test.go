@@ -161,6 +161,50 @@ func TestSFTLoRAMemorises(t *testing.T) {
 	}
 }
 
+// TestSFTLoRABFloat16: with --dtype bfloat16 the frozen base is stored in
+// bfloat16 (no float32 copy) while the adapters train as float32 masters.
+func TestSFTLoRABFloat16(t *testing.T) {
+	base := scaledModelDir(t, 0.3)
+	root := t.TempDir()
+	data := writeDataset(t, filepath.Join(root, "sft"), sftRows())
+	o := CommonOptions{Out: filepath.Join(root, "out"), MaxSteps: 30, LR: 1e-2, Warmup: 2, BatchSize: 2, MaxSeqLen: 64,
+		Backend: "go", DType: "bfloat16", LoRA: loraOpts(4)}
+	m, _, err := loadModel("--model", base, 64, "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := m.SetComputeDType(o.DType); err != nil {
+		t.Fatal(err)
+	}
+	if err := o.prepareModel("--model", m, base, false); err != nil {
+		t.Fatal(err)
+	}
+	for v := range m.Store.IterVariables() {
+		want := dtypes.BFloat16
+		if v.Trainable {
+			want = dtypes.Float32
+		}
+		if strings.Contains(v.Path(), "#") {
+			continue // the dropout generator's state
+		}
+		if v.DType() != want {
+			t.Fatalf("%s (trainable %v) stored as %s, want %s", v.Path(), v.Trainable, v.DType(), want)
+		}
+	}
+	res, err := RunSFT(context.Background(), SFTOptions{Model: base, Data: data, CommonOptions: o})
+	if err != nil {
+		t.Fatal(err)
+	}
+	rows, err := ReadMetrics(filepath.Join(o.Out, MetricsFile))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if first := rows[0]["loss"]; !(res.Loss < first/2) {
+		t.Fatalf("bf16 LoRA loss %v → %v: not learning", first, res.Loss)
+	}
+	checkAdapterFolder(t, o.Out, base, model.TaskCausalLM)
+}
+
 // TestSFTLoRAResumeIsExact: a LoRA run stopped and resumed ends with the
 // adapter of the uninterrupted run; resuming with other --lora-* flags is refused.
 func TestSFTLoRAResumeIsExact(t *testing.T) {
