@@ -26,7 +26,8 @@ func newGenerateCmd(runF func(context.Context, infer.GenerateOptions) error) *co
 		},
 	}
 	f := c.Flags()
-	f.StringVar(&opts.Model, "model", "", "model folder (required)")
+	f.StringVar(&opts.Model, "model", "", "model folder, or LoRA adapter folder (required)")
+	f.StringVar(&opts.Base, "base", "", "base model folder of an adapter --model (default: its adapter_config.json's base_model_name_or_path)")
 	f.StringSliceVar(&opts.Prompts, "prompts", nil, "prompt datasets or JSONL files with a prompt field (required, repeatable)")
 	f.StringVar(&opts.Out, "out", "", "response dataset to write (required)")
 	f.IntVar(&opts.NumSamples, "num-samples", 1, "samples per prompt")

@@ -17,6 +17,7 @@ func newModelCmd() *cobra.Command {
 		Args:  cobra.NoArgs,
 	}
 	c.AddCommand(newModelInitCmd())
+	c.AddCommand(newModelMergeLoRACmd())
 	return c
 }
 

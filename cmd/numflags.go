@@ -127,7 +127,8 @@ func limits(f *pflag.FlagSet, ranges map[string]numRange) {
 	}
 }
 
-// valFrac accepts [0, 1): the share of rows put in val (1 would leave no train rows).
+// valFrac accepts [0, 1): a share or probability that must leave something
+// (the val share of rows, a dropout rate).
 func valFrac() numRange {
 	return numRange{
 		ok:   func(v float64) bool { return v >= 0 && v < 1 },

@@ -144,5 +144,9 @@ for --resume, metrics.jsonl, samples.jsonl and PNG plots. See docs/ppo.md.`,
 		"keep": atLeast(0), "log-samples": atLeast(0), "stop-after": atLeast(0), "seed": nonZero(),
 		"num-samples": atLeast(1), "reward-timeout": above(0),
 	})
+	bindMemoryFlags(f, &o.LoRA, &o.GradCheckpoint)
+	bindLoRAFlags(f, &o.CriticLoRA, "critic-", "the critic")
+	optDTypeVar(f, &o.RefDType, "ref-dtype", "dtype the frozen reference policy is stored and computed in: float32, bfloat16 or float16 (default: --dtype when bfloat16/float16, else float32); with --lora-rank the reference is the actor's frozen base")
+	optDTypeVar(f, &o.RewardDType, "reward-dtype", "dtype the frozen reward model is stored and computed in (default as --ref-dtype)")
 	return c
 }

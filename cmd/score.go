@@ -26,7 +26,8 @@ func newScoreCmd(runF func(context.Context, infer.ScoreOptions) error) *cobra.Co
 		},
 	}
 	f := c.Flags()
-	f.StringVar(&opts.Model, "model", "", "model folder (required)")
+	f.StringVar(&opts.Model, "model", "", "model folder, or LoRA adapter folder (required)")
+	f.StringVar(&opts.Base, "base", "", "base model folder of an adapter --model (default: its adapter_config.json's base_model_name_or_path)")
 	f.StringSliceVar(&opts.Data, "data", nil, "response or sft datasets, or JSONL with prompt and response fields (required, repeatable)")
 	f.StringVar(&opts.Out, "out", "", "dataset to write: id, prompt, response and logprob+num_tokens or reward (required)")
 	f.BoolVar(&opts.Raw, "raw", false, "score tokens(response) after tokens(prompt): no template, no special tokens")

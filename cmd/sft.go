@@ -43,6 +43,8 @@ func bindCommonTrainFlags(f *pflag.FlagSet, o *train.CommonOptions) {
 		"max-seq-len": atLeast(2), "weight-decay": atLeast(0), "clip-grad": atLeast(0), "eval-every": atLeast(0),
 		"log-every": atLeast(1), "keep": atLeast(0), "skip-nonfinite": atLeast(0),
 	})
+	bindMemoryFlags(f, &o.LoRA, &o.GradCheckpoint)
+	f.StringVar(&o.Base, "base", o.Base, "base model folder of a LoRA adapter --model (default: its adapter_config.json's base_model_name_or_path)")
 }
 
 // newSFTCmd binds the flags of `rlhf sft`; runF, when not nil, replaces

@@ -18,7 +18,8 @@ import (
 
 // GenerateOptions are the flags of `rlhf generate`.
 type GenerateOptions struct {
-	Model        string   // model folder (required)
+	Model        string   // model folder or LoRA adapter folder (required)
+	Base         string   // base model of an adapter --model ("": its adapter_config.json's)
 	Prompts      []string // prompt datasets or JSONL files with a "prompt" field (required)
 	Out          string   // response dataset to write (required)
 	NumSamples   int      // samples per prompt (default 1)
@@ -85,7 +86,7 @@ func RunGenerate(ctx context.Context, o GenerateOptions) error {
 	if o.MaxPrompts > 0 && len(prompts) > o.MaxPrompts {
 		prompts = prompts[:o.MaxPrompts]
 	}
-	m, tok, enc, backend, err := open(o.Model, o.DType, o.Backend, o.Template, o.Raw)
+	m, tok, enc, backend, err := open(o.Model, o.Base, o.DType, o.Backend, o.Template, o.Raw)
 	if err != nil {
 		return err
 	}
@@ -182,7 +183,8 @@ func RunGenerate(ctx context.Context, o GenerateOptions) error {
 
 // ScoreOptions are the flags of `rlhf score`.
 type ScoreOptions struct {
-	Model     string   // model folder (required)
+	Model     string   // model folder or LoRA adapter folder (required)
+	Base      string   // base model of an adapter --model ("": its adapter_config.json's)
 	Data      []string // response/sft datasets or JSONL with prompt and response (required)
 	Out       string   // dataset to write (required)
 	Raw       bool     // tokens(prompt)+tokens(response): no template, no special tokens
@@ -235,7 +237,7 @@ func RunScore(ctx context.Context, o ScoreOptions) error {
 	if err != nil {
 		return err
 	}
-	m, tok, enc, backend, err := open(o.Model, o.DType, o.Backend, o.Template, o.Raw)
+	m, tok, enc, backend, err := open(o.Model, o.Base, o.DType, o.Backend, o.Template, o.Raw)
 	if err != nil {
 		return err
 	}
@@ -308,8 +310,8 @@ func RunScore(ctx context.Context, o ScoreOptions) error {
 // open loads a model folder for generate and score: the model in compute
 // dtype, its tokenizer, the prompt encoder (template overridden when not
 // empty, raw: no template, no BOS) and the backend (the caller finalizes it).
-func open(dir, dtype, backendSpec, template string, raw bool) (*model.Model, *tokenizer.Tokenizer, *Encoder, compute.Backend, error) {
-	m, tok, err := Load(dir, LoadOptions{DType: dtype})
+func open(dir, base, dtype, backendSpec, template string, raw bool) (*model.Model, *tokenizer.Tokenizer, *Encoder, compute.Backend, error) {
+	m, tok, err := Load(dir, LoadOptions{DType: dtype, Base: base})
 	if err != nil {
 		return nil, nil, nil, nil, err
 	}

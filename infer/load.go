@@ -24,6 +24,12 @@ type LoadOptions struct {
 	RequireEOS bool
 	// DType is the compute dtype: "float32" (default), "bfloat16" or "float16".
 	DType string
+	// Base is the base model folder of a LoRA adapter folder ("": the one
+	// its adapter_config.json names, relative to the adapter folder).
+	Base string
+	// KeepAdapter keeps a LoRA adapter attached (to train it on) instead
+	// of merging it into the weights.
+	KeepAdapter bool
 }
 
 // ContextError is a sequence length above a model's context.
@@ -45,6 +51,11 @@ func (e *ContextError) Error() string {
 //
 // dir may also be a model id ORG/NAME[@REVISION] of the local Hugging Face
 // cache (model.ResolveDir); a folder that exists wins, and nothing is fetched.
+//
+// A PEFT LoRA adapter folder (adapter_config.json) loads as its base model
+// (o.Base, or the folder its base_model_name_or_path names) with the
+// adapter merged into the weights, or attached with o.KeepAdapter; the
+// tokenizer and rlhf.json are the adapter folder's, or else the base's.
 func Load(dir string, o LoadOptions) (*model.Model, *tokenizer.Tokenizer, error) {
 	if dir == "" {
 		return nil, nil, errors.New("no model folder given")
@@ -60,14 +71,28 @@ func Load(dir string, o LoadOptions) (*model.Model, *tokenizer.Tokenizer, error)
 	if dir != name {
 		name = fmt.Sprintf("%s (%s)", name, dir)
 	}
-	if _, err := os.Stat(filepath.Join(dir, "config.json")); err != nil {
-		return nil, nil, fmt.Errorf("%s: not a model folder (no config.json)", name)
+	cfgDir, tokDir := dir, dir
+	adapter := model.IsAdapterDir(dir)
+	if adapter {
+		base, err := model.AdapterBase(dir, o.Base)
+		if err != nil {
+			return nil, nil, err
+		}
+		cfgDir = base
+		if _, err := os.Stat(filepath.Join(dir, "tokenizer.json")); err != nil {
+			tokDir = base
+		}
+	} else if o.Base != "" {
+		return nil, nil, fmt.Errorf("%s: a base model is given but this is not a LoRA adapter folder (no %s)", name, model.AdapterConfigFile)
 	}
-	tokPath := filepath.Join(dir, "tokenizer.json")
+	if _, err := os.Stat(filepath.Join(cfgDir, "config.json")); err != nil {
+		return nil, nil, fmt.Errorf("%s: not a model folder (no config.json)", cfgDir)
+	}
+	tokPath := filepath.Join(tokDir, "tokenizer.json")
 	if _, err := os.Stat(tokPath); errors.Is(err, os.ErrNotExist) {
 		return nil, nil, fmt.Errorf("%s: the checkpoint has no tokenizer.json; copy the tokenizer of its base model into it (rlhf needs it to encode the data the same way as every other stage)", name)
 	}
-	cfg, err := model.LoadConfig(dir)
+	cfg, err := model.LoadConfig(cfgDir)
 	if err != nil {
 		return nil, nil, err
 	}
@@ -85,9 +110,19 @@ func Load(dir string, o LoadOptions) (*model.Model, *tokenizer.Tokenizer, error)
 	if o.RequireEOS && tok.EOS() < 0 {
 		return nil, nil, fmt.Errorf("%s: the tokenizer has no end-of-sequence token; set eos_token in tokenizer_config.json", name)
 	}
-	m, err := model.Load(dir)
+	var m *model.Model
+	if adapter {
+		m, err = model.LoadAdapter(dir, cfgDir)
+	} else {
+		m, err = model.Load(dir)
+	}
 	if err != nil {
 		return nil, nil, err
+	}
+	if !o.KeepAdapter {
+		if err := m.MergeLoRA(); err != nil {
+			return nil, nil, fmt.Errorf("%s: %w", dir, err)
+		}
 	}
 	if err := m.SetComputeDType(o.DType); err != nil {
 		return nil, nil, err

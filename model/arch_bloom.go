@@ -38,9 +38,9 @@ func (a bloom) declare(c *Config, d *decl) baseModel {
 func (m *bloomModel) forward(f *fwd, tokens, _ *Node, at *attention) *Node {
 	x := f.layerNorm(f.embed(m.wordEmbeddings, tokens), m.wordEmbeddingsLayernorm)
 	for l, b := range m.h {
-		x = b.forward(f, l, x, at)
+		x = f.block(x, func(x *Node) *Node { return b.forward(f, l, x, at) })
 	}
-	return f.layerNorm(x, m.lnF)
+	return f.layerNorm(f.endBlocks(x), m.lnF)
 }
 
 // bloomBlock is BloomBlock: input_layernorm, self_attention

@@ -35,9 +35,9 @@ func (a gpt2) declare(c *Config, d *decl) baseModel {
 func (m *gpt2Model) forward(f *fwd, tokens, pos *Node, at *attention) *Node {
 	x := Add(f.embed(m.wte, tokens), Gather(f.w(m.wpe), ExpandAxes(pos, -1)))
 	for l, b := range m.h {
-		x = b.forward(f, l, x, at)
+		x = f.block(x, func(x *Node) *Node { return b.forward(f, l, x, at) })
 	}
-	return f.layerNorm(x, m.lnF)
+	return f.layerNorm(f.endBlocks(x), m.lnF)
 }
 
 // gpt2Block is GPT2Block: ln_1, attention (one fused q|k|v projection

@@ -37,9 +37,9 @@ func (a llama) declare(c *Config, d *decl) baseModel {
 func (m *llamaModel) forward(f *fwd, tokens, pos *Node, at *attention) *Node {
 	x := f.embed(m.embedTokens, tokens)
 	for l, y := range m.layers {
-		x = y.forward(f, l, x, pos, at)
+		x = f.block(x, func(x *Node) *Node { return y.forward(f, l, x, pos, at) })
 	}
-	return f.rmsNorm(x, m.norm)
+	return f.rmsNorm(f.endBlocks(x), m.norm)
 }
 
 // llamaLayer is LlamaDecoderLayer (Qwen2DecoderLayer, MistralDecoderLayer):

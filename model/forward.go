@@ -156,7 +156,7 @@ func (m *Model) Logits(hidden *Node) *Node {
 	if m.Config.TieEmbeddings {
 		name = m.Config.arch().embedding()
 	}
-	return linear(hidden, m.w(hidden.Graph(), name), nil)
+	return m.withAdapter(hidden, linear(hidden, m.w(hidden.Graph(), name), nil), name)
 }
 
 // Values applies the score head to every position: hidden [B,T,H] → [B,T]
@@ -325,6 +325,7 @@ func attend(l int, q, kNew, vNew *Node, at *attention, alibi bool) *Node {
 func (m *Model) transformer(tokens, pos *Node, at *attention) (*Node, *attention) {
 	c := m.Config
 	f := &fwd{m: m, c: c, g: tokens.Graph()}
+	f.ckpt = m.GradCheckpoint && at.cacheK == nil && m.Store.IsTraining(f.g)
 	return c.arch().declare(c, newDecl()).forward(f, tokens, pos, at), at
 }
 
@@ -334,6 +335,27 @@ type fwd struct {
 	m *Model
 	c *Config
 	g *Graph
+	// ckpt: gradient checkpointing (Model.GradCheckpoint in a training graph).
+	ckpt bool
+}
+
+// block runs one block on x with gradient checkpointing when on: x is the
+// checkpointed input (kept for the backward pass), and what the block
+// computes from it is recomputed there instead of kept.
+func (f *fwd) block(x *Node, run func(x *Node) *Node) *Node {
+	if f.ckpt {
+		x = x.Checkpoint()
+	}
+	return run(x)
+}
+
+// endBlocks closes the checkpointed region after the last block, so what
+// follows (final norm, heads, loss) is kept as usual.
+func (f *fwd) endBlocks(x *Node) *Node {
+	if f.ckpt {
+		return x.StopCheckpoint()
+	}
+	return x
 }
 
 // w is the node of weight name, nil for "" (an absent bias).
@@ -351,13 +373,16 @@ func (f *fwd) embed(name string, tokens *Node) *Node {
 
 // linear applies the linear map l to x [...,in] → [...,out], in l's layout.
 func (f *fwd) linear(x *Node, l linearW) *Node {
+	var y *Node
 	switch l.layout {
 	case outIn:
-		return linear(x, f.w(l.w), f.w(l.b))
+		y = linear(x, f.w(l.w), f.w(l.b))
 	case inOut:
-		return conv1d(x, f.w(l.w), f.w(l.b))
+		y = conv1d(x, f.w(l.w), f.w(l.b))
+	default:
+		panic(fmt.Sprintf("%s has no linear layout", l.w))
 	}
-	panic(fmt.Sprintf("%s has no linear layout", l.w))
+	return f.m.withAdapter(x, y, l.w)
 }
 
 func (f *fwd) layerNorm(x *Node, n normW) *Node {

@@ -54,7 +54,17 @@ type Model struct {
 	// (variables stay float32 master copies; norms, softmax and log-probs run
 	// in float32). Zero means float32. Set with SetComputeDType.
 	ComputeDType dtypes.DType
+	// GradCheckpoint recomputes each block's activations in the backward
+	// pass of training graphs (GoMLX's Node.Checkpoint) instead of keeping
+	// them from the forward pass: activation memory of one block instead
+	// of all, for about one more forward pass of compute.
+	GradCheckpoint bool
+	// LoRABase is the folder of the base model that attached LoRA adapters
+	// apply to (absolute): Save writes it as the adapter's
+	// base_model_name_or_path. Set by LoadAdapter; set it after AddLoRA.
+	LoRABase string
 
+	lora       *loraState                   // attached LoRA adapters, nil without (lora.go)
 	names      []string                     // HF names of the weights, in table order (Config.weights)
 	fileDTypes map[string]safetensors.DType // dtype each tensor was read as; Save writes it back
 }
@@ -167,11 +177,22 @@ func (m *Model) DropLMHead() error {
 // Unknown or missing tensors are an error listing their names; known
 // buffers (attn.bias, rotary_emb.inv_freq) are ignored. dir may be a hub
 // id ORG/NAME[@REVISION] in the local Hugging Face cache (ResolveDir).
+//
+// A PEFT LoRA adapter folder (adapter_config.json) loads as its base model
+// with the adapter attached (LoadAdapter with the base it names).
 func Load(dir string) (*Model, error) {
 	dir, err := ResolveDir(dir)
 	if err != nil {
 		return nil, err
 	}
+	if IsAdapterDir(dir) {
+		return LoadAdapter(dir, "")
+	}
+	return loadFull(dir)
+}
+
+// loadFull is Load of a full model folder.
+func loadFull(dir string) (*Model, error) {
 	cfg, err := LoadConfig(dir)
 	if err != nil {
 		return nil, err
@@ -287,7 +308,14 @@ type SaveOptions struct {
 // Save writes the model to dir in HF layout: config.json, model.safetensors
 // (or shards + index), rlhf.json, and the tokenizer files of SourceDir.
 // Every file is written to a temporary name and renamed into place.
+//
+// A model with LoRA adapters attached is saved as a PEFT adapter folder
+// over LoRABase (SaveAdapter; opts do not apply); MergeLoRA first to save
+// a full model.
 func (m *Model) Save(dir string, opts ...SaveOptions) error {
+	if m.lora != nil {
+		return m.SaveAdapter(dir)
+	}
 	var o SaveOptions
 	if len(opts) > 0 {
 		o = opts[0]
@@ -298,11 +326,7 @@ func (m *Model) Save(dir string, opts ...SaveOptions) error {
 	out := map[string]safetensors.Tensor{}
 	for _, name := range m.names {
 		v := m.Variable(name)
-		val, err := v.Value()
-		if err != nil {
-			return fmt.Errorf("weight %s: %w", name, err)
-		}
-		vals, err := tensors.CopyFlatData[float32](val)
+		vals, err := variableFloat32(v)
 		if err != nil {
 			return fmt.Errorf("weight %s: %w", name, err)
 		}
@@ -313,7 +337,7 @@ func (m *Model) Save(dir string, opts ...SaveOptions) error {
 		if dt == "" {
 			dt = safetensors.F32
 		}
-		t, err := safetensors.FromFloat32(dt, val.Shape().Dimensions, vals)
+		t, err := safetensors.FromFloat32(dt, v.Shape().Dimensions, vals)
 		if err != nil {
 			return fmt.Errorf("weight %s: %w", name, err)
 		}
@@ -341,6 +365,11 @@ func (m *Model) Save(dir string, opts ...SaveOptions) error {
 	if err := m.Meta.Save(dir); err != nil {
 		return err
 	}
+	return m.copyTokenizer(dir)
+}
+
+// copyTokenizer copies the tokenizer files of SourceDir into dir.
+func (m *Model) copyTokenizer(dir string) error {
 	if m.SourceDir != "" {
 		src, _ := filepath.Abs(m.SourceDir)
 		dst, _ := filepath.Abs(dir)

@@ -392,12 +392,12 @@ func runDPO(ctx context.Context, o DPOOptions) (*DPOResult, error) {
 	if err != nil {
 		return nil, err
 	}
-	modelDir := o.Model
+	modelDir, base := o.Model, o.Base
 	if resumeFrom != "" {
-		modelDir = resumeFrom
+		modelDir, base = resumeFrom, ""
 	}
 	fitMaxSeqLen(&o.CommonOptions, modelDir)
-	m, tok, err := loadModel("--model", modelDir, o.MaxSeqLen, o.Template)
+	m, tok, err := loadModelBase("--model", modelDir, base, o.MaxSeqLen, o.Template)
 	if err != nil {
 		return nil, err
 	}
@@ -405,6 +405,9 @@ func runDPO(ctx context.Context, o DPOOptions) (*DPOResult, error) {
 		return nil, fmt.Errorf("--model %s: %w", modelDir, err)
 	}
 	if err := m.SetComputeDType(o.DType); err != nil {
+		return nil, err
+	}
+	if err := o.prepareModel("--model", m, o.Model, resumeFrom != ""); err != nil {
 		return nil, err
 	}
 	saver, err := newModelSaver(m)

@@ -32,14 +32,23 @@ func fitMaxSeqLen(o *CommonOptions, dir string) {
 // beside it, with an EOS) for sequences of up to maxSeqLen tokens; flag
 // names the input in errors (e.g. "--model"). template, when not empty,
 // overrides the checkpoint's prompt template.
+//
+// A LoRA adapter folder loads over its base (base, or the one its
+// adapter_config.json names) with the adapter attached: prepareLoRA then
+// decides whether it trains on or is merged.
 func loadModel(flag, dir string, maxSeqLen int, template string) (*model.Model, *tokenizer.Tokenizer, error) {
+	return loadModelBase(flag, dir, "", maxSeqLen, template)
+}
+
+// loadModelBase is loadModel with the base folder of an adapter given.
+func loadModelBase(flag, dir, base string, maxSeqLen int, template string) (*model.Model, *tokenizer.Tokenizer, error) {
 	if dir == "" {
 		return nil, nil, fmt.Errorf("%s: no model folder given", flag)
 	}
 	if maxSeqLen <= 1 {
 		return nil, nil, fmt.Errorf("--max-seq-len %d: want at least 2 tokens", maxSeqLen)
 	}
-	m, tok, err := infer.Load(dir, infer.LoadOptions{MaxSeqLen: maxSeqLen, Template: template, RequireEOS: true})
+	m, tok, err := infer.Load(dir, infer.LoadOptions{MaxSeqLen: maxSeqLen, Template: template, RequireEOS: true, Base: base, KeepAdapter: true})
 	var ce *infer.ContextError
 	if errors.As(err, &ce) {
 		return nil, nil, fmt.Errorf("--max-seq-len %d is above the context of %s %s (%d positions); lower it to at most %d",

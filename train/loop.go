@@ -78,6 +78,15 @@ type CommonOptions struct {
 	// where a line that is not valid UTF-8 is an error naming file and
 	// line; or GBK, GB18030, Big5, decoded).
 	Encoding dataset.Encoding
+	// LoRA trains low-rank adapters instead of every weight (Rank > 0);
+	// see LoRAOptions.
+	LoRA LoRAOptions
+	// GradCheckpoint recomputes each block's activations in the backward
+	// pass instead of keeping them (less memory, ~1/3 more compute).
+	GradCheckpoint bool
+	// Base is the base model folder when the model to train from is a LoRA
+	// adapter folder ("": the one its adapter_config.json names).
+	Base string
 }
 
 // Defaults fills zero values with the documented defaults, where zero means
@@ -111,13 +120,14 @@ func (o *CommonOptions) fill(lr float64) {
 	if o.DType == "" {
 		o.DType = "float32"
 	}
+	o.LoRA.fill()
 }
 
 // commonDefaults are the options a command starts from: every default
 // filled, and the defaults of the fields whose zero value means something
 // (cosine decay to 10%, clipping at norm 1, keeping 2 checkpoints).
 func commonDefaults(lr float64) CommonOptions {
-	o := CommonOptions{MinLRRatio: 0.1, ClipGrad: 1, Keep: 2}
+	o := CommonOptions{MinLRRatio: 0.1, ClipGrad: 1, Keep: 2, LoRA: LoRADefaults()}
 	o.fill(lr)
 	return o
 }
@@ -154,7 +164,7 @@ func (o *CommonOptions) Check() error {
 	case model.CheckTemplate(o.Template) != nil:
 		return fmt.Errorf("--template %q: want none, model (the tokenizer's chat template) or a text with {prompt}", o.Template)
 	}
-	return nil
+	return o.LoRA.check("")
 }
 
 // StartRun checks the output folder of a run of kind ("sft", "rm" or

@@ -201,6 +201,20 @@ type PPOOptions struct {
 	// line; or GBK, GB18030, Big5, decoded).
 	Encoding dataset.Encoding
 
+	// LoRA trains the actor as low-rank adapters over --policy (Rank > 0);
+	// the reference is then the same weights with the adapters off (no
+	// second copy) when it shares the actor's device. CriticLoRA does the
+	// same for the critic (its score head trains in full). See LoRAOptions.
+	LoRA, CriticLoRA LoRAOptions
+	// GradCheckpoint recomputes each block's activations in the actor's
+	// and critic's backward passes instead of keeping them.
+	GradCheckpoint bool
+	// RefDType and RewardDType are the dtypes the frozen reference and
+	// reward model are stored and computed in (float32, bfloat16 or
+	// float16; no float32 copy). Default: DType when it is bfloat16 or
+	// float16, else float32.
+	RefDType, RewardDType string
+
 	// rewardFn, when set (tests), replaces the reward model (it is the
 	// first reward source): the score of a response given its prompt (token
 	// ids, EOS included when generated).
@@ -245,14 +259,17 @@ func (o *PPOOptions) Defaults() {
 	if o.Seed == 0 {
 		o.Seed = 1
 	}
+	o.memoryDefaults()
 }
 
 // PPODefaults returns options with every default filled, for the command
 // to bind flags to (so --help shows them).
 func PPODefaults() PPOOptions {
 	o := PPOOptions{KLCoef: 0.02, Gamma: 1, Lambda: 0.95, Clip: 0.2, ValueClip: 0.2, ClipGrad: 1, Keep: 2, LogSamples: 10}
+	o.LoRA, o.CriticLoRA = LoRADefaults(), LoRADefaults()
 	o.Defaults()
-	o.Critic, o.NumSamples = "", 0 // both depend on --reward and --algo
+	o.Critic, o.NumSamples = "", 0     // both depend on --reward and --algo
+	o.RefDType, o.RewardDType = "", "" // both depend on --dtype
 	return o
 }
 
@@ -295,7 +312,8 @@ func (o *PPOOptions) checkAlgo() error {
 	for _, c := range []struct {
 		set  bool
 		flag string
-	}{{o.Critic != "", "--critic"}, {o.CriticDevice != "", "--critic-device"}, {o.CriticWarmup > 0, "--critic-warmup-steps"}} {
+	}{{o.Critic != "", "--critic"}, {o.CriticDevice != "", "--critic-device"}, {o.CriticWarmup > 0, "--critic-warmup-steps"},
+		{o.CriticLoRA.Enabled(), "--critic-lora-rank"}} {
 		if c.set {
 			return fmt.Errorf("%s: --algo %s trains no critic; it applies to --algo ppo only", c.flag, o.Algo)
 		}
@@ -388,6 +406,9 @@ func (o *PPOOptions) Check() error {
 		return fmt.Errorf("--critic-warmup-steps, --skip-nonfinite, --keep, --log-samples, --stop-after must be ≥ 0 and --save-every ≥ 1")
 	case model.CheckTemplate(o.Template) != nil:
 		return fmt.Errorf("--template %q: want none, model (the tokenizer's chat template) or a text with {prompt}", o.Template)
+	}
+	if err := o.checkMemory(); err != nil {
+		return err
 	}
 	return o.checkAlgo()
 }

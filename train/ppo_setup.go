@@ -173,7 +173,9 @@ func (r *ppoRun) loadModels(resumeFrom string) error {
 	if !r.actor.HasLMHead {
 		return fmt.Errorf("--policy %s: the checkpoint has no language-model head; PPO starts from an SFT model", o.Policy)
 	}
-	if r.ref, _, err = loadModel("--policy", o.Policy, maxSeq, o.Template); err != nil {
+	if r.sharedRef() {
+		r.ref = r.actor.WithoutAdapters() // the actor's base with its adapters off: no second copy
+	} else if r.ref, _, err = loadModel("--policy", o.Policy, maxSeq, o.Template); err != nil {
 		return err
 	}
 	if r.actorSaver, err = newModelSaver(r.actor); err != nil {
@@ -220,6 +222,9 @@ func (r *ppoRun) loadModels(resumeFrom string) error {
 		if err := m.SetComputeDType(o.DType); err != nil {
 			return err
 		}
+	}
+	if err := r.prepareMemory(resumeFrom != ""); err != nil {
+		return err
 	}
 	r.eos, r.pad = r.tok.EOS(), r.tok.PAD()
 	if r.pad < 0 {

@@ -235,12 +235,12 @@ func runRM(ctx context.Context, o RMOptions) (*RMResult, error) {
 	if err != nil {
 		return nil, err
 	}
-	modelDir := o.Model
+	modelDir, base := o.Model, o.Base
 	if resumeFrom != "" {
-		modelDir = resumeFrom
+		modelDir, base = resumeFrom, ""
 	}
 	fitMaxSeqLen(&o.CommonOptions, modelDir)
-	m, tok, err := loadModel("--model", modelDir, o.MaxSeqLen, o.Template)
+	m, tok, err := loadModelBase("--model", modelDir, base, o.MaxSeqLen, o.Template)
 	if err != nil {
 		return nil, err
 	}
@@ -259,6 +259,9 @@ func runRM(ctx context.Context, o RMOptions) (*RMResult, error) {
 	// A reward model has no use for an untied LM head: it is neither
 	// trained nor saved (the *ForSequenceClassification layout).
 	if err := m.DropLMHead(); err != nil {
+		return nil, err
+	}
+	if err := o.prepareModel("--model", m, o.Model, resumeFrom != ""); err != nil {
 		return nil, err
 	}
 	if resumeFrom == "" {

@@ -122,12 +122,12 @@ func runSFT(ctx context.Context, o SFTOptions) (*SFTResult, error) {
 	if err != nil {
 		return nil, err
 	}
-	modelDir := o.Model
+	modelDir, base := o.Model, o.Base
 	if resumeFrom != "" {
-		modelDir = resumeFrom
+		modelDir, base = resumeFrom, ""
 	}
 	fitMaxSeqLen(&o.CommonOptions, modelDir)
-	m, tok, err := loadModel("--model", modelDir, o.MaxSeqLen, o.Template)
+	m, tok, err := loadModelBase("--model", modelDir, base, o.MaxSeqLen, o.Template)
 	if err != nil {
 		return nil, err
 	}
@@ -136,6 +136,9 @@ func runSFT(ctx context.Context, o SFTOptions) (*SFTResult, error) {
 	}
 	if !m.HasLMHead {
 		return nil, fmt.Errorf("--model %s: the checkpoint has no language-model head (it is a reward model); SFT needs a causal LM", modelDir)
+	}
+	if err := o.prepareModel("--model", m, o.Model, resumeFrom != ""); err != nil {
+		return nil, err
 	}
 	saver, err := newModelSaver(m)
 	if err != nil {
