@@ -22,7 +22,7 @@ RACE_PKGS  = $(shell $(GOENV) $(GO) list ./... | grep -Ev '$(HEAVY)')
 HEAVY_PKGS = $(shell $(GOENV) $(GO) list ./... | grep -E '$(HEAVY)')
 DEMO_OUT ?= demo-out
 
-.PHONY: build test lint bench bench-compare demo clean gpu-bundle
+.PHONY: build test lint bench bench-compare compare-algorithms demo clean gpu-bundle
 
 build:
 	$(GO) build -ldflags "$(LDFLAGS)" -o $(BIN) .
@@ -44,6 +44,12 @@ bench:
 # missing) on this CPU, same shapes, one run, one table of tokens/s and ratios.
 bench-compare: build
 	RLHF=$(BIN) scripts/bench-compare.sh
+
+# PPO, GRPO, RLOO, REINFORCE++ and DPO from the demo's SFT model, each
+# evaluated against it on the held-out prompts: one table (wall time, peak
+# RSS, win rate). Needs the demo's outputs (make demo).
+compare-algorithms: build
+	python3 scripts/compare_algorithms.py --rlhf $(BIN) --demo $(DEMO_OUT)
 
 # gpu/: what the GPU check needs on a machine without Go (scripts/gpu-check.sh):
 # a stripped binary and ../shared/gpu's gpu-env.sh and torch_baseline.py, if there.
