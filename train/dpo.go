@@ -5,7 +5,6 @@ import (
 	"fmt"
 	"log/slog"
 	"math"
-	"sort"
 
 	"github.com/gomlx/compute/dtypes"
 	. "github.com/gomlx/gomlx/core/graph" //nolint:revive // graph-building code reads like math
@@ -392,27 +391,14 @@ func runDPO(ctx context.Context, o DPOOptions) (*DPOResult, error) {
 	if err != nil {
 		return nil, err
 	}
-	modelDir, base := o.Model, o.Base
-	if resumeFrom != "" {
-		modelDir, base = resumeFrom, ""
-	}
-	fitMaxSeqLen(&o.CommonOptions, modelDir)
-	m, tok, err := loadModelBase("--model", modelDir, base, o.MaxSeqLen, o.Template)
+	m, tok, saver, err := loadTrainee(&o.CommonOptions, o.Model, o.Base, resumeFrom, func(m *model.Model, dir string) error {
+		if err := checkCausalLM(m); err != nil {
+			return fmt.Errorf("--model %s: %w", dir, err)
+		}
+		return nil
+	})
 	if err != nil {
 		return nil, err
-	}
-	if err := checkCausalLM(m); err != nil {
-		return nil, fmt.Errorf("--model %s: %w", modelDir, err)
-	}
-	if err := m.SetComputeDType(o.DType); err != nil {
-		return nil, err
-	}
-	if err := o.prepareModel("--model", m, o.Model, resumeFrom != ""); err != nil {
-		return nil, err
-	}
-	saver, err := newModelSaver(m)
-	if err != nil {
-		return nil, fmt.Errorf("--model %w", err)
 	}
 
 	// 2. Tokenise and group.
@@ -501,9 +487,7 @@ func runDPO(ctx context.Context, o DPOOptions) (*DPOResult, error) {
 		return nil, err
 	}
 	res.Loss, res.Steps = lr.Loss, lr.Steps
-	if lr.Val != nil {
-		res.ValLoss, res.ValAccuracy, res.ValMargin = lr.Val["val_loss"], lr.Val["val_acc"], lr.Val["val_margin"]
-	}
+	res.ValLoss, res.ValAccuracy, res.ValMargin = lr.pairwise()
 	if lr.Stopped {
 		res.Stopped, res.Model = true, lr.Last
 		return res, nil
@@ -523,14 +507,7 @@ func runDPO(ctx context.Context, o DPOOptions) (*DPOResult, error) {
 		{File: "logps.png", Title: "policy log-probs", Keys: []string{"logps/chosen", "logps/rejected", "val_logps/chosen", "val_logps/rejected"}},
 		{File: "lr.png", Title: "learning rate", Keys: []string{"lr"}},
 	}
-	var tasks []string
-	for t := range res.ValAccuracyByTask {
-		tasks = append(tasks, "val_acc/"+t)
-	}
-	sort.Strings(tasks)
-	if len(tasks) > 0 {
-		plots = append(plots, Plot{File: "accuracy_by_task.png", Title: "validation accuracy per task", Keys: tasks})
-	}
+	plots = append(plots, taskAccuracyPlots(res.ValAccuracyByTask)...)
 	finishPlots(o.Out, plots)
 	var val any = res.ValAccuracy
 	if len(valGroups) == 0 {

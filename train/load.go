@@ -59,3 +59,35 @@ func loadModelBase(flag, dir, base string, maxSeqLen int, template string) (*mod
 	}
 	return m, tok, nil
 }
+
+// loadTrainee loads the model a supervised-style run (SFT, RM, DPO) trains:
+// modelDir (over base when it is a LoRA adapter), or the checkpoint
+// resumeFrom, with --max-seq-len fitted to it and in the compute dtype.
+// shape adapts it to the trainer (checks its heads, adds or drops one)
+// before LoRA and gradient checkpointing are applied; the saver writes it
+// into checkpoints with the tokenizer files it was loaded with.
+func loadTrainee(o *CommonOptions, modelDir, base, resumeFrom string, shape func(m *model.Model, dir string) error) (*model.Model, *tokenizer.Tokenizer, *modelSaver, error) {
+	origin := modelDir
+	if resumeFrom != "" {
+		modelDir, base = resumeFrom, ""
+	}
+	fitMaxSeqLen(o, modelDir)
+	m, tok, err := loadModelBase("--model", modelDir, base, o.MaxSeqLen, o.Template)
+	if err != nil {
+		return nil, nil, nil, err
+	}
+	if err := m.SetComputeDType(o.DType); err != nil {
+		return nil, nil, nil, err
+	}
+	if err := shape(m, modelDir); err != nil {
+		return nil, nil, nil, err
+	}
+	if err := o.prepareModel("--model", m, origin, resumeFrom != ""); err != nil {
+		return nil, nil, nil, err
+	}
+	saver, err := newModelSaver(m)
+	if err != nil {
+		return nil, nil, nil, fmt.Errorf("--model %w", err)
+	}
+	return m, tok, saver, nil
+}

@@ -235,33 +235,17 @@ func runRM(ctx context.Context, o RMOptions) (*RMResult, error) {
 	if err != nil {
 		return nil, err
 	}
-	modelDir, base := o.Model, o.Base
-	if resumeFrom != "" {
-		modelDir, base = resumeFrom, ""
-	}
-	fitMaxSeqLen(&o.CommonOptions, modelDir)
-	m, tok, err := loadModelBase("--model", modelDir, base, o.MaxSeqLen, o.Template)
-	if err != nil {
-		return nil, err
-	}
-	saver, err := newModelSaver(m)
-	if err != nil {
-		return nil, fmt.Errorf("--model %w", err)
-	}
-	if err := m.SetComputeDType(o.DType); err != nil {
-		return nil, err
-	}
-	if !m.HasScoreHead() {
-		if err := m.AddScoreHead(o.Seed); err != nil {
-			return nil, err
+	m, tok, saver, err := loadTrainee(&o.CommonOptions, o.Model, o.Base, resumeFrom, func(m *model.Model, _ string) error {
+		if !m.HasScoreHead() {
+			if err := m.AddScoreHead(o.Seed); err != nil {
+				return err
+			}
 		}
-	}
-	// A reward model has no use for an untied LM head: it is neither
-	// trained nor saved (the *ForSequenceClassification layout).
-	if err := m.DropLMHead(); err != nil {
-		return nil, err
-	}
-	if err := o.prepareModel("--model", m, o.Model, resumeFrom != ""); err != nil {
+		// A reward model has no use for an untied LM head: it is neither
+		// trained nor saved (the *ForSequenceClassification layout).
+		return m.DropLMHead()
+	})
+	if err != nil {
 		return nil, err
 	}
 	if resumeFrom == "" {
@@ -350,9 +334,7 @@ func runRM(ctx context.Context, o RMOptions) (*RMResult, error) {
 		return nil, err
 	}
 	res.Loss, res.Steps = lr.Loss, lr.Steps
-	if lr.Val != nil {
-		res.ValLoss, res.ValAccuracy, res.ValMargin = lr.Val["val_loss"], lr.Val["val_acc"], lr.Val["val_margin"]
-	}
+	res.ValLoss, res.ValAccuracy, res.ValMargin = lr.pairwise()
 	if lr.Stopped {
 		res.Stopped, res.Model = true, lr.Last
 		return res, nil
@@ -413,14 +395,7 @@ func runRM(ctx context.Context, o RMOptions) (*RMResult, error) {
 		{File: "accuracy.png", Title: "pairwise accuracy", Keys: []string{"acc", "val_acc"}},
 		{File: "margin.png", Title: "reward margin (chosen - rejected)", Keys: []string{"margin", "val_margin"}},
 	}
-	var tasks []string
-	for t := range res.ValAccuracyByTask {
-		tasks = append(tasks, "val_acc/"+t)
-	}
-	sort.Strings(tasks)
-	if len(tasks) > 0 {
-		plots = append(plots, Plot{File: "accuracy_by_task.png", Title: "validation accuracy per task", Keys: tasks})
-	}
+	plots = append(plots, taskAccuracyPlots(res.ValAccuracyByTask)...)
 	finishPlots(o.Out, plots)
 	if len(valGroups) == 0 {
 		slog.Info("rm done", "steps", res.Steps, "val_acc", "none (no validation data: pass --val or a --data folder with val/)", "reward_mean", res.RewardMean, "reward_std", res.RewardStd, "model", o.Out, "from", final)
@@ -442,4 +417,27 @@ func meanStd(x []float64) (mean, std float64) {
 		std += (v - mean) * (v - mean)
 	}
 	return mean, math.Sqrt(std / float64(len(x)))
+}
+
+// pairwise is the last validation's loss, accuracy and margin of a
+// trainer on comparisons (RM, DPO); NaN without validation.
+func (r *loopResult) pairwise() (loss, acc, margin float64) {
+	if r.Val == nil {
+		return math.NaN(), math.NaN(), math.NaN()
+	}
+	return r.Val["val_loss"], r.Val["val_acc"], r.Val["val_margin"]
+}
+
+// taskAccuracyPlots is the plot of validation accuracy per task, when
+// there is more than none.
+func taskAccuracyPlots(byTask map[string]float64) []Plot {
+	var keys []string
+	for t := range byTask {
+		keys = append(keys, "val_acc/"+t)
+	}
+	if len(keys) == 0 {
+		return nil
+	}
+	sort.Strings(keys)
+	return []Plot{{File: "accuracy_by_task.png", Title: "validation accuracy per task", Keys: keys}}
 }

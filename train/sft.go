@@ -122,27 +122,14 @@ func runSFT(ctx context.Context, o SFTOptions) (*SFTResult, error) {
 	if err != nil {
 		return nil, err
 	}
-	modelDir, base := o.Model, o.Base
-	if resumeFrom != "" {
-		modelDir, base = resumeFrom, ""
-	}
-	fitMaxSeqLen(&o.CommonOptions, modelDir)
-	m, tok, err := loadModelBase("--model", modelDir, base, o.MaxSeqLen, o.Template)
+	m, tok, saver, err := loadTrainee(&o.CommonOptions, o.Model, o.Base, resumeFrom, func(m *model.Model, dir string) error {
+		if !m.HasLMHead {
+			return fmt.Errorf("--model %s: the checkpoint has no language-model head (it is a reward model); SFT needs a causal LM", dir)
+		}
+		return nil
+	})
 	if err != nil {
 		return nil, err
-	}
-	if err := m.SetComputeDType(o.DType); err != nil {
-		return nil, err
-	}
-	if !m.HasLMHead {
-		return nil, fmt.Errorf("--model %s: the checkpoint has no language-model head (it is a reward model); SFT needs a causal LM", modelDir)
-	}
-	if err := o.prepareModel("--model", m, o.Model, resumeFrom != ""); err != nil {
-		return nil, err
-	}
-	saver, err := newModelSaver(m)
-	if err != nil {
-		return nil, fmt.Errorf("--model %w", err)
 	}
 
 	// 2. Tokenise.
