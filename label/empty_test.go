@@ -54,3 +54,27 @@ func TestFromVotesWithoutPairsIsAnError(t *testing.T) {
 		}
 	}
 }
+
+// TestSyntheticWithoutPairsIsAnError: responses whose answers all tie
+// under the rule make no pair: an error with the counts, and no dataset.
+func TestSyntheticWithoutPairsIsAnError(t *testing.T) {
+	dir := t.TempDir()
+	resp := filepath.Join(dir, "resp.jsonl")
+	os.WriteFile(resp, []byte(`{"prompt_id":"p1","prompt":"Say hi","response":"hi"}
+{"prompt_id":"p1","prompt":"Say hi","response":"yo"}
+{"prompt_id":"p2","prompt":"Say bye","response":"   "}
+`), 0o644)
+	out := filepath.Join(dir, "cmp")
+	_, err := Synthetic(context.Background(), SyntheticOptions{Responses: []string{resp}, Out: out, Prefer: "length=10"})
+	if err == nil {
+		t.Fatal("all ties: no error")
+	}
+	for _, w := range []string{"resp.jsonl", "no pairs", "3 responses", "1 empty", "1 prompt(s) whose answers all tie"} {
+		if !strings.Contains(err.Error(), w) {
+			t.Errorf("error %q lacks %q", err, w)
+		}
+	}
+	if _, serr := os.Stat(out); serr == nil {
+		t.Errorf("%s was written", out)
+	}
+}
