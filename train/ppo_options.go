@@ -156,6 +156,9 @@ type PPOOptions struct {
 	// rewardFn, when set (tests), replaces the reward model: the score of a
 	// response given its prompt (token ids, EOS included when generated).
 	rewardFn func(prompt, response []int32) float64
+	// criticIsReward is set by Defaults when Critic was empty and took
+	// Reward, so that errors about the critic name --reward.
+	criticIsReward bool
 }
 
 // Defaults fills zero values with the documented defaults.
@@ -173,7 +176,7 @@ func (o *PPOOptions) Defaults() {
 	ppoDefaultF(&o.KLHorizon, 10000)
 	ppoDefault(&o.SaveEvery, 20)
 	if o.Critic == "" {
-		o.Critic = o.Reward
+		o.Critic, o.criticIsReward = o.Reward, true
 	}
 	if o.PtxBatch == 0 {
 		o.PtxBatch = o.MiniBatch
@@ -194,7 +197,7 @@ func (o *PPOOptions) Defaults() {
 func PPODefaults() PPOOptions {
 	o := PPOOptions{KLCoef: 0.02, Gamma: 1, Lambda: 0.95, Clip: 0.2, ValueClip: 0.2, ClipGrad: 1, Keep: 2, LogSamples: 10}
 	o.Defaults()
-	o.Critic = ""
+	o.Critic, o.criticIsReward = "", false
 	return o
 }
 
