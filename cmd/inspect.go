@@ -11,12 +11,17 @@ func init() { register(newInspectCmd) }
 func newInspectCmd() *cobra.Command {
 	opts := dataset.InspectOptions{}
 	c := &cobra.Command{
-		Use:   "inspect DIR...",
-		Short: "Show a dataset's manifest, schema, first rows and statistics",
+		Use:   "inspect DIR|FILE...",
+		Short: "Show a dataset's manifest, schema, first rows and statistics, or a JSONL or Parquet file's",
 		Long: `Show each dataset's manifest, Parquet schema, row counts, first rows, the
 task and language distribution and text-length percentiles (p50/p90/p99, in
-characters).`,
-		Example: "  rlhf inspect data/qa\n  rlhf inspect --head 3 --json data/instruct/sft/train",
+characters).
+
+A JSONL file (.jsonl, .jsonl.gz, .json, .ndjson) or a lone Parquet file (a
+shard, or a file written by DuckDB, pandas or Spark) shows its row count,
+columns (JSONL: the fields and how many rows have each) and first rows. A model
+folder is inspected with "rlhf model inspect".`,
+		Example: "  rlhf inspect data/qa\n  rlhf inspect --head 3 --json data/instruct/sft/train\n  rlhf inspect prompts.jsonl export.parquet",
 		Args:    cobra.MinimumNArgs(1),
 		RunE: func(c *cobra.Command, args []string) error {
 			opts.Dirs = args

@@ -16,8 +16,29 @@ func newModelCmd() *cobra.Command {
 		Short: "Create and inspect Hugging Face-layout models",
 		Args:  cobra.NoArgs,
 	}
-	c.AddCommand(newModelInitCmd())
-	c.AddCommand(newModelMergeLoRACmd())
+	c.AddCommand(newModelInitCmd(), newModelInspectCmd(), newModelMergeLoRACmd())
+	return c
+}
+
+func newModelInspectCmd() *cobra.Command {
+	var asJSON bool
+	c := &cobra.Command{
+		Use:   "inspect DIR...",
+		Short: "Show a model folder: architecture, parameters, dtype, context, vocab, sizes, heads, tokenizer and rlhf.json",
+		Long: `inspect reads config.json, the safetensors headers (shapes and dtypes; no weight
+is loaded), tokenizer.json and rlhf.json of each model folder and shows the
+architecture, parameter count and dtype, context (max positions), vocabulary,
+layers/hidden/heads, the tokenizer (vocabulary, EOS, BOS), the LM and score
+heads, and rlhf.json (stage, base model, prompt template, reward mean/std).
+What would stop rlhf from loading the folder (weights that do not match
+config.json, no tokenizer.json) is listed as a problem.`,
+		Example: "  rlhf model inspect ckpt/sft\n  rlhf model inspect --json ckpt/rm ckpt/ppo",
+		Args:    cobra.MinimumNArgs(1),
+		RunE: func(c *cobra.Command, args []string) error {
+			return model.RunInspect(c.OutOrStdout(), args, asJSON)
+		},
+	}
+	c.Flags().BoolVar(&asJSON, "json", false, "print JSON instead of text")
 	return c
 }
 

@@ -67,3 +67,29 @@ func TestModelDependentDefaultsFitSmallContext(t *testing.T) {
 		t.Fatalf("sft --max-seq-len 512 on 128 positions: %v", err)
 	}
 }
+
+// TestModelInspect: `rlhf model` lists inspect, `rlhf model inspect`
+// describes a model folder, and `rlhf inspect` of one points to it.
+func TestModelInspect(t *testing.T) {
+	m := filepath.Join(t.TempDir(), "m")
+	if _, err := run(t, "--no-progress", "model", "init", "--arch", "gpt2", "--layers", "1", "--hidden", "32",
+		"--heads", "4", "--max-positions", "64", "--score-head", "--out", m); err != nil {
+		t.Fatal(err)
+	}
+	help, err := run(t, "model", "--help")
+	if err != nil || !strings.Contains(help, "inspect") {
+		t.Fatalf("model --help: %v\n%s", err, help)
+	}
+	out, err := run(t, "model", "inspect", m)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, w := range []string{"architecture gpt2", "context      64 positions", "score head   1 output(s)", "stage init"} {
+		if !strings.Contains(out, w) {
+			t.Errorf("model inspect lacks %q:\n%s", w, out)
+		}
+	}
+	if _, err := run(t, "inspect", m); err == nil || !strings.Contains(err.Error(), "rlhf model inspect") {
+		t.Errorf("inspect of a model folder: %v", err)
+	}
+}

@@ -2,8 +2,10 @@ package dataset
 
 import (
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
+	"io/fs"
 	"os"
 	"path/filepath"
 	"sort"
@@ -52,6 +54,11 @@ type LengthStats struct {
 func Inspect(dir string, head int) (*Inspection, error) {
 	m, err := ReadManifest(dir)
 	if err != nil {
+		if errors.Is(err, ErrIncomplete) {
+			if e := notADataset(dir); e != nil {
+				return nil, e
+			}
+		}
 		return nil, err
 	}
 	in := &Inspection{Dir: dir, Manifest: m, Head: []json.RawMessage{}}
@@ -229,7 +236,8 @@ func (in *Inspection) WriteText(w io.Writer) {
 
 // InspectOptions are the options of `rlhf inspect`.
 type InspectOptions struct {
-	// Dirs are the dataset directories to inspect.
+	// Dirs are the dataset directories, JSONL files and lone Parquet files
+	// to inspect.
 	Dirs []string
 	// Head is the number of rows to show. Default 5 (set by the CLI).
 	Head int
@@ -237,10 +245,29 @@ type InspectOptions struct {
 	JSON bool
 }
 
-// RunInspect inspects every directory and prints the result to w.
+// textInspection is an *Inspection or a *FileInspection.
+type textInspection interface{ WriteText(io.Writer) }
+
+// RunInspect inspects every dataset directory or file and prints the
+// result to w (JSON: an array of Inspection and FileInspection objects).
 func RunInspect(w io.Writer, opts InspectOptions) error {
-	var all []*Inspection
+	var all []textInspection
 	for _, d := range opts.Dirs {
+		st, err := os.Stat(d)
+		if errors.Is(err, fs.ErrNotExist) {
+			return fmt.Errorf("%s: no such dataset directory or file", d)
+		}
+		if err != nil {
+			return err
+		}
+		if !st.IsDir() {
+			in, err := InspectFile(d, opts.Head)
+			if err != nil {
+				return err
+			}
+			all = append(all, in)
+			continue
+		}
 		in, err := Inspect(d, opts.Head)
 		if err != nil {
 			return err

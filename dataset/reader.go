@@ -144,9 +144,8 @@ func (r *Reader[T]) addPath(p string, expand bool) error {
 	m, err := ReadManifest(p)
 	if err != nil {
 		if errors.Is(err, ErrIncomplete) {
-			if splits := splitNames(p); len(splits) > 0 {
-				return fmt.Errorf("%s has no %s but holds the splits %s: pass one of them (e.g. %s)",
-					p, ManifestName, strings.Join(splits, ", "), filepath.Join(p, splits[0]))
+			if e := notADataset(p); e != nil {
+				return e
 			}
 		}
 		return err

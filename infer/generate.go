@@ -7,6 +7,7 @@ import (
 	"log/slog"
 	"math"
 	"path/filepath"
+	"strings"
 
 	"github.com/gomlx/compute"
 
@@ -82,6 +83,9 @@ func RunGenerate(ctx context.Context, o GenerateOptions) error {
 	prompts, err := dataset.ReadAllWith[dataset.Prompt](dataset.ReaderOptions{Encoding: o.Encoding}, o.Prompts...)
 	if err != nil {
 		return fmt.Errorf("--prompts: %w", err)
+	}
+	if len(prompts) == 0 {
+		return fmt.Errorf("--prompts %s: no rows: nothing to generate from", strings.Join(o.Prompts, ", "))
 	}
 	if o.MaxPrompts > 0 && len(prompts) > o.MaxPrompts {
 		prompts = prompts[:o.MaxPrompts]
@@ -236,6 +240,9 @@ func RunScore(ctx context.Context, o ScoreOptions) error {
 	rows, err := readScoreRows(o.Data, o.Encoding)
 	if err != nil {
 		return err
+	}
+	if len(rows) == 0 {
+		return fmt.Errorf("--data %s: no rows: nothing to score", strings.Join(o.Data, ", "))
 	}
 	m, tok, enc, backend, err := open(o.Model, o.Base, o.DType, o.Backend, o.Template, o.Raw)
 	if err != nil {

@@ -44,6 +44,11 @@ type SyntheticReport struct {
 	NoReference int `json:"no_reference"`
 	// Empty counts empty (whitespace-only) answers left out.
 	Empty int `json:"empty"`
+	// Read counts the response rows read; OneAnswer the prompts with fewer
+	// than two distinct answers; Tied those whose answers all score the same.
+	Read      int `json:"read"`
+	OneAnswer int `json:"one_answer"`
+	Tied      int `json:"tied"`
 }
 
 // Synthetic ranks the sampled answers of every prompt by a deterministic
@@ -90,7 +95,9 @@ func Synthetic(ctx context.Context, opts SyntheticOptions) (*SyntheticReport, er
 		return nil, err
 	}
 	defer r.Close()
+	read := 0
 	err = r.Each(ctx, func(row dataset.Response) error {
+		read++
 		if strings.TrimSpace(row.Response) == "" {
 			empty++
 			return nil
@@ -121,7 +128,7 @@ func Synthetic(ctx context.Context, opts SyntheticOptions) (*SyntheticReport, er
 		return nil, err
 	}
 	defer w.Abort()
-	rep := &SyntheticReport{Prompts: len(order), Empty: empty}
+	rep := &SyntheticReport{Prompts: len(order), Empty: empty, Read: read}
 	for _, key := range order {
 		g := groups[key]
 		ref, hasRef := refs[g.prompt]
@@ -134,6 +141,7 @@ func Synthetic(ctx context.Context, opts SyntheticOptions) (*SyntheticReport, er
 			answers = append(answers, ref.Response)
 		}
 		if len(answers) < 2 {
+			rep.OneAnswer++
 			continue
 		}
 		scores := make([]float64, len(answers))
@@ -151,6 +159,7 @@ func Synthetic(ctx context.Context, opts SyntheticOptions) (*SyntheticReport, er
 		}
 		rows := grp.Pairs()
 		if len(rows) == 0 {
+			rep.Tied++
 			continue
 		}
 		rep.Groups++
@@ -159,6 +168,10 @@ func Synthetic(ctx context.Context, opts SyntheticOptions) (*SyntheticReport, er
 		}
 	}
 	rep.Rows = w.Rows()
+	if rep.Rows == 0 {
+		return nil, fmt.Errorf("comparisons synthetic: no pairs from %d responses in %s (%d empty, %d prompt(s) with one answer, %d prompt(s) without a reference, %d prompt(s) whose answers all tie under --prefer %s)",
+			rep.Read, strings.Join(opts.Responses, ", "), rep.Empty, rep.OneAnswer, rep.NoReference, rep.Tied, opts.Prefer)
+	}
 	if err := w.Close(); err != nil {
 		return nil, err
 	}

@@ -2,6 +2,7 @@ package label
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"log/slog"
 	"sort"
@@ -34,11 +35,46 @@ type VotesOptions struct {
 
 // VotesReport says what FromVotes wrote.
 type VotesReport struct {
+	// Read is the number of qa rows read.
+	Read      int   `json:"read"`
 	Questions int   `json:"questions"`
 	Groups    int   `json:"groups"`
 	Rows      int64 `json:"rows"`
 	// NoVotes counts answers without a vote count (left out).
 	NoVotes int `json:"no_votes"`
+	// Empty counts rows without a question or an answer (left out).
+	Empty int `json:"empty"`
+	// OneAnswer counts questions with a single (voted) answer: no pair.
+	OneAnswer int `json:"one_answer"`
+	// Tied counts questions whose answers all have the same votes.
+	Tied int `json:"tied"`
+	// BelowThresholds counts pairs left out by MinVotes or MinVoteRatio.
+	BelowThresholds int `json:"below_thresholds"`
+}
+
+// noPairs is the error of a run that made no pair: the counts, and the
+// first row left out and why.
+func (rep *VotesReport) noPairs(qa []string, first string) error {
+	in := strings.Join(qa, ", ")
+	if rep.Read == 0 {
+		return fmt.Errorf("comparisons from-votes: --qa %s: no qa rows", in)
+	}
+	var why []string
+	add := func(n int, format string) {
+		if n > 0 {
+			why = append(why, fmt.Sprintf(format, n))
+		}
+	}
+	add(rep.NoVotes, "%d without a vote count")
+	add(rep.Empty, "%d without a question or an answer")
+	add(rep.OneAnswer, "%d question(s) with one answer")
+	add(rep.Tied, "%d with tied votes")
+	add(rep.BelowThresholds, "%d pair(s) below --min-votes or --min-vote-ratio")
+	msg := fmt.Sprintf("comparisons from-votes: no pairs from %d qa rows in %s (%s)", rep.Read, in, strings.Join(why, ", "))
+	if first != "" {
+		msg += "; the first row left out: " + first
+	}
+	return errors.New(msg)
 }
 
 // FromVotes ranks the answers to each scraped question by up-votes: the
@@ -85,9 +121,14 @@ func FromVotes(ctx context.Context, opts VotesOptions) (*VotesReport, error) {
 	rep := &VotesReport{}
 	byKey := map[string]*question{}
 	var order []string
+	first := "" // the first row left out and why
 	err = r.Each(ctx, func(row dataset.QA) error {
+		rep.Read++
 		if row.Votes == nil {
 			rep.NoVotes++
+			if first == "" {
+				first = r.Position() + ": no vote count"
+			}
 			return nil
 		}
 		if *row.Votes < 0 {
@@ -96,6 +137,10 @@ func FromVotes(ctx context.Context, opts VotesOptions) (*VotesReport, error) {
 		qtext := strings.TrimSpace(row.Question)
 		text := strings.TrimSpace(row.Answer)
 		if qtext == "" || text == "" {
+			rep.Empty++
+			if first == "" {
+				first = r.Position() + ": no question or no answer"
+			}
 			return nil
 		}
 		key := row.Site + "\x00" + qtext
@@ -134,6 +179,7 @@ func FromVotes(ctx context.Context, opts VotesOptions) (*VotesReport, error) {
 	for _, key := range order {
 		q := byKey[key]
 		if len(q.answers) < 2 {
+			rep.OneAnswer++
 			continue
 		}
 		sort.SliceStable(q.answers, func(i, j int) bool { return q.answers[i].votes > q.answers[j].votes })
@@ -155,10 +201,16 @@ func FromVotes(ctx context.Context, opts VotesOptions) (*VotesReport, error) {
 			votes[i] = a.votes
 		}
 		g.Ranks = CompetitionRanks(votes)
+		all := 0
 		rows := g.PairsWhere(func(better, worse int) bool {
+			all++
 			vb, vw := votes[better], votes[worse]
 			return vb >= opts.MinVotes && float64(vb) >= opts.MinVoteRatio*float64(vw)
 		})
+		rep.BelowThresholds += all - len(rows)
+		if all == 0 {
+			rep.Tied++
+		}
 		if len(rows) == 0 {
 			continue
 		}
@@ -168,6 +220,9 @@ func FromVotes(ctx context.Context, opts VotesOptions) (*VotesReport, error) {
 		}
 	}
 	rep.Rows = w.Rows()
+	if rep.Rows == 0 {
+		return nil, rep.noPairs(opts.QA, first)
+	}
 	if err := w.Close(); err != nil {
 		return nil, err
 	}

@@ -3,8 +3,10 @@ package scrape
 import (
 	"bytes"
 	"context"
+	"errors"
 	"fmt"
 	"log/slog"
+	"net/http"
 	"net/url"
 	"os"
 	"path/filepath"
@@ -106,14 +108,23 @@ func Run(ctx context.Context, opts Options) (_ *Stats, err error) {
 	if err != nil {
 		return nil, err
 	}
-	if err := w.Close(); err != nil {
-		return nil, err
-	}
 	stats := &Stats{Counters: cr.total, Site: prof.Name, Seeds: o.Seeds, Frontier: st.frontierLen(),
 		RunPages: runPages, RunSeconds: time.Since(start).Seconds(), FinishedAt: time.Now().UTC()}
 	stats.Interrupted = ctx.Err() != nil && stats.Frontier > 0
 	if stats.RunSeconds > 0 {
 		stats.PagesPerSecond = float64(runPages) / stats.RunSeconds
+	}
+	if w.Rows() == 0 && !stats.Interrupted {
+		// Nothing to publish: a 0-row dataset would pass for a crawl's
+		// result. The stats stay beside the state to explain it.
+		w.Abort()
+		if err := writeStats(o.Out, stats); err != nil {
+			return stats, err
+		}
+		return stats, cr.noRows(stats)
+	}
+	if err := w.Close(); err != nil {
+		return nil, err
 	}
 	if err := writeStats(o.Out, stats); err != nil {
 		return stats, err
@@ -160,6 +171,71 @@ func Dest(o Options) atomicfile.Dest {
 		}
 		return true
 	}}
+}
+
+// noRows is the error of a crawl that wrote no row: the page counts, the
+// first page that failed (or gave no row) and why, and how to start over.
+func (cr *crawler) noRows(s *Stats) error {
+	var counts []string
+	add := func(n int64, what string) {
+		if n > 0 {
+			counts = append(counts, fmt.Sprintf("%d %s", n, what))
+		}
+	}
+	add(s.PagesOK, "ok")
+	add(s.FailedAfterRetries, "failed after retries")
+	add(s.HTTPErrors, "HTTP errors")
+	add(s.SkippedRobots, "skipped by robots.txt")
+	add(s.TooLarge, "too large")
+	add(s.RedirectLoops, "redirect loops")
+	add(s.NotCached, "not cached")
+	add(s.NonHTML, "not HTML")
+	add(s.RowsDuplicate, "duplicate rows dropped")
+	msg := fmt.Sprintf("no rows from %d pages (%s)", s.pagesFinished(), strings.Join(counts, ", "))
+	switch {
+	case cr.firstFailure != "":
+		msg += "; the first failure: " + cr.firstFailure
+	case cr.firstEmpty != "":
+		msg += fmt.Sprintf("; the site profile %s found no question and answer in %s", cr.prof.Name, cr.firstEmpty)
+	}
+	if s.Frontier > 0 {
+		msg += fmt.Sprintf("; %d pages are still queued: rerun to continue", s.Frontier)
+	} else {
+		msg += fmt.Sprintf("; the crawl state %s holds these pages as done: remove it to fetch them again", cr.opts.State)
+	}
+	return errors.New(msg)
+}
+
+// failure says why a page gave no row.
+func failure(r result) string {
+	switch r.f.outcome {
+	case outOK:
+		return ""
+	case outRobots:
+		return r.t.url + ": disallowed by robots.txt"
+	case outTooLarge:
+		return r.t.url + ": larger than the body size limit"
+	case outRedirectLoop:
+		return r.t.url + ": redirect loop"
+	case outNotCached:
+		return r.t.url + ": not in the cache (offline)"
+	case outNonHTML:
+		return fmt.Sprintf("%s: content type %q is not HTML", r.t.url, r.f.contentType)
+	}
+	why := ""
+	if r.f.status != 0 {
+		why = fmt.Sprintf("HTTP %d", r.f.status)
+	}
+	if r.f.lastErr != nil && (r.f.status == 0 || !strings.Contains(r.f.lastErr.Error(), http.StatusText(r.f.status))) {
+		if why != "" {
+			why += ": "
+		}
+		why += r.f.lastErr.Error()
+	}
+	if r.f.outcome == outFailed {
+		return fmt.Sprintf("%s: %s (%d tries)", r.t.url, why, r.f.retries+1)
+	}
+	return r.t.url + ": " + why
 }
 
 // normalizeURL drops the fragment so one page has one key.
@@ -231,6 +307,9 @@ type crawler struct {
 	lastFlush       time.Time
 	exhausted       bool
 	bar             *progress.Bar
+	// firstFailure is the first page of this run that failed and why;
+	// firstEmpty the first fetched page that gave no row.
+	firstFailure, firstEmpty string
 }
 
 // result is one processed page.
@@ -370,6 +449,12 @@ func (cr *crawler) record(batch []result) (int64, error) {
 				continue // stays queued for the next run
 			}
 			finished++
+			if cr.firstFailure == "" {
+				cr.firstFailure = failure(r)
+			}
+			if cr.firstEmpty == "" && r.f.outcome == outOK && len(r.rows) == 0 {
+				cr.firstEmpty = r.t.url
+			}
 			c := &cr.pendingCounters
 			c.Retries += r.f.retries
 			for k, v := range r.f.errorKinds {

@@ -219,6 +219,9 @@ type PPOOptions struct {
 	// first reward source): the score of a response given its prompt (token
 	// ids, EOS included when generated).
 	rewardFn func(prompt, response []int32) float64
+	// criticIsReward is set by Defaults when Critic was empty and took
+	// Reward, so that errors about the critic name --reward.
+	criticIsReward bool
 }
 
 // Defaults fills zero values with the documented defaults, except the
@@ -248,7 +251,7 @@ func (o *PPOOptions) Defaults() {
 		o.RewardTimeout = infer.DefaultRewardTimeout
 	}
 	if o.Critic == "" && o.Algo == AlgoPPO {
-		o.Critic = o.Reward
+		o.Critic, o.criticIsReward = o.Reward, true
 	}
 	if o.PtxBatch == 0 {
 		o.PtxBatch = o.MiniBatch
@@ -268,8 +271,8 @@ func PPODefaults() PPOOptions {
 	o := PPOOptions{KLCoef: 0.02, Gamma: 1, Lambda: 0.95, Clip: 0.2, ValueClip: 0.2, ClipGrad: 1, Keep: 2, LogSamples: 10}
 	o.LoRA, o.CriticLoRA = LoRADefaults(), LoRADefaults()
 	o.Defaults()
-	o.Critic, o.NumSamples = "", 0     // both depend on --reward and --algo
-	o.RefDType, o.RewardDType = "", "" // both depend on --dtype
+	o.Critic, o.criticIsReward, o.NumSamples = "", false, 0 // depend on --reward and --algo
+	o.RefDType, o.RewardDType = "", ""                      // depend on --dtype
 	return o
 }
 

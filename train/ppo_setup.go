@@ -162,9 +162,15 @@ func (r *ppoRun) loadModels(resumeFrom string) error {
 		return fmt.Errorf("--max-prompt-len %d + --max-new-tokens %d = %d tokens is above the context of --policy %s (%d positions)",
 			o.MaxPromptLen, o.MaxNewTokens, maxSeq, o.Policy, cfg.MaxPositions)
 	}
-	actorDir, criticDir := o.Policy, o.Critic
+	// The critic starts from --reward unless --critic was given: errors
+	// about its checkpoint name the flag the user gave.
+	actorDir, criticDir, criticFlag := o.Policy, o.Critic, "--critic"
+	criticWhy := "the critic starts from a reward model (rlhf rm)"
+	if o.criticIsReward {
+		criticFlag, criticWhy = "--reward", "train one with rlhf rm (it is also the critic's start)"
+	}
 	if resumeFrom != "" {
-		actorDir, criticDir = resumeFrom, filepath.Join(resumeFrom, CriticDir)
+		actorDir, criticDir, criticFlag = resumeFrom, filepath.Join(resumeFrom, CriticDir), "the checkpoint's critic"
 	}
 	var err error
 	if r.actor, r.tok, err = loadModel("--policy", actorDir, maxSeq, o.Template); err != nil {
@@ -183,19 +189,19 @@ func (r *ppoRun) loadModels(resumeFrom string) error {
 	}
 	models := []*model.Model{r.actor, r.ref}
 	if o.critic() {
-		critic, criticTok, err := loadModel("--critic", criticDir, maxSeq, "")
+		critic, criticTok, err := loadModel(criticFlag, criticDir, maxSeq, "")
 		if err != nil {
 			return err
 		}
 		if !critic.HasScoreHead() {
-			return fmt.Errorf("--critic %s: the checkpoint has no score head; the critic starts from a reward model (rlhf rm)", criticDir)
+			return fmt.Errorf("%s %s: the checkpoint has no score head; %s", criticFlag, criticDir, criticWhy)
 		}
 		if err := infer.SameTokenizer(r.tok, criticTok); err != nil {
-			return fmt.Errorf("--policy and --critic: %w", err)
+			return fmt.Errorf("--policy and %s: %w", criticFlag, err)
 		}
 		r.critic = critic
 		if r.criticSaver, err = newModelSaver(r.critic); err != nil {
-			return fmt.Errorf("--critic %w", err)
+			return fmt.Errorf("%s %w", criticFlag, err)
 		}
 		models = append(models, critic)
 	}

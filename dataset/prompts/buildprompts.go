@@ -72,8 +72,9 @@ type builder struct {
 
 	pairs   map[string][]*pairStats // task → per source
 	drops   map[string]map[string]int64
-	bad     []int64 // malformed records per source
-	records []int64 // examples read per source
+	bad     []int64  // malformed records per source
+	badAt   []string // the first malformed record of each source and why
+	records []int64  // examples read per source
 	pass    int
 	keep    map[string]bool // tasks whose candidates keep fields (repetition)
 	rows    map[string][]*candidate
@@ -147,6 +148,7 @@ func Run(ctx context.Context, opts Options) (*Report, error) {
 		return nil, err
 	}
 	b.bad = make([]int64, len(b.sources))
+	b.badAt = make([]string, len(b.sources))
 	b.records = make([]int64, len(b.sources))
 	for _, t := range dataset.Tasks {
 		b.drops[t] = map[string]int64{}
@@ -174,6 +176,9 @@ func Run(ctx context.Context, opts Options) (*Report, error) {
 		}
 	}
 	slog.Info("build-prompts: pass 1 done", "records", n)
+	if err := b.checkSources(); err != nil {
+		return nil, err
+	}
 
 	// Plan the mix.
 	natural := map[string]float64{}
@@ -260,10 +265,61 @@ func Run(ctx context.Context, opts Options) (*Report, error) {
 	}
 
 	rep := b.finish(plans, weights)
+	if rep.Rows == 0 && opts.Total > 0 {
+		return nil, b.noRows(n)
+	}
 	if err := b.write(rep); err != nil {
 		return nil, err
 	}
 	return rep, nil
+}
+
+// checkSources refuses a source that gave no record: an empty input, or
+// one whose every record is malformed (most likely the wrong adapter or
+// columns), rather than build from the other sources as if it were fine.
+func (b *builder) checkSources() error {
+	for i, s := range b.sources {
+		if b.records[i] > 0 {
+			continue
+		}
+		if b.bad[i] > 0 {
+			return fmt.Errorf("source %s (%s): all %d records are malformed, the first at %s", s.Name, s.Path, b.bad[i], b.badAt[i])
+		}
+		return fmt.Errorf("source %s (%s): no records (empty input)", s.Name, s.Path)
+	}
+	return nil
+}
+
+// noRows is the error of a run whose every candidate was dropped: the
+// records read and the drop counts, the most common reason first.
+func (b *builder) noRows(records int64) error {
+	total := map[string]int64{}
+	for _, m := range b.drops {
+		for k, v := range m {
+			total[k] += v
+		}
+	}
+	keys := make([]string, 0, len(total))
+	for k, v := range total {
+		if v > 0 {
+			keys = append(keys, k)
+		}
+	}
+	sort.Slice(keys, func(i, j int) bool {
+		if total[keys[i]] != total[keys[j]] {
+			return total[keys[i]] > total[keys[j]]
+		}
+		return keys[i] < keys[j]
+	})
+	parts := make([]string, len(keys))
+	for i, k := range keys {
+		parts[i] = fmt.Sprintf("%s=%d", k, total[k])
+	}
+	why := "no task of the mix could use them"
+	if len(parts) > 0 {
+		why = "every candidate was dropped (" + strings.Join(parts, ", ") + "; see --langs and the length limits)"
+	}
+	return fmt.Errorf("no rows built from %d records of %d source(s): %s", records, len(b.sources), why)
 }
 
 // heapCap bounds the keys kept per (task, source) in pass 1: no pair can
@@ -379,6 +435,9 @@ func (b *builder) readAll(ctx context.Context, total int64, what string) (int64,
 			}
 			badFn := func(pos string, err error) {
 				bad++
+				if b.pass == 1 && bad == 1 {
+					b.badAt[i] = fmt.Sprintf("%s: %v", pos, err)
+				}
 				if b.pass == 1 && bad <= int64(b.opts.MaxBadReported) {
 					slog.Warn("build-prompts: skipping malformed record", "source", s.Name, "at", pos, "err", err)
 				}

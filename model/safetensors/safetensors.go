@@ -134,6 +134,72 @@ type headerEntry struct {
 // gigabytes (real headers are well under 10 MB).
 const maxHeader = 100 << 20
 
+// Info is what a safetensors header says of one tensor: its dtype and
+// shape (no data).
+type Info struct {
+	DType DType
+	Shape []int
+}
+
+// NumElements is the product of the shape.
+func (i Info) NumElements() int { return Tensor{Shape: i.Shape}.NumElements() }
+
+// header is a parsed and checked safetensors header.
+type header struct {
+	entries   map[string]headerEntry
+	meta      map[string]string
+	dataStart int64
+}
+
+// readHeader reads and checks the header of an open safetensors file: every
+// dtype is known and every tensor's data fits the file.
+func readHeader(f *os.File, path string) (*header, error) {
+	st, err := f.Stat()
+	if err != nil {
+		return nil, err
+	}
+	var lenBuf [8]byte
+	if _, err := io.ReadFull(f, lenBuf[:]); err != nil {
+		return nil, fmt.Errorf("%s: not a safetensors file: %w", path, err)
+	}
+	hlen := binary.LittleEndian.Uint64(lenBuf[:])
+	if hlen > maxHeader || int64(hlen)+8 > st.Size() {
+		return nil, fmt.Errorf("%s: not a safetensors file (header length %d, file size %d)", path, hlen, st.Size())
+	}
+	hbuf := make([]byte, hlen)
+	if _, err := io.ReadFull(f, hbuf); err != nil {
+		return nil, fmt.Errorf("%s: reading header: %w", path, err)
+	}
+	var raw map[string]json.RawMessage
+	if err := json.Unmarshal(hbuf, &raw); err != nil {
+		return nil, fmt.Errorf("%s: header is not JSON: %w", path, err)
+	}
+	h := &header{entries: make(map[string]headerEntry, len(raw)), dataStart: int64(8 + hlen)}
+	dataLen := st.Size() - h.dataStart
+	for name, msg := range raw {
+		if name == "__metadata__" {
+			if err := json.Unmarshal(msg, &h.meta); err != nil {
+				return nil, fmt.Errorf("%s: __metadata__: %w", path, err)
+			}
+			continue
+		}
+		var e headerEntry
+		if err := json.Unmarshal(msg, &e); err != nil {
+			return nil, fmt.Errorf("%s: tensor %q: %w", path, name, err)
+		}
+		if e.DType.Size() == 0 {
+			return nil, fmt.Errorf("%s: tensor %q: unsupported dtype %q", path, name, e.DType)
+		}
+		begin, end := e.DataOffsets[0], e.DataOffsets[1]
+		if begin < 0 || end < begin || end > dataLen || end-begin != int64(Info{Shape: e.Shape}.NumElements()*e.DType.Size()) {
+			return nil, fmt.Errorf("%s: tensor %q: data offsets %v do not fit dtype %s shape %v (data section %d bytes)",
+				path, name, e.DataOffsets, e.DType, e.Shape, dataLen)
+		}
+		h.entries[name] = e
+	}
+	return h, nil
+}
+
 // ReadFile reads every tensor of one safetensors file, and its metadata.
 func ReadFile(path string) (map[string]Tensor, map[string]string, error) {
 	f, err := os.Open(path)
@@ -141,57 +207,38 @@ func ReadFile(path string) (map[string]Tensor, map[string]string, error) {
 		return nil, nil, err
 	}
 	defer f.Close()
-	st, err := f.Stat()
+	h, err := readHeader(f, path)
 	if err != nil {
 		return nil, nil, err
 	}
-	var lenBuf [8]byte
-	if _, err := io.ReadFull(f, lenBuf[:]); err != nil {
-		return nil, nil, fmt.Errorf("%s: not a safetensors file: %w", path, err)
-	}
-	hlen := binary.LittleEndian.Uint64(lenBuf[:])
-	if hlen > maxHeader || int64(hlen)+8 > st.Size() {
-		return nil, nil, fmt.Errorf("%s: not a safetensors file (header length %d, file size %d)", path, hlen, st.Size())
-	}
-	hbuf := make([]byte, hlen)
-	if _, err := io.ReadFull(f, hbuf); err != nil {
-		return nil, nil, fmt.Errorf("%s: reading header: %w", path, err)
-	}
-	var raw map[string]json.RawMessage
-	if err := json.Unmarshal(hbuf, &raw); err != nil {
-		return nil, nil, fmt.Errorf("%s: header is not JSON: %w", path, err)
-	}
-	dataStart := int64(8 + hlen)
-	dataLen := st.Size() - dataStart
-	tensors := make(map[string]Tensor, len(raw))
-	var meta map[string]string
-	for name, msg := range raw {
-		if name == "__metadata__" {
-			if err := json.Unmarshal(msg, &meta); err != nil {
-				return nil, nil, fmt.Errorf("%s: __metadata__: %w", path, err)
-			}
-			continue
-		}
-		var e headerEntry
-		if err := json.Unmarshal(msg, &e); err != nil {
-			return nil, nil, fmt.Errorf("%s: tensor %q: %w", path, name, err)
-		}
-		t := Tensor{DType: e.DType, Shape: e.Shape}
-		if e.DType.Size() == 0 {
-			return nil, nil, fmt.Errorf("%s: tensor %q: unsupported dtype %q", path, name, e.DType)
-		}
-		begin, end := e.DataOffsets[0], e.DataOffsets[1]
-		if begin < 0 || end < begin || end > dataLen || end-begin != int64(t.NumElements()*e.DType.Size()) {
-			return nil, nil, fmt.Errorf("%s: tensor %q: data offsets %v do not fit dtype %s shape %v (data section %d bytes)",
-				path, name, e.DataOffsets, e.DType, e.Shape, dataLen)
-		}
-		t.Data = make([]byte, end-begin)
-		if _, err := f.ReadAt(t.Data, dataStart+begin); err != nil {
+	tensors := make(map[string]Tensor, len(h.entries))
+	for name, e := range h.entries {
+		t := Tensor{DType: e.DType, Shape: e.Shape, Data: make([]byte, e.DataOffsets[1]-e.DataOffsets[0])}
+		if _, err := f.ReadAt(t.Data, h.dataStart+e.DataOffsets[0]); err != nil {
 			return nil, nil, fmt.Errorf("%s: tensor %q: %w", path, name, err)
 		}
 		tensors[name] = t
 	}
-	return tensors, meta, nil
+	return tensors, h.meta, nil
+}
+
+// ReadHeader reads only the header of one safetensors file: each tensor's
+// dtype and shape, and the metadata. No tensor data is read.
+func ReadHeader(path string) (map[string]Info, map[string]string, error) {
+	f, err := os.Open(path)
+	if err != nil {
+		return nil, nil, err
+	}
+	defer f.Close()
+	h, err := readHeader(f, path)
+	if err != nil {
+		return nil, nil, err
+	}
+	infos := make(map[string]Info, len(h.entries))
+	for name, e := range h.entries {
+		infos[name] = Info{DType: e.DType, Shape: e.Shape}
+	}
+	return infos, h.meta, nil
 }
 
 // IndexFile is the name of the index of a sharded checkpoint.
@@ -208,11 +255,27 @@ type index struct {
 // ReadDir reads a checkpoint directory: model.safetensors.index.json and its
 // shards if the index exists, else model.safetensors.
 func ReadDir(dir string) (map[string]Tensor, error) {
+	return readDir(dir, func(p string) (map[string]Tensor, error) {
+		t, _, err := ReadFile(p)
+		return t, err
+	})
+}
+
+// ReadDirHeaders is ReadDir reading only the headers: each tensor's dtype
+// and shape.
+func ReadDirHeaders(dir string) (map[string]Info, error) {
+	return readDir(dir, func(p string) (map[string]Info, error) {
+		t, _, err := ReadHeader(p)
+		return t, err
+	})
+}
+
+func readDir[T any](dir string, readFile func(path string) (map[string]T, error)) (map[string]T, error) {
 	idxPath := filepath.Join(dir, IndexFile)
 	raw, err := os.ReadFile(idxPath)
 	if os.IsNotExist(err) {
 		p := filepath.Join(dir, SingleFile)
-		t, _, err := ReadFile(p)
+		t, err := readFile(p)
 		if os.IsNotExist(err) {
 			return nil, fmt.Errorf("%s: no %s nor %s", dir, SingleFile, IndexFile)
 		}
@@ -231,10 +294,10 @@ func ReadDir(dir string) (map[string]Tensor, error) {
 		}
 		shards[s] = true
 	}
-	all := map[string]Tensor{}
+	all := map[string]T{}
 	for s := range shards {
 		p := filepath.Join(dir, s)
-		ts, _, err := ReadFile(p)
+		ts, err := readFile(p)
 		if err != nil {
 			return nil, err
 		}

@@ -5,6 +5,8 @@ import (
 	"math"
 	"os"
 	"path/filepath"
+	"reflect"
+	"strings"
 	"testing"
 )
 
@@ -80,5 +82,34 @@ func TestCorruptFile(t *testing.T) {
 	os.WriteFile(p, []byte{200, 0, 0, 0, 0, 0, 0, 0, '{'}, 0o644)
 	if _, _, err := ReadFile(p); err == nil {
 		t.Fatal("corrupt file accepted")
+	}
+}
+
+// TestReadDirHeaders: the headers alone give every tensor's dtype and
+// shape, for single and sharded checkpoints, and are checked as ReadDir
+// checks them.
+func TestReadDirHeaders(t *testing.T) {
+	for _, shard := range []int64{0, 20} {
+		dir := t.TempDir()
+		in := sample(t)
+		if err := WriteDir(dir, in, shard); err != nil {
+			t.Fatal(err)
+		}
+		infos, err := ReadDirHeaders(dir)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(infos) != len(in) {
+			t.Fatalf("shard=%d: %d headers, wrote %d tensors", shard, len(infos), len(in))
+		}
+		for n, want := range in {
+			got := infos[n]
+			if got.DType != want.DType || !reflect.DeepEqual(got.Shape, want.Shape) || got.NumElements() != want.NumElements() {
+				t.Fatalf("shard=%d: %s: header %+v, tensor %s %v", shard, n, got, want.DType, want.Shape)
+			}
+		}
+	}
+	if _, err := ReadDirHeaders(t.TempDir()); err == nil || !strings.Contains(err.Error(), SingleFile) {
+		t.Errorf("empty folder: %v", err)
 	}
 }
