@@ -1,0 +1,73 @@
+package cmd
+
+import (
+	"bytes"
+	"context"
+	"io"
+	"strings"
+	"testing"
+
+	"github.com/spf13/cobra"
+
+	"github.com/rlhf-project/rlhf/plan"
+)
+
+func runPlanCmd(t *testing.T, runF func(context.Context, io.Writer, plan.CommandOptions) error, args ...string) (string, error) {
+	t.Helper()
+	root := newRootCmd(func() *cobra.Command { return newPlanCmd(runF) })
+	var out bytes.Buffer
+	root.SetOut(&out)
+	root.SetErr(&bytes.Buffer{})
+	root.SetArgs(append([]string{"--no-progress", "plan"}, args...))
+	err := root.Execute()
+	return out.String(), err
+}
+
+func TestPlanFlagsReachOptions(t *testing.T) {
+	var got plan.CommandOptions
+	_, err := runPlanCmd(t, func(_ context.Context, _ io.Writer, o plan.CommandOptions) error { got = o; return nil },
+		"--step", "ppo", "--algo", "grpo", "--policy", "p", "--reward", "r", "--mini-batch", "4", "--max-new-tokens", "64",
+		"--lora-rank", "16", "--lora-targets", "q_proj,v_proj", "--grad-checkpoint", "--dtype", "bf16", "--ref-dtype", "f32",
+		"--device-memory", "2xA100-40G")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got.Step != "ppo" || got.Algo != "grpo" || got.PolicyPath != "p" || got.RewardPath != "r" || got.MiniBatch != 4 ||
+		got.MaxNewTokens != 64 || got.MaxPromptLen != 256 || got.LoRA.Rank != 16 || got.LoRATargets != "q_proj,v_proj" ||
+		!got.GradCheckpoint || got.DType != "bfloat16" || got.RefDType != "float32" || got.RewardDType != "" ||
+		got.DeviceMemory != "2xA100-40G" {
+		t.Fatalf("plan options %+v", got)
+	}
+	if _, err := runPlanCmd(t, nil, "--step", "kto", "--policy", "p"); err == nil || !strings.Contains(err.Error(), "--step") {
+		t.Errorf("--step kto: %v", err)
+	}
+}
+
+// TestPlanTable runs rlhf plan on the fixtures: a 1.3B actor with a 350M
+// critic does not fit one A100-40G as given and fits with the suggested
+// settings; a 0.5B SFT run with LoRA fits.
+func TestPlanTable(t *testing.T) {
+	out, err := runPlanCmd(t, nil, "--step", "ppo", "--policy", "../testdata/plan/gpt-1.3b.json",
+		"--reward", "../testdata/plan/gpt-350m.json", "--device-memory", "A100-40G")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, want := range []string{"optimizer state", "KV cache", "does not fit", "--grad-checkpoint", "with them:"} {
+		if !strings.Contains(out, want) {
+			t.Errorf("output lacks %q:\n%s", want, out)
+		}
+	}
+	if !strings.HasSuffix(strings.TrimSpace(out), "yes") {
+		t.Errorf("the suggested settings do not fit:\n%s", out)
+	}
+	out, err = runPlanCmd(t, nil, "--policy", "../testdata/plan/qwen2-0.5b.json", "--lora-rank", "16", "--device-memory", "40GiB")
+	if err != nil || !strings.Contains(out, "fits.") {
+		t.Errorf("qwen2-0.5b LoRA sft: %v\n%s", err, out)
+	}
+	if _, err := runPlanCmd(t, nil, "--step", "ppo", "--policy", "../testdata/plan/gpt-1.3b.json"); err == nil || !strings.Contains(err.Error(), "--reward") {
+		t.Errorf("ppo without --reward: %v", err)
+	}
+	if _, err := runPlanCmd(t, nil, "--policy", "../testdata/plan/gpt-1.3b.json", "--device-memory", "lots"); err == nil || !strings.Contains(err.Error(), "--device-memory") {
+		t.Errorf("--device-memory lots: %v", err)
+	}
+}
