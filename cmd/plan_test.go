@@ -4,12 +4,15 @@ import (
 	"bytes"
 	"context"
 	"io"
+	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 
 	"github.com/spf13/cobra"
 
 	"github.com/rlhf-project/rlhf/plan"
+	"github.com/rlhf-project/rlhf/train"
 )
 
 func runPlanCmd(t *testing.T, runF func(context.Context, io.Writer, plan.CommandOptions) error, args ...string) (string, error) {
@@ -69,5 +72,43 @@ func TestPlanTable(t *testing.T) {
 	}
 	if _, err := runPlanCmd(t, nil, "--policy", "../testdata/plan/gpt-1.3b.json", "--device-memory", "lots"); err == nil || !strings.Contains(err.Error(), "--device-memory") {
 		t.Errorf("--device-memory lots: %v", err)
+	}
+}
+
+// TestSFTRefusesWhatCannotFit: with --device-memory, sft estimates the
+// run first and refuses one that does not fit, printing the table; --force
+// runs it anyway; without --device-memory nothing is checked.
+func TestSFTRefusesWhatCannotFit(t *testing.T) {
+	dir := t.TempDir()
+	cfg, err := os.ReadFile("../testdata/plan/gpt-1.3b.json")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(dir, "config.json"), cfg, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	run := func(args ...string) (ran bool, stderr string, err error) {
+		root := newRootCmd(func() *cobra.Command {
+			return newSFTCmd(func(context.Context, train.SFTOptions) error { ran = true; return nil })
+		})
+		var errBuf bytes.Buffer
+		root.SetOut(&bytes.Buffer{})
+		root.SetErr(&errBuf)
+		root.SetArgs(append([]string{"--no-progress", "sft", "--model", dir, "--data", "d", "--out", "o"}, args...))
+		err = root.Execute()
+		return ran, errBuf.String(), err
+	}
+	ran, stderr, err := run("--device-memory", "A100-40G")
+	if err == nil || ran || !strings.Contains(err.Error(), "--force") || !strings.Contains(stderr, "optimizer state") {
+		t.Fatalf("1.3B full SFT on A100-40G: ran %v, err %v\n%s", ran, err, stderr)
+	}
+	if ran, stderr, err := run("--device-memory", "A100-40G", "--force"); err != nil || !ran || !strings.Contains(stderr, "--force") {
+		t.Errorf("--force: ran %v, err %v\n%s", ran, err, stderr)
+	}
+	if ran, _, err := run("--device-memory", "A100-40G", "--lora-rank", "16", "--grad-checkpoint"); err != nil || !ran {
+		t.Errorf("LoRA + checkpointing: ran %v, err %v", ran, err)
+	}
+	if ran, _, err := run(); err != nil || !ran {
+		t.Errorf("no --device-memory: ran %v, err %v", ran, err)
 	}
 }

@@ -86,8 +86,11 @@ func (o *Options) fill() {
 	if o.GradAccum == 0 {
 		o.GradAccum = 1
 	}
-	if o.MaxSeqLen == 0 {
+	if o.MaxSeqLen == 0 { // the trainers' default: min(512, the model's context)
 		o.MaxSeqLen = 512
+		if o.Policy != nil && o.Policy.MaxPositions > 0 {
+			o.MaxSeqLen = min(o.MaxSeqLen, o.Policy.MaxPositions)
+		}
 	}
 	if o.MiniBatch == 0 {
 		o.MiniBatch = 16
