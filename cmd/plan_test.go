@@ -112,3 +112,44 @@ func TestSFTRefusesWhatCannotFit(t *testing.T) {
 		t.Errorf("no --device-memory: ran %v, err %v", ran, err)
 	}
 }
+
+// TestTrainersRefuseWhatCannotFit: rm, dpo and ppo check the estimate as
+// sft does.
+func TestTrainersRefuseWhatCannotFit(t *testing.T) {
+	big, small := t.TempDir(), t.TempDir()
+	for dir, src := range map[string]string{big: "gpt-1.3b.json", small: "gpt-350m.json"} {
+		cfg, err := os.ReadFile(filepath.Join("../testdata/plan", src))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(filepath.Join(dir, "config.json"), cfg, 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for _, args := range [][]string{
+		{"rm", "--model", big, "--data", "d", "--out", "o"},
+		{"dpo", "--model", big, "--data", "d", "--out", "o"},
+		{"ppo", "--policy", big, "--reward", small, "--prompts", "p", "--out", "o"},
+	} {
+		ran := false
+		root := newRootCmd(
+			func() *cobra.Command {
+				return newRMCmd(func(context.Context, train.RMOptions) error { ran = true; return nil })
+			},
+			func() *cobra.Command {
+				return newDPOCmd(func(context.Context, train.DPOOptions) error { ran = true; return nil })
+			},
+			func() *cobra.Command {
+				return newPPOCmd(func(context.Context, train.PPOOptions) error { ran = true; return nil })
+			},
+		)
+		var errBuf bytes.Buffer
+		root.SetOut(&bytes.Buffer{})
+		root.SetErr(&errBuf)
+		root.SetArgs(append([]string{"--no-progress"}, append(args, "--device-memory", "16GiB")...))
+		err := root.Execute()
+		if err == nil || ran || !strings.Contains(errBuf.String(), "optimizer state") {
+			t.Errorf("%s on 16GiB: ran %v, err %v\n%s", args[0], ran, err, errBuf.String())
+		}
+	}
+}

@@ -315,9 +315,10 @@ func EstimateRun(o Options) (*Estimate, error) {
 	case StepRM:
 		err = add(trained("reward model", valueCfg(o.Policy), o.LoRA, false, 2*o.BatchSize, o.MaxSeqLen))
 	case StepDPO:
-		if err = add(trained("policy", o.Policy, o.LoRA, true, 2*o.BatchSize, o.MaxSeqLen)); err == nil {
-			err = add(frozen("reference", o.Policy, o.RefDType, true))
-		}
+		// The reference's log-probs are computed before training and
+		// cached (train.DPOOptions.Ref): it is not resident while the
+		// policy trains, and scoring alone needs less than training.
+		err = add(trained("policy", o.Policy, o.LoRA, true, 2*o.BatchSize, o.MaxSeqLen))
 	case StepPPO:
 		err = e.addPPO(&ms, o, compute, trained, frozen, valueCfg)
 	default:
