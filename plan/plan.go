@@ -258,10 +258,6 @@ func EstimateRun(o Options) (*Estimate, error) {
 		if i < len(o.Devices) {
 			e.Devices[i].Memory = o.Devices[i]
 		}
-		e.Devices[i].Runtime = cudaRuntime
-		if o.CPU {
-			e.Devices[i].Runtime = cpuRuntime
-		}
 	}
 	valueCfg := func(c *model.Config) *model.Config {
 		v := *c
@@ -348,6 +344,12 @@ func EstimateRun(o Options) (*Estimate, error) {
 			}
 		}
 		ms[i].Device = d
+		if len(e.Devices[d].Models) == 0 { // a device in use: the runtime's share
+			e.Devices[d].Runtime = cudaRuntime
+			if o.CPU {
+				e.Devices[d].Runtime = cpuRuntime
+			}
+		}
 		e.Devices[d].add(ms[i].Usage)
 		e.Devices[d].Models = append(e.Devices[d].Models, ms[i].Role)
 	}

@@ -17,7 +17,7 @@ type Suggestion struct {
 // first in quality: frozen models in bfloat16 (no effect on training),
 // gradient checkpointing (a third more compute), a smaller micro-batch with
 // more gradient accumulation (same updates, slower; for ppo a smaller
-// --mini-batch, which means more, smaller updates), LoRA r=16 on the critic
+// --mini-batch down to 4, which means more, smaller updates), LoRA r=16 on the critic
 // then the actor (fewer trained weights), bfloat16 compute, and last
 // shorter sequences (less context). Each is added to the ones before it
 // and kept only when it lowers the peak; the list stops at the first
@@ -78,7 +78,7 @@ func Suggest(o Options) (s []Suggestion, ok bool, err error) {
 	for !cur.Fits() {
 		var change, flags string
 		if o.Step == StepPPO {
-			if o.MiniBatch <= 1 {
+			if o.MiniBatch < 2*minPPOMiniBatch {
 				break
 			}
 			change = "smaller PPO mini-batch (more, smaller updates)"
@@ -99,6 +99,9 @@ func Suggest(o Options) (s []Suggestion, ok bool, err error) {
 		}
 		if len(s) == n {
 			break
+		}
+		if n > 0 && s[n-1].Change == change { // one line for the halvings
+			s = append(s[:n-1], s[n])
 		}
 	}
 	more := []struct {
@@ -164,9 +167,16 @@ func Suggest(o Options) (s []Suggestion, ok bool, err error) {
 		if len(s) == n {
 			break
 		}
+		if n > 0 && s[n-1].Change == s[n].Change {
+			s = append(s[:n-1], s[n])
+		}
 	}
 	return s, cur.Fits(), nil
 }
+
+// minPPOMiniBatch is the smallest --mini-batch Suggest proposes: below it
+// PPO's updates get noisy enough that LoRA is the better trade.
+const minPPOMiniBatch = 4
 
 // peak is the largest device total, less its memory: how far the
 // estimate is from fitting (the sum over devices when several overflow).
