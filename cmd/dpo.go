@@ -40,7 +40,7 @@ the best checkpoint by val_loss and publishes it in --out.`,
   rlhf dpo --model ckpt/sft --data data/comparisons --out ckpt/simpo --loss simpo --beta 2 --simpo-gamma 0.5`,
 		Args: cobra.NoArgs,
 		RunE: func(c *cobra.Command, _ []string) error {
-			if err := fc.check(c, "--model", supervisedPlan(plan.StepDPO, o.Model, o.CommonOptions)); err != nil {
+			if err := fc.check(c, "--model", o.Backend, supervisedPlan(plan.StepDPO, o.Model, o.CommonOptions)); err != nil {
 				return err
 			}
 			if runF != nil {

@@ -3,6 +3,7 @@ package cmd
 import (
 	"bytes"
 	"context"
+	"errors"
 	"io"
 	"os"
 	"path/filepath"
@@ -151,5 +152,44 @@ func TestTrainersRefuseWhatCannotFit(t *testing.T) {
 		if err == nil || ran || !strings.Contains(errBuf.String(), "optimizer state") {
 			t.Errorf("%s on 16GiB: ran %v, err %v\n%s", args[0], ran, err, errBuf.String())
 		}
+	}
+}
+
+// TestSFTChecksCUDAMemory: on the xla:cuda backend without
+// --device-memory, the check uses the GPU's memory nvidia-smi reports; on
+// the go backend, or when the query fails, nothing is checked.
+func TestSFTChecksCUDAMemory(t *testing.T) {
+	dir := t.TempDir()
+	cfg, err := os.ReadFile("../testdata/plan/gpt-1.3b.json")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(dir, "config.json"), cfg, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	defer func(q func() ([]int64, error)) { queryGPUMemory = q }(queryGPUMemory)
+	t.Setenv("RLHF_BACKEND", "")
+	run := func(gpus []int64, qerr error, args ...string) (bool, error) {
+		queryGPUMemory = func() ([]int64, error) { return gpus, qerr }
+		ran := false
+		root := newRootCmd(func() *cobra.Command {
+			return newSFTCmd(func(context.Context, train.SFTOptions) error { ran = true; return nil })
+		})
+		root.SetOut(&bytes.Buffer{})
+		root.SetErr(&bytes.Buffer{})
+		root.SetArgs(append([]string{"--no-progress", "sft", "--model", dir, "--data", "d", "--out", "o"}, args...))
+		return ran, root.Execute()
+	}
+	if ran, err := run([]int64{16 << 30}, nil, "--backend", "xla:cuda"); ran || err == nil || !strings.Contains(err.Error(), "nvidia-smi") {
+		t.Errorf("xla:cuda with a 16 GiB GPU: ran %v, err %v", ran, err)
+	}
+	if ran, err := run([]int64{16 << 30}, nil, "--backend", "go"); !ran || err != nil {
+		t.Errorf("go backend: ran %v, err %v", ran, err)
+	}
+	if ran, err := run(nil, errors.New("no nvidia-smi"), "--backend", "xla:cuda"); !ran || err != nil {
+		t.Errorf("query fails: ran %v, err %v", ran, err)
+	}
+	if ran, err := run([]int64{16 << 30}, nil, "--backend", "xla:cuda", "--device-memory", "H200"); !ran || err != nil {
+		t.Errorf("--device-memory H200 overrides the query: ran %v, err %v", ran, err)
 	}
 }

@@ -63,7 +63,7 @@ for --resume, metrics.jsonl, samples.jsonl and PNG plots. See docs/ppo.md.`,
 					return fmt.Errorf("--gamma: --algo %s rewards whole responses (γ = 1); it applies to ppo and reinforce++", o.Algo)
 				}
 			}
-			if err := fc.check(c, "--policy", ppoPlan(o)); err != nil {
+			if err := fc.check(c, "--policy", o.Backend, ppoPlan(o)); err != nil {
 				return err
 			}
 			if runF != nil {

@@ -30,7 +30,7 @@ recorded in rlhf.json (reward_mean, reward_std) for PPO to normalise with.`,
 		Example: `  rlhf rm --model ckpt/sft --data data/comparisons --out ckpt/rm --epochs 1 --lr 5e-6 --sft-data data/instruct/sft`,
 		Args:    cobra.NoArgs,
 		RunE: func(c *cobra.Command, _ []string) error {
-			if err := fc.check(c, "--model", supervisedPlan(plan.StepRM, o.Model, o.CommonOptions)); err != nil {
+			if err := fc.check(c, "--model", o.Backend, supervisedPlan(plan.StepRM, o.Model, o.CommonOptions)); err != nil {
 				return err
 			}
 			if runF != nil {

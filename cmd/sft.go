@@ -64,7 +64,7 @@ keeps the best and last checkpoints, and publishes the best model in --out.`,
 		Example: `  rlhf sft --model base/ --data data/instruct/sft --out ckpt/sft --epochs 2 --lr 1e-5 --batch-size 16 --max-seq-len 512`,
 		Args:    cobra.NoArgs,
 		RunE: func(c *cobra.Command, _ []string) error {
-			if err := fc.check(c, "--model", supervisedPlan(plan.StepSFT, o.Model, o.CommonOptions)); err != nil {
+			if err := fc.check(c, "--model", o.Backend, supervisedPlan(plan.StepSFT, o.Model, o.CommonOptions)); err != nil {
 				return err
 			}
 			if runF != nil {

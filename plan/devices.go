@@ -2,6 +2,8 @@ package plan
 
 import (
 	"fmt"
+	"os"
+	"os/exec"
 	"strconv"
 	"strings"
 )
@@ -77,3 +79,46 @@ func gpuNames() string {
 
 // GiB formats bytes in GiB.
 func GiB(b int64) string { return fmt.Sprintf("%.1f GiB", float64(b)/(1<<30)) }
+
+// ParseNvidiaSMI reads the output of `nvidia-smi
+// --query-gpu=index,memory.total --format=csv,noheader,nounits` (one "index,
+// MiB" line per GPU) and returns the memory of the GPUs visible lists (a
+// CUDA_VISIBLE_DEVICES value of indices; "" for all), in its order.
+func ParseNvidiaSMI(out, visible string) ([]int64, error) {
+	byIndex := map[string]int64{}
+	var all []int64
+	for _, line := range strings.Split(strings.TrimSpace(out), "\n") {
+		f := strings.Split(line, ",")
+		if len(f) != 2 {
+			return nil, fmt.Errorf("nvidia-smi: unexpected line %q (want index, memory.total in MiB)", line)
+		}
+		mib, err := strconv.ParseInt(strings.TrimSpace(f[1]), 10, 64)
+		if err != nil || mib <= 0 {
+			return nil, fmt.Errorf("nvidia-smi: unexpected memory.total %q", f[1])
+		}
+		byIndex[strings.TrimSpace(f[0])] = mib << 20
+		all = append(all, mib<<20)
+	}
+	if strings.TrimSpace(visible) == "" {
+		return all, nil
+	}
+	var out2 []int64
+	for _, v := range strings.Split(visible, ",") {
+		b, ok := byIndex[strings.TrimSpace(v)]
+		if !ok {
+			return nil, fmt.Errorf("CUDA_VISIBLE_DEVICES=%s: GPU %q is not one nvidia-smi lists (or not an index)", visible, v)
+		}
+		out2 = append(out2, b)
+	}
+	return out2, nil
+}
+
+// QueryCUDAMemory asks nvidia-smi for the memory of the GPUs the xla:cuda
+// backend sees (CUDA_VISIBLE_DEVICES respected when it lists indices).
+func QueryCUDAMemory() ([]int64, error) {
+	out, err := exec.Command("nvidia-smi", "--query-gpu=index,memory.total", "--format=csv,noheader,nounits").Output()
+	if err != nil {
+		return nil, fmt.Errorf("nvidia-smi: %w", err)
+	}
+	return ParseNvidiaSMI(string(out), os.Getenv("CUDA_VISIBLE_DEVICES"))
+}

@@ -177,3 +177,21 @@ func TestParseDevices(t *testing.T) {
 		}
 	}
 }
+
+func TestParseNvidiaSMI(t *testing.T) {
+	out := "0, 40960\n1, 81920\n"
+	got, err := ParseNvidiaSMI(out, "")
+	if err != nil || len(got) != 2 || got[0] != 40<<30 || got[1] != 80<<30 {
+		t.Errorf("all: %v %v", got, err)
+	}
+	got, err = ParseNvidiaSMI(out, "1")
+	if err != nil || len(got) != 1 || got[0] != 80<<30 {
+		t.Errorf("CUDA_VISIBLE_DEVICES=1: %v %v", got, err)
+	}
+	if _, err := ParseNvidiaSMI(out, "GPU-1234"); err == nil {
+		t.Error("a UUID in CUDA_VISIBLE_DEVICES: no error")
+	}
+	if _, err := ParseNvidiaSMI("No devices were found", ""); err == nil {
+		t.Error("no devices: no error")
+	}
+}
