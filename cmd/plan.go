@@ -53,7 +53,7 @@ models are spread over the devices (actor first). See docs/memory.md.`,
 	f.StringVar(&o.CriticPath, "critic", "", "ppo's critic: folder or config.json (default --reward)")
 	f.IntVar(&o.BatchSize, "batch-size", 8, "sequences (sft) or comparison pairs (rm, dpo) per micro-batch")
 	f.IntVar(&o.GradAccum, "grad-accum", 1, "micro-batches per optimizer update (no effect on memory)")
-	f.IntVar(&o.MaxSeqLen, "max-seq-len", 512, "sequence length in tokens (sft, rm, dpo)")
+	f.IntVar(&o.MaxSeqLen, "max-seq-len", 0, "sequence length in tokens (sft, rm, dpo; default: min(512, the model's context), as the trainers)")
 	f.IntVar(&o.MiniBatch, "mini-batch", 16, "ppo: sequences per update and per generation/scoring batch")
 	f.IntVar(&o.MaxPromptLen, "max-prompt-len", 256, "ppo: prompt length in tokens")
 	f.IntVar(&o.MaxNewTokens, "max-new-tokens", 128, "ppo: response length in tokens")
@@ -67,7 +67,7 @@ models are spread over the devices (actor first). See docs/memory.md.`,
 	optDTypeVar(f, &o.RewardDType, "reward-dtype", "dtype of ppo's frozen reward model (default: --dtype when 16-bit, else float32)")
 	f.StringVar(&o.DeviceMemory, "device-memory", "", "memory of each device: sizes or GPU names separated by commas (40GiB,40GiB; A100-80G; 2xA100-40G)")
 	limits(f, map[string]numRange{
-		"batch-size": atLeast(1), "grad-accum": atLeast(1), "max-seq-len": atLeast(2), "mini-batch": atLeast(1),
+		"batch-size": atLeast(1), "grad-accum": atLeast(1), "max-seq-len": atLeast(0), "mini-batch": atLeast(1),
 		"max-prompt-len": atLeast(1), "max-new-tokens": atLeast(1), "lora-rank": atLeast(0), "critic-lora-rank": atLeast(0),
 	})
 	return c

@@ -77,8 +77,13 @@ func gpuNames() string {
 	return strings.Join(names, ", ")
 }
 
-// GiB formats bytes in GiB.
-func GiB(b int64) string { return fmt.Sprintf("%.1f GiB", float64(b)/(1<<30)) }
+// GiB formats bytes in GiB, or MiB below 1 GiB.
+func GiB(b int64) string {
+	if b != 0 && b < 1<<30 {
+		return fmt.Sprintf("%.1f MiB", float64(b)/(1<<20))
+	}
+	return fmt.Sprintf("%.1f GiB", float64(b)/(1<<30))
+}
 
 // ParseNvidiaSMI reads the output of `nvidia-smi
 // --query-gpu=index,memory.total --format=csv,noheader,nounits` (one "index,

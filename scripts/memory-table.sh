@@ -11,7 +11,7 @@ cell() { # args: rlhf plan flags; prints one table cell
 	local out
 	out=$("$rlhf" plan "$@")
 	if grep -q '^fits\.$' <<<"$out"; then
-		echo "as given ($(grep 'total (peak)' <<<"$out" | head -1 | awk '{print $(NF-1)}' | paste -sd/) GiB)"
+		echo "as given ($(grep 'total (peak)' <<<"$out" | head -1 | awk '{print $(NF-1), $NF}'))"
 	elif grep -q 'no setting this plan knows' <<<"$out" || grep -q 'even with all of these' <<<"$out"; then
 		echo "does not fit"
 	else
