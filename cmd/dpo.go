@@ -5,6 +5,7 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"github.com/rlhf-project/rlhf/plan"
 	"github.com/rlhf-project/rlhf/train"
 )
 
@@ -14,6 +15,7 @@ func init() { register(func() *cobra.Command { return newDPOCmd(nil) }) }
 // train.RunDPO (tests check the flag mapping with it).
 func newDPOCmd(runF func(context.Context, train.DPOOptions) error) *cobra.Command {
 	o := train.DPODefaults()
+	var fc fitCheck
 	c := &cobra.Command{
 		Use:   "dpo --model DIR --data DATASET --out DIR",
 		Short: "Train a policy directly on comparisons (DPO, IPO or SimPO): no reward model, no sampling",
@@ -38,6 +40,9 @@ the best checkpoint by val_loss and publishes it in --out.`,
   rlhf dpo --model ckpt/sft --data data/comparisons --out ckpt/simpo --loss simpo --beta 2 --simpo-gamma 0.5`,
 		Args: cobra.NoArgs,
 		RunE: func(c *cobra.Command, _ []string) error {
+			if err := fc.check(c, "--model", o.Backend, supervisedPlan(plan.StepDPO, o.Model, o.CommonOptions)); err != nil {
+				return err
+			}
 			if runF != nil {
 				return runF(c.Context(), o)
 			}
@@ -59,5 +64,6 @@ the best checkpoint by val_loss and publishes it in --out.`,
 	limits(f, map[string]numRange{"beta": above(0), "label-smoothing": between(0, 0.5), "simpo-gamma": atLeast(0),
 		"sft-coef": atLeast(0), "stop-after": atLeast(0)})
 	bindCommonTrainFlags(f, &o.CommonOptions)
+	bindFitFlags(f, &fc)
 	return c
 }

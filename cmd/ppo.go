@@ -15,6 +15,7 @@ func init() { register(func() *cobra.Command { return newPPOCmd(nil) }) }
 // train.RunPPO (tests check the flag mapping with it).
 func newPPOCmd(runF func(context.Context, train.PPOOptions) error) *cobra.Command {
 	o := train.PPODefaults()
+	var fc fitCheck
 	c := &cobra.Command{
 		Use:   "ppo --policy SFT --reward RM --prompts DATASET --out DIR",
 		Short: "PPO (optionally PPO-ptx), GRPO, RLOO or REINFORCE++ of an SFT policy against a reward model or rule rewards",
@@ -61,6 +62,9 @@ for --resume, metrics.jsonl, samples.jsonl and PNG plots. See docs/ppo.md.`,
 				if c.Flags().Changed("gamma") && o.Algo != train.AlgoREINFORCEPP {
 					return fmt.Errorf("--gamma: --algo %s rewards whole responses (γ = 1); it applies to ppo and reinforce++", o.Algo)
 				}
+			}
+			if err := fc.check(c, "--policy", o.Backend, ppoPlan(o)); err != nil {
+				return err
 			}
 			if runF != nil {
 				return runF(c.Context(), o)
@@ -145,6 +149,7 @@ for --resume, metrics.jsonl, samples.jsonl and PNG plots. See docs/ppo.md.`,
 		"num-samples": atLeast(1), "reward-timeout": above(0),
 	})
 	bindMemoryFlags(f, &o.LoRA, &o.GradCheckpoint)
+	bindFitFlags(f, &fc)
 	bindLoRAFlags(f, &o.CriticLoRA, "critic-", "the critic")
 	optDTypeVar(f, &o.RefDType, "ref-dtype", "dtype the frozen reference policy is stored and computed in: float32, bfloat16 or float16 (default: --dtype when bfloat16/float16, else float32); with --lora-rank the reference is the actor's frozen base")
 	optDTypeVar(f, &o.RewardDType, "reward-dtype", "dtype the frozen reward model is stored and computed in (default as --ref-dtype)")

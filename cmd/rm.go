@@ -5,6 +5,7 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"github.com/rlhf-project/rlhf/plan"
 	"github.com/rlhf-project/rlhf/train"
 )
 
@@ -14,6 +15,7 @@ func init() { register(func() *cobra.Command { return newRMCmd(nil) }) }
 // train.RunRM (tests check the flag mapping with it).
 func newRMCmd(runF func(context.Context, train.RMOptions) error) *cobra.Command {
 	o := train.RMDefaults()
+	var fc fitCheck
 	c := &cobra.Command{
 		Use:   "rm --model DIR --data DATASET --out DIR",
 		Short: "Train a reward model on comparisons (K-wise groups averaged per prompt)",
@@ -28,6 +30,9 @@ recorded in rlhf.json (reward_mean, reward_std) for PPO to normalise with.`,
 		Example: `  rlhf rm --model ckpt/sft --data data/comparisons --out ckpt/rm --epochs 1 --lr 5e-6 --sft-data data/instruct/sft`,
 		Args:    cobra.NoArgs,
 		RunE: func(c *cobra.Command, _ []string) error {
+			if err := fc.check(c, "--model", o.Backend, supervisedPlan(plan.StepRM, o.Model, o.CommonOptions)); err != nil {
+				return err
+			}
 			if runF != nil {
 				return runF(c.Context(), o)
 			}
@@ -42,6 +47,7 @@ recorded in rlhf.json (reward_mean, reward_std) for PPO to normalise with.`,
 	f.StringVar(&o.SFTData, "sft-data", "", "sft dataset whose val split's reference responses centre the reward (default: the chosen responses)")
 	f.IntVar(&o.StopAfter, "stop-after", 0, "stop after this many updates of this invocation, with a checkpoint (continue with --resume)")
 	bindCommonTrainFlags(f, &o.CommonOptions)
+	bindFitFlags(f, &fc)
 	limits(f, map[string]numRange{"stop-after": atLeast(0)})
 	return c
 }

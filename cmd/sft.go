@@ -7,6 +7,7 @@ import (
 	"github.com/spf13/pflag"
 
 	"github.com/rlhf-project/rlhf/infer"
+	"github.com/rlhf-project/rlhf/plan"
 	"github.com/rlhf-project/rlhf/train"
 )
 
@@ -51,6 +52,7 @@ func bindCommonTrainFlags(f *pflag.FlagSet, o *train.CommonOptions) {
 // train.RunSFT (tests check the flag mapping with it).
 func newSFTCmd(runF func(context.Context, train.SFTOptions) error) *cobra.Command {
 	o := train.SFTDefaults()
+	var fc fitCheck
 	c := &cobra.Command{
 		Use:   "sft --model DIR --data DATASET --out DIR",
 		Short: "Supervised fine-tuning on demonstrations (loss on response tokens only)",
@@ -62,6 +64,9 @@ keeps the best and last checkpoints, and publishes the best model in --out.`,
 		Example: `  rlhf sft --model base/ --data data/instruct/sft --out ckpt/sft --epochs 2 --lr 1e-5 --batch-size 16 --max-seq-len 512`,
 		Args:    cobra.NoArgs,
 		RunE: func(c *cobra.Command, _ []string) error {
+			if err := fc.check(c, "--model", o.Backend, supervisedPlan(plan.StepSFT, o.Model, o.CommonOptions)); err != nil {
+				return err
+			}
 			if runF != nil {
 				return runF(c.Context(), o)
 			}
@@ -76,6 +81,7 @@ keeps the best and last checkpoints, and publishes the best model in --out.`,
 	f.BoolVar(&o.Pack, "pack", false, "pack several examples per row (examples in a row can attend to each other)")
 	f.IntVar(&o.StopAfter, "stop-after", 0, "stop after this many updates of this invocation, with a checkpoint (continue with --resume)")
 	bindCommonTrainFlags(f, &o.CommonOptions)
+	bindFitFlags(f, &fc)
 	limits(f, map[string]numRange{"stop-after": atLeast(0)})
 	return c
 }
