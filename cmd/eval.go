@@ -25,7 +25,10 @@ response) and mean response lengths; with --reward-fn, also the mean rule reward
 of each side (over the prompts with a reference answer for the rules that
 compare with one). Any two language-model checkpoints can be compared, whatever
 trained them (sft, dpo, ppo, grpo, ...). Writes --out/eval.json and the response
-datasets --out/policy and --out/baseline (kind response) for reading and labelling.`,
+datasets --out/policy and --out/baseline (kind response) for reading and labelling.
+
+With disjoint prompt pools (build-prompts --pools), --prompts is the held-out
+eval pool (OUT/eval/prompts), never a pool a model trained on.`,
 		Example: `  rlhf eval --policy ckpt/ppo --baseline ckpt/sft --reward ckpt/rm --prompts data/instruct/prompts/val --out eval/ppo-vs-sft
   rlhf eval --policy ckpt/grpo --baseline ckpt/ppo --reward ckpt/rm --reward-fn exact-match --reward-fn contains \
       --prompts data/instruct/prompts/val --out eval/grpo-vs-ppo`,
