@@ -38,7 +38,7 @@ func TestDemoEndToEnd(t *testing.T) {
 	if err != nil || len(qa) == 0 {
 		t.Fatalf("scraped qa: %d rows, %v", len(qa), err)
 	}
-	sft, err := dataset.ReadAll[dataset.SFT](filepath.Join(out, "instruct", "sft", "train"))
+	sft, err := dataset.ReadAll[dataset.SFT](filepath.Join(out, "instruct", "sft", "sft", "train"))
 	if err != nil || len(sft) < 100 {
 		t.Fatalf("sft data: %d rows, %v", len(sft), err)
 	}

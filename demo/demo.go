@@ -129,8 +129,10 @@ var artefacts = []struct{ path, what string }{
 	{"qa-zhihu", "qa dataset scraped from the Zhihu-style pages (with votes)"},
 	{"comparisons-votes", "comparisons from Zhihu up-votes"},
 	{"instruct/report.md", "build-prompts report: task mix target vs achieved"},
-	{"instruct/prompts", "prompt datasets (train/val) for PPO"},
-	{"instruct/sft", "sft datasets (train/val)"},
+	{"instruct/sft/sft", "sft pool: demonstrations (train/val) SFT trains on"},
+	{"instruct/rm/prompts", "rm pool: prompts (train/val) the RM's comparisons are sampled on"},
+	{"instruct/ppo/prompts", "ppo pool: prompts (train/val) PPO trains on"},
+	{"instruct/eval/prompts", "eval pool: held-out prompts eval compares on"},
 	{"base", "the tiny randomly initialised base model (Hugging Face layout)"},
 	{"ckpt/sft", "SFT model, metrics.jsonl and loss plots"},
 	{"samples", "K sampled answers per prompt from the SFT model (response dataset)"},
@@ -150,5 +152,5 @@ func printArtefacts(w io.Writer, out string, took time.Duration) {
 		fmt.Fprintf(w, "  %-22s %s\n", a.path, a.what)
 	}
 	fmt.Fprintf(w, "\nLook inside: rlhf inspect %s  (or DuckDB/pandas on the part-*.parquet files)\n",
-		filepath.Join(out, "instruct", "sft", "train"))
+		filepath.Join(out, "instruct", "sft", "sft", "train"))
 }

@@ -714,6 +714,11 @@ func (b *builder) write(rep *Report) error {
 		pool := b.assignPools(b.pools)
 		for i, p := range b.pools {
 			train, val := b.split(func(c *candidate) bool { return pool[c] == i })
+			if p.Name == EvalPool {
+				// Held out: nothing trains on it, so all of it is val,
+				// where eval reads a folder with splits.
+				train, val = nil, append(train, val...)
+			}
 			parts = append(parts, part{p.Name, train, val})
 			pr := PoolReport{Name: p.Name, SharePct: round2(100 * p.Share), TrainRows: int64(len(train)), ValRows: int64(len(val)), Tasks: map[string]int64{}}
 			for _, c := range append(slices.Clone(train), val...) {

@@ -129,7 +129,11 @@ func TestPoolsEndToEnd(t *testing.T) {
 				t.Errorf("pool %s task %s: %d rows, want about %.1f of %d", p.Name, task, tasks[task], share*float64(rows), rows)
 			}
 		}
-		if p.ValRows == 0 || p.TrainRows == 0 {
+		if p.Name == EvalPool {
+			if p.TrainRows != 0 || p.ValRows == 0 {
+				t.Errorf("eval pool: train %d val %d; want all in val", p.TrainRows, p.ValRows)
+			}
+		} else if p.ValRows == 0 || p.TrainRows == 0 {
 			t.Errorf("pool %s: train %d val %d", p.Name, p.TrainRows, p.ValRows)
 		}
 	}
