@@ -39,7 +39,7 @@ func TestDemoEndToEnd(t *testing.T) {
 		t.Fatalf("scraped qa: %d rows, %v", len(qa), err)
 	}
 	sft, err := dataset.ReadAll[dataset.SFT](filepath.Join(out, "instruct", "sft", "sft", "train"))
-	if err != nil || len(sft) < 100 {
+	if err != nil || len(sft) < 80 {
 		t.Fatalf("sft data: %d rows, %v", len(sft), err)
 	}
 	cmp, err := dataset.ReadAll[dataset.Comparison](filepath.Join(out, "comparisons"))
