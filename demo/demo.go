@@ -125,10 +125,12 @@ func writeInputs(dir string) error {
 
 var artefacts = []struct{ path, what string }{
 	{"pipeline.yaml", "the pipeline that produced all of this (rerun or adapt: rlhf pipeline --config PATH)"},
+	{"_pipeline_state.json", "the pipeline's record of the steps done (a rerun skips them)"},
+	{"inputs", "the embedded sample NLP datasets build-prompts read"},
 	{"qa", "qa dataset scraped from the Baike-style pages"},
 	{"qa-zhihu", "qa dataset scraped from the Zhihu-style pages (with votes)"},
 	{"comparisons-votes", "comparisons from Zhihu up-votes"},
-	{"instruct/report.md", "build-prompts report: task mix target vs achieved"},
+	{"instruct/report.md", "build-prompts report: task mix target vs achieved, rows per pool and task"},
 	{"instruct/sft/sft", "sft pool: demonstrations (train/val) SFT trains on"},
 	{"instruct/rm/prompts", "rm pool: prompts (train/val) the RM's comparisons are sampled on"},
 	{"instruct/ppo/prompts", "ppo pool: prompts (train/val) PPO trains on"},
@@ -139,17 +141,20 @@ var artefacts = []struct{ path, what string }{
 	{"comparisons", "synthetic K-wise comparisons (reference-overlap preference)"},
 	{"ckpt/rm", "reward model (score head), metrics and accuracy plots"},
 	{"ckpt/ppo", "PPO-ptx policy, metrics.jsonl and plots"},
-	{"eval/eval.json", "PPO policy vs SFT under the reward model: win rate, rewards, KL"},
+	{"eval/eval.json", "PPO policy vs SFT under the reward model and the gold rule: win rates, rewards, KL"},
+	{"eval/policy", "PPO's answers to the eval prompts (response dataset)"},
+	{"eval/baseline", "SFT's answers to the eval prompts (response dataset)"},
 }
 
 func printArtefacts(w io.Writer, out string, took time.Duration) {
-	fmt.Fprintf(w, "\nrlhf demo finished in %s. Artefacts under %s:\n", took.Round(time.Second), out)
+	printSummary(w, out)
+	fmt.Fprintf(w, "\nrlhf demo finished in %s. Everything it wrote:\n", took.Round(time.Second))
 	for _, a := range artefacts {
 		p := filepath.Join(out, a.path)
 		if _, err := os.Stat(p); errors.Is(err, fs.ErrNotExist) {
 			continue
 		}
-		fmt.Fprintf(w, "  %-22s %s\n", a.path, a.what)
+		fmt.Fprintf(w, "  %s\n      %s\n", p, a.what)
 	}
 	fmt.Fprintf(w, "\nLook inside: rlhf inspect %s  (or DuckDB/pandas on the part-*.parquet files)\n",
 		filepath.Join(out, "instruct", "sft", "sft", "train"))

@@ -578,7 +578,7 @@ func goldStats(idx []int, p, b *evalSide, fn string) *GoldStats {
 	g.WinLow, g.WinHigh = evalWilson(g.WinRate, n, 1.959964)
 	g.ProxyWinRate = (float64(pw) + 0.5*float64(pt)) / n
 	if g.ProxyWinRate-g.WinRate > GoldGap {
-		g.Warning = fmt.Sprintf("the reward model's win rate %.3f exceeds the gold judge's %.3f by more than %.0f points on these %d prompts: the policy may exploit the reward model (reward hacking)",
+		g.Warning = fmt.Sprintf("the reward model's win rate %.3f exceeds the gold judge's %.3f by more than %.0f points on the %d prompt(s) the gold judge scored: the policy may exploit the reward model (reward hacking)",
 			g.ProxyWinRate, g.WinRate, 100*GoldGap, g.N)
 	}
 	return g
