@@ -21,7 +21,7 @@ func newGenerateCmd(runF func(context.Context, infer.GenerateOptions) error) *co
 
 With disjoint prompt pools (build-prompts --pools), sample the rm pool's prompts
 (OUT/rm/prompts) for the comparisons the reward model trains on.`,
-		Args:  cobra.NoArgs,
+		Args: cobra.NoArgs,
 		RunE: func(c *cobra.Command, _ []string) error {
 			if runF != nil {
 				return runF(c.Context(), opts)
