@@ -35,7 +35,7 @@ func TestDemoEndToEnd(t *testing.T) {
 	for _, want := range []string{"rlhf demo finished", "SFT", "PPO", "RM reward (proxy)", "RM win rate vs SFT [95% CI]",
 		"gold win rate vs SFT [95% CI]", "KL to SFT (nats)", "mean length (tokens)", "Sample answers", "prompt: ", "SFT: ", "| PPO: ",
 		filepath.Join(out, "eval", "eval.json"), filepath.Join(out, "eval", "policy"), filepath.Join(out, "ckpt", "ppo"),
-		filepath.Join(out, "instruct", "eval", "prompts"), filepath.Join(out, "pipeline.yaml")} {
+		filepath.Join(out, "instruct", "eval", "prompts"), filepath.Join(out, "pipeline.yaml"), filepath.Join(out, "report.html")} {
 		if !strings.Contains(stdout, want) {
 			t.Errorf("stdout lacks %q:\n%s", want, stdout)
 		}

@@ -25,6 +25,7 @@ import (
 
 	"github.com/rlhf-project/rlhf/atomicfile"
 	"github.com/rlhf-project/rlhf/pipeline"
+	"github.com/rlhf-project/rlhf/report"
 	"github.com/rlhf-project/rlhf/scrape/demosite"
 )
 
@@ -92,6 +93,9 @@ func Run(ctx context.Context, w io.Writer, opts Options, run pipeline.StepFunc) 
 	if err != nil {
 		return err
 	}
+	if err := report.Write(out, filepath.Join(out, "report.html")); err != nil {
+		return fmt.Errorf("report: %w", err)
+	}
 	printArtefacts(w, out, time.Since(start))
 	return nil
 }
@@ -125,6 +129,7 @@ func writeInputs(dir string) error {
 
 var artefacts = []struct{ path, what string }{
 	{"pipeline.yaml", "the pipeline that produced all of this (rerun or adapt: rlhf pipeline --config PATH)"},
+	{"report.html", "the report: data, curves, eval and answers in one HTML page (open it in a browser)"},
 	{"_pipeline_state.json", "the pipeline's record of the steps done (a rerun skips them)"},
 	{"inputs", "the embedded sample NLP datasets build-prompts read"},
 	{"qa", "qa dataset scraped from the Baike-style pages"},
