@@ -264,7 +264,7 @@ var funcs = template.FuncMap{
 		}
 		return fmt.Sprintf("%.1f", x)
 	},
-	"ci": func(p, lo, hi float64) string { return fmt.Sprintf("%.3f [%.3f, %.3f]", p, lo, hi) },
+	"ci":   func(p, lo, hi float64) string { return fmt.Sprintf("%.3f [%.3f, %.3f]", p, lo, hi) },
 	"task": func(m map[string]infer.EvalStats, t string) infer.EvalStats { return m[t] },
 }
 
