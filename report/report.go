@@ -18,6 +18,7 @@ import (
 	"path/filepath"
 	"sort"
 	"strings"
+	"unicode/utf8"
 
 	"github.com/rlhf-project/rlhf/atomicfile"
 	"github.com/rlhf-project/rlhf/dataset"
@@ -74,9 +75,41 @@ type page struct {
 }
 
 type dataSection struct {
-	Path  string
-	Rep   prompts.Report
-	Tasks []string // tasks with rows
+	Path    string
+	Rep     prompts.Report
+	Tasks   []string // tasks with rows
+	Lengths []lengths
+}
+
+// lengths are the character-length percentiles of one pool's (or the
+// unpooled build's) demonstrations.
+type lengths struct {
+	Name                     string
+	Rows                     int
+	PromptP50, PromptP90     int
+	ResponseP50, ResponseP90 int
+}
+
+// lengthsOf reads the sft datasets under dir (train and val).
+func lengthsOf(name, dir string) (lengths, bool) {
+	var p, r []int
+	for _, split := range []string{"train", "val"} {
+		rows, err := dataset.ReadAll[dataset.SFT](filepath.Join(dir, split))
+		if err != nil {
+			continue
+		}
+		for _, x := range rows {
+			p = append(p, utf8.RuneCountInString(x.Prompt))
+			r = append(r, utf8.RuneCountInString(x.Response))
+		}
+	}
+	if len(p) == 0 {
+		return lengths{}, false
+	}
+	sort.Ints(p)
+	sort.Ints(r)
+	q := func(a []int, f float64) int { return a[min(len(a)-1, int(f*float64(len(a))))] }
+	return lengths{name, len(p), q(p, 0.5), q(p, 0.9), q(r, 0.5), q(r, 0.9)}, true
 }
 
 type runSection struct {
@@ -118,6 +151,17 @@ func build(dir string) (*page, error) {
 				for _, t := range rep.Tasks {
 					if t.Rows > 0 {
 						ds.Tasks = append(ds.Tasks, t.Task)
+					}
+				}
+				base := filepath.Dir(path)
+				if len(rep.Pools) == 0 {
+					if l, ok := lengthsOf("all", filepath.Join(base, "sft")); ok {
+						ds.Lengths = append(ds.Lengths, l)
+					}
+				}
+				for _, pl := range rep.Pools {
+					if l, ok := lengthsOf(pl.Name, filepath.Join(base, pl.Name, "sft")); ok {
+						ds.Lengths = append(ds.Lengths, l)
 					}
 				}
 				p.Data = append(p.Data, ds)
@@ -287,6 +331,9 @@ th:first-child,td:first-child{text-align:left}.plots{display:flex;flex-wrap:wrap
 {{if .Rep.Pools}}{{$tasks := .Tasks}}<p>Disjoint prompt pools (rows per task):</p>
 <table><tr><th>pool</th><th>share %</th><th>train</th><th>val</th>{{range $tasks}}<th>{{.}}</th>{{end}}</tr>
 {{range .Rep.Pools}}{{$p := .}}<tr><td>{{.Name}}</td><td>{{pct .SharePct}}</td><td>{{.TrainRows}}</td><td>{{.ValRows}}</td>{{range $tasks}}<td>{{index $p.Tasks .}}</td>{{end}}</tr>{{end}}</table>{{end}}
+{{if .Lengths}}<p>Lengths in characters (demonstrations):</p>
+<table><tr><th>pool</th><th>rows</th><th>prompt p50</th><th>prompt p90</th><th>response p50</th><th>response p90</th></tr>
+{{range .Lengths}}<tr><td>{{.Name}}</td><td>{{.Rows}}</td><td>{{.PromptP50}}</td><td>{{.PromptP90}}</td><td>{{.ResponseP50}}</td><td>{{.ResponseP90}}</td></tr>{{end}}</table>{{end}}
 {{else}}<p class="note">No build-prompts report under this folder.</p>{{end}}
 </section>
 <section id="training"><h2>Training</h2>

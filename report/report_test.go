@@ -39,6 +39,16 @@ func runFolder(t *testing.T) string {
 		Tasks: []prompts.TaskReport{{Task: "generation", Rows: 20, TargetPct: 45.6, AchievedPct: 66.7}, {Task: "closed_qa", Rows: 10}},
 		Pools: []prompts.PoolReport{{Name: "sft", SharePct: 90, Rows: 27, TrainRows: 24, ValRows: 3, Tasks: map[string]int64{"generation": 18, "closed_qa": 9}},
 			{Name: "eval", SharePct: 10, Rows: 3, ValRows: 3, Tasks: map[string]int64{"generation": 2, "closed_qa": 1}}}})
+	for _, split := range []string{"train", "val"} {
+		w, err := dataset.Create[dataset.SFT](filepath.Join(dir, "instruct", "sft", "sft", split), dataset.WriterOptions{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		w.Write(dataset.SFT{Task: "generation", Prompt: "写一首诗", Response: "abcdefghij"})
+		if err := w.Close(); err != nil {
+			t.Fatal(err)
+		}
+	}
 	var sft, rm, ppo []string
 	for s := 1; s <= 10; s++ {
 		sft = append(sft, `{"step":`+itoa(s)+`,"loss":`+itoa(10-s)+`}`)
@@ -77,7 +87,7 @@ func TestWriteReport(t *testing.T) {
 	}
 	b, _ := os.ReadFile(out)
 	page := string(b)
-	for _, want := range []string{`id="data"`, `id="training"`, `id="eval"`, "Disjoint prompt pools", "<td>eval</td>",
+	for _, want := range []string{`id="data"`, `id="training"`, `id="eval"`, "Disjoint prompt pools", "<td>eval</td>", "<tr><td>sft</td><td>2</td><td>4</td><td>4</td><td>10</td><td>10</td></tr>",
 		`id="run-sft"`, `id="run-rm"`, `id="run-ppo"`, "held-out accuracy 0.625", "Reward (mean ± std over the rollout)", "(band: ± std)",
 		"KL to the reference", "Entropy", "Value loss", "Clip fraction", "0.250 [0.010, 0.800] n=2 (contains)", "exceeds the gold judge",
 		"after &lt;b&gt;bold&lt;/b&gt;", "&lt;script&gt;"} {
