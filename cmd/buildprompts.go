@@ -2,6 +2,8 @@ package cmd
 
 import (
 	"fmt"
+	"io"
+	"path/filepath"
 
 	"github.com/spf13/cobra"
 
@@ -21,6 +23,15 @@ and the qa datasets of "rlhf scrape" into instruction prompts (OUT/prompts, for
 PPO) and demonstrations (OUT/sft, for SFT), each split into train and val, in a
 chosen task mix, with OUT/report.md and OUT/report.json.
 
+--pools splits the prompts into disjoint pools, as InstructGPT used separate
+prompt sets for SFT, the reward model and PPO: --pools sft=0.2,rm=0.4,ppo=0.4
+writes OUT/sft, OUT/rm, OUT/ppo and a held-out OUT/eval (10% unless listed),
+each with prompts/{train,val} and sft/{train,val}, in place of OUT/prompts and
+OUT/sft. No prompt and no near-duplicate is in two pools, and every pool keeps
+the task mix. Give sft its pool's sft/ (sft --data), generate and comparisons
+the rm pool (rm --data comes from them), ppo the ppo pool's prompts/ and eval
+the eval pool's prompts/.
+
 A source is [task=]adapter:path[?field=column,...]; adapters: ` + fmt.Sprint(prompts.AdapterNames()) + `.
 See docs/build-prompts.md for the adapters' columns, the template format and the
 mix file format.`,
@@ -29,8 +40,12 @@ mix file format.`,
       --mix instructgpt --total 100000 --out data/instruct --seed 1`,
 		Args: cobra.NoArgs,
 		RunE: func(c *cobra.Command, _ []string) error {
-			_, err := prompts.Run(c.Context(), opts)
-			return err
+			rep, err := prompts.Run(c.Context(), opts)
+			if err != nil {
+				return err
+			}
+			printPromptsSummary(c.OutOrStdout(), opts.Out, rep)
+			return nil
 		},
 	}
 	f := c.Flags()
@@ -38,6 +53,7 @@ mix file format.`,
 	f.StringVar(&opts.Mix, "mix", "instructgpt", "task mix: instructgpt, uniform, natural or a YAML file of task weights")
 	f.Int64Var(&opts.Total, "total", 100_000, "rows to produce (train + val)")
 	f.StringVar(&opts.Out, "out", "", "output directory (prompts/, sft/, report.md, report.json); required")
+	f.StringVar(&opts.Pools, "pools", "", "split into disjoint prompt pools NAME=SHARE,... (e.g. sft=0.2,rm=0.4,ppo=0.4) plus a held-out eval pool (10% unless listed): OUT/POOL/{prompts,sft}")
 	f.Int64Var(&opts.Seed, "seed", 1, "seed of every random choice; same inputs and seed give identical output")
 	f.Float64Var(&opts.ValFrac, "val-frac", 0.02, "share of each task's rows put in the val split")
 	f.Float64Var(&opts.MaxRepeat, "max-repeat", 1, "a task short of data reuses each candidate (with another template) up to this many times; the rest is renormalised over the other tasks")
@@ -61,4 +77,32 @@ mix file format.`,
 	// --out and --source are required, but checked by prompts.Run so that
 	// they may come from --config (cobra checks required flags earlier).
 	return c
+}
+
+// printPromptsSummary prints the rows written and, for a pooled build, each
+// pool's rows per task.
+func printPromptsSummary(w io.Writer, out string, rep *prompts.Report) {
+	fmt.Fprintf(w, "build-prompts: %d rows (%d train, %d val) of %d requested in %s (report: %s)\n",
+		rep.Rows, rep.TrainRows, rep.ValRows, rep.Requested, out, filepath.Join(out, "report.md"))
+	if len(rep.Pools) == 0 {
+		return
+	}
+	var tasks []string
+	for _, t := range rep.Tasks {
+		if t.Rows > 0 {
+			tasks = append(tasks, t.Task)
+		}
+	}
+	fmt.Fprintf(w, "%-10s %7s %6s %6s", "pool", "share%", "train", "val")
+	for _, t := range tasks {
+		fmt.Fprintf(w, " %*s", max(len(t), 5), t)
+	}
+	fmt.Fprintln(w)
+	for _, p := range rep.Pools {
+		fmt.Fprintf(w, "%-10s %7.1f %6d %6d", p.Name, p.SharePct, p.TrainRows, p.ValRows)
+		for _, t := range tasks {
+			fmt.Fprintf(w, " %*d", max(len(t), 5), p.Tasks[t])
+		}
+		fmt.Fprintln(w)
+	}
 }

@@ -31,15 +31,43 @@ func TestDemoEndToEnd(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if !strings.Contains(stdout, "rlhf demo finished") || !strings.Contains(stdout, "eval/eval.json") {
-		t.Fatalf("summary missing:\n%s", stdout)
+	// The summary: SFT vs PPO table, answers side by side, every path.
+	for _, want := range []string{"rlhf demo finished", "SFT", "PPO", "RM reward (proxy)", "RM win rate vs SFT [95% CI]",
+		"gold win rate vs SFT [95% CI]", "KL to SFT (nats)", "mean length (tokens)", "Sample answers", "prompt: ", "SFT: ", "| PPO: ",
+		filepath.Join(out, "eval", "eval.json"), filepath.Join(out, "eval", "policy"), filepath.Join(out, "ckpt", "ppo"),
+		filepath.Join(out, "instruct", "eval", "prompts"), filepath.Join(out, "pipeline.yaml"), filepath.Join(out, "report.html")} {
+		if !strings.Contains(stdout, want) {
+			t.Errorf("stdout lacks %q:\n%s", want, stdout)
+		}
+	}
+	// The pools are disjoint: no eval prompt was trained on.
+	trained := map[string]bool{}
+	for _, pool := range []string{"sft", "rm", "ppo"} {
+		for _, split := range []string{"train", "val"} {
+			rows, err := dataset.ReadAll[dataset.Prompt](filepath.Join(out, "instruct", pool, "prompts", split))
+			if err != nil {
+				t.Fatal(err)
+			}
+			for _, r := range rows {
+				trained[r.Prompt] = true
+			}
+		}
+	}
+	evalRows, err := dataset.ReadAll[dataset.Prompt](filepath.Join(out, "instruct", "eval", "prompts", "val"))
+	if err != nil || len(evalRows) < 16 {
+		t.Fatalf("eval pool: %d rows, %v", len(evalRows), err)
+	}
+	for _, r := range evalRows {
+		if trained[r.Prompt] {
+			t.Fatalf("eval prompt %q is also in a training pool", r.Prompt)
+		}
 	}
 	qa, err := dataset.ReadAll[dataset.QA](filepath.Join(out, "qa"))
 	if err != nil || len(qa) == 0 {
 		t.Fatalf("scraped qa: %d rows, %v", len(qa), err)
 	}
-	sft, err := dataset.ReadAll[dataset.SFT](filepath.Join(out, "instruct", "sft", "train"))
-	if err != nil || len(sft) < 100 {
+	sft, err := dataset.ReadAll[dataset.SFT](filepath.Join(out, "instruct", "sft", "sft", "train"))
+	if err != nil || len(sft) < 80 {
 		t.Fatalf("sft data: %d rows, %v", len(sft), err)
 	}
 	cmp, err := dataset.ReadAll[dataset.Comparison](filepath.Join(out, "comparisons"))
@@ -58,6 +86,9 @@ func TestDemoEndToEnd(t *testing.T) {
 	var ev map[string]any
 	if err := json.Unmarshal(raw, &ev); err != nil {
 		t.Fatalf("eval.json: %v", err)
+	}
+	if all, _ := ev["all"].(map[string]any); all == nil || all["gold"] == nil {
+		t.Errorf("eval.json has no gold comparison: %s", raw)
 	}
 
 	// A rerun finds every step complete and runs none: the state file,

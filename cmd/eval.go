@@ -23,9 +23,16 @@ the win rate of the policy over the baseline (ties count half) with a 95%
 Wilson interval, the KL of the policy to the baseline (Monte-Carlo, nats per
 response) and mean response lengths; with --reward-fn, also the mean rule reward
 of each side (over the prompts with a reference answer for the rules that
-compare with one). Any two language-model checkpoints can be compared, whatever
+compare with one). --gold-fn names an independent gold judge (a rule, as
+--reward-fn takes): eval.json then gives the win rate under it (wins, ties,
+losses, Wilson interval) next to the RM's (proxy) win rate on the same
+prompts, and eval warns when the proxy's exceeds the gold one by more than
+15 points, a sign of reward hacking. Any two language-model checkpoints can be compared, whatever
 trained them (sft, dpo, ppo, grpo, ...). Writes --out/eval.json and the response
-datasets --out/policy and --out/baseline (kind response) for reading and labelling.`,
+datasets --out/policy and --out/baseline (kind response) for reading and labelling.
+
+With disjoint prompt pools (build-prompts --pools), --prompts is the held-out
+eval pool (OUT/eval/prompts), never a pool a model trained on.`,
 		Example: `  rlhf eval --policy ckpt/ppo --baseline ckpt/sft --reward ckpt/rm --prompts data/instruct/prompts/val --out eval/ppo-vs-sft
   rlhf eval --policy ckpt/grpo --baseline ckpt/ppo --reward ckpt/rm --reward-fn exact-match --reward-fn contains \
       --prompts data/instruct/prompts/val --out eval/grpo-vs-ppo`,
@@ -55,6 +62,7 @@ datasets --out/policy and --out/baseline (kind response) for reading and labelli
 	f.StringVar(&o.Backend, "backend", "", "compute backend: go, xla:cuda or xla:/abs/path/plugin.so (default $RLHF_BACKEND or go)")
 	dtypeVar(f, &o.DType, "compute dtype: float32, or bfloat16 (GPU; float32 master weights, norms, softmax and log-probs)")
 	f.StringVar(&o.Template, "template", "", "prompt template overriding the checkpoints': none, model (the tokenizer's chat template; the default unless rlhf.json says otherwise) or a text with {prompt}")
+	f.StringVar(&o.GoldFn, "gold-fn", "", "gold judge, one rule as --reward-fn takes: the win rate under it is reported next to the RM's (proxy), with a warning when the proxy's exceeds it by more than 15 points")
 	f.StringArrayVar(&o.RewardFns, "reward-fn", nil, "rule reward to report, repeatable: exact-match, contains, regex:PATTERN, length-penalty (against each prompt's reference) or cmd:PROG")
 	f.DurationVar(&o.RewardTimeout, "reward-timeout", infer.DefaultRewardTimeout, "time limit of each call of a cmd: reward program")
 	bindEncodingFlag(f, &o.Encoding, "JSONL --prompts")

@@ -129,7 +129,7 @@ func TestServeFlagsReachOptions(t *testing.T) {
 		{"--config", cfg, "generate", "--model", "m", "--prompts", "a,b", "--out", "o", "--dtype", "bfloat16"},
 		{"--config", cfg, "score", "--model", "m", "--data", "d", "--out", "o", "--raw"},
 		{"--config", cfg, "eval", "--policy", "p", "--baseline", "b", "--reward", "r", "--prompts", "q", "--out", "o",
-			"--reward-fn", "exact-match", "--reward-fn", "regex:a,b", "--reward-timeout", "5s"},
+			"--reward-fn", "exact-match", "--reward-fn", "regex:a,b", "--reward-timeout", "5s", "--gold-fn", "contains"},
 	} {
 		root.SetArgs(args)
 		if err := root.Execute(); err != nil {
@@ -142,7 +142,7 @@ func TestServeFlagsReachOptions(t *testing.T) {
 	if !sc.Raw || sc.Model != "m" || sc.DType != "float32" {
 		t.Errorf("score: %+v", sc)
 	}
-	if ev.MaxNewTokens != 7 || ev.Policy != "p" || ev.Baseline != "b" || len(ev.RewardFns) != 2 || ev.RewardFns[1] != "regex:a,b" || ev.RewardTimeout != 5*time.Second {
+	if ev.MaxNewTokens != 7 || ev.Policy != "p" || ev.Baseline != "b" || len(ev.RewardFns) != 2 || ev.RewardFns[1] != "regex:a,b" || ev.RewardTimeout != 5*time.Second || ev.GoldFn != "contains" {
 		t.Errorf("eval: %+v", ev)
 	}
 }

@@ -17,7 +17,11 @@ func newGenerateCmd(runF func(context.Context, infer.GenerateOptions) error) *co
 	c := &cobra.Command{
 		Use:   "generate --model DIR --prompts DATASET --out DIR",
 		Short: "Sample responses to prompts (batched, KV cache) into a response dataset",
-		Args:  cobra.NoArgs,
+		Long: `Sample responses to prompts (batched, KV cache) into a response dataset.
+
+With disjoint prompt pools (build-prompts --pools), sample the rm pool's prompts
+(OUT/rm/prompts) for the comparisons the reward model trains on.`,
+		Args: cobra.NoArgs,
 		RunE: func(c *cobra.Command, _ []string) error {
 			if runF != nil {
 				return runF(c.Context(), opts)

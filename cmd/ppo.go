@@ -45,7 +45,10 @@ backend spec each (default --backend): with one device everything runs on it.
 
 Writes the final actor to --out (HF layout) and the critic to --out/critic,
 checkpoints (actor, critic, optimizer states, KL controller, data position)
-for --resume, metrics.jsonl, samples.jsonl and PNG plots. See docs/ppo.md.`,
+for --resume, metrics.jsonl, samples.jsonl and PNG plots. See docs/ppo.md.
+
+With disjoint prompt pools (build-prompts --pools), --prompts is the ppo pool
+(OUT/ppo/prompts).`,
 		Example: `  rlhf ppo --policy ckpt/sft --reward ckpt/rm --prompts data/instruct/prompts --ptx data/pretrain --out ckpt/ppo \
       --kl-coef 0.02 --ptx-coef 27.8 --rollout-batch 64 --mini-batch 16 --ppo-epochs 1 --max-new-tokens 128
   rlhf ppo --algo grpo --num-samples 8 --policy ckpt/sft --reward ckpt/rm --reward-fn exact-match \

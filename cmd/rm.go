@@ -26,7 +26,10 @@ same batch and their C(K,2) pairs averaged, so every prompt weighs the same;
 rows without group_id are plain pairs. Validates pairwise accuracy and mean
 margin per task. At the end, the mean and std of the reward on reference
 responses (the val split of --sft-data, or the chosen responses) are
-recorded in rlhf.json (reward_mean, reward_std) for PPO to normalise with.`,
+recorded in rlhf.json (reward_mean, reward_std) for PPO to normalise with.
+
+With disjoint prompt pools (build-prompts --pools), --data holds comparisons
+made on the rm pool's prompts (OUT/rm/prompts, OUT/rm/sft).`,
 		Example: `  rlhf rm --model ckpt/sft --data data/comparisons --out ckpt/rm --epochs 1 --lr 5e-6 --sft-data data/instruct/sft`,
 		Args:    cobra.NoArgs,
 		RunE: func(c *cobra.Command, _ []string) error {

@@ -60,7 +60,10 @@ func newSFTCmd(runF func(context.Context, train.SFTOptions) error) *cobra.Comman
 template(prompt) + response + EOS with the loss on response tokens, AdamW
 with warm-up and cosine decay, gradient clipping and accumulation.
 Validates on the val split every --eval-every steps (loss, perplexity),
-keeps the best and last checkpoints, and publishes the best model in --out.`,
+keeps the best and last checkpoints, and publishes the best model in --out.
+
+With disjoint prompt pools (build-prompts --pools), --data is the sft pool's
+sft folder (OUT/sft/sft).`,
 		Example: `  rlhf sft --model base/ --data data/instruct/sft --out ckpt/sft --epochs 2 --lr 1e-5 --batch-size 16 --max-seq-len 512`,
 		Args:    cobra.NoArgs,
 		RunE: func(c *cobra.Command, _ []string) error {

@@ -25,6 +25,7 @@ import (
 
 	"github.com/rlhf-project/rlhf/atomicfile"
 	"github.com/rlhf-project/rlhf/pipeline"
+	"github.com/rlhf-project/rlhf/report"
 	"github.com/rlhf-project/rlhf/scrape/demosite"
 )
 
@@ -92,6 +93,9 @@ func Run(ctx context.Context, w io.Writer, opts Options, run pipeline.StepFunc) 
 	if err != nil {
 		return err
 	}
+	if err := report.Write(out, filepath.Join(out, "report.html")); err != nil {
+		return fmt.Errorf("report: %w", err)
+	}
 	printArtefacts(w, out, time.Since(start))
 	return nil
 }
@@ -125,30 +129,38 @@ func writeInputs(dir string) error {
 
 var artefacts = []struct{ path, what string }{
 	{"pipeline.yaml", "the pipeline that produced all of this (rerun or adapt: rlhf pipeline --config PATH)"},
+	{"report.html", "the report: data, curves, eval and answers in one HTML page (open it in a browser)"},
+	{"_pipeline_state.json", "the pipeline's record of the steps done (a rerun skips them)"},
+	{"inputs", "the embedded sample NLP datasets build-prompts read"},
 	{"qa", "qa dataset scraped from the Baike-style pages"},
 	{"qa-zhihu", "qa dataset scraped from the Zhihu-style pages (with votes)"},
 	{"comparisons-votes", "comparisons from Zhihu up-votes"},
-	{"instruct/report.md", "build-prompts report: task mix target vs achieved"},
-	{"instruct/prompts", "prompt datasets (train/val) for PPO"},
-	{"instruct/sft", "sft datasets (train/val)"},
+	{"instruct/report.md", "build-prompts report: task mix target vs achieved, rows per pool and task"},
+	{"instruct/sft/sft", "sft pool: demonstrations (train/val) SFT trains on"},
+	{"instruct/rm/prompts", "rm pool: prompts (train/val) the RM's comparisons are sampled on"},
+	{"instruct/ppo/prompts", "ppo pool: prompts (train/val) PPO trains on"},
+	{"instruct/eval/prompts", "eval pool: held-out prompts eval compares on"},
 	{"base", "the tiny randomly initialised base model (Hugging Face layout)"},
 	{"ckpt/sft", "SFT model, metrics.jsonl and loss plots"},
 	{"samples", "K sampled answers per prompt from the SFT model (response dataset)"},
 	{"comparisons", "synthetic K-wise comparisons (reference-overlap preference)"},
 	{"ckpt/rm", "reward model (score head), metrics and accuracy plots"},
 	{"ckpt/ppo", "PPO-ptx policy, metrics.jsonl and plots"},
-	{"eval/eval.json", "PPO policy vs SFT under the reward model: win rate, rewards, KL"},
+	{"eval/eval.json", "PPO policy vs SFT under the reward model and the gold rule: win rates, rewards, KL"},
+	{"eval/policy", "PPO's answers to the eval prompts (response dataset)"},
+	{"eval/baseline", "SFT's answers to the eval prompts (response dataset)"},
 }
 
 func printArtefacts(w io.Writer, out string, took time.Duration) {
-	fmt.Fprintf(w, "\nrlhf demo finished in %s. Artefacts under %s:\n", took.Round(time.Second), out)
+	printSummary(w, out)
+	fmt.Fprintf(w, "\nrlhf demo finished in %s. Everything it wrote:\n", took.Round(time.Second))
 	for _, a := range artefacts {
 		p := filepath.Join(out, a.path)
 		if _, err := os.Stat(p); errors.Is(err, fs.ErrNotExist) {
 			continue
 		}
-		fmt.Fprintf(w, "  %-22s %s\n", a.path, a.what)
+		fmt.Fprintf(w, "  %s\n      %s\n", p, a.what)
 	}
 	fmt.Fprintf(w, "\nLook inside: rlhf inspect %s  (or DuckDB/pandas on the part-*.parquet files)\n",
-		filepath.Join(out, "instruct", "sft", "train"))
+		filepath.Join(out, "instruct", "sft", "sft", "train"))
 }

@@ -71,6 +71,38 @@ type EvalOptions struct {
 	// RewardTimeout bounds each call of a cmd: reward program (0:
 	// DefaultRewardTimeout).
 	RewardTimeout time.Duration
+	// GoldFn is a rule reward (a RewardFns spec) used as the gold judge: an
+	// independent judge of policy against baseline next to the reward
+	// model, the proxy. The win rate under it is reported, and a proxy win
+	// rate more than GoldGap above it is warned about (reward hacking).
+	// Empty: no gold judge.
+	GoldFn string
+}
+
+// GoldGap is how far the proxy (RM) win rate may exceed the gold one
+// before eval warns: 15 points.
+const GoldGap = 0.15
+
+// GoldStats compare policy and baseline under the gold judge (GoldFn) on
+// the prompts it scored: those with a reference answer for a rule that
+// needs one, else all.
+type GoldStats struct {
+	Fn string `json:"fn"`
+	N  int    `json:"n"`
+	// RewardPolicy and RewardBaseline are the gold rule's means.
+	RewardPolicy   float64 `json:"reward_policy"`
+	RewardBaseline float64 `json:"reward_baseline"`
+	// WinRate (ties count half) with its 95% Wilson interval, and counts.
+	WinRate float64 `json:"win_rate"`
+	WinLow  float64 `json:"win_rate_ci_low"`
+	WinHigh float64 `json:"win_rate_ci_high"`
+	Wins    int     `json:"wins"`
+	Ties    int     `json:"ties"`
+	Losses  int     `json:"losses"`
+	// ProxyWinRate is the RM's win rate on the same N prompts.
+	ProxyWinRate float64 `json:"proxy_win_rate"`
+	// Warning is set when ProxyWinRate exceeds WinRate by more than GoldGap.
+	Warning string `json:"warning,omitempty"`
 }
 
 // RuleRewardStats are one rule reward's means over the prompts it scored.
@@ -112,6 +144,8 @@ type EvalStats struct {
 	// entry, in order (absent without RewardFns; a task none of whose
 	// prompts has a reference has N 0 for the rules that need one).
 	RuleRewards []RuleRewardStats `json:"rule_rewards,omitempty"`
+	// Gold is the comparison under the gold judge (absent without GoldFn).
+	Gold *GoldStats `json:"gold,omitempty"`
 }
 
 // EvalResult is eval.json.
@@ -137,6 +171,7 @@ type evalSide struct {
 	klToRef []float64 // policy only
 	// rules[k][i] is rule reward k of prompt i (NaN: not scored, no reference).
 	rules [][]float64
+	gold  []float64 // the gold rule's scores, as rules (nil: no gold judge)
 }
 
 // RunEval samples the policy and the baseline on the same prompts, scores
@@ -170,6 +205,14 @@ func RunEval(ctx context.Context, o EvalOptions) (*EvalResult, error) {
 		rule.Timeout = o.RewardTimeout
 		rules = append(rules, rule)
 	}
+	var gold *RuleReward
+	if o.GoldFn != "" {
+		var err error
+		if gold, err = ParseRuleReward(o.GoldFn); err != nil {
+			return nil, fmt.Errorf("--gold-fn: %w", err)
+		}
+		gold.Timeout = o.RewardTimeout
+	}
 
 	// 1. Prompts and models.
 	paths := []string{o.Prompts}
@@ -190,6 +233,10 @@ func RunEval(ctx context.Context, o EvalOptions) (*EvalResult, error) {
 			return nil, fmt.Errorf("--reward-fn %s compares with each prompt's reference answer, but none of the %d prompts of %s has one (build-prompts fills it for closed_qa, extract and classification rows)",
 				rule.Spec, len(prompts), o.Prompts)
 		}
+	}
+	if gold != nil && gold.NeedsReference() && !slices.ContainsFunc(prompts, hasReference) {
+		return nil, fmt.Errorf("--gold-fn %s compares with each prompt's reference answer, but none of the %d prompts of %s has one (build-prompts fills it for closed_qa, extract and classification rows)",
+			gold.Spec, len(prompts), o.Prompts)
 	}
 	positions := ContextOf(o.Policy, o.Baseline, o.Reward)
 	p, r, err := FitLengths(positions, o.MaxPromptLen, o.MaxNewTokens, DefaultMaxPromptLen, DefaultMaxNewTokens)
@@ -326,6 +373,13 @@ func RunEval(ctx context.Context, o EvalOptions) (*EvalResult, error) {
 		if s.rules, err = scoreRules(ctx, rules, prompts, s.resp, tok, eos); err != nil {
 			return nil, fmt.Errorf("--reward-fn: %w", err)
 		}
+		if gold != nil {
+			g, err := scoreRules(ctx, []*RuleReward{gold}, prompts, s.resp, tok, eos)
+			if err != nil {
+				return nil, fmt.Errorf("--gold-fn: %w", err)
+			}
+			s.gold = g[0]
+		}
 	}
 
 	// 3. Statistics, overall and per task.
@@ -336,8 +390,12 @@ func RunEval(ctx context.Context, o EvalOptions) (*EvalResult, error) {
 	if len(rules) > 0 {
 		res.Settings["reward_fns"] = o.RewardFns
 	}
+	if gold != nil {
+		res.Settings["gold_fn"] = o.GoldFn
+	}
 	all := Range(0, len(prompts))
 	res.All = evalStats(all, ps, bs, o.RewardFns)
+	res.All.Gold = goldStats(all, ps, bs, o.GoldFn)
 	byTask := map[string][]int{}
 	for i, p := range prompts {
 		task := p.Task
@@ -347,7 +405,9 @@ func RunEval(ctx context.Context, o EvalOptions) (*EvalResult, error) {
 		byTask[task] = append(byTask[task], i)
 	}
 	for task, idx := range byTask {
-		res.PerTask[task] = evalStats(idx, ps, bs, o.RewardFns)
+		st := evalStats(idx, ps, bs, o.RewardFns)
+		st.Gold = goldStats(idx, ps, bs, o.GoldFn)
+		res.PerTask[task] = st
 	}
 
 	// 4. Outputs: the two response datasets and eval.json, written into a
@@ -464,14 +524,7 @@ func evalStats(idx []int, p, b *evalSide, fns []string) EvalStats {
 		s.KL += p.klToRef[i]
 		s.LenPolicy += float64(len(p.resp[i]))
 		s.LenBaseline += float64(len(b.resp[i]))
-		switch d := p.reward[i] - b.reward[i]; {
-		case math.Abs(d) <= 1e-6*math.Max(1, math.Abs(p.reward[i])):
-			s.Ties++
-		case d > 0:
-			s.Wins++
-		default:
-			s.Losses++
-		}
+		tally(p.reward[i], b.reward[i], &s.Wins, &s.Ties, &s.Losses)
 	}
 	n := float64(len(idx))
 	s.RewardPolicy /= n
@@ -482,6 +535,53 @@ func evalStats(idx []int, p, b *evalSide, fns []string) EvalStats {
 	s.WinRate = (float64(s.Wins) + 0.5*float64(s.Ties)) / n
 	s.WinLow, s.WinHigh = evalWilson(s.WinRate, n, 1.959964)
 	return s
+}
+
+// tally counts one comparison of policy score x with baseline score y.
+func tally(x, y float64, wins, ties, losses *int) {
+	switch d := x - y; {
+	case math.Abs(d) <= 1e-6*math.Max(1, math.Abs(x)):
+		*ties++
+	case d > 0:
+		*wins++
+	default:
+		*losses++
+	}
+}
+
+// goldStats compares the sides under the gold rule over the prompts of idx
+// it scored (nil without a gold rule).
+func goldStats(idx []int, p, b *evalSide, fn string) *GoldStats {
+	if p.gold == nil {
+		return nil
+	}
+	g := &GoldStats{Fn: fn}
+	var pw, pt, pl int
+	for _, i := range idx {
+		if math.IsNaN(p.gold[i]) {
+			continue
+		}
+		g.N++
+		g.RewardPolicy += p.gold[i]
+		g.RewardBaseline += b.gold[i]
+		tally(p.gold[i], b.gold[i], &g.Wins, &g.Ties, &g.Losses)
+		tally(p.reward[i], b.reward[i], &pw, &pt, &pl)
+	}
+	if g.N == 0 {
+		g.WinHigh = 1
+		return g
+	}
+	n := float64(g.N)
+	g.RewardPolicy /= n
+	g.RewardBaseline /= n
+	g.WinRate = (float64(g.Wins) + 0.5*float64(g.Ties)) / n
+	g.WinLow, g.WinHigh = evalWilson(g.WinRate, n, 1.959964)
+	g.ProxyWinRate = (float64(pw) + 0.5*float64(pt)) / n
+	if g.ProxyWinRate-g.WinRate > GoldGap {
+		g.Warning = fmt.Sprintf("the reward model's win rate %.3f exceeds the gold judge's %.3f by more than %.0f points on the %d prompt(s) the gold judge scored: the policy may exploit the reward model (reward hacking)",
+			g.ProxyWinRate, g.WinRate, 100*GoldGap, g.N)
+	}
+	return g
 }
 
 // evalWilson is the Wilson score interval of a proportion p over n trials at
@@ -513,6 +613,10 @@ func logEval(r *EvalResult) {
 		slog.Info("eval", "task", name, "n", s.N, "reward_policy", evalRound3(s.RewardPolicy), "reward_baseline", evalRound3(s.RewardBaseline),
 			"win_rate", evalRound3(s.WinRate), "ci95", fmt.Sprintf("[%.3f, %.3f]", s.WinLow, s.WinHigh),
 			"kl", evalRound3(s.KL), "len_policy", evalRound3(s.LenPolicy), "len_baseline", evalRound3(s.LenBaseline))
+		if g := s.Gold; g != nil && g.N > 0 {
+			slog.Info("eval gold", "task", name, "fn", g.Fn, "n", g.N, "win_rate", evalRound3(g.WinRate),
+				"ci95", fmt.Sprintf("[%.3f, %.3f]", g.WinLow, g.WinHigh), "proxy_win_rate", evalRound3(g.ProxyWinRate))
+		}
 		for _, r := range s.RuleRewards {
 			if r.N > 0 {
 				slog.Info("eval rule reward", "task", name, "fn", r.Fn, "n", r.N,
@@ -529,6 +633,10 @@ func logEval(r *EvalResult) {
 		line(t, r.PerTask[t])
 	}
 	line("all", r.All)
+	if g := r.All.Gold; g != nil && g.Warning != "" {
+		slog.Warn("eval: proxy and gold disagree", "fn", g.Fn, "proxy_win_rate", evalRound3(g.ProxyWinRate),
+			"gold_win_rate", evalRound3(g.WinRate), "n", g.N, "warning", g.Warning)
+	}
 }
 
 func evalRound3(x float64) float64 { return math.Round(x*1000) / 1000 }

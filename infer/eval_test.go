@@ -129,3 +129,76 @@ func TestEvalRuleRewards(t *testing.T) {
 		t.Errorf("a missing program: %v", err)
 	}
 }
+
+// TestGoldStats: the win rate under the gold rule, next to the RM's on the
+// same prompts, with a warning when the RM's is more than 15 points higher.
+func TestGoldStats(t *testing.T) {
+	nan := math.NaN()
+	// RM: the policy wins prompts 0-5, loses 6-7; gold: the policy wins
+	// 0-1, ties 2-3, loses 4-6; prompt 7 has no gold score.
+	p := &evalSide{reward: []float64{1, 1, 1, 1, 1, 1, 0, 0}, gold: []float64{1, 1, 0, 1, 0, 0, 0, nan}}
+	b := &evalSide{reward: []float64{0, 0, 0, 0, 0, 0, 1, 1}, gold: []float64{0, 0, 0, 1, 1, 1, 1, nan}}
+	g := goldStats(Range(0, 8), p, b, "contains")
+	if g.N != 7 || g.Wins != 2 || g.Ties != 2 || g.Losses != 3 {
+		t.Fatalf("counts %+v", g)
+	}
+	near(t, "gold win rate", g.WinRate, 3.0/7)
+	near(t, "proxy win rate", g.ProxyWinRate, 6.0/7)
+	near(t, "gold policy mean", g.RewardPolicy, 3.0/7)
+	lo, hi := evalWilson(3.0/7, 7, 1.959964)
+	near(t, "ci low", g.WinLow, lo)
+	near(t, "ci high", g.WinHigh, hi)
+	if !strings.Contains(g.Warning, "reward hacking") {
+		t.Errorf("proxy 0.857 vs gold 0.429: no warning %q", g.Warning)
+	}
+	// Within 15 points: no warning.
+	g = goldStats([]int{0, 1, 6}, p, b, "contains")
+	if g.N != 3 || g.Warning != "" || math.Abs(g.ProxyWinRate-g.WinRate) > 1e-9 {
+		t.Errorf("proxy and gold agree (2 of 3): %+v", g)
+	}
+	if g := goldStats([]int{0}, &evalSide{reward: p.reward}, b, ""); g != nil {
+		t.Errorf("no gold rule: %+v", g)
+	}
+	g = goldStats([]int{7}, p, b, "contains")
+	if g.N != 0 || g.WinLow != 0 || g.WinHigh != 1 || g.Warning != "" {
+		t.Errorf("no prompt scored: %+v", g)
+	}
+}
+
+// TestEvalGold: --gold-fn reports the gold comparison in eval.json, overall
+// and per task, on the prompts the rule scores.
+func TestEvalGold(t *testing.T) {
+	policy, rm := tinyModels(t)
+	out := filepath.Join(t.TempDir(), "eval")
+	o := EvalOptions{Policy: policy, Baseline: policy, Reward: rm, Prompts: testPrompts, Out: out, MaxNewTokens: 8, MaxPromptLen: 64,
+		Temperature: 1, BatchSize: 8, Backend: "go", Seed: 5, GoldFn: "regex:[aeiou]", RewardFns: []string{"regex:[aeiou]"}}
+	res, err := RunEval(context.Background(), o)
+	if err != nil {
+		t.Fatal(err)
+	}
+	g, a := res.All.Gold, res.All
+	if g == nil || g.Fn != "regex:[aeiou]" || g.N != 16 || g.Wins+g.Ties+g.Losses != 16 {
+		t.Fatalf("gold %+v", g)
+	}
+	// The gold rule's means are those of the same rule as a rule reward,
+	// and on all prompts the proxy win rate is the RM's.
+	near(t, "gold policy", g.RewardPolicy, a.RuleRewards[0].RewardPolicy)
+	near(t, "gold baseline", g.RewardBaseline, a.RuleRewards[0].RewardBaseline)
+	near(t, "proxy", g.ProxyWinRate, a.WinRate)
+	if pt := res.PerTask["open_qa"].Gold; pt == nil || pt.N != 4 {
+		t.Errorf("per task gold: %+v", pt)
+	}
+	b, _ := os.ReadFile(filepath.Join(out, EvalFile))
+	if !strings.Contains(string(b), `"gold": {`) || !strings.Contains(string(b), `"proxy_win_rate"`) || !strings.Contains(string(b), `"gold_fn"`) {
+		t.Errorf("eval.json lacks the gold comparison:\n%s", b)
+	}
+
+	o.Out, o.RewardFns, o.GoldFn = filepath.Join(t.TempDir(), "x"), nil, "contains"
+	if _, err := RunEval(context.Background(), o); err == nil || !strings.Contains(err.Error(), "--gold-fn contains") {
+		t.Errorf("contains without references: %v", err)
+	}
+	o.GoldFn = "nosuch"
+	if _, err := RunEval(context.Background(), o); err == nil || !strings.Contains(err.Error(), "--gold-fn") {
+		t.Errorf("bad gold rule: %v", err)
+	}
+}

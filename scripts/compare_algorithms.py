@@ -45,15 +45,15 @@ def main():
     ap.add_argument("--backend", default="go")
     a = ap.parse_args()
     d = a.demo
-    for need in ["ckpt/sft", "ckpt/rm", "instruct/prompts", "comparisons"]:
+    for need in ["ckpt/sft", "ckpt/rm", "instruct/ppo/prompts", "instruct/eval/prompts", "comparisons"]:
         if not os.path.exists(os.path.join(d, need)):
             sys.exit(f"{d}/{need} is missing: run `make demo` first (or pass --demo)")
     if os.path.exists(a.out):
         shutil.rmtree(a.out)
     os.makedirs(a.out)
     log = os.path.join(a.out, "log.txt")
-    common_rl = ["--policy", f"{d}/ckpt/sft", "--reward", f"{d}/ckpt/rm", "--prompts", f"{d}/instruct/prompts",
-                 "--ptx", f"{d}/instruct/sft/train", "--ptx-coef", "1", "--iterations", str(a.iterations),
+    common_rl = ["--policy", f"{d}/ckpt/sft", "--reward", f"{d}/ckpt/rm", "--prompts", f"{d}/instruct/ppo/prompts",
+                 "--ptx", f"{d}/instruct/sft/sft/train", "--ptx-coef", "1", "--iterations", str(a.iterations),
                  "--mini-batch", "8", "--max-new-tokens", "24", "--max-prompt-len", "96", "--kl-coef", "0.05",
                  "--lr", "1e-4", "--seed", "1", "--log-samples", "0", "--backend", a.backend]
     runs = {
@@ -71,7 +71,7 @@ def main():
         secs, rss = run([a.rlhf, "--no-progress"] + args + ["--out", out], log)
         ev = out + "-eval"
         run([a.rlhf, "--no-progress", "eval", "--policy", out, "--baseline", f"{d}/ckpt/sft", "--reward", f"{d}/ckpt/rm",
-             "--prompts", f"{d}/instruct/prompts", "--max-new-tokens", "24", "--seed", "1", "--out", ev,
+             "--prompts", f"{d}/instruct/eval/prompts", "--max-new-tokens", "24", "--seed", "1", "--out", ev,
              "--backend", a.backend], log)
         with open(os.path.join(ev, "eval.json")) as f:
             r = json.load(f)["all"]

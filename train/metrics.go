@@ -10,10 +10,14 @@ import (
 	"path/filepath"
 	"sort"
 
+	"image/color"
+
 	"gonum.org/v1/plot"
 	"gonum.org/v1/plot/plotter"
 	"gonum.org/v1/plot/plotutil"
 	"gonum.org/v1/plot/vg"
+	"gonum.org/v1/plot/vg/draw"
+	"gonum.org/v1/plot/vg/vgimg"
 
 	"github.com/rlhf-project/rlhf/atomicfile"
 )
@@ -141,6 +145,9 @@ type Plot struct {
 	// Keys are the metrics drawn, one line each; keys absent from the log are
 	// skipped, and a plot with no data is not written.
 	Keys []string
+	// Bands maps a key to the key of its standard deviation, drawn as a
+	// band (key ± std) under its line rather than as a line of its own.
+	Bands map[string]string
 }
 
 // PlotMetrics draws the plots from metrics.jsonl in dir into dir. It returns
@@ -158,18 +165,50 @@ func PlotMetrics(dir string, plots []Plot) ([]string, error) {
 		var lines []any
 		for _, key := range pl.Keys {
 			var pts plotter.XYs
+			var band []float64
 			for _, r := range rows {
 				v, ok := r[key]
 				s, hasStep := r["step"]
 				if ok && hasStep && !math.IsNaN(v) && !math.IsInf(v, 0) {
 					pts = append(pts, plotter.XY{X: s, Y: v})
+					if sd, ok := r[pl.Bands[key]]; ok && !math.IsNaN(sd) && !math.IsInf(sd, 0) {
+						band = append(band, sd)
+					} else {
+						band = append(band, 0)
+					}
 				}
 			}
 			if len(pts) == 0 {
 				continue
 			}
-			sort.SliceStable(pts, func(i, j int) bool { return pts[i].X < pts[j].X })
-			lines = append(lines, key, pts)
+			idx := make([]int, len(pts))
+			for i := range idx {
+				idx[i] = i
+			}
+			sort.SliceStable(idx, func(i, j int) bool { return pts[idx[i]].X < pts[idx[j]].X })
+			sorted := make(plotter.XYs, len(pts))
+			for i, k := range idx {
+				sorted[i] = pts[k]
+			}
+			name := key
+			if std := pl.Bands[key]; std != "" {
+				// The band: key ± std, a filled polygon under the line.
+				poly := make(plotter.XYs, 0, 2*len(sorted))
+				for i, k := range idx {
+					poly = append(poly, plotter.XY{X: sorted[i].X, Y: sorted[i].Y + band[k]})
+				}
+				for i := len(idx) - 1; i >= 0; i-- {
+					poly = append(poly, plotter.XY{X: sorted[i].X, Y: sorted[i].Y - band[idx[i]]})
+				}
+				if pg, err := plotter.NewPolygon(poly); err == nil {
+					r, g, b, _ := plotutil.Color(len(lines) / 2).RGBA()
+					pg.Color = color.NRGBA{R: uint8(r >> 8), G: uint8(g >> 8), B: uint8(b >> 8), A: 50}
+					pg.LineStyle.Width = 0
+					p.Add(pg)
+				}
+				name = key + " (band: ± " + std + ")"
+			}
+			lines = append(lines, name, sorted)
 		}
 		if len(lines) == 0 {
 			continue
@@ -177,12 +216,8 @@ func PlotMetrics(dir string, plots []Plot) ([]string, error) {
 		if err := plotutil.AddLinePoints(p, lines...); err != nil {
 			return written, fmt.Errorf("plot %s: %w", pl.File, err)
 		}
-		w, err := p.WriterTo(8*vg.Inch, 5*vg.Inch, "png")
+		buf, err := drawWithLegendBelow(p, 8*vg.Inch, 5*vg.Inch)
 		if err != nil {
-			return written, fmt.Errorf("plot %s: %w", pl.File, err)
-		}
-		var buf bytes.Buffer
-		if _, err := w.WriteTo(&buf); err != nil {
 			return written, fmt.Errorf("plot %s: %w", pl.File, err)
 		}
 		path := filepath.Join(dir, pl.File)
@@ -192,4 +227,26 @@ func PlotMetrics(dir string, plots []Plot) ([]string, error) {
 		written = append(written, path)
 	}
 	return written, nil
+}
+
+// drawWithLegendBelow renders p as PNG with its legend in a strip below the
+// plot, never over the data.
+func drawWithLegendBelow(p *plot.Plot, w, h vg.Length) (*bytes.Buffer, error) {
+	leg := p.Legend
+	p.Legend = plot.NewLegend()
+	leg.Top, leg.Left = true, true
+	rows := vg.Length(0)
+	entry := leg.TextStyle.Height("M") + 2
+	// The entries' count is not exported: measure the legend's height.
+	c := vgimg.PngCanvas{Canvas: vgimg.New(w, h)}
+	dc := draw.New(c)
+	rows = leg.Rectangle(dc).Size().Y + entry/2
+	p.Draw(draw.Crop(dc, 0, 0, rows, 0))
+	leg.XOffs = 8 * vg.Millimeter
+	leg.Draw(draw.Crop(dc, 0, 0, 0, -(h - rows)))
+	var buf bytes.Buffer
+	if _, err := c.WriteTo(&buf); err != nil {
+		return nil, err
+	}
+	return &buf, nil
 }

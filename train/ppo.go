@@ -169,7 +169,7 @@ func (r *ppoRun) publish() error {
 
 // PPOPlots are the PNG plots of a PPO run.
 var PPOPlots = []Plot{
-	{File: "reward.png", Title: "normalised RM score (mean, std) and total reward", Keys: []string{"reward_mean", "reward_std", "reward_total"}},
+	{File: "reward.png", Title: "normalised RM score (mean ± std) and total reward", Keys: []string{"reward_mean", "reward_total"}, Bands: map[string]string{"reward_mean": "reward_std"}},
 	{File: "kl.png", Title: "KL to the reference per sequence (nats) and β", Keys: []string{"kl", "kl_coef"}},
 	{File: "entropy.png", Title: "policy entropy per token (nats)", Keys: []string{"entropy"}},
 	{File: "response_len.png", Title: "response length (tokens)", Keys: []string{"response_len"}},

@@ -78,6 +78,7 @@ type builder struct {
 	pass    int
 	keep    map[string]bool // tasks whose candidates keep fields (repetition)
 	rows    map[string][]*candidate
+	pools   []Pool // --pools (none: the unpooled layout)
 }
 
 // Run builds the prompt and SFT datasets described by opts.
@@ -113,7 +114,11 @@ func Run(ctx context.Context, opts Options) (*Report, error) {
 	if opts.MaxPromptChars < opts.MinPromptChars || opts.MaxResponseChars < opts.MinResponseChars {
 		return nil, errors.New("length limits: a maximum is below its minimum")
 	}
-	b := &builder{opts: opts, langs: map[string]bool{},
+	pools, err := ParsePools(opts.Pools)
+	if err != nil {
+		return nil, err
+	}
+	b := &builder{opts: opts, langs: map[string]bool{}, pools: pools,
 		drops: map[string]map[string]int64{}, pairs: map[string][]*pairStats{}}
 	b.seed = mix64(uint64(opts.Seed))
 	for _, l := range opts.Langs {
@@ -143,7 +148,6 @@ func Run(ctx context.Context, opts Options) (*Report, error) {
 	if err := b.dest().Check(); err != nil {
 		return nil, fmt.Errorf("--out: %w", err)
 	}
-	var err error
 	if b.bank, err = LoadBank(opts.Templates, opts.TemplatesOnly); err != nil {
 		return nil, err
 	}
@@ -735,23 +739,65 @@ func (b *builder) finish(plans map[string]*taskPlan, weights map[string]float64)
 	return rep
 }
 
-// write splits the rows and writes the four datasets and the reports.
-func (b *builder) write(rep *Report) error {
-	var train, val []*candidate
+// split divides each task's rows of rows (in b.rows order) into train and
+// val.
+func (b *builder) split(keep func(*candidate) bool) (train, val []*candidate) {
 	for _, t := range dataset.Tasks {
-		rows := slices.Clone(b.rows[t])
+		var rows []*candidate
+		for _, c := range b.rows[t] {
+			if keep(c) {
+				rows = append(rows, c)
+			}
+		}
 		vk := func(c *candidate) uint64 { return mix64(c.key ^ 0x76616c) }
 		sort.Slice(rows, func(i, j int) bool { return vk(rows[i]) < vk(rows[j]) })
 		nv := int(math.Round(float64(len(rows)) * b.opts.ValFrac))
 		val = append(val, rows[:nv]...)
 		train = append(train, rows[nv:]...)
 	}
+	return train, val
+}
+
+// write splits the rows and writes the four datasets (per pool with
+// --pools) and the reports.
+func (b *builder) write(rep *Report) error {
+	type part struct {
+		dir        string // "" or the pool's folder
+		train, val []*candidate
+	}
+	var parts []part
+	if len(b.pools) == 0 {
+		train, val := b.split(func(*candidate) bool { return true })
+		parts = append(parts, part{"", train, val})
+	} else {
+		pool := b.assignPools(b.pools)
+		for i, p := range b.pools {
+			train, val := b.split(func(c *candidate) bool { return pool[c] == i })
+			if p.Name == EvalPool {
+				// Held out: nothing trains on it, so all of it is val,
+				// where eval reads a folder with splits.
+				train, val = nil, append(train, val...)
+			}
+			parts = append(parts, part{p.Name, train, val})
+			pr := PoolReport{Name: p.Name, SharePct: round2(100 * p.Share), TrainRows: int64(len(train)), ValRows: int64(len(val)), Tasks: map[string]int64{}}
+			for _, c := range append(slices.Clone(train), val...) {
+				pr.Tasks[c.task]++
+			}
+			pr.Rows = pr.TrainRows + pr.ValRows
+			if pr.Rows == 0 {
+				rep.Notes = append(rep.Notes, fmt.Sprintf("pool %s is empty: raise --total or its share", p.Name))
+			}
+			rep.Pools = append(rep.Pools, pr)
+		}
+	}
 	order := func(rows []*candidate) {
 		ok := func(c *candidate) uint64 { return mix64(c.key ^ 0x6f7264) }
 		sort.Slice(rows, func(i, j int) bool { return ok(rows[i]) < ok(rows[j]) })
 	}
-	order(train)
-	order(val)
+	for _, p := range parts {
+		order(p.train)
+		order(p.val)
+	}
 	// Everything goes into a temporary folder that replaces Out only once
 	// complete: a failure leaves Out as it was (or absent).
 	created := atomicfile.Track(b.opts.Out)
@@ -761,14 +807,20 @@ func (b *builder) write(rep *Report) error {
 	}
 	meta := map[string]string{"seed": strconv.FormatInt(b.opts.Seed, 10), "mix": b.opts.Mix, "total": strconv.FormatInt(b.opts.Total, 10)}
 	wopts := dataset.WriterOptions{RowsPerShard: b.opts.RowsPerShard, Meta: meta}
-	rep.TrainRows, rep.ValRows = int64(len(train)), int64(len(val))
+	rep.TrainRows, rep.ValRows = 0, 0
+	for _, p := range parts {
+		rep.TrainRows += int64(len(p.train))
+		rep.ValRows += int64(len(p.val))
+	}
 	err = func() error {
-		for split, rows := range map[string][]*candidate{"train": train, "val": val} {
-			if err := writeRows[dataset.Prompt](filepath.Join(tmp, "prompts", split), wopts, rows, b); err != nil {
-				return err
-			}
-			if err := writeRows[dataset.SFT](filepath.Join(tmp, "sft", split), wopts, rows, b); err != nil {
-				return err
+		for _, p := range parts {
+			for split, rows := range map[string][]*candidate{"train": p.train, "val": p.val} {
+				if err := writeRows[dataset.Prompt](filepath.Join(tmp, p.dir, "prompts", split), wopts, rows, b); err != nil {
+					return err
+				}
+				if err := writeRows[dataset.SFT](filepath.Join(tmp, p.dir, "sft", split), wopts, rows, b); err != nil {
+					return err
+				}
 			}
 		}
 		if err := rep.write(tmp); err != nil {

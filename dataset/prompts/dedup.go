@@ -138,9 +138,17 @@ func newNearDupIndex(threshold float64) *nearDupIndex {
 // of its shingles ≥ threshold) of a text added before; otherwise it adds
 // text and returns true.
 func (ix *nearDupIndex) addIfNew(text, lang string) bool {
+	_, added := ix.match(text, lang)
+	return added
+}
+
+// match is addIfNew that also returns the id of the text matched (added
+// false) or of text itself (added true; -1 for a text with no shingles,
+// which is not added). Ids count the texts added, from 0.
+func (ix *nearDupIndex) match(text, lang string) (id int, added bool) {
 	sh := shingles(text, lang)
 	if len(sh) == 0 {
-		return true
+		return -1, true
 	}
 	sig := minhash(sh)
 	var keys [lshBands]uint64
@@ -152,16 +160,16 @@ func (ix *nearDupIndex) addIfNew(text, lang string) bool {
 		keys[b] = h
 		for _, j := range ix.buckets[b][h] {
 			if sig.similarity(&ix.sigs[j]) >= ix.threshold {
-				return false
+				return int(j), false
 			}
 		}
 	}
-	id := int32(len(ix.sigs))
+	n := int32(len(ix.sigs))
 	ix.sigs = append(ix.sigs, sig)
 	for b, h := range keys {
-		ix.buckets[b][h] = append(ix.buckets[b][h], id)
+		ix.buckets[b][h] = append(ix.buckets[b][h], n)
 	}
-	return true
+	return int(n), true
 }
 
 // dedupText is the text compared for near-duplicates: the content fields of

@@ -14,6 +14,11 @@ type Options struct {
 	// Out is the output directory: OUT/prompts/{train,val},
 	// OUT/sft/{train,val}, OUT/report.md, OUT/report.json.
 	Out string
+	// Pools splits the rows, by prompt, into disjoint pools (the --pools
+	// value, such as "sft=0.2,rm=0.4,ppo=0.4"; see ParsePools), each written
+	// as OUT/POOL/prompts/{train,val} and OUT/POOL/sft/{train,val} in place
+	// of OUT/prompts and OUT/sft, with a held-out eval pool. Empty: no pools.
+	Pools string
 	// Seed drives every random choice (sampling, templates, split, order):
 	// same inputs and seed give byte-identical shards and reports. Default 1.
 	Seed int64

@@ -28,6 +28,9 @@ type Report struct {
 	// PII counts the replacements made in the rows written, per kind
 	// (a repeated row counts again).
 	PII map[string]int64 `json:"pii_scrubbed"`
+	// Pools are the disjoint prompt pools of a --pools build (absent
+	// without --pools), in the order listed, eval last unless listed.
+	Pools []PoolReport `json:"pools,omitempty"`
 	// Notes are warnings: tasks that could not be filled, sources that
 	// gave nothing.
 	Notes []string `json:"notes"`
@@ -153,6 +156,12 @@ func (rep *Report) Markdown() string {
 	sb.WriteString("| task | target % | achieved % | rows | target rows | repeated | candidates | sources | templates used | dropped |\n|---|---:|---:|---:|---:|---:|---:|---|---:|---|\n")
 	for _, t := range rep.Tasks {
 		fmt.Fprintf(&sb, "| %s | %.1f | %.1f | %d | %d | %d | %d | %s | %d | %s |\n", t.Task, t.TargetPct, t.AchievedPct, t.Rows, t.Target, t.Repeated, t.Available, kv(t.Sources), len(t.Templates), kv(t.Dropped))
+	}
+	if len(rep.Pools) > 0 {
+		sb.WriteString("\n## Pools\n\nDisjoint prompt pools: no prompt and no near-duplicate is in two pools. Each is OUT/POOL/{prompts,sft}/{train,val}.\n\n| pool | share % | rows | train | val | rows per task |\n|---|---:|---:|---:|---:|---|\n")
+		for _, p := range rep.Pools {
+			fmt.Fprintf(&sb, "| %s | %.1f | %d | %d | %d | %s |\n", p.Name, p.SharePct, p.Rows, p.TrainRows, p.ValRows, kv(p.Tasks))
+		}
 	}
 	sb.WriteString("\n## Sources\n\n| source | adapter | path | records | malformed | candidates per task | rows |\n|---|---|---|---:|---:|---|---:|\n")
 	for _, s := range rep.Sources {
