@@ -169,12 +169,17 @@ func (r *ppoRun) publish() error {
 
 // PPOPlots are the PNG plots of a PPO run.
 var PPOPlots = []Plot{
+	// One quantity per plot (a plot's lines share a unit and a scale).
 	{File: "reward.png", Title: "normalised RM score (mean ± std) and total reward", Keys: []string{"reward_mean", "reward_total"}, Bands: map[string]string{"reward_mean": "reward_std"}},
-	{File: "kl.png", Title: "KL to the reference per sequence (nats) and β", Keys: []string{"kl", "kl_coef"}},
+	{File: "kl.png", Title: "KL to the reference per sequence (nats)", Keys: []string{"kl"}},
+	{File: "kl_coef.png", Title: "KL coefficient β", Keys: []string{"kl_coef"}},
 	{File: "entropy.png", Title: "policy entropy per token (nats)", Keys: []string{"entropy"}},
 	{File: "response_len.png", Title: "response length (tokens)", Keys: []string{"response_len"}},
-	{File: "losses.png", Title: "policy, value, ptx and KL losses", Keys: []string{"policy_loss", "value_loss", "ptx_loss", "kl_loss"}},
-	{File: "clip.png", Title: "clip fraction and approx-KL (policy update)", Keys: []string{"clip_frac", "approx_kl", "value_clip_frac"}},
+	{File: "losses.png", Title: "actor losses: clipped surrogate (and GRPO's KL term)", Keys: []string{"policy_loss", "kl_loss"}},
+	{File: "value_loss.png", Title: "critic's value loss", Keys: []string{"value_loss"}},
+	{File: "ptx_loss.png", Title: "ptx language-model loss (nats per token)", Keys: []string{"ptx_loss"}},
+	{File: "clip.png", Title: "clip fractions (policy and value updates)", Keys: []string{"clip_frac", "value_clip_frac"}},
+	{File: "approx_kl.png", Title: "approx-KL of each policy update (nats)", Keys: []string{"approx_kl"}},
 	{File: "throughput.png", Title: "tokens/s (generation, training)", Keys: []string{"tokens_per_s_gen", "tokens_per_s_train"}},
 	{File: "time.png", Title: "iteration time split (s)", Keys: []string{"time_gen_s", "time_score_s", "time_train_s"}},
 }

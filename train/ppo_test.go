@@ -160,7 +160,7 @@ func TestPPOSyntheticReward(t *testing.T) {
 	if m, err := model.Load(filepath.Join(free, CriticDir)); err != nil || !m.HasScoreHead() {
 		t.Fatalf("final critic: %v", err)
 	}
-	for _, f := range []string{"reward.png", "kl.png", "losses.png", "time.png", SamplesFile} {
+	for _, f := range []string{"reward.png", "kl.png", "kl_coef.png", "losses.png", "value_loss.png", "approx_kl.png", "time.png", SamplesFile} {
 		if _, err := os.Stat(filepath.Join(free, f)); err != nil {
 			t.Error(err)
 		}
