@@ -5,7 +5,6 @@ import (
 	"context"
 	"crypto/sha256"
 	"encoding/hex"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -492,12 +491,17 @@ func readJSONL[T Record](path string, enc Encoding, send func(batch[T]) bool) er
 	b := batch[T]{}
 	err := EachLineAs(path, enc, func(line int, text []byte) error {
 		var row T
-		if err := json.Unmarshal(text, &row); err != nil {
+		if err := decodeJSONL(text, &row); err != nil {
 			if b.rows != nil && !send(b) {
 				return errStopped
 			}
 			b = batch[T]{}
-			bad := batch[T]{err: fmt.Errorf("%s:%d: not a valid %s record: %w", path, line, KindOf[T](), err), lines: []int{line}, skippable: true}
+			if fe := (formatError{}); errors.As(err, &fe) {
+				err = fmt.Errorf("%s:%d: %w", path, line, err)
+			} else {
+				err = fmt.Errorf("%s:%d: not a valid %s record: %w", path, line, KindOf[T](), err)
+			}
+			bad := batch[T]{err: err, lines: []int{line}, skippable: true}
 			if !send(bad) {
 				return errStopped
 			}

@@ -290,107 +290,13 @@ type jsonImportRow struct {
 	Ranks     []int64         `json:"ranks"`
 }
 
-// message is one turn of a conversational row.
-type message struct {
-	Role    string `json:"role"`
-	Content string `json:"content"`
-}
-
-// textOrMessages decodes a field that is a string or a list of messages
-// (conv is true for a list); absent or null is "".
-func textOrMessages(field string, raw json.RawMessage) (text string, msgs []message, conv bool, err error) {
-	raw = json.RawMessage(strings.TrimSpace(string(raw)))
-	if len(raw) == 0 || string(raw) == "null" {
-		return "", nil, false, nil
-	}
-	if json.Unmarshal(raw, &text) == nil {
-		return text, nil, false, nil
-	}
-	if json.Unmarshal(raw, &msgs) == nil {
-		for i, m := range msgs {
-			if m.Role == "" {
-				return "", nil, false, fmt.Errorf("%q: message %d has no role", field, i+1)
-			}
-		}
-		return "", msgs, true, nil
-	}
-	return "", nil, false, fmt.Errorf(`%q: want a string or a list of {"role", "content"} messages`, field)
-}
-
-// importRow turns a JSONL row into the plain row the formats share. A
-// conversational prompt must be one user message (a comparison holds the
-// prompt as one text; system messages and earlier turns are not imported
-// yet); conversational answers are one assistant message each; without a
-// prompt, conversational chosen and rejected share it as their first
-// messages (TRL's implicit prompt).
+// importRow turns a JSONL row into the plain row the formats share, the
+// conversational fields converted by dataset.PreferenceFromJSON (the
+// function the comparison JSONL reader uses too).
 func (j jsonImportRow) importRow() (importRow, error) {
-	row := importRow{Responses: j.Responses, Ranks: j.Ranks}
-	prompt, pMsgs, pConv, err := textOrMessages("prompt", j.Prompt)
+	prompt, chosen, rejected, err := dataset.PreferenceFromJSON(j.Prompt, j.Chosen, j.Rejected)
 	if err != nil {
-		return row, err
-	}
-	chosen, cMsgs, cConv, err := textOrMessages("chosen", j.Chosen)
-	if err != nil {
-		return row, err
-	}
-	rejected, rMsgs, rConv, err := textOrMessages("rejected", j.Rejected)
-	if err != nil {
-		return row, err
-	}
-	if !pConv && !cConv && !rConv {
-		return importRow{Prompt: prompt, Chosen: chosen, Rejected: rejected, Responses: j.Responses, Ranks: j.Ranks}, nil
-	}
-	if cConv != rConv {
-		return row, errors.New(`"chosen" and "rejected": want both strings or both lists of messages`)
-	}
-	if cConv && !pConv && prompt == "" {
-		// Implicit prompt: the messages chosen and rejected start with.
-		n := 0
-		for n < len(cMsgs)-1 && n < len(rMsgs)-1 && cMsgs[n] == rMsgs[n] {
-			n++
-		}
-		if n == 0 {
-			return row, errors.New(`"chosen" and "rejected" share no prompt (their first messages differ) and there is no "prompt"`)
-		}
-		pMsgs, cMsgs, rMsgs, pConv = cMsgs[:n], cMsgs[n:], rMsgs[n:], true
-	}
-	if pConv {
-		if prompt, err = onePrompt(pMsgs); err != nil {
-			return row, err
-		}
-	}
-	if cConv {
-		if chosen, err = oneAnswer("chosen", cMsgs); err != nil {
-			return row, err
-		}
-		if rejected, err = oneAnswer("rejected", rMsgs); err != nil {
-			return row, err
-		}
+		return importRow{}, err
 	}
 	return importRow{Prompt: prompt, Chosen: chosen, Rejected: rejected, Responses: j.Responses, Ranks: j.Ranks}, nil
-}
-
-// onePrompt is the text of a conversational prompt of one user message.
-func onePrompt(msgs []message) (string, error) {
-	for _, m := range msgs {
-		if m.Role == "system" {
-			return "", errors.New(`"prompt": a system message is not imported yet: a comparison holds one user message as its prompt`)
-		}
-	}
-	if len(msgs) != 1 || msgs[0].Role != "user" {
-		return "", fmt.Errorf(`"prompt": %d messages; a comparison holds one user message as its prompt (multi-turn conversations are not imported yet)`, len(msgs))
-	}
-	return msgs[0].Content, nil
-}
-
-// oneAnswer is the text of a conversational answer of one assistant message.
-func oneAnswer(field string, msgs []message) (string, error) {
-	if len(msgs) != 1 || msgs[0].Role != "assistant" {
-		roles := make([]string, len(msgs))
-		for i, m := range msgs {
-			roles[i] = m.Role
-		}
-		return "", fmt.Errorf("%q: want one assistant message after the prompt, got [%s]", field, strings.Join(roles, ", "))
-	}
-	return msgs[0].Content, nil
 }
