@@ -1,15 +1,11 @@
 package cmd
 
 import (
-	"bytes"
 	"fmt"
-	"os"
-	"strings"
 
 	"github.com/spf13/cobra"
 	"github.com/spf13/pflag"
 
-	"github.com/rlhf-project/rlhf/model"
 	"github.com/rlhf-project/rlhf/plan"
 	"github.com/rlhf-project/rlhf/train"
 )
@@ -31,50 +27,24 @@ func bindFitFlags(f *pflag.FlagSet, fc *fitCheck) {
 // replace it).
 var queryGPUMemory = plan.QueryCUDAMemory
 
-// check estimates o's memory when the device's memory is known: given by
-// --device-memory, or, on the xla:cuda backend (backend, else
-// $RLHF_BACKEND), the first GPU's as nvidia-smi reports it (the go backend
-// does not know its memory: nothing is checked). It refuses, printing the
-// estimate and the settings that would fit to the command's stderr, a run
-// that does not fit, unless --force.
+// check runs the memory estimate of `rlhf plan` (plan.CheckFit) and
+// refuses, printing the estimate and the settings that would fit to the
+// command's stderr, a run that does not fit, unless --force.
 func (fc fitCheck) check(c *cobra.Command, modelFlag, backend string, o plan.CommandOptions) error {
-	what := "--device-memory " + fc.deviceMemory
-	var queried []int64
-	if fc.deviceMemory == "" {
-		if backend == "" {
-			backend = os.Getenv(model.BackendEnv)
-		}
-		if !strings.HasPrefix(backend, "xla:cuda") {
-			return nil
-		}
-		devs, err := queryGPUMemory()
-		if err != nil || len(devs) == 0 {
-			return nil // memory unknown: no check
-		}
-		queried = devs[:1]
-		what = fmt.Sprintf("the GPU's %s (nvidia-smi; set --device-memory to override)", plan.GiB(devs[0]))
-	}
 	o.DeviceMemory = fc.deviceMemory
-	if err := o.Resolve(modelFlag); err != nil {
-		return fmt.Errorf("memory check: %w", err)
-	}
-	if queried != nil {
-		o.Devices = queried
-	}
-	var buf bytes.Buffer
-	_, fits, err := plan.Report(&buf, o.Options)
+	fit, err := plan.CheckFit(o, "--device-memory", modelFlag, backend, queryGPUMemory)
 	if err != nil {
 		return fmt.Errorf("memory check: %w", err)
 	}
-	if fits {
+	if !fit.Checked || fit.Fits {
 		return nil
 	}
-	c.PrintErr(buf.String())
+	c.PrintErr(fit.Table)
 	if fc.force {
 		c.PrintErrln("\n--force: running anyway")
 		return nil
 	}
-	return fmt.Errorf("the memory estimate (above) does not fit %s: use the settings it lists, more devices, or --force to try anyway", what)
+	return fmt.Errorf("the memory estimate (above) does not fit %s: use the settings it lists, more devices, or --force to try anyway", fit.Against)
 }
 
 // supervisedPlan is the plan of sft, rm or dpo (step) training model.

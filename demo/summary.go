@@ -54,6 +54,9 @@ func printSummary(w io.Writer, out string) {
 			fmt.Fprintf(w, "  %s\n", strings.Repeat("-", 66))
 		}
 	}
+	if g := a.Gold; g != nil && g.Note != "" {
+		fmt.Fprintf(w, "\n  note: %s\n", g.Note)
+	}
 	if g := a.Gold; g != nil && g.Warning != "" {
 		fmt.Fprintf(w, "\n  warning: %s\n", g.Warning)
 	}

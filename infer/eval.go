@@ -83,6 +83,11 @@ type EvalOptions struct {
 // before eval warns: 15 points.
 const GoldGap = 0.15
 
+// GoldMinPrompts is the fewest prompts the gold judge must score for eval
+// to compare it with the reward model: on fewer, a gap of 15 points is one
+// prompt's noise, and eval says so (GoldStats.Note) instead of warning.
+const GoldMinPrompts = 5
+
 // GoldStats compare policy and baseline under the gold judge (GoldFn) on
 // the prompts it scored: those with a reference answer for a rule that
 // needs one, else all.
@@ -101,8 +106,11 @@ type GoldStats struct {
 	Losses  int     `json:"losses"`
 	// ProxyWinRate is the RM's win rate on the same N prompts.
 	ProxyWinRate float64 `json:"proxy_win_rate"`
-	// Warning is set when ProxyWinRate exceeds WinRate by more than GoldGap.
+	// Warning is set when ProxyWinRate exceeds WinRate by more than GoldGap
+	// on at least GoldMinPrompts prompts.
 	Warning string `json:"warning,omitempty"`
+	// Note says why proxy and gold were not compared (too few prompts).
+	Note string `json:"note,omitempty"`
 }
 
 // RuleRewardStats are one rule reward's means over the prompts it scored.
@@ -577,7 +585,9 @@ func goldStats(idx []int, p, b *evalSide, fn string) *GoldStats {
 	g.WinRate = (float64(g.Wins) + 0.5*float64(g.Ties)) / n
 	g.WinLow, g.WinHigh = evalWilson(g.WinRate, n, 1.959964)
 	g.ProxyWinRate = (float64(pw) + 0.5*float64(pt)) / n
-	if g.ProxyWinRate-g.WinRate > GoldGap {
+	if g.N < GoldMinPrompts {
+		g.Note = fmt.Sprintf("the gold judge scored only %d prompt(s) (fewer than %d): too few to compare with the reward model", g.N, GoldMinPrompts)
+	} else if g.ProxyWinRate-g.WinRate > GoldGap {
 		g.Warning = fmt.Sprintf("the reward model's win rate %.3f exceeds the gold judge's %.3f by more than %.0f points on the %d prompt(s) the gold judge scored: the policy may exploit the reward model (reward hacking)",
 			g.ProxyWinRate, g.WinRate, 100*GoldGap, g.N)
 	}

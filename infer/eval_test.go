@@ -159,6 +159,12 @@ func TestGoldStats(t *testing.T) {
 	if g := goldStats([]int{0}, &evalSide{reward: p.reward}, b, ""); g != nil {
 		t.Errorf("no gold rule: %+v", g)
 	}
+	// Too few gold prompts: a note, not a reward-hacking warning (proxy
+	// 1.0 vs gold 0.5 on prompts 2 and 4).
+	g = goldStats([]int{2, 4, 6, 7}, p, b, "contains")
+	if g.N != 3 || g.Warning != "" || !strings.Contains(g.Note, "too few") {
+		t.Errorf("3 gold prompts: %+v", g)
+	}
 	g = goldStats([]int{7}, p, b, "contains")
 	if g.N != 0 || g.WinLow != 0 || g.WinHigh != 1 || g.Warning != "" {
 		t.Errorf("no prompt scored: %+v", g)
