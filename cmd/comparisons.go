@@ -74,9 +74,13 @@ func newComparisonsSyntheticCmd() *cobra.Command {
   reference   higher character-bigram F1 with the prompt's reference response (--reference sft data)
   keyword=W   more occurrences of W
   length=N    length in characters closer to N
+  gold        a higher score under a judge made of rule rewards (--gold-fn, as
+              "rlhf eval --gold-fn" takes them, summed with --gold-weights),
+              each scored against the prompt's reference response
 Equal scores are ties and make no pair.`,
-		Example: "  rlhf comparisons synthetic --responses out/samples --reference data/instruct/sft/train --prefer reference --include-reference --out data/comparisons",
-		Args:    cobra.NoArgs,
+		Example: "  rlhf comparisons synthetic --responses out/samples --reference data/instruct/sft/train --prefer reference --include-reference --out data/comparisons\n" +
+			"  rlhf comparisons synthetic --responses out/samples --reference data/instruct/rm/sft/train --prefer gold --gold-fn recall --gold-fn 'regex:thanks!$' --out data/comparisons",
+		Args: cobra.NoArgs,
 		RunE: func(c *cobra.Command, _ []string) error {
 			_, err := label.Synthetic(c.Context(), opts)
 			return err
@@ -85,7 +89,9 @@ Equal scores are ties and make no pair.`,
 	f := c.Flags()
 	f.StringSliceVar(&opts.Responses, "responses", nil, "response dataset(s) with K samples per prompt")
 	f.StringSliceVar(&opts.Reference, "reference", nil, "sft dataset(s) with reference responses, matched by prompt text")
-	f.StringVar(&opts.Prefer, "prefer", "reference", "rule: reference, keyword=WORD or length=N")
+	f.StringVar(&opts.Prefer, "prefer", "reference", "rule: reference, keyword=WORD, length=N or gold")
+	f.StringArrayVar(&opts.GoldFns, "gold-fn", nil, "with --prefer gold: a rule reward of the judge, repeatable (exact-match, contains, recall, regex:PATTERN, length-penalty or cmd:PROG)")
+	f.Float64SliceVar(&opts.GoldWeights, "gold-weights", nil, "with --prefer gold: weights of the --gold-fn rules, in order (default 1 each)")
 	f.BoolVar(&opts.IncludeReference, "include-reference", false, "add each prompt's reference response as one more candidate")
 	f.StringVar(&opts.Out, "out", "", "comparison dataset directory to write")
 	return c

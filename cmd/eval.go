@@ -6,6 +6,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/rlhf-project/rlhf/infer"
+	"github.com/rlhf-project/rlhf/reward"
 )
 
 func init() { register(func() *cobra.Command { return newEvalCmd(nil) }) }
@@ -24,7 +25,7 @@ Wilson interval, the KL of the policy to the baseline (Monte-Carlo, nats per
 response) and mean response lengths; with --reward-fn, also the mean rule reward
 of each side (over the prompts with a reference answer for the rules that
 compare with one). --gold-fn names an independent gold judge (a rule, as
---reward-fn takes): eval.json then gives the win rate under it (wins, ties,
+--reward-fn takes, or several summed with --gold-weights): eval.json then gives the win rate under it (wins, ties,
 losses, Wilson interval) next to the RM's (proxy) win rate on the same
 prompts, and eval warns when the proxy's exceeds the gold one by more than
 15 points, a sign of reward hacking. Any two language-model checkpoints can be compared, whatever
@@ -62,9 +63,10 @@ eval pool (OUT/eval/prompts), never a pool a model trained on.`,
 	f.StringVar(&o.Backend, "backend", "", "compute backend: go, xla:cuda or xla:/abs/path/plugin.so (default $RLHF_BACKEND or go)")
 	dtypeVar(f, &o.DType, "compute dtype: float32, or bfloat16 (GPU; float32 master weights, norms, softmax and log-probs)")
 	f.StringVar(&o.Template, "template", "", "prompt template overriding the checkpoints': none, model (the tokenizer's chat template; the default unless rlhf.json says otherwise) or a text with {prompt}")
-	f.StringVar(&o.GoldFn, "gold-fn", "", "gold judge, one rule as --reward-fn takes: the win rate under it is reported next to the RM's (proxy), with a warning when the proxy's exceeds it by more than 15 points")
-	f.StringArrayVar(&o.RewardFns, "reward-fn", nil, "rule reward to report, repeatable: exact-match, contains, regex:PATTERN, length-penalty (against each prompt's reference) or cmd:PROG")
-	f.DurationVar(&o.RewardTimeout, "reward-timeout", infer.DefaultRewardTimeout, "time limit of each call of a cmd: reward program")
+	f.StringArrayVar(&o.GoldFns, "gold-fn", nil, "gold judge: a rule as --reward-fn takes, repeatable (the judge is their weighted sum); the win rate under it is reported next to the RM's (proxy), with a warning when the proxy's exceeds it by more than 15 points")
+	f.Float64SliceVar(&o.GoldWeights, "gold-weights", nil, "weights of the --gold-fn rules, in order (default 1 each)")
+	f.StringArrayVar(&o.RewardFns, "reward-fn", nil, "rule reward to report, repeatable: exact-match, contains, recall, regex:PATTERN, length-penalty (against each prompt's reference) or cmd:PROG")
+	f.DurationVar(&o.RewardTimeout, "reward-timeout", reward.DefaultTimeout, "time limit of each call of a cmd: reward program")
 	bindEncodingFlag(f, &o.Encoding, "JSONL --prompts")
 	limits(f, map[string]numRange{
 		"max-prompts": atLeast(0), "max-new-tokens": atLeast(1), "max-prompt-len": atLeast(1), "temperature": atLeast(0),

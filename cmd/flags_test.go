@@ -3,6 +3,7 @@ package cmd
 import (
 	"bytes"
 	"context"
+	"fmt"
 	"os"
 	"path/filepath"
 	"strings"
@@ -129,7 +130,7 @@ func TestServeFlagsReachOptions(t *testing.T) {
 		{"--config", cfg, "generate", "--model", "m", "--prompts", "a,b", "--out", "o", "--dtype", "bfloat16"},
 		{"--config", cfg, "score", "--model", "m", "--data", "d", "--out", "o", "--raw"},
 		{"--config", cfg, "eval", "--policy", "p", "--baseline", "b", "--reward", "r", "--prompts", "q", "--out", "o",
-			"--reward-fn", "exact-match", "--reward-fn", "regex:a,b", "--reward-timeout", "5s", "--gold-fn", "contains"},
+			"--reward-fn", "exact-match", "--reward-fn", "regex:a,b", "--reward-timeout", "5s", "--gold-fn", "contains", "--gold-fn", "regex:!$", "--gold-weights", "1,0.5"},
 	} {
 		root.SetArgs(args)
 		if err := root.Execute(); err != nil {
@@ -142,7 +143,8 @@ func TestServeFlagsReachOptions(t *testing.T) {
 	if !sc.Raw || sc.Model != "m" || sc.DType != "float32" {
 		t.Errorf("score: %+v", sc)
 	}
-	if ev.MaxNewTokens != 7 || ev.Policy != "p" || ev.Baseline != "b" || len(ev.RewardFns) != 2 || ev.RewardFns[1] != "regex:a,b" || ev.RewardTimeout != 5*time.Second || ev.GoldFn != "contains" {
+	if ev.MaxNewTokens != 7 || ev.Policy != "p" || ev.Baseline != "b" || len(ev.RewardFns) != 2 || ev.RewardFns[1] != "regex:a,b" || ev.RewardTimeout != 5*time.Second ||
+		strings.Join(ev.GoldFns, " | ") != "contains | regex:!$" || fmt.Sprint(ev.GoldWeights) != "[1 0.5]" {
 		t.Errorf("eval: %+v", ev)
 	}
 }

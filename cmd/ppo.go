@@ -82,7 +82,7 @@ With disjoint prompt pools (build-prompts --pools), --prompts is the ppo pool
 	f.StringVar(&o.Critic, "critic", "", "checkpoint the critic starts from (default --reward; --algo ppo only)")
 	enumVar(f, &o.Algo, "algo", o.Algo, train.PPOAlgos, "algorithm: ppo (with a critic), or the critic-free grpo, rloo, reinforce++")
 	f.IntVar(&o.NumSamples, "num-samples", 0, "responses sampled per prompt (default: 4 for grpo and rloo, 1 for ppo and reinforce++)")
-	f.StringArrayVar(&o.RewardFns, "reward-fn", nil, "rule reward, repeatable: exact-match, contains, regex:PATTERN, length-penalty (against each prompt's reference) or cmd:PROG")
+	f.StringArrayVar(&o.RewardFns, "reward-fn", nil, "rule reward, repeatable: exact-match, contains, recall, regex:PATTERN, length-penalty (against each prompt's reference) or cmd:PROG")
 	f.Float64SliceVar(&o.RewardWeights, "reward-weights", nil, "weights of the reward sources, in order: the RM (with --reward), then each --reward-fn (default 1 each)")
 	f.DurationVar(&o.RewardTimeout, "reward-timeout", o.RewardTimeout, "time limit of each call of a cmd: reward program (once per iteration)")
 	f.StringVar(&o.Prompts, "prompts", "", "prompt dataset: a folder with train/ (used) and val/, one dataset, or .parquet/.jsonl (required)")

@@ -19,6 +19,7 @@ import (
 	"github.com/rlhf-project/rlhf/model"
 	"github.com/rlhf-project/rlhf/model/tokenizer"
 	"github.com/rlhf-project/rlhf/progress"
+	"github.com/rlhf-project/rlhf/reward"
 )
 
 // EvalOptions configure `rlhf eval`: a policy against a baseline on the
@@ -64,19 +65,21 @@ type EvalOptions struct {
 	// where a line that is not valid UTF-8 is an error naming file and
 	// line; or GBK, GB18030, Big5, decoded).
 	Encoding dataset.Encoding
-	// RewardFns are rule rewards (see RuleReward) reported next to the RM's
+	// RewardFns are rule rewards (see reward.Rule) reported next to the RM's
 	// reward, scored against each prompt's reference answer; rules that
 	// need one skip prompts without it.
 	RewardFns []string
 	// RewardTimeout bounds each call of a cmd: reward program (0:
-	// DefaultRewardTimeout).
+	// reward.DefaultTimeout).
 	RewardTimeout time.Duration
-	// GoldFn is a rule reward (a RewardFns spec) used as the gold judge: an
-	// independent judge of policy against baseline next to the reward
-	// model, the proxy. The win rate under it is reported, and a proxy win
-	// rate more than GoldGap above it is warned about (reward hacking).
-	// Empty: no gold judge.
-	GoldFn string
+	// GoldFns are rule rewards (RewardFns specs) whose weighted sum is the
+	// gold judge: an independent judge of policy against baseline next to
+	// the reward model, the proxy. The win rate under it is reported, and
+	// a proxy win rate more than GoldGap above it is warned about (reward
+	// hacking). Empty: no gold judge.
+	GoldFns []string
+	// GoldWeights weigh GoldFns, one each (default 1 each).
+	GoldWeights []float64
 }
 
 // GoldGap is how far the proxy (RM) win rate may exceed the gold one
@@ -88,13 +91,14 @@ const GoldGap = 0.15
 // prompt's noise, and eval says so (GoldStats.Note) instead of warning.
 const GoldMinPrompts = 5
 
-// GoldStats compare policy and baseline under the gold judge (GoldFn) on
+// GoldStats compare policy and baseline under the gold judge (GoldFns) on
 // the prompts it scored: those with a reference answer for a rule that
 // needs one, else all.
 type GoldStats struct {
+	// Fn is the judge: its rules, with their weights where not 1.
 	Fn string `json:"fn"`
 	N  int    `json:"n"`
-	// RewardPolicy and RewardBaseline are the gold rule's means.
+	// RewardPolicy and RewardBaseline are the gold judge's means.
 	RewardPolicy   float64 `json:"reward_policy"`
 	RewardBaseline float64 `json:"reward_baseline"`
 	// WinRate (ties count half) with its 95% Wilson interval, and counts.
@@ -204,22 +208,23 @@ func RunEval(ctx context.Context, o EvalOptions) (*EvalResult, error) {
 	if err := EvalDest(o.Out, o.Policy, o.Baseline, o.Reward, o.Prompts).Check(); err != nil {
 		return nil, fmt.Errorf("--out: %w", err)
 	}
-	var rules []*RuleReward
+	var rules []*reward.Rule
 	for _, spec := range o.RewardFns {
-		rule, err := ParseRuleReward(spec)
+		rule, err := reward.Parse(spec)
 		if err != nil {
 			return nil, fmt.Errorf("--reward-fn: %w", err)
 		}
 		rule.Timeout = o.RewardTimeout
 		rules = append(rules, rule)
 	}
-	var gold *RuleReward
-	if o.GoldFn != "" {
+	var gold *reward.Sum
+	if len(o.GoldFns) > 0 {
 		var err error
-		if gold, err = ParseRuleReward(o.GoldFn); err != nil {
+		if gold, err = reward.ParseSum(o.GoldFns, o.GoldWeights, o.RewardTimeout); err != nil {
 			return nil, fmt.Errorf("--gold-fn: %w", err)
 		}
-		gold.Timeout = o.RewardTimeout
+	} else if len(o.GoldWeights) > 0 {
+		return nil, fmt.Errorf("--gold-weights without --gold-fn: weights of no rule")
 	}
 
 	// 1. Prompts and models.
@@ -244,7 +249,7 @@ func RunEval(ctx context.Context, o EvalOptions) (*EvalResult, error) {
 	}
 	if gold != nil && gold.NeedsReference() && !slices.ContainsFunc(prompts, hasReference) {
 		return nil, fmt.Errorf("--gold-fn %s compares with each prompt's reference answer, but none of the %d prompts of %s has one (build-prompts fills it for closed_qa, extract and classification rows)",
-			gold.Spec, len(prompts), o.Prompts)
+			gold, len(prompts), o.Prompts)
 	}
 	positions := ContextOf(o.Policy, o.Baseline, o.Reward)
 	p, r, err := FitLengths(positions, o.MaxPromptLen, o.MaxNewTokens, DefaultMaxPromptLen, DefaultMaxNewTokens)
@@ -382,7 +387,7 @@ func RunEval(ctx context.Context, o EvalOptions) (*EvalResult, error) {
 			return nil, fmt.Errorf("--reward-fn: %w", err)
 		}
 		if gold != nil {
-			g, err := scoreRules(ctx, []*RuleReward{gold}, prompts, s.resp, tok, eos)
+			g, err := scoreRules(ctx, []*reward.Sum{gold}, prompts, s.resp, tok, eos)
 			if err != nil {
 				return nil, fmt.Errorf("--gold-fn: %w", err)
 			}
@@ -398,12 +403,14 @@ func RunEval(ctx context.Context, o EvalOptions) (*EvalResult, error) {
 	if len(rules) > 0 {
 		res.Settings["reward_fns"] = o.RewardFns
 	}
+	goldFn := ""
 	if gold != nil {
-		res.Settings["gold_fn"] = o.GoldFn
+		goldFn = gold.String()
+		res.Settings["gold_fn"] = goldFn
 	}
 	all := Range(0, len(prompts))
 	res.All = evalStats(all, ps, bs, o.RewardFns)
-	res.All.Gold = goldStats(all, ps, bs, o.GoldFn)
+	res.All.Gold = goldStats(all, ps, bs, goldFn)
 	byTask := map[string][]int{}
 	for i, p := range prompts {
 		task := p.Task
@@ -414,7 +421,7 @@ func RunEval(ctx context.Context, o EvalOptions) (*EvalResult, error) {
 	}
 	for task, idx := range byTask {
 		st := evalStats(idx, ps, bs, o.RewardFns)
-		st.Gold = goldStats(idx, ps, bs, o.GoldFn)
+		st.Gold = goldStats(idx, ps, bs, goldFn)
 		res.PerTask[task] = st
 	}
 
@@ -476,18 +483,24 @@ func writeEval(dir string, o EvalOptions, res *EvalResult, prompts []dataset.Pro
 
 func hasReference(p dataset.Prompt) bool { return strings.TrimSpace(p.Reference) != "" }
 
+// ruleJudge is a rule reward or a weighted sum of them.
+type ruleJudge interface {
+	NeedsReference() bool
+	Score(ctx context.Context, in []reward.Input) ([]float64, error)
+}
+
 // scoreRules scores one side's responses with each rule (prompts without a
 // reference are left out, as NaN, for the rules that need one).
-func scoreRules(ctx context.Context, rules []*RuleReward, prompts []dataset.Prompt, resp [][]int32, tok *tokenizer.Tokenizer, eos int) ([][]float64, error) {
+func scoreRules[R ruleJudge](ctx context.Context, rules []R, prompts []dataset.Prompt, resp [][]int32, tok *tokenizer.Tokenizer, eos int) ([][]float64, error) {
 	out := make([][]float64, len(rules))
 	for k, rule := range rules {
-		var in []RewardInput
+		var in []reward.Input
 		var rows []int
 		for i, p := range prompts {
 			if rule.NeedsReference() && !hasReference(p) {
 				continue
 			}
-			in = append(in, RewardInput{Prompt: p.Prompt, Response: tok.Decode(Ints(TrimEOS(resp[i], eos))), Reference: p.Reference})
+			in = append(in, reward.Input{Prompt: p.Prompt, Response: tok.Decode(Ints(TrimEOS(resp[i], eos))), Reference: p.Reference})
 			rows = append(rows, i)
 		}
 		scores, err := rule.Score(ctx, in)

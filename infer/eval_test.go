@@ -10,6 +10,7 @@ import (
 	"testing"
 
 	"github.com/rlhf-project/rlhf/dataset"
+	"github.com/rlhf-project/rlhf/reward"
 )
 
 func TestWilson(t *testing.T) {
@@ -96,7 +97,7 @@ func TestEvalRuleRewards(t *testing.T) {
 		t.Fatalf("rule rewards: %+v", rr)
 	}
 	// The means are those of the written responses, over the rows scored.
-	contains, _ := ParseRuleReward("contains")
+	contains, _ := reward.Parse("contains")
 	for k, side := range []string{"policy", "baseline"} {
 		rows, err := dataset.ReadAll[dataset.Response](filepath.Join(out, side))
 		if err != nil {
@@ -105,7 +106,7 @@ func TestEvalRuleRewards(t *testing.T) {
 		var sum float64
 		for i, r := range rows {
 			if i%2 == 0 {
-				s, _ := contains.Score(context.Background(), []RewardInput{{Response: r.Response, Reference: "e"}})
+				s, _ := contains.Score(context.Background(), []reward.Input{{Response: r.Response, Reference: "e"}})
 				sum += s[0]
 			}
 		}
@@ -177,19 +178,20 @@ func TestEvalGold(t *testing.T) {
 	policy, rm := tinyModels(t)
 	out := filepath.Join(t.TempDir(), "eval")
 	o := EvalOptions{Policy: policy, Baseline: policy, Reward: rm, Prompts: testPrompts, Out: out, MaxNewTokens: 8, MaxPromptLen: 64,
-		Temperature: 1, BatchSize: 8, Backend: "go", Seed: 5, GoldFn: "regex:[aeiou]", RewardFns: []string{"regex:[aeiou]"}}
+		Temperature: 1, BatchSize: 8, Backend: "go", Seed: 5, GoldFns: []string{"regex:[aeiou]", "regex:[aeiou]"}, GoldWeights: []float64{1, 2}, RewardFns: []string{"regex:[aeiou]"}}
 	res, err := RunEval(context.Background(), o)
 	if err != nil {
 		t.Fatal(err)
 	}
 	g, a := res.All.Gold, res.All
-	if g == nil || g.Fn != "regex:[aeiou]" || g.N != 16 || g.Wins+g.Ties+g.Losses != 16 {
+	if g == nil || g.Fn != "regex:[aeiou] + 2×regex:[aeiou]" || g.N != 16 || g.Wins+g.Ties+g.Losses != 16 {
 		t.Fatalf("gold %+v", g)
 	}
-	// The gold rule's means are those of the same rule as a rule reward,
-	// and on all prompts the proxy win rate is the RM's.
-	near(t, "gold policy", g.RewardPolicy, a.RuleRewards[0].RewardPolicy)
-	near(t, "gold baseline", g.RewardBaseline, a.RuleRewards[0].RewardBaseline)
+	// The gold judge's means are the weighted sum of those of its rules
+	// (here one rule, weighed 1 + 2), and on all prompts the proxy win
+	// rate is the RM's.
+	near(t, "gold policy", g.RewardPolicy, 3*a.RuleRewards[0].RewardPolicy)
+	near(t, "gold baseline", g.RewardBaseline, 3*a.RuleRewards[0].RewardBaseline)
 	near(t, "proxy", g.ProxyWinRate, a.WinRate)
 	if pt := res.PerTask["open_qa"].Gold; pt == nil || pt.N != 4 {
 		t.Errorf("per task gold: %+v", pt)
@@ -199,12 +201,16 @@ func TestEvalGold(t *testing.T) {
 		t.Errorf("eval.json lacks the gold comparison:\n%s", b)
 	}
 
-	o.Out, o.RewardFns, o.GoldFn = filepath.Join(t.TempDir(), "x"), nil, "contains"
+	o.Out, o.RewardFns, o.GoldFns, o.GoldWeights = filepath.Join(t.TempDir(), "x"), nil, []string{"contains"}, nil
 	if _, err := RunEval(context.Background(), o); err == nil || !strings.Contains(err.Error(), "--gold-fn contains") {
 		t.Errorf("contains without references: %v", err)
 	}
-	o.GoldFn = "nosuch"
+	o.GoldFns = []string{"nosuch"}
 	if _, err := RunEval(context.Background(), o); err == nil || !strings.Contains(err.Error(), "--gold-fn") {
 		t.Errorf("bad gold rule: %v", err)
+	}
+	o.GoldFns, o.GoldWeights = []string{"contains", "recall"}, []float64{1}
+	if _, err := RunEval(context.Background(), o); err == nil || !strings.Contains(err.Error(), "1 weights for 2 rules") {
+		t.Errorf("weights that do not match the rules: %v", err)
 	}
 }

@@ -11,6 +11,7 @@ import (
 	"unicode/utf8"
 
 	"github.com/rlhf-project/rlhf/dataset"
+	"github.com/rlhf-project/rlhf/reward"
 )
 
 // SyntheticOptions tune Synthetic (`rlhf comparisons synthetic`).
@@ -28,7 +29,15 @@ type SyntheticOptions struct {
 	//   reference    higher character-bigram F1 with the reference response
 	//   keyword=W    more occurrences of W
 	//   length=N     length in characters closer to N
+	//   gold         higher score under the rules of GoldFns (a judge the
+	//                user knows, as `rlhf eval --gold-fn` takes)
 	Prefer string
+	// GoldFns are the rule rewards (see reward.Rule) whose weighted sum ranks
+	// the answers under Prefer "gold", each scored against the prompt's
+	// reference response.
+	GoldFns []string
+	// GoldWeights weigh GoldFns, one each (default 1 each).
+	GoldWeights []float64
 	// IncludeReference adds each prompt's reference response to its group
 	// as one more candidate, ranked by the same rule.
 	IncludeReference bool
@@ -63,7 +72,7 @@ func Synthetic(ctx context.Context, opts SyntheticOptions) (*SyntheticReport, er
 	if err := dataset.CheckOutput[dataset.Comparison](opts.Out, append(slices.Clone(opts.Responses), opts.Reference...)...); err != nil {
 		return nil, fmt.Errorf("--out: %w", err)
 	}
-	score, needsRef, err := preferenceRule(opts.Prefer)
+	score, needsRef, err := preferenceRule(opts.Prefer, opts.GoldFns, opts.GoldWeights)
 	if err != nil {
 		return nil, err
 	}
@@ -144,9 +153,9 @@ func Synthetic(ctx context.Context, opts SyntheticOptions) (*SyntheticReport, er
 			rep.OneAnswer++
 			continue
 		}
-		scores := make([]float64, len(answers))
-		for i, a := range answers {
-			scores[i] = score(a, ref.Response)
+		scores, err := score(ctx, g.prompt, answers, ref.Response)
+		if err != nil {
+			return nil, err
 		}
 		lang := ref.Lang
 		if lang == "" {
@@ -180,25 +189,60 @@ func Synthetic(ctx context.Context, opts SyntheticOptions) (*SyntheticReport, er
 	return rep, nil
 }
 
-// preferenceRule parses a --prefer rule into a score (higher is better).
-func preferenceRule(rule string) (score func(answer, reference string) float64, needsRef bool, err error) {
+// scoreFunc scores the answers to one prompt (higher is better).
+type scoreFunc func(ctx context.Context, prompt string, answers []string, reference string) ([]float64, error)
+
+// eachAnswer makes a scoreFunc of a score of one answer.
+func eachAnswer(f func(answer, reference string) float64) scoreFunc {
+	return func(_ context.Context, _ string, answers []string, ref string) ([]float64, error) {
+		scores := make([]float64, len(answers))
+		for i, a := range answers {
+			scores[i] = f(a, ref)
+		}
+		return scores, nil
+	}
+}
+
+// preferenceRule parses a --prefer rule into a score.
+func preferenceRule(rule string, goldFns []string, goldWeights []float64) (score scoreFunc, needsRef bool, err error) {
 	name, arg, _ := strings.Cut(rule, "=")
+	if name != "gold" && (len(goldFns) > 0 || len(goldWeights) > 0) {
+		return nil, false, fmt.Errorf("--gold-fn/--gold-weights rank answers under --prefer gold only, not --prefer %s", rule)
+	}
 	switch name {
 	case "reference":
-		return func(a, ref string) float64 { return BigramF1(a, ref) }, true, nil
+		return eachAnswer(BigramF1), true, nil
 	case "keyword":
 		if arg == "" {
 			return nil, false, fmt.Errorf("--prefer keyword=WORD: the word is missing")
 		}
-		return func(a, _ string) float64 { return float64(strings.Count(a, arg)) }, false, nil
+		return eachAnswer(func(a, _ string) float64 { return float64(strings.Count(a, arg)) }), false, nil
 	case "length":
 		n, err := strconv.Atoi(arg)
 		if err != nil || n < 0 {
 			return nil, false, fmt.Errorf("--prefer length=N: want a number of characters, got %q", arg)
 		}
-		return func(a, _ string) float64 { return -abs(float64(utf8.RuneCountInString(a) - n)) }, false, nil
+		return eachAnswer(func(a, _ string) float64 { return -abs(float64(utf8.RuneCountInString(a) - n)) }), false, nil
+	case "gold":
+		if rule != "gold" {
+			break
+		}
+		if len(goldFns) == 0 {
+			return nil, false, fmt.Errorf("--prefer gold needs the judge's rules (--gold-fn)")
+		}
+		judge, err := reward.ParseSum(goldFns, goldWeights, 0)
+		if err != nil {
+			return nil, false, fmt.Errorf("--gold-fn: %w", err)
+		}
+		return func(ctx context.Context, prompt string, answers []string, ref string) ([]float64, error) {
+			in := make([]reward.Input, len(answers))
+			for i, a := range answers {
+				in[i] = reward.Input{Prompt: prompt, Response: a, Reference: ref}
+			}
+			return judge.Score(ctx, in)
+		}, judge.NeedsReference(), nil
 	}
-	return nil, false, fmt.Errorf("--prefer %q: want reference, keyword=WORD or length=N", rule)
+	return nil, false, fmt.Errorf("--prefer %q: want reference, keyword=WORD, length=N or gold", rule)
 }
 
 // BigramF1 is the F1 overlap of the character bigram multisets of a and b

@@ -89,7 +89,40 @@ func TestSyntheticComparisons(t *testing.T) {
 		t.Fatalf("length rule rows %+v", rows)
 	}
 
-	for _, bad := range []string{"", "keyword=", "length=x", "vibes"} {
+	// gold: the weighted sum of rule rewards against the reference ranks
+	// p1's answers (recall of the reference's characters, plus 2 for
+	// mentioning 古代); p2 has no reference and is skipped.
+	out3 := filepath.Join(dir, "cmp3")
+	rep, err = Synthetic(context.Background(), SyntheticOptions{Responses: []string{resp}, Reference: []string{ref}, Out: out3,
+		Prefer: "gold", GoldFns: []string{"recall", "regex:古代"}, GoldWeights: []float64{1, 2}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	rows, _ = dataset.ReadAll[dataset.Comparison](out3)
+	if rep.NoReference != 1 || len(rows) != 3 || rows[0].Chosen != "长城是古代的防御工程" || rows[0].Source != "synthetic:gold" {
+		t.Fatalf("gold rule: report %+v rows %+v", rep, rows)
+	}
+	for _, r := range rows {
+		if r.Rejected == "长城是古代的防御工程" || r.Chosen == "我不知道" {
+			t.Fatalf("gold rule misranked: %+v", r)
+		}
+	}
+	for _, c := range []struct {
+		o    SyntheticOptions
+		want string
+	}{
+		{SyntheticOptions{Prefer: "gold"}, "--gold-fn"},
+		{SyntheticOptions{Prefer: "gold", GoldFns: []string{"nosuch"}}, `reward function "nosuch"`},
+		{SyntheticOptions{Prefer: "gold", GoldFns: []string{"recall"}, GoldWeights: []float64{1, 2}}, "2 weights for 1 rules"},
+		{SyntheticOptions{Prefer: "length=3", GoldFns: []string{"recall"}}, "--prefer gold only"},
+	} {
+		c.o.Responses, c.o.Reference, c.o.Out = []string{resp}, []string{ref}, filepath.Join(dir, "cmp4")
+		if _, err := Synthetic(context.Background(), c.o); err == nil || !strings.Contains(err.Error(), c.want) {
+			t.Errorf("%+v: want an error with %q, got %v", c.o, c.want, err)
+		}
+	}
+
+	for _, bad := range []string{"", "keyword=", "length=x", "vibes", "gold=x"} {
 		_, err := Synthetic(context.Background(), SyntheticOptions{Responses: []string{resp}, Out: out2, Prefer: bad})
 		if err == nil || !strings.Contains(err.Error(), "--prefer") {
 			t.Errorf("rule %q: want a --prefer error, got %v", bad, err)

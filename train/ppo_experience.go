@@ -8,6 +8,7 @@ import (
 	"github.com/rlhf-project/rlhf/dataset"
 	"github.com/rlhf-project/rlhf/infer"
 	"github.com/rlhf-project/rlhf/model"
+	"github.com/rlhf-project/rlhf/reward"
 )
 
 // experience is one iteration's sampled and scored sequences (N rows in
@@ -134,9 +135,9 @@ func (r *ppoRun) scoreRules(ctx context.Context, exp *experience) error {
 	if len(r.rules) == 0 {
 		return nil
 	}
-	in := make([]infer.RewardInput, exp.N)
+	in := make([]reward.Input, exp.N)
 	for n := range exp.N {
-		in[n] = infer.RewardInput{Prompt: exp.prompts[n].Prompt, Response: exp.ResponseText(n, r.tok.Decode, r.eos),
+		in[n] = reward.Input{Prompt: exp.prompts[n].Prompt, Response: exp.ResponseText(n, r.tok.Decode, r.eos),
 			Reference: exp.prompts[n].Reference}
 	}
 	exp.rules = make([][]float64, len(r.rules))

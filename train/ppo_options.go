@@ -11,6 +11,7 @@ import (
 	"github.com/rlhf-project/rlhf/dataset"
 	"github.com/rlhf-project/rlhf/infer"
 	"github.com/rlhf-project/rlhf/model"
+	"github.com/rlhf-project/rlhf/reward"
 )
 
 // The RL algorithms of `rlhf ppo --algo`. PPO trains a critic; the others
@@ -74,7 +75,7 @@ type PPOOptions struct {
 	// grpo and rloo (which compare the responses to one prompt and need at
 	// least 2) and 1 for ppo and reinforce++.
 	NumSamples int
-	// RewardFns are rule rewards (see infer.RuleReward: exact-match,
+	// RewardFns are rule rewards (see reward.Rule: exact-match,
 	// contains, regex:PATTERN, length-penalty, cmd:PROG), scored against
 	// each prompt row's reference answer, instead of or added to the RM.
 	RewardFns []string
@@ -248,7 +249,7 @@ func (o *PPOOptions) Defaults() {
 	ppoDefaultF(&o.KLHorizon, 10000)
 	ppoDefault(&o.SaveEvery, 20)
 	if o.RewardTimeout == 0 {
-		o.RewardTimeout = infer.DefaultRewardTimeout
+		o.RewardTimeout = reward.DefaultTimeout
 	}
 	if o.Critic == "" && o.Algo == AlgoPPO {
 		o.Critic, o.criticIsReward = o.Reward, true

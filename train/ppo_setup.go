@@ -13,6 +13,7 @@ import (
 	"github.com/rlhf-project/rlhf/infer"
 	"github.com/rlhf-project/rlhf/model"
 	"github.com/rlhf-project/rlhf/model/tokenizer"
+	"github.com/rlhf-project/rlhf/reward"
 )
 
 // ppoRun is the state of one run: the models (up to four) and their
@@ -36,7 +37,7 @@ type ppoRun struct {
 	// rules are the rule rewards (--reward-fn), named ruleNames in the
 	// metrics; weights weigh the reward sources (the RM first when there
 	// is one, then each rule).
-	rules     []*infer.RuleReward
+	rules     []*reward.Rule
 	ruleNames []string
 	weights   []float64
 
@@ -105,10 +106,10 @@ func setupPPO(o PPOOptions) (*ppoRun, error) {
 // parseRewardFns parses the rule rewards and checks that every prompt has
 // the reference answer those that compare with one need, before any output
 // is touched.
-func parseRewardFns(o PPOOptions, prompts []dataset.Prompt) ([]*infer.RuleReward, error) {
-	var rules []*infer.RuleReward
+func parseRewardFns(o PPOOptions, prompts []dataset.Prompt) ([]*reward.Rule, error) {
+	var rules []*reward.Rule
 	for _, spec := range o.RewardFns {
-		rule, err := infer.ParseRuleReward(spec)
+		rule, err := reward.Parse(spec)
 		if err != nil {
 			return nil, fmt.Errorf("--reward-fn: %w", err)
 		}
@@ -136,9 +137,9 @@ func parseRewardFns(o PPOOptions, prompts []dataset.Prompt) ([]*infer.RuleReward
 
 // setupRewards keeps the rule rewards and resolves the weights of the
 // reward sources.
-func (r *ppoRun) setupRewards(rules []*infer.RuleReward) {
+func (r *ppoRun) setupRewards(rules []*reward.Rule) {
 	o := r.o
-	r.rules, r.ruleNames = rules, infer.RuleRewardNames(rules)
+	r.rules, r.ruleNames = rules, reward.Names(rules)
 	r.weights = o.RewardWeights
 	if len(r.weights) == 0 {
 		n := len(r.rules)

@@ -1,4 +1,4 @@
-package infer
+package reward
 
 import (
 	"bytes"
@@ -12,31 +12,31 @@ import (
 	"strconv"
 	"strings"
 	"time"
+	"unicode"
 	"unicode/utf8"
 )
 
-// Rule rewards: scores of a response computed by a rule rather than a
-// reward model, for tasks with a checkable answer. `rlhf ppo` trains on them
-// (alone or added to the RM's score) and `rlhf eval` reports them.
-
-// RewardInput is what a rule reward sees of one response; the JSON names
+// Input is what a rule reward sees of one response; the JSON names
 // are the cmd: protocol's.
-type RewardInput struct {
+type Input struct {
 	Prompt    string `json:"prompt"`
 	Response  string `json:"response"`
 	Reference string `json:"reference"`
 }
 
-// DefaultRewardTimeout bounds one call of a cmd: reward program when
-// RuleReward.Timeout is 0.
-const DefaultRewardTimeout = 60 * time.Second
+// DefaultTimeout bounds one call of a cmd: reward program when
+// Rule.Timeout is 0.
+const DefaultTimeout = 60 * time.Second
 
-// RuleReward is one rule reward, parsed from its spec:
+// Rule is one rule reward, parsed from its spec:
 //
 //   - exact-match: 1 when the response equals the reference, else 0;
 //   - contains: 1 when the response contains the reference, else 0;
 //   - regex:PATTERN: 1 when the response matches PATTERN (Go RE2 syntax,
 //     unanchored), else 0; the reference is not used;
+//   - recall: the share of the reference's words the response contains
+//     (ROUGE-1 recall over lower-cased words, each Han character a word; a
+//     word counts as often as the reference has it), from 0 to 1;
 //   - length-penalty: −min(1, |len(response) − len(reference)| / len(reference))
 //     in characters: 0 for an answer as long as the reference, down to −1;
 //   - cmd:PROG [ARGS]: an external program, run once per Score call, that
@@ -50,32 +50,34 @@ const DefaultRewardTimeout = 60 * time.Second
 // exact-match and contains compare normalised texts: lower case, runs of
 // white space as one space, no white space or final punctuation (. ! ? 。
 // ！ ？) at either end.
-type RuleReward struct {
+type Rule struct {
 	// Spec is the rule as given, e.g. "regex:^\d+$".
 	Spec string
-	// Timeout bounds one call of a cmd: program (0: DefaultRewardTimeout).
+	// Timeout bounds one call of a cmd: program (0: DefaultTimeout).
 	Timeout time.Duration
 
 	name  string
-	rule  func(RewardInput) float64 // nil for cmd:
-	prog  []string                  // cmd: program and arguments
-	noRef bool                      // the rule does not read the reference
+	rule  func(Input) float64 // nil for cmd:
+	prog  []string            // cmd: program and arguments
+	noRef bool                // the rule does not read the reference
 }
 
-// ParseRuleReward parses a rule reward spec (see RuleReward). A cmd:
+// Parse parses a rule reward spec (see Rule). A cmd:
 // program must be found (in PATH or as a path) now.
-func ParseRuleReward(spec string) (*RuleReward, error) {
-	r := &RuleReward{Spec: spec}
+func Parse(spec string) (*Rule, error) {
+	r := &Rule{Spec: spec}
 	kind, arg, hasArg := strings.Cut(spec, ":")
 	switch {
 	case spec == "exact-match":
-		r.name, r.rule = "exact_match", func(in RewardInput) float64 {
+		r.name, r.rule = "exact_match", func(in Input) float64 {
 			return boolReward(normAnswer(in.Response) == normAnswer(in.Reference))
 		}
 	case spec == "contains":
-		r.name, r.rule = "contains", func(in RewardInput) float64 {
+		r.name, r.rule = "contains", func(in Input) float64 {
 			return boolReward(strings.Contains(normAnswer(in.Response), normAnswer(in.Reference)))
 		}
+	case spec == "recall":
+		r.name, r.rule = "recall", recall
 	case spec == "length-penalty":
 		r.name, r.rule = "length_penalty", lengthPenalty
 	case kind == "regex" && hasArg:
@@ -87,7 +89,7 @@ func ParseRuleReward(spec string) (*RuleReward, error) {
 			return nil, fmt.Errorf("reward function %q: %w", spec, err)
 		}
 		r.name, r.noRef = "regex", true
-		r.rule = func(in RewardInput) float64 { return boolReward(re.MatchString(in.Response)) }
+		r.rule = func(in Input) float64 { return boolReward(re.MatchString(in.Response)) }
 	case kind == "cmd" && hasArg:
 		r.prog = strings.Fields(arg)
 		if len(r.prog) == 0 {
@@ -98,18 +100,18 @@ func ParseRuleReward(spec string) (*RuleReward, error) {
 		}
 		r.name, r.noRef = "cmd", true
 	default:
-		return nil, fmt.Errorf("reward function %q: want exact-match, contains, regex:PATTERN, length-penalty or cmd:PROG", spec)
+		return nil, fmt.Errorf("reward function %q: want exact-match, contains, recall, regex:PATTERN, length-penalty or cmd:PROG", spec)
 	}
 	return r, nil
 }
 
 // NeedsReference reports whether the rule compares with the reference
-// answer (exact-match, contains, length-penalty); regex: and cmd: do not
+// answer (exact-match, contains, recall, length-penalty); regex: and cmd: do not
 // need one (a cmd: program gets "" when a row has none).
-func (r *RuleReward) NeedsReference() bool { return !r.noRef }
+func (r *Rule) NeedsReference() bool { return !r.noRef }
 
 // Score scores the responses, in order.
-func (r *RuleReward) Score(ctx context.Context, in []RewardInput) ([]float64, error) {
+func (r *Rule) Score(ctx context.Context, in []Input) ([]float64, error) {
 	if r.rule != nil {
 		out := make([]float64, len(in))
 		for i, x := range in {
@@ -121,7 +123,7 @@ func (r *RuleReward) Score(ctx context.Context, in []RewardInput) ([]float64, er
 }
 
 // runProgram runs the cmd: program once over every input.
-func (r *RuleReward) runProgram(ctx context.Context, in []RewardInput) ([]float64, error) {
+func (r *Rule) runProgram(ctx context.Context, in []Input) ([]float64, error) {
 	if len(in) == 0 {
 		return nil, nil
 	}
@@ -135,7 +137,7 @@ func (r *RuleReward) runProgram(ctx context.Context, in []RewardInput) ([]float6
 	}
 	timeout := r.Timeout
 	if timeout <= 0 {
-		timeout = DefaultRewardTimeout
+		timeout = DefaultTimeout
 	}
 	cctx, cancel := context.WithTimeout(ctx, timeout)
 	defer cancel()
@@ -183,9 +185,9 @@ func parseRewardLines(spec, out string, n int) ([]float64, error) {
 	return scores, nil
 }
 
-// RuleRewardNames are the metric names of rules, in order: exact_match,
+// Names are the metric names of rules, in order: exact_match,
 // contains, regex, length_penalty, cmd, with _2, _3, … on repeats.
-func RuleRewardNames(rules []*RuleReward) []string {
+func Names(rules []*Rule) []string {
 	names := make([]string, len(rules))
 	seen := map[string]int{}
 	for i, r := range rules {
@@ -211,7 +213,57 @@ func normAnswer(s string) string {
 	return strings.TrimSpace(strings.Trim(s, ".!?。！？ "))
 }
 
-func lengthPenalty(in RewardInput) float64 {
+// recall is the share of the reference's words found in the response.
+func recall(in Input) float64 {
+	ref := words(in.Reference)
+	if len(ref) == 0 {
+		return 0
+	}
+	have := map[string]int{}
+	for _, w := range words(in.Response) {
+		have[w]++
+	}
+	found := 0
+	for _, w := range ref {
+		if have[w] > 0 {
+			have[w]--
+			found++
+		}
+	}
+	return float64(found) / float64(len(ref))
+}
+
+// words splits s into lower-cased words: runs of letters and digits, each
+// Han character (Chinese has no spaces) a word of its own.
+func words(s string) []string {
+	var out []string
+	start := -1
+	for i, c := range s {
+		switch {
+		case unicode.Is(unicode.Han, c):
+			if start >= 0 {
+				out = append(out, strings.ToLower(s[start:i]))
+				start = -1
+			}
+			out = append(out, string(c))
+		case unicode.IsLetter(c) || unicode.IsDigit(c):
+			if start < 0 {
+				start = i
+			}
+		default:
+			if start >= 0 {
+				out = append(out, strings.ToLower(s[start:i]))
+				start = -1
+			}
+		}
+	}
+	if start >= 0 {
+		out = append(out, strings.ToLower(s[start:]))
+	}
+	return out
+}
+
+func lengthPenalty(in Input) float64 {
 	ref := float64(utf8.RuneCountInString(strings.TrimSpace(in.Reference)))
 	got := float64(utf8.RuneCountInString(strings.TrimSpace(in.Response)))
 	return -math.Min(1, math.Abs(got-ref)/math.Max(ref, 1))

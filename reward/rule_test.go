@@ -1,8 +1,10 @@
-package infer
+package reward
 
 import (
 	"context"
 	"encoding/json"
+	"fmt"
+	"math"
 	"os"
 	"path/filepath"
 	"strings"
@@ -10,9 +12,9 @@ import (
 	"time"
 )
 
-func ruleScores(t *testing.T, spec string, in ...RewardInput) []float64 {
+func ruleScores(t *testing.T, spec string, in ...Input) []float64 {
 	t.Helper()
-	r, err := ParseRuleReward(spec)
+	r, err := Parse(spec)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -24,10 +26,10 @@ func ruleScores(t *testing.T, spec string, in ...RewardInput) []float64 {
 }
 
 func TestRuleRewards(t *testing.T) {
-	ref := func(resp, ref string) RewardInput { return RewardInput{Prompt: "q", Response: resp, Reference: ref} }
+	ref := func(resp, ref string) Input { return Input{Prompt: "q", Response: resp, Reference: ref} }
 	for _, c := range []struct {
 		spec string
-		in   RewardInput
+		in   Input
 		want float64
 	}{
 		{"exact-match", ref("  Paris. ", "paris"), 1},
@@ -38,6 +40,10 @@ func TestRuleRewards(t *testing.T) {
 		{"contains", ref("It is Lyon.", "Paris"), 0},
 		{`regex:^\d+$`, ref("42", ""), 1},
 		{`regex:^\d+$`, ref("42 apples", ""), 0},
+		{"recall", ref("The capital of France is Paris.", "The capital of France is Paris. Hope this helps!"), 6.0 / 9},
+		{"recall", ref("paris PARIS", "Paris, paris and Lyon"), 2.0 / 4}, // words counted as often as the reference has them
+		{"recall", ref("首都是北京。", "中国的首都是北京"), 5.0 / 8},                   // each Han character a word
+		{"recall", ref("anything", ""), 0},                               // no reference words
 		{"length-penalty", ref("abcd", "abcd"), 0},
 		{"length-penalty", ref("ab", "abcd"), -0.5},
 		{"length-penalty", ref("abcdef", "abcd"), -0.5},
@@ -47,22 +53,22 @@ func TestRuleRewards(t *testing.T) {
 			t.Errorf("%s on %+v = %v, want %v", c.spec, c.in, got[0], c.want)
 		}
 	}
-	for spec, needs := range map[string]bool{"exact-match": true, "contains": true, "length-penalty": true, "regex:a": false, "cmd:sh": false} {
-		if r, err := ParseRuleReward(spec); err != nil || r.NeedsReference() != needs {
+	for spec, needs := range map[string]bool{"exact-match": true, "contains": true, "recall": true, "length-penalty": true, "regex:a": false, "cmd:sh": false} {
+		if r, err := Parse(spec); err != nil || r.NeedsReference() != needs {
 			t.Errorf("%s: NeedsReference %v, want %v (%v)", spec, r != nil && r.NeedsReference(), needs, err)
 		}
 	}
 	for _, bad := range []string{"", "exact", "regex:", "regex:(", "cmd:", "cmd:/no/such/program", "cmd: "} {
-		if _, err := ParseRuleReward(bad); err == nil || !strings.Contains(err.Error(), "reward function") {
+		if _, err := Parse(bad); err == nil || !strings.Contains(err.Error(), "reward function") {
 			t.Errorf("%q: want an error naming the reward function, got %v", bad, err)
 		}
 	}
-	var rules []*RuleReward
+	var rules []*Rule
 	for _, s := range []string{"exact-match", "regex:a", "regex:b", "cmd:sh", "length-penalty", "contains"} {
-		r, _ := ParseRuleReward(s)
+		r, _ := Parse(s)
 		rules = append(rules, r)
 	}
-	if got := strings.Join(RuleRewardNames(rules), ","); got != "exact_match,regex,regex_2,cmd,length_penalty,contains" {
+	if got := strings.Join(Names(rules), ","); got != "exact_match,regex,regex_2,cmd,length_penalty,contains" {
 		t.Errorf("names %s", got)
 	}
 }
@@ -86,8 +92,8 @@ func TestRuleRewardCmdProtocol(t *testing.T) {
 	// Score = the number of characters of the line (a function of the input),
 	// after saving what it was sent.
 	prog := rewardScript(t, `tee `+seen+` | awk '{ print length($0) / 10 }'`)
-	in := []RewardInput{{Prompt: "1+1?", Response: "2", Reference: "2"}, {Prompt: "说\"你好\"", Response: "你好\n<b>", Reference: ""}}
-	r, err := ParseRuleReward("cmd:" + prog)
+	in := []Input{{Prompt: "1+1?", Response: "2", Reference: "2"}, {Prompt: "说\"你好\"", Response: "你好\n<b>", Reference: ""}}
+	r, err := Parse("cmd:" + prog)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -101,7 +107,7 @@ func TestRuleRewardCmdProtocol(t *testing.T) {
 		t.Fatalf("the program got %q", raw)
 	}
 	for i, line := range lines {
-		var back RewardInput
+		var back Input
 		if err := json.Unmarshal([]byte(line), &back); err != nil || back != in[i] {
 			t.Errorf("line %d %q decodes to %+v (%v), want %+v", i+1, line, back, err, in[i])
 		}
@@ -130,7 +136,7 @@ func TestRuleRewardCmdProtocol(t *testing.T) {
 		{"NaN", `cat >/dev/null; echo 1; echo NaN`, 0, "output line 2: NaN is not a finite number"},
 	} {
 		prog := rewardScript(t, c.body)
-		r, err := ParseRuleReward("cmd:" + prog)
+		r, err := Parse("cmd:" + prog)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -142,6 +148,46 @@ func TestRuleRewardCmdProtocol(t *testing.T) {
 		}
 		if time.Since(t0) > 10*time.Second {
 			t.Errorf("%s: took %s", c.name, time.Since(t0))
+		}
+	}
+}
+
+// TestSum: a Sum adds its rules' scores with their weights, needs a
+// reference when any rule does, and refuses weights that do not match.
+func TestSum(t *testing.T) {
+	s, err := ParseSum([]string{"recall", `regex:thanks!$`}, []float64{1, 0.5}, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	got, err := s.Score(context.Background(), []Input{
+		{Response: "a b thanks!", Reference: "a b c d"},
+		{Response: "a b c d", Reference: "a b c d"},
+		{Response: "nothing", Reference: "a b c d"},
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if want := []float64{0.5 + 0.5, 1, 0}; fmt.Sprint(got) != fmt.Sprint(want) {
+		t.Errorf("scores %v, want %v", got, want)
+	}
+	if !s.NeedsReference() || s.String() != "recall + 0.5×regex:thanks!$" {
+		t.Errorf("NeedsReference %v, String %q", s.NeedsReference(), s.String())
+	}
+	if one, err := ParseSum([]string{"regex:x"}, nil, 0); err != nil || one.NeedsReference() || one.Weights[0] != 1 {
+		t.Errorf("one rule, default weight: %+v %v", one, err)
+	}
+	for _, c := range []struct {
+		specs   []string
+		weights []float64
+		want    string
+	}{
+		{nil, nil, "no rule"},
+		{[]string{"recall", "contains"}, []float64{1}, "1 weights for 2 rules"},
+		{[]string{"recall"}, []float64{math.Inf(1)}, "finite"},
+		{[]string{"recall", "nope"}, nil, `reward function "nope"`},
+	} {
+		if _, err := ParseSum(c.specs, c.weights, 0); err == nil || !strings.Contains(err.Error(), c.want) {
+			t.Errorf("%v %v: want an error with %q, got %v", c.specs, c.weights, c.want, err)
 		}
 	}
 }
