@@ -815,10 +815,13 @@ func (b *builder) write(rep *Report) error {
 	err = func() error {
 		for _, p := range parts {
 			for split, rows := range map[string][]*candidate{"train": p.train, "val": p.val} {
-				if err := writeRows[dataset.Prompt](filepath.Join(tmp, p.dir, "prompts", split), wopts, rows, b); err != nil {
+				// The held-out eval pool keeps every row's reference: a
+				// gold judge compares answers with it on every task.
+				allRefs := p.dir == EvalPool
+				if err := writeRows[dataset.Prompt](filepath.Join(tmp, p.dir, "prompts", split), wopts, rows, b, allRefs); err != nil {
 					return err
 				}
-				if err := writeRows[dataset.SFT](filepath.Join(tmp, p.dir, "sft", split), wopts, rows, b); err != nil {
+				if err := writeRows[dataset.SFT](filepath.Join(tmp, p.dir, "sft", split), wopts, rows, b, false); err != nil {
 					return err
 				}
 			}
@@ -866,11 +869,12 @@ func (b *builder) dest() atomicfile.Dest {
 }
 
 // referenceTasks are the tasks whose demonstration is a checkable answer
+// (every task's in the eval pool, whose prompts are only evaluated on)
 // (a passage's answer, the extracted items, the class label): their prompt
 // rows carry it as the reference for rule rewards (rlhf ppo --reward-fn).
 var referenceTasks = map[string]bool{"closed_qa": true, "extract": true, "classification": true}
 
-func writeRows[T dataset.Record](dir string, opts dataset.WriterOptions, rows []*candidate, b *builder) error {
+func writeRows[T dataset.Record](dir string, opts dataset.WriterOptions, rows []*candidate, b *builder, allRefs bool) error {
 	w, err := dataset.Create[T](dir, opts)
 	if err != nil {
 		return err
@@ -884,7 +888,7 @@ func writeRows[T dataset.Record](dir string, opts dataset.WriterOptions, rows []
 		switch any(*new(T)).(type) {
 		case dataset.Prompt:
 			p := dataset.Prompt{Task: c.task, Lang: c.lang, Prompt: c.prompt, Source: src, Template: c.tmpl.ID}
-			if referenceTasks[c.task] {
+			if referenceTasks[c.task] || allRefs {
 				p.Reference = c.response
 			}
 			row = p

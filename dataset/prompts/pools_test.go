@@ -103,6 +103,17 @@ func TestPoolsEndToEnd(t *testing.T) {
 			if want := map[string]int64{"train": p.TrainRows, "val": p.ValRows}[split]; int64(len(sft)) != want {
 				t.Errorf("%s/%s: %d rows, report says %d", p.Name, split, len(sft), want)
 			}
+			// The eval pool's prompts keep every row's reference (for a gold
+			// judge); the others only those of the checkable tasks.
+			for i, r := range pr {
+				want := ""
+				if p.Name == EvalPool || referenceTasks[r.Task] {
+					want = sft[i].Response
+				}
+				if r.Reference != want || r.Prompt != sft[i].Prompt {
+					t.Fatalf("%s/prompts/%s row %d (%s): reference %q, want %q", p.Name, split, i, r.Task, r.Reference, want)
+				}
+			}
 			for _, r := range sft {
 				n++
 				tasks[r.Task]++
