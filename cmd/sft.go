@@ -30,6 +30,7 @@ func bindCommonTrainFlags(f *pflag.FlagSet, o *train.CommonOptions) {
 	f.Float64Var(&o.WeightDecay, "weight-decay", o.WeightDecay, "AdamW decoupled weight decay")
 	f.Float64Var(&o.ClipGrad, "clip-grad", o.ClipGrad, "maximum global gradient norm (0: no clipping)")
 	f.IntVar(&o.EvalEvery, "eval-every", o.EvalEvery, "steps between validations and checkpoints (0: once per epoch)")
+	f.Float64Var(&o.ValFrac, "val-frac", o.ValFrac, "share of the --data prompts held out for validation when it has no val/ split and no --val is given (whole prompts or comparison groups, the same on every run; 0: none)")
 	f.IntVar(&o.LogEvery, "log-every", o.LogEvery, "steps between metrics.jsonl lines")
 	f.IntVar(&o.Keep, "keep", o.Keep, "newest checkpoints kept besides the best one (0: all)")
 	f.BoolVar(&o.Resume, "resume", o.Resume, "continue from the newest checkpoint in --out")
@@ -42,7 +43,7 @@ func bindCommonTrainFlags(f *pflag.FlagSet, o *train.CommonOptions) {
 		"epochs": atLeast(1), "max-steps": atLeast(0), "seed": nonZero(), "lr": above(0),
 		"min-lr-ratio": between(0, 1), "warmup": atLeast(0), "batch-size": atLeast(1), "grad-accum": atLeast(1),
 		"max-seq-len": atLeast(2), "weight-decay": atLeast(0), "clip-grad": atLeast(0), "eval-every": atLeast(0),
-		"log-every": atLeast(1), "keep": atLeast(0), "skip-nonfinite": atLeast(0),
+		"val-frac": valFrac(), "log-every": atLeast(1), "keep": atLeast(0), "skip-nonfinite": atLeast(0),
 	})
 	bindMemoryFlags(f, &o.LoRA, &o.GradCheckpoint)
 	f.StringVar(&o.Base, "base", o.Base, "base model folder of a LoRA adapter --model (default: its adapter_config.json's base_model_name_or_path)")

@@ -1,8 +1,11 @@
 package train
 
 import (
+	"crypto/sha256"
+	"encoding/binary"
 	"fmt"
 	"io"
+	"log/slog"
 	"math/rand/v2"
 	"os"
 	"strings"
@@ -166,19 +169,61 @@ func checkRow(row any) string {
 }
 
 // readTrainVal reads the training rows of --data and the validation rows of
-// --val, or of --data's val/ split (none when there is neither).
-func readTrainVal[T dataset.Record](data, val string, enc dataset.Encoding) (trainRows, valRows []T, err error) {
+// --val, or of --data's val/ split, or else the share o.ValFrac of --data's
+// prompts held out (none when there is neither).
+func readTrainVal[T dataset.Record](data, val string, o CommonOptions) (trainRows, valRows []T, err error) {
 	trainPaths, valPaths, err := resolveData(data, val)
 	if err != nil {
 		return nil, nil, err
 	}
-	if trainRows, err = readAll[T]("--data", trainPaths, enc); err != nil {
+	if len(valPaths) > 0 && o.ValFrac > 0 {
+		return nil, nil, fmt.Errorf("--val-frac %g: the data already has validation rows (%s); give one or the other", o.ValFrac, strings.Join(valPaths, ", "))
+	}
+	if trainRows, err = readAll[T]("--data", trainPaths, o.Encoding); err != nil {
 		return nil, nil, err
 	}
 	if len(valPaths) > 0 {
-		if valRows, err = readAll[T]("--val", valPaths, enc); err != nil {
+		if valRows, err = readAll[T]("--val", valPaths, o.Encoding); err != nil {
 			return nil, nil, err
 		}
 	}
+	if o.ValFrac > 0 {
+		trainRows, valRows = holdOut(trainRows, o.ValFrac, o.Seed)
+		if len(trainRows) == 0 {
+			return nil, nil, fmt.Errorf("--val-frac %g: every prompt of --data %s went to validation; nothing is left to train on", o.ValFrac, data)
+		}
+		slog.Info("held out for validation", "val_frac", o.ValFrac, "train_rows", len(trainRows), "val_rows", len(valRows))
+	}
 	return trainRows, valRows, nil
+}
+
+// holdOut moves about frac of the prompts of rows, with all their rows (a
+// comparison group, or every demonstration of one prompt), to val: a prompt
+// goes there when the hash of its key and seed falls below frac, so the
+// split is the same on every run and never cuts a prompt in two.
+func holdOut[T dataset.Record](rows []T, frac float64, seed uint64) (train, val []T) {
+	for _, r := range rows {
+		sum := sha256.Sum256(fmt.Appendf(nil, "%d\x00%s", seed, holdOutKey(r)))
+		if float64(binary.LittleEndian.Uint64(sum[:])>>11)/(1<<53) < frac {
+			val = append(val, r)
+		} else {
+			train = append(train, r)
+		}
+	}
+	return train, val
+}
+
+// holdOutKey is what holdOut keeps together: a comparison's group (or
+// prompt), a demonstration's prompt.
+func holdOutKey(row any) string {
+	switch r := row.(type) {
+	case dataset.Comparison:
+		if r.GroupID != "" {
+			return r.GroupID
+		}
+		return r.Prompt
+	case dataset.SFT:
+		return r.Prompt
+	}
+	return fmt.Sprint(row)
 }

@@ -2,6 +2,7 @@ package train
 
 import (
 	"context"
+	"fmt"
 	"path/filepath"
 	"slices"
 	"strings"
@@ -93,5 +94,58 @@ func TestSFTPacked(t *testing.T) {
 	log, _ := ReadMetrics(filepath.Join(out, MetricsFile))
 	if first := log[0]["loss"]; !(res.Loss < first/2) {
 		t.Fatalf("packed SFT loss %v → %v after 30 steps", first, res.Loss)
+	}
+}
+
+// TestValFrac: --val-frac holds out about that share of the prompts, whole
+// (every row of a comparison group on one side), the same ones on every run,
+// and refuses data that already has validation rows.
+func TestValFrac(t *testing.T) {
+	var rows []dataset.Comparison
+	for g := 0; g < 200; g++ {
+		for k := 0; k < 3; k++ {
+			rows = append(rows, dataset.Comparison{GroupID: fmt.Sprint("g", g), Prompt: fmt.Sprint("p", g), Chosen: "a", Rejected: fmt.Sprint("b", k)})
+		}
+	}
+	dir := t.TempDir()
+	data := filepath.Join(dir, "cmp")
+	w, err := dataset.Create[dataset.Comparison](data, dataset.WriterOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := w.Write(rows...); err != nil || w.Close() != nil {
+		t.Fatal(err)
+	}
+	o := CommonOptions{ValFrac: 0.2, Seed: 3}
+	train, val, err := readTrainVal[dataset.Comparison](data, "", o)
+	if err != nil {
+		t.Fatal(err)
+	}
+	side := map[string]string{}
+	for name, part := range map[string][]dataset.Comparison{"train": train, "val": val} {
+		for _, r := range part {
+			if s, ok := side[r.GroupID]; ok && s != name {
+				t.Fatalf("group %s in train and val", r.GroupID)
+			}
+			side[r.GroupID] = name
+		}
+	}
+	if len(train)+len(val) != len(rows) || len(val)%3 != 0 || len(val) < 3*25 || len(val) > 3*55 {
+		t.Fatalf("%d train, %d val rows of %d (want about 20%% of 200 groups of 3)", len(train), len(val), len(rows))
+	}
+	train2, val2, _ := readTrainVal[dataset.Comparison](data, "", o)
+	if !slices.Equal(train, train2) || !slices.Equal(val, val2) {
+		t.Error("a rerun held out other rows")
+	}
+	if _, val0, _ := readTrainVal[dataset.Comparison](data, "", CommonOptions{}); len(val0) != 0 {
+		t.Errorf("no --val-frac: %d val rows", len(val0))
+	}
+	if _, _, err := readTrainVal[dataset.Comparison](data, data, o); err == nil || !strings.Contains(err.Error(), "--val-frac 0.2: the data already has validation rows") {
+		t.Errorf("--val-frac with --val: %v", err)
+	}
+	bad := SFTDefaults().CommonOptions
+	bad.Out, bad.ValFrac = dir, 1
+	if err := bad.Check(); err == nil || !strings.Contains(err.Error(), "--val-frac") {
+		t.Errorf("--val-frac 1: %v", err)
 	}
 }

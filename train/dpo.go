@@ -371,7 +371,7 @@ func runDPO(ctx context.Context, o DPOOptions) (*DPOResult, error) {
 	cfg := newDPOConfig(&o)
 
 	// 1. Data and model, every refusal before any compute.
-	trainRows, valRows, err := readTrainVal[dataset.Comparison](o.Data, o.Val, o.Encoding)
+	trainRows, valRows, err := readTrainVal[dataset.Comparison](o.Data, o.Val, o.CommonOptions)
 	if err != nil {
 		return nil, err
 	}

@@ -55,6 +55,11 @@ type CommonOptions struct {
 	// EvalEvery is the number of steps between validations (and
 	// checkpoints); 0 means once per epoch. Default 0.
 	EvalEvery int
+	// ValFrac is the share of the training prompts held out for validation
+	// when the data has none (no Val and no val/ split): all rows of a
+	// prompt (a comparison group) go to one side, chosen by a hash of the
+	// prompt and Seed, so reruns hold out the same ones. 0: none. Default 0.
+	ValFrac float64
 	// LogEvery is the number of steps between metrics.jsonl lines. Default 1.
 	LogEvery int
 	// Keep is the number of newest checkpoints kept besides the best one
@@ -159,6 +164,8 @@ func (o *CommonOptions) Check() error {
 		return fmt.Errorf("--weight-decay %g: want 0 or more", o.WeightDecay)
 	case o.ClipGrad < 0:
 		return fmt.Errorf("--clip-grad %g: want 0 (off) or more", o.ClipGrad)
+	case o.ValFrac < 0 || o.ValFrac >= 1:
+		return fmt.Errorf("--val-frac %g: want a share in [0, 1)", o.ValFrac)
 	case o.EvalEvery < 0 || o.LogEvery < 1 || o.Keep < 0 || o.SkipNonFinite < 0:
 		return fmt.Errorf("--eval-every, --log-every, --keep and --skip-nonfinite must not be negative")
 	case model.CheckTemplate(o.Template) != nil:

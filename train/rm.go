@@ -214,7 +214,7 @@ func runRM(ctx context.Context, o RMOptions) (*RMResult, error) {
 	if o.Model == "" {
 		return nil, fmt.Errorf("--model: no model folder given")
 	}
-	trainRows, valRows, err := readTrainVal[dataset.Comparison](o.Data, o.Val, o.Encoding)
+	trainRows, valRows, err := readTrainVal[dataset.Comparison](o.Data, o.Val, o.CommonOptions)
 	if err != nil {
 		return nil, err
 	}

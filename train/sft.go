@@ -114,7 +114,7 @@ func runSFT(ctx context.Context, o SFTOptions) (*SFTResult, error) {
 		return nil, fmt.Errorf("--model: no model folder given")
 	}
 	// 1. Data and model, every refusal before any compute.
-	trainRows, valRows, err := readTrainVal[dataset.SFT](o.Data, o.Val, o.Encoding)
+	trainRows, valRows, err := readTrainVal[dataset.SFT](o.Data, o.Val, o.CommonOptions)
 	if err != nil {
 		return nil, err
 	}
