@@ -9,6 +9,8 @@ import (
 	"testing"
 
 	"github.com/rlhf-project/rlhf/dataset"
+	"github.com/rlhf-project/rlhf/demo"
+	"github.com/rlhf-project/rlhf/infer"
 )
 
 // TestDemoEndToEnd runs `rlhf demo` as a user would: the whole recipe on the
@@ -54,7 +56,7 @@ func TestDemoEndToEnd(t *testing.T) {
 		}
 	}
 	evalRows, err := dataset.ReadAll[dataset.Prompt](filepath.Join(out, "instruct", "eval", "prompts", "val"))
-	if err != nil || len(evalRows) < 16 {
+	if err != nil || len(evalRows) < demo.TargetPrompts {
 		t.Fatalf("eval pool: %d rows, %v", len(evalRows), err)
 	}
 	for _, r := range evalRows {
@@ -89,6 +91,22 @@ func TestDemoEndToEnd(t *testing.T) {
 	}
 	if all, _ := ev["all"].(map[string]any); all == nil || all["gold"] == nil {
 		t.Errorf("eval.json has no gold comparison: %s", raw)
+	}
+	// The learning itself: PPO beats its SFT start under the gold judge
+	// (the labeller's rule, not the RM it was trained on) on the held-out
+	// prompts, with a 95% interval above a coin flip, close to SFT.
+	var res infer.EvalResult
+	if err := json.Unmarshal(raw, &res); err != nil || res.All.Gold == nil {
+		t.Fatalf("eval.json: %v", err)
+	}
+	g := res.All.Gold
+	if g.N < demo.TargetPrompts || g.WinRate < demo.TargetGoldWinRate || g.WinLow <= 0.5 || res.All.KL > demo.TargetKL || g.Warning != "" {
+		t.Errorf("PPO vs SFT on %d held-out prompts: gold win rate %.3f [%.3f, %.3f], KL %.2f, proxy win rate %.3f, warning %q; want ≥ %d prompts, ≥ %.2f with the interval above 0.5, KL ≤ %g",
+			g.N, g.WinRate, g.WinLow, g.WinHigh, res.All.KL, g.ProxyWinRate, g.Warning, demo.TargetPrompts, demo.TargetGoldWinRate, demo.TargetKL)
+	}
+	if !strings.Contains(stdout, "targets (≥ 64 prompts, gold win rate ≥ 0.65 with CI low > 0.5, KL ≤ 10 nats): met") ||
+		!strings.Contains(stdout, "on held-out comparisons") || !strings.Contains(stdout, "Time per step: ") {
+		t.Errorf("stdout lacks the targets, the RM's held-out accuracy or the step times:\n%s", stdout)
 	}
 
 	// A rerun finds every step complete and runs none: the state file,

@@ -6,8 +6,11 @@
 // SFT, sampling, synthetic comparisons, reward modelling, PPO-ptx and
 // evaluation.
 //
-// The sizes (steps, samples, tokens) are chosen for a 2-core CPU; they show
-// every step working, not a useful model.
+// The sizes (steps, samples, tokens) are chosen for a 2-core CPU. The task
+// the tiny model learns is the facts task (facts.go): one-sentence answers
+// that a gold judge prefers when they state the reference's fact and end
+// politely. The judge labels the comparisons the RM learns from, and eval
+// reports PPO's win rate over SFT under both the RM and the judge.
 package demo
 
 import (
@@ -110,9 +113,17 @@ func Dest(out string) atomicfile.Dest {
 	}}
 }
 
-// writeInputs copies the embedded sample datasets to dir.
+// FactsFile is the name, under OUT/inputs, of the demo's learnable task
+// (see factsJSONL).
+const FactsFile = "facts.jsonl"
+
+// writeInputs copies the embedded sample datasets to dir, with the facts
+// task.
 func writeInputs(dir string) error {
 	if err := os.MkdirAll(dir, 0o755); err != nil {
+		return err
+	}
+	if err := atomicfile.WriteFile(filepath.Join(dir, FactsFile), factsJSONL(1), 0o644); err != nil {
 		return err
 	}
 	return fs.WalkDir(data, "data", func(path string, d fs.DirEntry, err error) error {
@@ -131,7 +142,7 @@ var artefacts = []struct{ path, what string }{
 	{"pipeline.yaml", "the pipeline that produced all of this (rerun or adapt: rlhf pipeline --config PATH)"},
 	{"report.html", "the report: data, curves, eval and answers in one HTML page (open it in a browser)"},
 	{"_pipeline_state.json", "the pipeline's record of the steps done (a rerun skips them)"},
-	{"inputs", "the embedded sample NLP datasets build-prompts read"},
+	{"inputs", "the embedded sample NLP datasets build-prompts read, and facts.jsonl (the task the tiny model learns)"},
 	{"qa", "qa dataset scraped from the Baike-style pages"},
 	{"qa-zhihu", "qa dataset scraped from the Zhihu-style pages (with votes)"},
 	{"comparisons-votes", "comparisons from Zhihu up-votes"},
@@ -140,11 +151,12 @@ var artefacts = []struct{ path, what string }{
 	{"instruct/rm/prompts", "rm pool: prompts (train/val) the RM's comparisons are sampled on"},
 	{"instruct/ppo/prompts", "ppo pool: prompts (train/val) PPO trains on"},
 	{"instruct/eval/prompts", "eval pool: held-out prompts eval compares on"},
+	{"tokenizer.json", "the BPE tokenizer learnt on the training pools' texts"},
 	{"base", "the tiny randomly initialised base model (Hugging Face layout)"},
 	{"ckpt/sft", "SFT model, metrics.jsonl and loss plots"},
 	{"samples", "K sampled answers per prompt from the SFT model (response dataset)"},
-	{"comparisons", "synthetic K-wise comparisons (reference-overlap preference)"},
-	{"ckpt/rm", "reward model (score head), metrics and accuracy plots"},
+	{"comparisons", "K-wise comparisons of the samples ranked by the gold judge (the demo's labeller)"},
+	{"ckpt/rm", "reward model (score head), metrics and held-out accuracy plots"},
 	{"ckpt/ppo", "PPO-ptx policy, metrics.jsonl and plots"},
 	{"eval/eval.json", "PPO policy vs SFT under the reward model and the gold rule: win rates, rewards, KL"},
 	{"eval/policy", "PPO's answers to the eval prompts (response dataset)"},
@@ -153,6 +165,7 @@ var artefacts = []struct{ path, what string }{
 
 func printArtefacts(w io.Writer, out string, took time.Duration) {
 	printSummary(w, out)
+	printStepTimes(w, out)
 	fmt.Fprintf(w, "\nrlhf demo finished in %s. Everything it wrote:\n", took.Round(time.Second))
 	for _, a := range artefacts {
 		p := filepath.Join(out, a.path)

@@ -6,6 +6,7 @@ import (
 	"io"
 	"os"
 	"path/filepath"
+	"sort"
 	"strings"
 	"unicode"
 	"unicode/utf8"
@@ -40,7 +41,7 @@ func printSummary(w io.Writer, out string) {
 	}
 	if g := a.Gold; g != nil {
 		rows = append(rows,
-			[3]string{"gold (" + g.Fn + ") mean", f3(g.RewardBaseline), f3(g.RewardPolicy)},
+			[3]string{"gold judge score (mean)", f3(g.RewardBaseline), f3(g.RewardPolicy)},
 			[3]string{"gold win rate vs SFT [95% CI]", "", winRate(g.WinRate, g.WinLow, g.WinHigh, g.N)})
 	} else {
 		rows = append(rows, [3]string{"gold win rate vs SFT", "", "no gold judge"})
@@ -53,6 +54,19 @@ func printSummary(w io.Writer, out string) {
 		if i == 0 {
 			fmt.Fprintf(w, "  %s\n", strings.Repeat("-", 66))
 		}
+	}
+	if acc, ok := rmHeldOutAccuracy(filepath.Join(out, "ckpt", "rm", "metrics.jsonl")); ok {
+		fmt.Fprintf(w, "\n  reward model: pairwise accuracy %.3f on held-out comparisons\n", acc)
+	}
+	if g := a.Gold; g != nil {
+		fmt.Fprintf(w, "  gold judge: %s\n", g.Fn)
+		met := g.N >= TargetPrompts && g.WinRate >= TargetGoldWinRate && g.WinLow > 0.5 && a.KL <= TargetKL
+		verdict := "met"
+		if !met {
+			verdict = "NOT met"
+		}
+		fmt.Fprintf(w, "  targets (≥ %d prompts, gold win rate ≥ %.2f with CI low > 0.5, KL ≤ %g nats): %s\n",
+			TargetPrompts, TargetGoldWinRate, TargetKL, verdict)
 	}
 	if g := a.Gold; g != nil && g.Note != "" {
 		fmt.Fprintf(w, "\n  note: %s\n", g.Note)
@@ -86,6 +100,62 @@ func printSummary(w io.Writer, out string) {
 			fmt.Fprintf(w, "  %s%s | %s\n", l, strings.Repeat(" ", col-cells(l)), r)
 		}
 	}
+}
+
+// The demo's targets: PPO beats its SFT start under the gold judge on
+// enough held-out prompts, without drifting far from it.
+const (
+	TargetPrompts     = 64
+	TargetGoldWinRate = 0.65
+	TargetKL          = 10.0
+)
+
+// rmHeldOutAccuracy is the last validation accuracy in an RM's
+// metrics.jsonl.
+func rmHeldOutAccuracy(path string) (float64, bool) {
+	raw, err := os.ReadFile(path)
+	if err != nil {
+		return 0, false
+	}
+	acc, ok := 0.0, false
+	for _, line := range strings.Split(string(raw), "\n") {
+		var m map[string]any
+		if json.Unmarshal([]byte(line), &m) != nil {
+			continue
+		}
+		if v, has := m["val_acc"].(float64); has {
+			acc, ok = v, true
+		}
+	}
+	return acc, ok
+}
+
+// printStepTimes prints how long each pipeline step took, from the
+// pipeline's state file, in the order they finished.
+func printStepTimes(w io.Writer, out string) {
+	raw, err := os.ReadFile(filepath.Join(out, "_pipeline_state.json"))
+	if err != nil {
+		return
+	}
+	var st struct {
+		Steps map[string]struct {
+			Finished string  `json:"finished"`
+			Seconds  float64 `json:"seconds"`
+		} `json:"steps"`
+	}
+	if json.Unmarshal(raw, &st) != nil || len(st.Steps) == 0 {
+		return
+	}
+	names := make([]string, 0, len(st.Steps))
+	for n := range st.Steps {
+		names = append(names, n)
+	}
+	sort.Slice(names, func(i, j int) bool { return st.Steps[names[i]].Finished < st.Steps[names[j]].Finished })
+	parts := make([]string, len(names))
+	for i, n := range names {
+		parts[i] = fmt.Sprintf("%s %.1fs", n, st.Steps[n].Seconds)
+	}
+	fmt.Fprintf(w, "\nTime per step: %s\n", strings.Join(parts, ", "))
 }
 
 func f3(x float64) string { return fmt.Sprintf("%.3f", x) }
