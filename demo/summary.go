@@ -221,22 +221,40 @@ func clip(s string, n int) string {
 	return sb.String() + "…"
 }
 
-// wrap breaks s into lines of at most n cells.
+// wrap breaks s into lines of at most n cells, at a space where the line
+// has one (a word longer than a line is cut).
 func wrap(s string, n int) []string {
 	var lines []string
-	var sb strings.Builder
+	line := []rune{}
 	c := 0
 	for _, r := range s {
 		if c+runeCells(r) > n {
-			lines = append(lines, sb.String())
-			sb.Reset()
-			c = 0
+			cut := len(line)
+			if sp := lastSpace(line); sp > 0 && r != ' ' {
+				cut = sp
+			}
+			lines = append(lines, strings.TrimRight(string(line[:cut]), " "))
+			line = append([]rune{}, []rune(strings.TrimLeft(string(line[cut:]), " "))...)
+			c = cells(string(line))
+			if r == ' ' && len(line) == 0 {
+				continue
+			}
 		}
 		c += runeCells(r)
-		sb.WriteRune(r)
+		line = append(line, r)
 	}
-	if sb.Len() > 0 || len(lines) == 0 {
-		lines = append(lines, sb.String())
+	if len(line) > 0 || len(lines) == 0 {
+		lines = append(lines, string(line))
 	}
 	return lines
+}
+
+// lastSpace is the index of the last space in line (-1: none).
+func lastSpace(line []rune) int {
+	for i := len(line) - 1; i >= 0; i-- {
+		if line[i] == ' ' {
+			return i
+		}
+	}
+	return -1
 }

@@ -32,6 +32,9 @@ func TestSummaryWithoutGold(t *testing.T) {
 	if got := wrap("中文abcde", 4); len(got) != 3 || got[0] != "中文" || got[2] != "e" || cells(got[0]) != 4 {
 		t.Errorf("wrap by cells: %q", got)
 	}
+	if got := wrap("PPO: A monkey eats. Thank you for asking!", 20); strings.Join(got, "|") != "PPO: A monkey eats.|Thank you for|asking!" {
+		t.Errorf("wrap at spaces: %q", got)
+	}
 }
 
 // TestSummaryTargets: with a gold judge the summary shows the judge, the
