@@ -87,9 +87,9 @@ type page struct {
 	Dir string
 	// Missing names the sections left out for want of their files.
 	Missing string
-	Data  []dataSection
-	Runs  []runSection
-	Evals []evalSection
+	Data    []dataSection
+	Runs    []runSection
+	Evals   []evalSection
 }
 
 type dataSection struct {
