@@ -147,6 +147,44 @@ func TestServeFlagsReachOptions(t *testing.T) {
 		strings.Join(ev.GoldFns, " | ") != "contains | regex:!$" || fmt.Sprint(ev.GoldWeights) != "[1 0.5]" {
 		t.Errorf("eval: %+v", ev)
 	}
+	if ev.Judge != nil {
+		t.Errorf("eval without --judge-url has an AI judge: %+v", ev.Judge)
+	}
+}
+
+// TestEvalJudgeFlags: the --judge-* flags reach the AI gold judge's
+// options (--judge-max-retries 0 means none, not the library's default),
+// and a --judge-* flag without --judge-url is refused naming it.
+func TestEvalJudgeFlags(t *testing.T) {
+	var ev infer.EvalOptions
+	newRoot := func() *cobra.Command {
+		return newRootCmd(func() *cobra.Command {
+			return newEvalCmd(func(_ context.Context, o infer.EvalOptions) error { ev = o; return nil })
+		})
+	}
+	base := []string{"eval", "--policy", "p", "--baseline", "b", "--reward", "r", "--prompts", "q", "--out", "o"}
+	root := newRoot()
+	root.SetArgs(append(base, "--judge-url", "http://127.0.0.1:1/v1", "--judge-model", "judge-m", "--judge-api-key-env", "MY_KEY",
+		"--judge-rubric", "r.tmpl", "--judge-lang", "zh", "--judge-concurrency", "2", "--judge-rps", "1.5", "--judge-max-retries", "0",
+		"--judge-timeout", "9s", "--judge-cache", "c"))
+	if err := root.Execute(); err != nil {
+		t.Fatal(err)
+	}
+	j := ev.Judge
+	if j == nil || j.BaseURL != "http://127.0.0.1:1/v1" || j.Model != "judge-m" || j.APIKeyEnv != "MY_KEY" || j.Rubric != "r.tmpl" || j.Lang != "zh" ||
+		j.Concurrency != 2 || j.RequestsPerSecond != 1.5 || j.MaxRetries != -1 || j.Timeout != 9*time.Second || j.CacheDir != "c" || j.NoCache {
+		t.Fatalf("judge options %+v", j)
+	}
+	root = newRoot()
+	root.SetArgs(append(base, "--judge-url", "http://x/v1", "--judge-model", "m"))
+	if err := root.Execute(); err != nil || ev.Judge == nil || ev.Judge.MaxRetries != 5 || ev.Judge.Concurrency != 4 || ev.Judge.APIKeyEnv != "OPENAI_API_KEY" || ev.Judge.Lang != "auto" {
+		t.Fatalf("judge defaults: %v %+v", err, ev.Judge)
+	}
+	root = newRoot()
+	root.SetArgs(append(base, "--judge-model", "m", "--judge-rps", "2"))
+	if err := root.Execute(); err == nil || !strings.Contains(err.Error(), "--judge-model, --judge-rps without --judge-url") {
+		t.Fatalf("--judge-model without --judge-url: %v", err)
+	}
 }
 
 // TestLabelEmptyDBNamesTheFlag: the label library says what is missing; the

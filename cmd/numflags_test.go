@@ -140,6 +140,10 @@ func TestNumericFlagsRefuseOutOfRange(t *testing.T) {
 		{[]string{"eval", "--top-k", "-1"}},
 		{[]string{"eval", "--batch-size", "0"}},
 		{[]string{"eval", "--seed", "0"}},
+		{[]string{"eval", "--judge-concurrency", "0"}},
+		{[]string{"eval", "--judge-rps", "-1"}},
+		{[]string{"eval", "--judge-max-retries", "-1"}},
+		{[]string{"eval", "--judge-timeout", "0s"}},
 		{[]string{"build-prompts", "--total", "0"}},
 		{[]string{"build-prompts", "--total", "-1"}},
 		{[]string{"build-prompts", "--seed", "0"}},
@@ -219,6 +223,7 @@ func TestNumericFlagsInRangeAndLeftOutPass(t *testing.T) {
 		{"ppo", "--top-p", "1", "--gamma", "0", "--lambda", "1", "--value-clip", "0", "--iterations", "0", "--ptx-max-len", "2"},
 		{"generate", "--temperature", "0", "--top-p", "0", "--seed", "0", "--max-prompts", "0"},
 		{"eval", "--temperature", "0", "--top-p", "1", "--max-prompts", "0"},
+		{"eval", "--judge-url", "http://127.0.0.1:1/v1", "--judge-model", "m", "--judge-concurrency", "1", "--judge-rps", "0", "--judge-max-retries", "0"},
 		{"score", "--batch-size", "1"},
 	} {
 		root := seamRoot()

@@ -2,19 +2,29 @@ package cmd
 
 import (
 	"context"
+	"errors"
 	"fmt"
+	"log/slog"
+	"path/filepath"
 	"strings"
 
 	"github.com/spf13/cobra"
 
 	"github.com/rlhf-project/rlhf/pipeline"
+	"github.com/rlhf-project/rlhf/report"
 )
 
-func init() { register(newPipelineCmd) }
+func init() { register(func() *cobra.Command { return newPipelineCmd(nil) }) }
 
-func newPipelineCmd() *cobra.Command {
+// newPipelineCmd binds the command's flags; step, when not nil, replaces
+// inProcessStep (tests run fake steps with it).
+func newPipelineCmd(step func(*cobra.Command) pipeline.StepFunc) *cobra.Command {
+	if step == nil {
+		step = inProcessStep
+	}
 	opts := pipeline.Options{}
 	var vars []string
+	var noReport bool
 	c := &cobra.Command{
 		Use:   "pipeline --config pipeline.yaml",
 		Short: "Run a chain of rlhf steps from a YAML file, skipping complete ones",
@@ -22,6 +32,10 @@ func newPipelineCmd() *cobra.Command {
 a step whose arguments are unchanged and whose outputs exist is skipped, so an
 interrupted pipeline continues where it stopped. The state is kept in
 WORKDIR/_pipeline_state.json. See docs/pipeline.md for the file format.
+
+Once every step has completed, the pipeline writes WORKDIR/report.html (as
+rlhf report WORKDIR does: data, curves, eval and answers of whatever the
+steps wrote) and prints its path; --no-report skips it.
 
 Here --config names the pipeline file (not a file of flag values).`,
 		Example: "  rlhf pipeline --config pipeline.yaml\n  rlhf pipeline --config pipeline.yaml --from rm --var seed=2",
@@ -38,7 +52,26 @@ Here --config names the pipeline file (not a file of flag values).`,
 				}
 				opts.Vars[k] = val
 			}
-			return pipeline.Run(c.Context(), opts, inProcessStep(c))
+			if err := pipeline.Run(c.Context(), opts, step(c)); err != nil {
+				return err
+			}
+			if noReport || opts.DryRun {
+				return nil
+			}
+			cfg, err := pipeline.Load(opts.ConfigFile, opts.Vars)
+			if err != nil {
+				return err
+			}
+			out := filepath.Join(cfg.Workdir, "report.html")
+			switch err := report.Write(cfg.Workdir, out); {
+			case errors.Is(err, report.ErrNothing):
+				slog.Info("pipeline: no report", "why", err)
+				return nil
+			case err != nil:
+				return fmt.Errorf("the steps completed, but the report failed (--no-report skips it): %w", err)
+			}
+			fmt.Fprintf(c.OutOrStdout(), "report: %s\n", out)
+			return nil
 		},
 	}
 	f := c.Flags()
@@ -48,6 +81,7 @@ Here --config names the pipeline file (not a file of flag values).`,
 	f.StringVar(&opts.From, "from", "", "start at this step")
 	f.StringSliceVar(&opts.Only, "only", nil, "run only these steps (comma-separated)")
 	f.BoolVar(&opts.DryRun, "dry-run", false, "print what would run")
+	f.BoolVar(&noReport, "no-report", false, "do not write WORKDIR/report.html after the steps")
 	return c
 }
 

@@ -16,6 +16,7 @@ import (
 
 	"github.com/rlhf-project/rlhf/atomicfile"
 	"github.com/rlhf-project/rlhf/dataset"
+	"github.com/rlhf-project/rlhf/label/judge"
 	"github.com/rlhf-project/rlhf/model"
 	"github.com/rlhf-project/rlhf/model/tokenizer"
 	"github.com/rlhf-project/rlhf/progress"
@@ -80,6 +81,20 @@ type EvalOptions struct {
 	GoldFns []string
 	// GoldWeights weigh GoldFns, one each (default 1 each).
 	GoldWeights []float64
+	// Judge, when not nil, makes an AI judge the gold judge instead of
+	// GoldFns (not both): `rlhf judge`'s OpenAI-compatible client (its
+	// BaseURL, Model, APIKeyEnv, Rubric, Lang, Concurrency, rate limit,
+	// retries and reply cache; Responses, Out and LabelsDB are not used)
+	// compares the policy's answer with the baseline's on every prompt,
+	// once in each presentation order (judge.Compare). The policy wins a
+	// prompt when both verdicts prefer it, loses when both prefer the
+	// baseline and ties when they disagree or the answers are the same
+	// text; the gold "rewards" are then the shares of the preference (1 a
+	// win, ½ a tie, 0 a loss, the baseline's 1 minus the policy's). A
+	// prompt the judge fails on is an error naming it. CacheDir defaults to
+	// Out + ".judge-cache", next to Out (which eval replaces), so a rerun
+	// asks nothing again.
+	Judge *judge.Options
 }
 
 // GoldGap is how far the proxy (RM) win rate may exceed the gold one
@@ -205,7 +220,24 @@ func RunEval(ctx context.Context, o EvalOptions) (*EvalResult, error) {
 	if o.Temperature < 0 || o.TopP < 0 || o.TopP > 1 || o.TopK < 0 || o.MaxPrompts < 0 {
 		return nil, fmt.Errorf("--temperature must be ≥ 0, --top-p in [0,1], --top-k and --max-prompts ≥ 0")
 	}
-	if err := EvalDest(o.Out, o.Policy, o.Baseline, o.Reward, o.Prompts).Check(); err != nil {
+	if o.Judge != nil {
+		if len(o.GoldFns) > 0 {
+			return nil, fmt.Errorf("--gold-fn and --judge-url together: one gold judge, a rule or an AI judge, not both")
+		}
+		if o.Judge.BaseURL == "" || o.Judge.Model == "" {
+			return nil, fmt.Errorf("--judge-url and --judge-model: an AI gold judge needs both")
+		}
+		jo := *o.Judge
+		if jo.CacheDir == "" && !jo.NoCache {
+			jo.CacheDir = strings.TrimRight(o.Out, "/"+string(filepath.Separator)) + ".judge-cache"
+		}
+		o.Judge = &jo
+	}
+	judgeCache := ""
+	if o.Judge != nil && !o.Judge.NoCache {
+		judgeCache = o.Judge.CacheDir
+	}
+	if err := EvalDest(o.Out, o.Policy, o.Baseline, o.Reward, o.Prompts, judgeCache).Check(); err != nil {
 		return nil, fmt.Errorf("--out: %w", err)
 	}
 	var rules []*reward.Rule
@@ -394,6 +426,11 @@ func RunEval(ctx context.Context, o EvalOptions) (*EvalResult, error) {
 			s.gold = g[0]
 		}
 	}
+	if o.Judge != nil {
+		if ps.gold, bs.gold, err = judgeSides(ctx, *o.Judge, prompts, ps.resp, bs.resp, tok, eos); err != nil {
+			return nil, err
+		}
+	}
 
 	// 3. Statistics, overall and per task.
 	res := &EvalResult{Policy: o.Policy, Baseline: o.Baseline, Reward: o.Reward, Prompts: o.Prompts,
@@ -407,6 +444,12 @@ func RunEval(ctx context.Context, o EvalOptions) (*EvalResult, error) {
 	if gold != nil {
 		goldFn = gold.String()
 		res.Settings["gold_fn"] = goldFn
+	}
+	if o.Judge != nil {
+		goldFn = "judge:" + o.Judge.Model
+		res.Settings["gold_fn"] = goldFn
+		res.Settings["judge_url"] = o.Judge.BaseURL
+		res.Settings["judge_orders"] = "both"
 	}
 	all := Range(0, len(prompts))
 	res.All = evalStats(all, ps, bs, o.RewardFns)
@@ -479,6 +522,32 @@ func writeEval(dir string, o EvalOptions, res *EvalResult, prompts []dataset.Pro
 		return err
 	}
 	return atomicfile.WriteFile(filepath.Join(dir, EvalFile), append(b, '\n'), 0o644)
+}
+
+// judgeSides asks the AI judge of jo to compare the policy's response of
+// every prompt with the baseline's (judge.Compare: both orders), and returns
+// the gold scores of each side: 1 for the side both verdicts prefer, 0 for
+// the other, ½ each on a tie.
+func judgeSides(ctx context.Context, jo judge.Options, prompts []dataset.Prompt, pol, base [][]int32, tok *tokenizer.Tokenizer, eos int) (p, b []float64, err error) {
+	pairs := make([]judge.Pair, len(prompts))
+	for i, pr := range prompts {
+		id := pr.ID
+		if id == "" {
+			id = fmt.Sprintf("#%d", i+1)
+		}
+		pairs[i] = judge.Pair{ID: id, Prompt: pr.Prompt, Lang: pr.Lang,
+			A: tok.Decode(Ints(TrimEOS(pol[i], eos))), B: tok.Decode(Ints(TrimEOS(base[i], eos)))}
+	}
+	verdicts, _, err := judge.Compare(ctx, jo, pairs)
+	if err != nil {
+		return nil, nil, fmt.Errorf("--judge-url %s: %w", jo.BaseURL, err)
+	}
+	p, b = make([]float64, len(prompts)), make([]float64, len(prompts))
+	for i, v := range verdicts {
+		p[i] = 0.5 + 0.5*float64(v)
+		b[i] = 1 - p[i]
+	}
+	return p, b, nil
 }
 
 func hasReference(p dataset.Prompt) bool { return strings.TrimSpace(p.Reference) != "" }

@@ -4,12 +4,19 @@ import (
 	"context"
 	"encoding/json"
 	"math"
+	"net/http"
+	"net/http/httptest"
 	"os"
 	"path/filepath"
+	"regexp"
+	"strconv"
 	"strings"
+	"sync/atomic"
 	"testing"
+	"unicode/utf8"
 
 	"github.com/rlhf-project/rlhf/dataset"
+	"github.com/rlhf-project/rlhf/label/judge"
 	"github.com/rlhf-project/rlhf/reward"
 )
 
@@ -212,5 +219,152 @@ func TestEvalGold(t *testing.T) {
 	o.GoldFns, o.GoldWeights = []string{"contains", "recall"}, []float64{1}
 	if _, err := RunEval(context.Background(), o); err == nil || !strings.Contains(err.Error(), "1 weights for 2 rules") {
 		t.Errorf("weights that do not match the rules: %v", err)
+	}
+}
+
+// fakeJudge is an OpenAI-compatible chat-completions server for the AI gold
+// judge. The test's rubric lists the answers as `A: "quoted text"` lines;
+// it prefers the longer answer and, on answers of one length, the one shown
+// first (pure position bias, which the two orders turn into a tie). A
+// request whose prompt contains fail is answered 500.
+type fakeJudge struct {
+	calls atomic.Int32
+	fail  string
+}
+
+var fakeAnswerRE = regexp.MustCompile(`(?m)^([AB]): (".*")$`)
+
+func (f *fakeJudge) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	f.calls.Add(1)
+	var req struct {
+		Model    string                     `json:"model"`
+		Messages []struct{ Content string } `json:"messages"`
+	}
+	if err := json.NewDecoder(r.Body).Decode(&req); err != nil || len(req.Messages) != 2 || r.URL.Path != "/v1/chat/completions" {
+		http.Error(w, "bad request", http.StatusBadRequest)
+		return
+	}
+	user := req.Messages[1].Content
+	if f.fail != "" && strings.Contains(user, f.fail) {
+		http.Error(w, "judge down", http.StatusInternalServerError)
+		return
+	}
+	m := fakeAnswerRE.FindAllStringSubmatch(user, -1)
+	if len(m) != 2 {
+		http.Error(w, "want two answers", http.StatusBadRequest)
+		return
+	}
+	a, _ := strconv.Unquote(m[0][2])
+	b, _ := strconv.Unquote(m[1][2])
+	ranking := `["A", "B"]`
+	if utf8.RuneCountInString(b) > utf8.RuneCountInString(a) {
+		ranking = `["B", "A"]`
+	}
+	json.NewEncoder(w).Encode(map[string]any{"choices": []any{map[string]any{"message": map[string]string{
+		"role": "assistant", "content": `{"ranking": ` + ranking + `}`}}}})
+}
+
+// TestEvalJudge: --judge-url makes an AI judge the gold judge: it compares
+// both answers of every prompt in both orders, and eval.json's gold
+// comparison counts its verdicts (a longer policy answer wins, a shorter
+// one loses, one of the same length ties); a rerun asks nothing (the cache
+// lives next to --out); a prompt the judge fails on is an error naming it,
+// and a rule and an AI judge together are refused.
+func TestEvalJudge(t *testing.T) {
+	policy, rm := tinyModels(t)
+	api := &fakeJudge{}
+	srv := httptest.NewServer(api)
+	defer srv.Close()
+	dir := t.TempDir()
+	rubric := filepath.Join(dir, "rubric.tmpl")
+	os.WriteFile(rubric, []byte("Prompt: {{.Prompt}}\n{{range .Answers}}{{.Label}}: {{printf \"%q\" .Text}}\n{{end}}Rank {{.K}}: {\"ranking\": [{{.Example}}]}\n"), 0o644)
+	out := filepath.Join(dir, "eval")
+	o := EvalOptions{Policy: policy, Baseline: policy, Reward: rm, Prompts: testPrompts, Out: out, MaxNewTokens: 8, MaxPromptLen: 64,
+		Temperature: 1, BatchSize: 8, Backend: "go", Seed: 5,
+		Judge: &judge.Options{BaseURL: srv.URL + "/v1", Model: "fake-judge", Rubric: rubric, Concurrency: 2, MaxRetries: -1}}
+	res, err := RunEval(context.Background(), o)
+	if err != nil {
+		t.Fatal(err)
+	}
+	g := res.All.Gold
+	if g == nil || g.Fn != "judge:fake-judge" || g.N != 16 {
+		t.Fatalf("gold %+v", g)
+	}
+	pol, err1 := dataset.ReadAll[dataset.Response](filepath.Join(out, "policy"))
+	base, err2 := dataset.ReadAll[dataset.Response](filepath.Join(out, "baseline"))
+	if err1 != nil || err2 != nil {
+		t.Fatal(err1, err2)
+	}
+	var wins, ties, losses, asked int
+	for i := range pol {
+		lp, lb := utf8.RuneCountInString(pol[i].Response), utf8.RuneCountInString(base[i].Response)
+		switch {
+		case lp > lb:
+			wins++
+		case lp < lb:
+			losses++
+		default:
+			ties++
+		}
+		if pol[i].Response != base[i].Response {
+			asked += 2
+		}
+	}
+	t.Logf("gold %+v; expected %d/%d/%d", g, wins, ties, losses)
+	if g.Wins != wins || g.Ties != ties || g.Losses != losses || wins == 0 || losses == 0 {
+		t.Fatalf("gold wins/ties/losses %d/%d/%d, want %d/%d/%d (both nonzero wins and losses)", g.Wins, g.Ties, g.Losses, wins, ties, losses)
+	}
+	if int(api.calls.Load()) != asked {
+		t.Fatalf("%d requests, want %d (both orders of every prompt whose answers differ)", api.calls.Load(), asked)
+	}
+	near(t, "gold win rate", g.WinRate, (float64(wins)+0.5*float64(ties))/16)
+	near(t, "gold policy share", g.RewardPolicy, g.WinRate)
+	near(t, "gold baseline share", g.RewardBaseline, 1-g.WinRate)
+	near(t, "proxy", g.ProxyWinRate, res.All.WinRate)
+	if pt := res.PerTask["open_qa"].Gold; pt == nil || pt.N != 4 || pt.Fn != g.Fn {
+		t.Errorf("per task gold: %+v", pt)
+	}
+	b, _ := os.ReadFile(filepath.Join(out, EvalFile))
+	if !strings.Contains(string(b), `"fn": "judge:fake-judge"`) || !strings.Contains(string(b), `"gold_fn": "judge:fake-judge"`) {
+		t.Errorf("eval.json lacks the judge:\n%s", b)
+	}
+	if _, err := os.Stat(out + ".judge-cache"); err != nil {
+		t.Errorf("the reply cache is not next to --out: %v", err)
+	}
+
+	// A rerun into the same --out is answered from the cache.
+	before := api.calls.Load()
+	res2, err := RunEval(context.Background(), o)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if api.calls.Load() != before || res2.All.Gold.Wins != g.Wins || res2.All.Gold.Losses != g.Losses {
+		t.Fatalf("rerun: %d requests, gold %+v", api.calls.Load()-before, res2.All.Gold)
+	}
+
+	// A prompt the judge fails on: an error naming it, nothing written.
+	prompts, err := ReadPrompts(testPrompts, "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	api.fail = prompts[3].Prompt
+	o.Out = filepath.Join(dir, "failed")
+	if _, err := RunEval(context.Background(), o); err == nil || !strings.Contains(err.Error(), "prompt "+prompts[3].ID) || !strings.Contains(err.Error(), "500") {
+		t.Fatalf("a failing judge: %v; want an error naming prompt %s", err, prompts[3].ID)
+	}
+	if _, err := os.Stat(filepath.Join(o.Out, EvalFile)); err == nil {
+		t.Error("eval.json written although the judge failed")
+	}
+	o.GoldFns = []string{"regex:[aeiou]"}
+	if _, err := RunEval(context.Background(), o); err == nil || !strings.Contains(err.Error(), "--gold-fn and --judge-url") {
+		t.Errorf("rule and AI judge together: %v", err)
+	}
+	o.GoldFns, o.Judge = nil, &judge.Options{BaseURL: srv.URL}
+	if _, err := RunEval(context.Background(), o); err == nil || !strings.Contains(err.Error(), "--judge-model") {
+		t.Errorf("a judge without a model: %v", err)
+	}
+	o.Judge = &judge.Options{BaseURL: srv.URL, Model: "m", CacheDir: filepath.Join(o.Out, "cache")}
+	if _, err := RunEval(context.Background(), o); err == nil || !strings.Contains(err.Error(), "--out") {
+		t.Errorf("a judge cache inside --out, which eval replaces: %v", err)
 	}
 }

@@ -44,7 +44,12 @@ func Dest(out string, inputs ...string) atomicfile.Dest {
 	}}
 }
 
-// Write builds the page for dir and writes it to out.
+// ErrNothing is returned (wrapped) by Write for a folder with nothing to
+// report: no build-prompts report, training metrics or eval.
+var ErrNothing = errors.New("nothing to report")
+
+// Write builds the page for dir and writes it to out. Sections with
+// nothing under dir are left out (the page says which).
 func Write(dir, out string) error {
 	if st, err := os.Stat(dir); err != nil || !st.IsDir() {
 		return fmt.Errorf("%s: not a folder (want a run folder, e.g. demo-out)", dir)
@@ -57,8 +62,19 @@ func Write(dir, out string) error {
 		return err
 	}
 	if len(page.Data) == 0 && len(page.Runs) == 0 && len(page.Evals) == 0 {
-		return fmt.Errorf("%s: nothing to report (no report.json of build-prompts, metrics.jsonl or eval.json under it)", dir)
+		return fmt.Errorf("%s: %w (no report.json of build-prompts, metrics.jsonl or eval.json under it)", dir, ErrNothing)
 	}
+	var missing []string
+	for _, m := range []struct {
+		empty bool
+		what  string
+	}{{len(page.Data) == 0, "data (no build-prompts report.json)"}, {len(page.Runs) == 0, "training (no metrics.jsonl)"},
+		{len(page.Evals) == 0, "evaluation (no eval.json)"}} {
+		if m.empty {
+			missing = append(missing, m.what)
+		}
+	}
+	page.Missing = strings.Join(missing, ", ")
 	var buf bytes.Buffer
 	buf.WriteString(marker + "\n")
 	if err := pageTmpl.Execute(&buf, page); err != nil {
@@ -68,10 +84,12 @@ func Write(dir, out string) error {
 }
 
 type page struct {
-	Dir   string
-	Data  []dataSection
-	Runs  []runSection
-	Evals []evalSection
+	Dir string
+	// Missing names the sections left out for want of their files.
+	Missing string
+	Data    []dataSection
+	Runs    []runSection
+	Evals   []evalSection
 }
 
 type dataSection struct {
@@ -169,7 +187,9 @@ func build(dir string) (*page, error) {
 		case "metrics.jsonl":
 			rs, err := runFrom(path)
 			if err != nil {
-				return err
+				// One unreadable or empty log (a run stopped before its
+				// first step) does not hide the rest of the page.
+				rs = runSection{Kind: stageOf(filepath.Dir(path), "run"), Note: err.Error()}
 			}
 			rs.Path = filepath.Dir(rel)
 			p.Runs = append(p.Runs, rs)
@@ -198,9 +218,33 @@ func build(dir string) (*page, error) {
 	if err != nil {
 		return nil, err
 	}
-	order := map[string]int{"sft": 0, "rm": 1, "ppo": 2}
-	sort.SliceStable(p.Runs, func(i, j int) bool { return order[p.Runs[i].Kind] < order[p.Runs[j].Kind] })
+	sort.SliceStable(p.Runs, func(i, j int) bool { return stageRank(p.Runs[i].Kind) < stageRank(p.Runs[j].Kind) })
 	return p, nil
+}
+
+// stageOrder is the recipe's order of the training stages; other kinds
+// come after them.
+var stageOrder = []string{"sft", "rm", "dpo", "ppo", "grpo", "rloo", "reinforce++"}
+
+func stageRank(kind string) int {
+	for i, k := range stageOrder {
+		if k == kind {
+			return i
+		}
+	}
+	return len(stageOrder)
+}
+
+// stageOf is the stage a run folder's rlhf.json names (sft, rm, dpo, ppo,
+// grpo, ...), or def without one.
+func stageOf(dir, def string) string {
+	var meta struct {
+		Stage string `json:"stage"`
+	}
+	if b, err := os.ReadFile(filepath.Join(dir, "rlhf.json")); err == nil && json.Unmarshal(b, &meta) == nil && meta.Stage != "" {
+		return meta.Stage
+	}
+	return def
 }
 
 // runFrom reads a metrics.jsonl and plots it by the kind of run its keys
@@ -265,10 +309,13 @@ func runFrom(path string) (runSection, error) {
 		}
 		return template.HTML(svgPlot(title, "step", ylabel, keep))
 	}
+	if len(rows) == 0 {
+		return runSection{}, errors.New("no metrics yet (the run stopped before its first logged step)")
+	}
 	rs := runSection{}
 	switch {
 	case has("reward_mean"):
-		rs.Kind = "ppo"
+		rs.Kind = stageOf(filepath.Dir(path), "ppo")
 		rs.Plots = append(rs.Plots, plot("Reward (mean ± std over the rollout)", "reward", get("reward_mean", "reward_mean", "reward_std")))
 		for _, k := range []struct{ key, title string }{{"kl", "KL to the reference (nats)"}, {"entropy", "Entropy (nats/token)"},
 			{"value_loss", "Value loss"}, {"clip_frac", "Clip fraction"}, {"response_len", "Response length (tokens)"}} {
@@ -276,6 +323,11 @@ func runFrom(path string) (runSection, error) {
 				rs.Plots = append(rs.Plots, plot(k.title, k.key, get(k.key, k.key, "")))
 			}
 		}
+	case has("rewards/accuracies"):
+		rs.Kind = stageOf(filepath.Dir(path), "dpo")
+		rs.Plots = append(rs.Plots, plot("Loss", "loss", get("train", "loss", ""), get("val", "val_loss", "")),
+			plot("Preference accuracy (implicit reward)", "accuracy", get("train", "rewards/accuracies", ""), get("val (held out)", "val_rewards/accuracies", "")),
+			plot("Implicit reward margin (chosen − rejected)", "margin", get("train", "rewards/margins", ""), get("val (held out)", "val_rewards/margins", "")))
 	case has("acc") || has("margin"):
 		rs.Kind = "rm"
 		rs.Plots = append(rs.Plots, plot("Loss", "loss", get("train", "loss", ""), get("val", "val_loss", "")),
@@ -288,14 +340,11 @@ func runFrom(path string) (runSection, error) {
 			}
 		}
 	default:
-		rs.Kind = "sft"
+		rs.Kind = stageOf(filepath.Dir(path), "sft")
 		rs.Plots = append(rs.Plots, plot("Loss", "loss", get("train", "loss", ""), get("val", "val_loss", "")))
 		if has("val_ppl") {
 			rs.Plots = append(rs.Plots, plot("Validation perplexity", "perplexity", get("val", "val_ppl", "")))
 		}
-	}
-	if len(rows) == 0 {
-		return rs, errors.New(path + ": no metrics")
 	}
 	return rs, nil
 }
@@ -324,7 +373,8 @@ th:first-child,td:first-child{text-align:left}.plots{display:flex;flex-wrap:wrap
 </style></head><body>
 <h1>rlhf report</h1>
 <p class="note">Run folder <code>{{.Dir}}</code>. One file: plots are inline SVG, nothing is fetched.</p>
-<section id="data"><h2>Data</h2>
+{{with .Missing}}<p class="note">Not in this folder: {{.}}.</p>{{end}}
+{{if .Data}}<section id="data"><h2>Data</h2>
 {{range .Data}}<h3><code>{{.Path}}</code>: {{.Rep.Rows}} rows ({{.Rep.TrainRows}} train, {{.Rep.ValRows}} val), mix {{.Rep.Mix}}</h3>
 <table><tr><th>task</th><th>target %</th><th>achieved %</th><th>rows</th></tr>
 {{range .Rep.Tasks}}{{if .Rows}}<tr><td>{{.Task}}</td><td>{{pct .TargetPct}}</td><td>{{pct .AchievedPct}}</td><td>{{.Rows}}</td></tr>{{end}}{{end}}</table>
@@ -334,14 +384,14 @@ th:first-child,td:first-child{text-align:left}.plots{display:flex;flex-wrap:wrap
 {{if .Lengths}}<p>Lengths in characters (demonstrations):</p>
 <table><tr><th>pool</th><th>rows</th><th>prompt p50</th><th>prompt p90</th><th>response p50</th><th>response p90</th></tr>
 {{range .Lengths}}<tr><td>{{.Name}}</td><td>{{.Rows}}</td><td>{{.PromptP50}}</td><td>{{.PromptP90}}</td><td>{{.ResponseP50}}</td><td>{{.ResponseP90}}</td></tr>{{end}}</table>{{end}}
-{{else}}<p class="note">No build-prompts report under this folder.</p>{{end}}
-</section>
-<section id="training"><h2>Training</h2>
+{{end}}
+</section>{{end}}
+{{if .Runs}}<section id="training"><h2>Training</h2>
 {{range .Runs}}<h3 id="run-{{.Kind}}">{{.Kind}}: <code>{{.Path}}</code></h3>{{if .Note}}<p>{{.Note}}</p>{{end}}
 <div class="plots">{{range .Plots}}{{.}}{{end}}</div>
-{{else}}<p class="note">No metrics.jsonl under this folder.</p>{{end}}
-</section>
-<section id="eval"><h2>Evaluation</h2>
+{{end}}
+</section>{{end}}
+{{if .Evals}}<section id="eval"><h2>Evaluation</h2>
 {{range .Evals}}{{$r := .Res}}<h3><code>{{.Path}}</code>: <code>{{$r.Policy}}</code> (policy) vs <code>{{$r.Baseline}}</code> (baseline)</h3>
 <table><tr><th>prompts</th><th>n</th><th>RM reward policy</th><th>RM reward baseline</th><th>RM win rate [95% CI]</th><th>gold win rate [95% CI]</th><th>KL (nats)</th><th>len policy</th><th>len baseline</th></tr>
 <tr><td><b>all</b></td><td>{{$r.All.N}}</td><td>{{f3 $r.All.RewardPolicy}}</td><td>{{f3 $r.All.RewardBaseline}}</td><td>{{ci $r.All.WinRate $r.All.WinLow $r.All.WinHigh}}</td><td>{{with $r.All.Gold}}{{ci .WinRate .WinLow .WinHigh}} n={{.N}} ({{.Fn}}){{else}}no gold judge{{end}}</td><td>{{f3 $r.All.KL}}</td><td>{{f3 $r.All.LenPolicy}}</td><td>{{f3 $r.All.LenBaseline}}</td></tr>
@@ -350,7 +400,7 @@ th:first-child,td:first-child{text-align:left}.plots{display:flex;flex-wrap:wrap
 {{if .Samples}}<h3>Sampled answers, before (baseline) and after (policy)</h3>
 <table class="ans"><tr><th>prompt</th><th>baseline</th><th>policy</th></tr>
 {{range .Samples}}<tr><td>{{.Prompt}}</td><td>{{.Baseline}}</td><td>{{.Policy}}</td></tr>{{end}}</table>{{end}}
-{{else}}<p class="note">No eval.json under this folder.</p>{{end}}
-</section>
+{{end}}
+</section>{{end}}
 </body></html>
 `))

@@ -159,3 +159,50 @@ func TestReportInBrowser(t *testing.T) {
 		t.Errorf("screenshot of %d bytes", len(shot))
 	}
 }
+
+// TestReportOtherPipeline: a pipeline whose steps are not the demo's (no
+// build-prompts, a DPO run, a GRPO run, a run interrupted before its first
+// step, an eval without its answers and with an AI gold judge) still gets a
+// page: each run under its own stage, the empty run noted, the sections with
+// nothing in them left out.
+func TestReportOtherPipeline(t *testing.T) {
+	dir := t.TempDir()
+	write := func(rel, s string) {
+		p := filepath.Join(dir, rel)
+		os.MkdirAll(filepath.Dir(p), 0o755)
+		if err := os.WriteFile(p, []byte(s), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	var dpo, grpo []string
+	for s := 1; s <= 5; s++ {
+		dpo = append(dpo, `{"step":`+itoa(s)+`,"loss":0.6,"rewards/accuracies":0.7,"rewards/margins":0.3}`)
+		grpo = append(grpo, `{"step":`+itoa(s)+`,"reward_mean":1,"reward_std":0.2,"kl":0.1}`)
+	}
+	write("ckpt/dpo/metrics.jsonl", strings.Join(dpo, "\n")+"\n")
+	write("ckpt/dpo/rlhf.json", `{"stage":"dpo"}`)
+	write("ckpt/grpo/metrics.jsonl", strings.Join(grpo, "\n")+"\n")
+	write("ckpt/grpo/rlhf.json", `{"stage":"grpo"}`)
+	write("ckpt/stopped/metrics.jsonl", "")
+	b, _ := json.Marshal(infer.EvalResult{Policy: "ckpt/dpo", Baseline: "ckpt/sft", All: infer.EvalStats{N: 4, WinRate: 0.5,
+		Gold: &infer.GoldStats{Fn: "judge:gpt-x", N: 4, WinRate: 0.75, WinLow: 0.3, WinHigh: 0.95}}})
+	write("eval/eval.json", string(b))
+	out := filepath.Join(dir, "report.html")
+	if err := Write(dir, out); err != nil {
+		t.Fatal(err)
+	}
+	raw, _ := os.ReadFile(out)
+	page := string(raw)
+	for _, want := range []string{`id="run-dpo"`, `id="run-grpo"`, "Preference accuracy", "ckpt/stopped", "no metrics yet",
+		"0.750 [0.300, 0.950] n=4 (judge:gpt-x)", `id="eval"`} {
+		if !strings.Contains(page, want) {
+			t.Errorf("page lacks %q", want)
+		}
+	}
+	if strings.Contains(page, `id="data"`) || strings.Contains(page, "Sampled answers") {
+		t.Errorf("an empty section is shown")
+	}
+	if strings.Index(page, `id="run-dpo"`) > strings.Index(page, `id="run-grpo"`) {
+		t.Errorf("runs out of pipeline order (dpo before grpo)")
+	}
+}

@@ -5,6 +5,8 @@ import (
 	"html"
 	"math"
 	"strings"
+
+	"github.com/rlhf-project/rlhf/report/ticks"
 )
 
 // series is one line of a plot: y against x, with an optional band
@@ -21,7 +23,8 @@ var palette = []string{"#1f77b4", "#d62728", "#2ca02c", "#9467bd", "#ff7f0e"}
 // legend goes below the plot area, never over the data, and the ticks are
 // round numbers.
 func svgPlot(title, xlabel, ylabel string, ss []series) string {
-	const W, H, left, right, top, bottom = 460, 300, 64, 16, 28, 46
+	const W, H, right, top, bottom = 460, 300, 16, 28, 46
+	left := 64 // widened below for long y labels
 	pw, ph := float64(W-left-right), float64(H-top-bottom-22*((len(ss)+1)/2))
 	xmin, xmax, ymin, ymax := math.Inf(1), math.Inf(-1), math.Inf(1), math.Inf(-1)
 	for _, s := range ss {
@@ -47,31 +50,32 @@ func svgPlot(title, xlabel, ylabel string, ss []series) string {
 	if xmax == xmin {
 		xmin, xmax = xmin-1, xmax+1
 	}
-	yt := niceTicks(ymin, ymax, 5)
+	// Round ticks whose labels do not overlap: the y range grows to its
+	// outer ticks; x ticks outside the steps are left out.
+	yt, ylabels := ticks.Fit(ymin, ymax, ticks.Axis{Length: ph, Gap: 16})
 	ymin, ymax = math.Min(ymin, yt[0]), math.Max(ymax, yt[len(yt)-1])
-	if ymax == ymin {
-		ymin, ymax = ymin-1, ymax+1
+	for _, l := range ylabels {
+		if w := int(float64(len(l))*6.5) + 22; w > left {
+			left = w
+		}
 	}
+	pw = float64(W - left - right)
 	X := func(x float64) float64 { return float64(left) + (x-xmin)/(xmax-xmin)*pw }
 	Y := func(y float64) float64 { return float64(top) + (ymax-y)/(ymax-ymin)*ph }
 	// Axes, grid and ticks.
 	fmt.Fprintf(&sb, `<rect x="%d" y="%d" width="%.0f" height="%.0f" fill="none" stroke="#888"/>`, left, top, pw, ph)
-	for _, v := range yt {
+	for i, v := range yt {
 		fmt.Fprintf(&sb, `<line x1="%d" x2="%.1f" y1="%.1f" y2="%.1f" stroke="#eee"/><text x="%d" y="%.1f" font-size="11" text-anchor="end">%s</text>`,
-			left, float64(left)+pw, Y(v), Y(v), left-4, Y(v)+4, tickLabel(v))
+			left, float64(left)+pw, Y(v), Y(v), left-4, Y(v)+4, ylabels[i])
 	}
-	xt := niceTicks(xmin, xmax, 6)
-	if len(xt) > 1 && xt[1]-xt[0] < 1 && xmin == math.Trunc(xmin) && xmax == math.Trunc(xmax) {
-		xt = xt[:0] // steps are whole numbers: no 1.5
-		for v := xmin; v <= xmax; v++ {
-			xt = append(xt, v)
-		}
-	}
-	for _, v := range xt {
-		if v < xmin || v > xmax {
+	// Steps are whole numbers: no 1.5.
+	whole := xmin == math.Trunc(xmin) && xmax == math.Trunc(xmax)
+	xt, xlabels := ticks.Fit(xmin, xmax, ticks.Axis{Length: pw, CharWidth: 6.5, Gap: 10, Integer: whole})
+	for i, v := range xt {
+		if v < xmin-1e-9*(xmax-xmin) || v > xmax+1e-9*(xmax-xmin) {
 			continue
 		}
-		fmt.Fprintf(&sb, `<text x="%.1f" y="%.1f" font-size="11" text-anchor="middle">%s</text>`, X(v), float64(top)+ph+14, tickLabel(v))
+		fmt.Fprintf(&sb, `<text x="%.1f" y="%.1f" font-size="11" text-anchor="middle" class="xtick">%s</text>`, X(v), float64(top)+ph+14, xlabels[i])
 	}
 	fmt.Fprintf(&sb, `<text x="%.1f" y="%.1f" font-size="11" text-anchor="middle">%s</text>`, float64(left)+pw/2, float64(top)+ph+28, html.EscapeString(xlabel))
 	fmt.Fprintf(&sb, `<text x="12" y="%.1f" font-size="11" text-anchor="middle" transform="rotate(-90 12 %.1f)">%s</text>`, float64(top)+ph/2, float64(top)+ph/2, html.EscapeString(ylabel))
@@ -109,47 +113,4 @@ func svgPlot(title, xlabel, ylabel string, ss []series) string {
 	}
 	sb.WriteString(`</svg>`)
 	return sb.String()
-}
-
-// niceTicks returns about n round tick values covering [lo, hi].
-func niceTicks(lo, hi float64, n int) []float64 {
-	if hi <= lo {
-		return []float64{lo}
-	}
-	raw := (hi - lo) / float64(n)
-	mag := math.Pow(10, math.Floor(math.Log10(raw)))
-	step := mag
-	for _, m := range []float64{1, 2, 2.5, 5, 10} {
-		if m*mag >= raw {
-			step = m * mag
-			break
-		}
-	}
-	var out []float64
-	for v := math.Floor(lo/step) * step; v <= hi+step*1e-9; v += step {
-		out = append(out, math.Round(v/step)*step)
-		if len(out) > 50 {
-			break
-		}
-	}
-	if out[len(out)-1] < hi {
-		out = append(out, out[len(out)-1]+step)
-	}
-	return out
-}
-
-func tickLabel(v float64) string {
-	if v == 0 {
-		return "0"
-	}
-	a := math.Abs(v)
-	switch {
-	case a >= 1e5 || a < 1e-3:
-		return fmt.Sprintf("%.1e", v)
-	case a >= 100:
-		return fmt.Sprintf("%.0f", v)
-	}
-	s := fmt.Sprintf("%.3f", v)
-	s = strings.TrimRight(strings.TrimRight(s, "0"), ".")
-	return s
 }

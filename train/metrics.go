@@ -20,6 +20,7 @@ import (
 	"gonum.org/v1/plot/vg/vgimg"
 
 	"github.com/rlhf-project/rlhf/atomicfile"
+	"github.com/rlhf-project/rlhf/report/ticks"
 )
 
 // MetricsFile is the name of the metrics log inside a run's output folder.
@@ -159,9 +160,7 @@ func PlotMetrics(dir string, plots []Plot) ([]string, error) {
 	}
 	var written []string
 	for _, pl := range plots {
-		p := plot.New()
-		p.Title.Text = pl.Title
-		p.X.Label.Text = "step"
+		p := newMetricsPlot(pl.Title)
 		var lines []any
 		for _, key := range pl.Keys {
 			var pts plotter.XYs
@@ -216,6 +215,10 @@ func PlotMetrics(dir string, plots []Plot) ([]string, error) {
 		if err := plotutil.AddLinePoints(p, lines...); err != nil {
 			return written, fmt.Errorf("plot %s: %w", pl.File, err)
 		}
+		// The y range ends on round ticks.
+		if v, _ := ticks.Fit(p.Y.Min, p.Y.Max, yAxis); len(v) > 0 {
+			p.Y.Min, p.Y.Max = math.Min(p.Y.Min, v[0]), math.Max(p.Y.Max, v[len(v)-1])
+		}
 		buf, err := drawWithLegendBelow(p, 8*vg.Inch, 5*vg.Inch)
 		if err != nil {
 			return written, fmt.Errorf("plot %s: %w", pl.File, err)
@@ -227,6 +230,43 @@ func PlotMetrics(dir string, plots []Plot) ([]string, error) {
 		written = append(written, path)
 	}
 	return written, nil
+}
+
+// The PNG plots' axes for ticks.Fit, in points of an 8×5 inch image with
+// gonum's 10-point tick labels (conservative lengths of the data area).
+var (
+	xAxis = ticks.Axis{Length: 440, CharWidth: 6, Gap: 14, Integer: true}
+	yAxis = ticks.Axis{Length: 200, Gap: 16}
+)
+
+// roundTicks is the plots' plot.Ticker: ticks.Fit's round values and
+// labels, inside the axis range. On the step axis (Integer), a range of
+// whole numbers gets whole ticks.
+type roundTicks struct{ axis ticks.Axis }
+
+func (r roundTicks) Ticks(min, max float64) []plot.Tick {
+	a := r.axis
+	a.Integer = a.Integer && min == math.Trunc(min) && max == math.Trunc(max)
+	v, labels := ticks.Fit(min, max, a)
+	eps := 1e-9 * (max - min)
+	var out []plot.Tick
+	for i, x := range v {
+		if x >= min-eps && x <= max+eps {
+			out = append(out, plot.Tick{Value: x, Label: labels[i]})
+		}
+	}
+	return out
+}
+
+// newMetricsPlot is a plot of metrics against the step, with round,
+// non-overlapping ticks on both axes.
+func newMetricsPlot(title string) *plot.Plot {
+	p := plot.New()
+	p.Title.Text = title
+	p.X.Label.Text = "step"
+	p.X.Tick.Marker = roundTicks{xAxis}
+	p.Y.Tick.Marker = roundTicks{yAxis}
+	return p
 }
 
 // drawWithLegendBelow renders p as PNG with its legend in a strip below the

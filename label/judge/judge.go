@@ -265,7 +265,9 @@ type chatResponse struct {
 type errPermanent struct{ error }
 
 // ask returns the model's reply to a request, from the cache when there.
-func (j *judge) ask(ctx context.Context, user string) (string, error) {
+// valid, when not nil, checks a reply: one it refuses is returned with its
+// error and never cached, so a rerun asks again.
+func (j *judge) ask(ctx context.Context, user string, valid func(string) error) (string, error) {
 	req := chatRequest{Model: j.opts.Model, Messages: []chatMessage{{"system", system}, {"user", user}}, Temperature: j.opts.Temperature, MaxTokens: j.opts.MaxTokens}
 	body, _ := json.Marshal(req)
 	sum := sha256.Sum256(body)
@@ -276,7 +278,7 @@ func (j *judge) ask(ctx context.Context, user string) (string, error) {
 			var c struct {
 				Content string `json:"content"`
 			}
-			if json.Unmarshal(raw, &c) == nil {
+			if json.Unmarshal(raw, &c) == nil && (valid == nil || valid(c.Content) == nil) {
 				j.mu.Lock()
 				j.rep.CacheHits++
 				j.mu.Unlock()
@@ -312,6 +314,11 @@ func (j *judge) ask(ctx context.Context, user string) (string, error) {
 		j.mu.Lock()
 		j.rep.Requests++
 		j.mu.Unlock()
+		if err == nil && valid != nil {
+			if verr := valid(content); verr != nil {
+				return content, verr
+			}
+		}
 		if err == nil {
 			if !j.opts.NoCache {
 				raw, _ := json.Marshal(map[string]string{"content": content, "model": j.opts.Model})
@@ -408,7 +415,7 @@ func (j *judge) judgeGroup(ctx context.Context, it *label.Item) (result, error) 
 		if err != nil {
 			return result{}, err
 		}
-		reply, err := j.ask(ctx, user)
+		reply, err := j.ask(ctx, user, nil)
 		if err != nil {
 			return result{}, err
 		}
@@ -442,10 +449,9 @@ func (j *judge) judgeGroup(ctx context.Context, it *label.Item) (result, error) 
 	return res, nil
 }
 
-// Run ranks every group of the response datasets and writes the
-// consistent pairs as a comparison dataset (source = model name).
-func Run(ctx context.Context, opts Options) (*Report, error) {
-	// Zero means the default; a negative setting is a mistake, not a default.
+// checkNegative refuses negative settings: zero means the default, a
+// negative setting is a mistake, not a default.
+func (opts *Options) checkNegative() error {
 	for _, x := range []struct {
 		name     string
 		negative bool
@@ -459,21 +465,15 @@ func Run(ctx context.Context, opts Options) (*Report, error) {
 		{"MaxTokens", opts.MaxTokens < 0, opts.MaxTokens},
 	} {
 		if x.negative {
-			return nil, fmt.Errorf("judge: %s %v: must not be negative", x.name, x.v)
+			return fmt.Errorf("judge: %s %v: must not be negative", x.name, x.v)
 		}
 	}
-	opts.defaults()
-	if len(opts.Responses) == 0 || opts.Out == "" || opts.BaseURL == "" || opts.Model == "" {
-		return nil, errors.New("judge: --responses, --base-url, --model and --out are required")
-	}
-	// The reply cache is read and written; replacing Out must not lose it.
-	inputs := append(slices.Clone(opts.Responses), opts.Rubric, opts.LabelsDB)
-	if !opts.NoCache {
-		inputs = append(inputs, opts.CacheDir)
-	}
-	if err := dataset.CheckOutput[dataset.Comparison](opts.Out, inputs...); err != nil {
-		return nil, fmt.Errorf("--out: %w", err)
-	}
+	return nil
+}
+
+// newJudge checks the language, reads the rubric and sets up the rate
+// limit of opts (defaults applied).
+func newJudge(opts Options) (*judge, error) {
 	switch opts.Lang {
 	case "auto", "en", "zh":
 	default:
@@ -497,6 +497,69 @@ func Run(ctx context.Context, opts Options) (*Report, error) {
 	}
 	if opts.RequestsPerSecond > 0 {
 		j.limiter = rate.NewLimiter(rate.Limit(opts.RequestsPerSecond), 1)
+	}
+	return j, nil
+}
+
+// parallel runs do(ctx, i) for i in [0, n) on workers goroutines; the first
+// error cancels the rest and is returned.
+func parallel(ctx context.Context, n, workers int, do func(ctx context.Context, i int) error) error {
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	var (
+		wg       sync.WaitGroup
+		errOnce  sync.Once
+		firstErr error
+	)
+	next := make(chan int)
+	for w := 0; w < workers; w++ {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for i := range next {
+				if err := do(ctx, i); err != nil {
+					errOnce.Do(func() { firstErr = err; cancel() })
+				}
+			}
+		}()
+	}
+feed:
+	for i := 0; i < n; i++ {
+		select {
+		case next <- i:
+		case <-ctx.Done():
+			break feed
+		}
+	}
+	close(next)
+	wg.Wait()
+	if firstErr != nil {
+		return firstErr
+	}
+	return ctx.Err()
+}
+
+// Run ranks every group of the response datasets and writes the
+// consistent pairs as a comparison dataset (source = model name).
+func Run(ctx context.Context, opts Options) (*Report, error) {
+	if err := opts.checkNegative(); err != nil {
+		return nil, err
+	}
+	opts.defaults()
+	if len(opts.Responses) == 0 || opts.Out == "" || opts.BaseURL == "" || opts.Model == "" {
+		return nil, errors.New("judge: --responses, --base-url, --model and --out are required")
+	}
+	// The reply cache is read and written; replacing Out must not lose it.
+	inputs := append(slices.Clone(opts.Responses), opts.Rubric, opts.LabelsDB)
+	if !opts.NoCache {
+		inputs = append(inputs, opts.CacheDir)
+	}
+	if err := dataset.CheckOutput[dataset.Comparison](opts.Out, inputs...); err != nil {
+		return nil, fmt.Errorf("--out: %w", err)
+	}
+	j, err := newJudge(opts)
+	if err != nil {
+		return nil, err
 	}
 	items, err := label.ReadGroups(ctx, opts.Responses...)
 	if err != nil {
@@ -529,44 +592,17 @@ func Run(ctx context.Context, opts Options) (*Report, error) {
 
 	bar := progress.New(ctx, int64(len(items)), "groups")
 	results := make([]result, len(items))
-	ctx, cancel := context.WithCancel(ctx)
-	defer cancel()
-	var (
-		wg       sync.WaitGroup
-		errOnce  sync.Once
-		firstErr error
-	)
-	next := make(chan int)
-	for w := 0; w < opts.Concurrency; w++ {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			for i := range next {
-				res, err := j.judgeGroup(ctx, items[i])
-				if err != nil {
-					errOnce.Do(func() { firstErr = err; cancel() })
-					continue
-				}
-				results[i] = res
-				bar.Add(1)
-			}
-		}()
-	}
-feed:
-	for i := range items {
-		select {
-		case next <- i:
-		case <-ctx.Done():
-			break feed
+	err = parallel(ctx, len(items), opts.Concurrency, func(ctx context.Context, i int) error {
+		res, err := j.judgeGroup(ctx, items[i])
+		if err != nil {
+			return err
 		}
-	}
-	close(next)
-	wg.Wait()
+		results[i] = res
+		bar.Add(1)
+		return nil
+	})
 	bar.Finish()
-	if firstErr != nil {
-		return nil, firstErr
-	}
-	if err := ctx.Err(); err != nil {
+	if err != nil {
 		return nil, err
 	}
 
