@@ -68,12 +68,14 @@ type Server struct {
 	// (handing out an item and taking its lease, checking a lease and
 	// submitting), so two requests cannot both act on the same state.
 	mu sync.Mutex
+	// now is the clock of leases: time.Now (tests move a fake one).
+	now func() time.Time
 }
 
 // NewServer returns the web app over store.
 func NewServer(store *Store, opts ServeOptions) *Server {
 	opts.defaults()
-	s := &Server{store: store, opts: opts, mux: http.NewServeMux()}
+	s := &Server{store: store, opts: opts, mux: http.NewServeMux(), now: time.Now}
 	static, err := fs.Sub(webFS, "web")
 	if err != nil {
 		panic(err)
@@ -210,7 +212,7 @@ func (s *Server) labelerCount() int {
 // leases reads the leases from the database.
 func (s *Server) leases() (leases, error) {
 	m, err := s.store.Leases()
-	return leases{ttl: s.opts.LeaseTTL, now: time.Now(), m: m}, err
+	return leases{ttl: s.opts.LeaseTTL, now: s.now(), m: m}, err
 }
 
 func (s *Server) task(w http.ResponseWriter, r *http.Request, who *Labeler) {

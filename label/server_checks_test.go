@@ -10,6 +10,7 @@ import (
 	"path/filepath"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -268,17 +269,26 @@ func TestServeTimeSurvivesRestart(t *testing.T) {
 func TestExpiredLease(t *testing.T) {
 	s := newStore(t)
 	tokens := addLabelers(t, s, "alice", "bob")
-	srv := httptest.NewServer(NewServer(s, ServeOptions{LeaseTTL: 50 * time.Millisecond}))
+	// A fake clock the test moves past the lease: no sleeping, so a slow
+	// machine cannot change what the test sees.
+	var clock atomic.Int64
+	clock.Store(time.Date(2026, 1, 1, 12, 0, 0, 0, time.UTC).UnixNano())
+	app := NewServer(s, ServeOptions{LeaseTTL: time.Minute})
+	app.now = func() time.Time { return time.Unix(0, clock.Load()) }
+	srv := httptest.NewServer(app)
 	defer srv.Close()
 	alice := &client{t: t, base: srv.URL, token: tokens["alice"]}
 	bob := &client{t: t, base: srv.URL, token: tokens["bob"]}
 	tk := alice.task()
-	time.Sleep(100 * time.Millisecond)
+	clock.Add(int64(2 * time.Minute))
 	if code := alice.call("POST", "/api/submit", map[string]any{"group_id": tk.GroupID, "ranks": rankShown(tk)}, nil); code != 200 {
 		t.Fatalf("submit after the lease ran out, item still free: %d, want 200", code)
 	}
 	tk = alice.task() // p2
-	time.Sleep(100 * time.Millisecond)
+	if tb := bob.task(); tb.GroupID == tk.GroupID {
+		t.Fatalf("bob got %s, which alice holds", tb.GroupID)
+	}
+	clock.Add(int64(2 * time.Minute))
 	if tb := bob.task(); tb.GroupID != tk.GroupID {
 		t.Fatalf("bob got %s, want %s (alice's hold ran out)", tb.GroupID, tk.GroupID)
 	}
