@@ -71,5 +71,5 @@ eval pool (OUT/eval/prompts), never a pool a model trained on.`,
 		"top-p": between(0, 1), "top-k": atLeast(0), "batch-size": atLeast(1), "seed": nonZero(),
 		"reward-timeout": above(0),
 	})
-	return c
+	return nameFlags(c, &o)
 }

@@ -2,7 +2,9 @@ package cmd
 
 import (
 	"context"
+	"errors"
 	"fmt"
+	"slices"
 	"strings"
 
 	"github.com/spf13/cobra"
@@ -14,7 +16,6 @@ func init() { register(newPipelineCmd) }
 
 func newPipelineCmd() *cobra.Command {
 	opts := pipeline.Options{}
-	var vars []string
 	c := &cobra.Command{
 		Use:   "pipeline --config pipeline.yaml",
 		Short: "Run a chain of rlhf steps from a YAML file, skipping complete ones",
@@ -30,25 +31,17 @@ Here --config names the pipeline file (not a file of flag values).`,
 			if opts.ConfigFile == "" {
 				return fmt.Errorf("--config is required: the pipeline YAML file")
 			}
-			opts.Vars = map[string]string{}
-			for _, v := range vars {
-				k, val, ok := strings.Cut(v, "=")
-				if !ok {
-					return fmt.Errorf("--var %q: want name=value", v)
-				}
-				opts.Vars[k] = val
-			}
 			return pipeline.Run(c.Context(), opts, inProcessStep(c))
 		},
 	}
 	f := c.Flags()
 	f.StringVarP(&opts.ConfigFile, "config", "f", "", "pipeline YAML file")
-	f.StringArrayVar(&vars, "var", nil, "set a ${name} substitution (name=value); repeatable")
+	f.Var(varsValue{&opts.Vars}, "var", "set a ${name} substitution (name=value); repeatable")
 	f.BoolVar(&opts.Force, "force", false, "rerun steps even when complete")
 	f.StringVar(&opts.From, "from", "", "start at this step")
 	f.StringSliceVar(&opts.Only, "only", nil, "run only these steps (comma-separated)")
 	f.BoolVar(&opts.DryRun, "dry-run", false, "print what would run")
-	return c
+	return nameFlags(c, &opts)
 }
 
 // inProcessStep runs a step's command line in this process with a fresh
@@ -68,3 +61,29 @@ func inProcessStep(parent *cobra.Command) pipeline.StepFunc {
 		return root.ExecuteContext(ctx)
 	}
 }
+
+// varsValue is the repeatable --var name=value flag, filling a map.
+type varsValue struct{ m *map[string]string }
+
+func (v varsValue) Set(s string) error {
+	k, val, ok := strings.Cut(s, "=")
+	if !ok {
+		return errors.New("want name=value") // pflag names the flag and the value
+	}
+	if *v.m == nil {
+		*v.m = map[string]string{}
+	}
+	(*v.m)[k] = val
+	return nil
+}
+
+func (v varsValue) String() string {
+	var kv []string
+	for k, val := range *v.m {
+		kv = append(kv, k+"="+val)
+	}
+	slices.Sort(kv)
+	return strings.Join(kv, ",")
+}
+
+func (v varsValue) Type() string { return "name=value" }

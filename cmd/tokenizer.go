@@ -34,7 +34,7 @@ func newTokenizerByteLevelCmd() *cobra.Command {
 		},
 	}
 	c.Flags().StringVar(&opts.Out, "out", "", "tokenizer.json file to write (required)")
-	return c
+	return nameFlags(c, &opts)
 }
 
 func newTokenizerTrainCmd() *cobra.Command {
@@ -79,5 +79,5 @@ func newTokenizerTrainCmd() *cobra.Command {
 	f.StringVar(&opts.Out, "out", "", "tokenizer.json file to write (required)")
 	bindEncodingFlag(f, &enc, "JSONL --data")
 	limits(f, map[string]numRange{"vocab-size": atLeast(1), "min-frequency": atLeast(1)})
-	return c
+	return nameFlags(c, &opts)
 }

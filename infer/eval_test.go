@@ -125,7 +125,7 @@ func TestEvalRuleRewards(t *testing.T) {
 		t.Errorf("exact-match without references: %v", err)
 	}
 	o.RewardFns = []string{"cmd:/no/such/judge"}
-	if _, err := RunEval(context.Background(), o); err == nil || !strings.Contains(err.Error(), "--reward-fn") {
+	if _, err := RunEval(context.Background(), o); err == nil || !strings.Contains(err.Error(), "RewardFns") {
 		t.Errorf("a missing program: %v", err)
 	}
 }
@@ -200,11 +200,11 @@ func TestEvalGold(t *testing.T) {
 	}
 
 	o.Out, o.RewardFns, o.GoldFn = filepath.Join(t.TempDir(), "x"), nil, "contains"
-	if _, err := RunEval(context.Background(), o); err == nil || !strings.Contains(err.Error(), "--gold-fn contains") {
+	if _, err := RunEval(context.Background(), o); err == nil || !strings.Contains(err.Error(), "GoldFn contains") {
 		t.Errorf("contains without references: %v", err)
 	}
 	o.GoldFn = "nosuch"
-	if _, err := RunEval(context.Background(), o); err == nil || !strings.Contains(err.Error(), "--gold-fn") {
+	if _, err := RunEval(context.Background(), o); err == nil || !strings.Contains(err.Error(), "GoldFn") {
 		t.Errorf("bad gold rule: %v", err)
 	}
 }

@@ -3,7 +3,6 @@ package label
 import (
 	"cmp"
 	"context"
-	"fmt"
 	"log/slog"
 	"slices"
 	"strconv"
@@ -11,6 +10,7 @@ import (
 	"unicode/utf8"
 
 	"github.com/rlhf-project/rlhf/dataset"
+	"github.com/rlhf-project/rlhf/option"
 )
 
 // SyntheticOptions tune Synthetic (`rlhf comparisons synthetic`).
@@ -58,17 +58,17 @@ type SyntheticReport struct {
 // the rule.
 func Synthetic(ctx context.Context, opts SyntheticOptions) (*SyntheticReport, error) {
 	if len(opts.Responses) == 0 || opts.Out == "" {
-		return nil, fmt.Errorf("comparisons synthetic: --responses and --out are required")
+		return nil, option.Errorf("comparisons synthetic: {Responses} and {Out} are required")
 	}
 	if err := dataset.CheckOutput[dataset.Comparison](opts.Out, append(slices.Clone(opts.Responses), opts.Reference...)...); err != nil {
-		return nil, fmt.Errorf("--out: %w", err)
+		return nil, option.Errorf("{Out}: %w", err)
 	}
 	score, needsRef, err := preferenceRule(opts.Prefer)
 	if err != nil {
 		return nil, err
 	}
 	if (needsRef || opts.IncludeReference) && len(opts.Reference) == 0 {
-		return nil, fmt.Errorf("--prefer %s / --include-reference need --reference sft data", opts.Prefer)
+		return nil, option.Errorf("{Prefer} %s / {IncludeReference} need {Reference} sft data", opts.Prefer)
 	}
 	refs := map[string]dataset.SFT{}
 	if len(opts.Reference) > 0 {
@@ -169,7 +169,7 @@ func Synthetic(ctx context.Context, opts SyntheticOptions) (*SyntheticReport, er
 	}
 	rep.Rows = w.Rows()
 	if rep.Rows == 0 {
-		return nil, fmt.Errorf("comparisons synthetic: no pairs from %d responses in %s (%d empty, %d prompt(s) with one answer, %d prompt(s) without a reference, %d prompt(s) whose answers all tie under --prefer %s)",
+		return nil, option.Errorf("comparisons synthetic: no pairs from %d responses in %s (%d empty, %d prompt(s) with one answer, %d prompt(s) without a reference, %d prompt(s) whose answers all tie under {Prefer} %s)",
 			rep.Read, strings.Join(opts.Responses, ", "), rep.Empty, rep.OneAnswer, rep.NoReference, rep.Tied, opts.Prefer)
 	}
 	if err := w.Close(); err != nil {
@@ -188,17 +188,17 @@ func preferenceRule(rule string) (score func(answer, reference string) float64, 
 		return func(a, ref string) float64 { return BigramF1(a, ref) }, true, nil
 	case "keyword":
 		if arg == "" {
-			return nil, false, fmt.Errorf("--prefer keyword=WORD: the word is missing")
+			return nil, false, option.Errorf("{Prefer} keyword=WORD: the word is missing")
 		}
 		return func(a, _ string) float64 { return float64(strings.Count(a, arg)) }, false, nil
 	case "length":
 		n, err := strconv.Atoi(arg)
 		if err != nil || n < 0 {
-			return nil, false, fmt.Errorf("--prefer length=N: want a number of characters, got %q", arg)
+			return nil, false, option.Errorf("{Prefer} length=N: want a number of characters, got %q", arg)
 		}
 		return func(a, _ string) float64 { return -abs(float64(utf8.RuneCountInString(a) - n)) }, false, nil
 	}
-	return nil, false, fmt.Errorf("--prefer %q: want reference, keyword=WORD or length=N", rule)
+	return nil, false, option.Errorf("{Prefer} %q: want reference, keyword=WORD or length=N", rule)
 }
 
 // BigramF1 is the F1 overlap of the character bigram multisets of a and b

@@ -40,8 +40,13 @@ func Errorf(format string, args ...any) error {
 		e.fields = appendNew(e.fields, m[1])
 	}
 	for _, a := range args {
-		if f, ok := a.(Field); ok {
-			e.fields = appendNew(e.fields, string(f))
+		switch a := a.(type) {
+		case Field:
+			e.fields = appendNew(e.fields, string(a))
+		case error: // also when formatted with %v: a message part
+			for _, f := range Fields(a) {
+				e.fields = appendNew(e.fields, f)
+			}
 		}
 	}
 	return e
@@ -56,8 +61,8 @@ func appendNew(s []string, v string) []string {
 	return append(s, v)
 }
 
-// Fields returns the fields the message names (not those of wrapped errors),
-// in order of first mention.
+// Fields returns the fields the message names (with those of the errors
+// of this package among its arguments), in order of first mention.
 func (e *Error) Fields() []string { return e.fields }
 
 // Error renders each field as its name.

@@ -17,10 +17,10 @@ func TestPPOCriticErrorsNameTheFlagGiven(t *testing.T) {
 		reward, critic string
 		want, not      string
 	}{
-		{reward: policy, want: "--reward " + policy, not: "--critic"}, // no score head
-		{reward: missing, want: "--reward", not: "--critic"},
-		{reward: rm, critic: policy, want: "--critic " + policy},
-		{reward: rm, critic: missing, want: "--critic"},
+		{reward: policy, want: "Reward " + policy, not: "Critic"}, // no score head
+		{reward: missing, want: "Reward", not: "Critic"},
+		{reward: rm, critic: policy, want: "Critic " + policy},
+		{reward: rm, critic: missing, want: "Critic"},
 	} {
 		o := ppoTinyOptions(policy, c.reward, filepath.Join(t.TempDir(), "out"))
 		o.rewardFn = nil

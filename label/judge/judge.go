@@ -42,6 +42,7 @@ import (
 	"github.com/rlhf-project/rlhf/atomicfile"
 	"github.com/rlhf-project/rlhf/dataset"
 	"github.com/rlhf-project/rlhf/label"
+	"github.com/rlhf-project/rlhf/option"
 	"github.com/rlhf-project/rlhf/progress"
 )
 
@@ -345,7 +346,7 @@ func (j *judge) post(ctx context.Context, body []byte) (string, error) {
 	url := strings.TrimRight(j.opts.BaseURL, "/") + "/chat/completions"
 	req, err := http.NewRequestWithContext(ctx, http.MethodPost, url, bytes.NewReader(body))
 	if err != nil {
-		return "", errPermanent{fmt.Errorf("--base-url %q: %w", j.opts.BaseURL, err)}
+		return "", errPermanent{option.Errorf("{BaseURL} %q: %w", j.opts.BaseURL, err)}
 	}
 	req.Header.Set("Content-Type", "application/json")
 	if j.key != "" {
@@ -464,7 +465,7 @@ func Run(ctx context.Context, opts Options) (*Report, error) {
 	}
 	opts.defaults()
 	if len(opts.Responses) == 0 || opts.Out == "" || opts.BaseURL == "" || opts.Model == "" {
-		return nil, errors.New("judge: --responses, --base-url, --model and --out are required")
+		return nil, option.Errorf("judge: {Responses}, {BaseURL}, {Model} and {Out} are required")
 	}
 	// The reply cache is read and written; replacing Out must not lose it.
 	inputs := append(slices.Clone(opts.Responses), opts.Rubric, opts.LabelsDB)
@@ -472,22 +473,22 @@ func Run(ctx context.Context, opts Options) (*Report, error) {
 		inputs = append(inputs, opts.CacheDir)
 	}
 	if err := dataset.CheckOutput[dataset.Comparison](opts.Out, inputs...); err != nil {
-		return nil, fmt.Errorf("--out: %w", err)
+		return nil, option.Errorf("{Out}: %w", err)
 	}
 	switch opts.Lang {
 	case "auto", "en", "zh":
 	default:
-		return nil, fmt.Errorf("--lang %q: want auto, en or zh", opts.Lang)
+		return nil, option.Errorf("{Lang} %q: want auto, en or zh", opts.Lang)
 	}
 	j := &judge{opts: opts, key: os.Getenv(opts.APIKeyEnv), tmpl: map[string]*template.Template{}}
 	if opts.Rubric != "" {
 		raw, err := os.ReadFile(opts.Rubric)
 		if err != nil {
-			return nil, fmt.Errorf("--rubric: %w", err)
+			return nil, option.Errorf("{Rubric}: %w", err)
 		}
 		t, err := template.New(filepath.Base(opts.Rubric)).Option("missingkey=error").Parse(string(raw))
 		if err != nil {
-			return nil, fmt.Errorf("--rubric %s: %w", opts.Rubric, err)
+			return nil, option.Errorf("{Rubric} %s: %w", opts.Rubric, err)
 		}
 		j.tmpl[""] = t
 	} else {
@@ -513,7 +514,7 @@ func Run(ctx context.Context, opts Options) (*Report, error) {
 	var gold map[string]label.Submission
 	if opts.LabelsDB != "" {
 		if _, err := os.Stat(opts.LabelsDB); err != nil {
-			return nil, fmt.Errorf("--labels-db: %w", err)
+			return nil, option.Errorf("{LabelsDB}: %w", err)
 		}
 		store, err := label.OpenStore(opts.LabelsDB)
 		if err != nil {
