@@ -371,7 +371,7 @@ func TestDPORefusals(t *testing.T) {
 		{"no lm head", run(func(o *DPOOptions) { o.Model = noHead }), "Model " + noHead + ": the checkpoint has no language-model head"},
 		{"reward model as reference", run(func(o *DPOOptions) { o.Ref = rmDir }), "Ref " + rmDir + ": the checkpoint has a score head"},
 		{"no model", run(func(o *DPOOptions) { o.Model = "" }), "Model: no model folder given"},
-		{"bad loss", run(func(o *DPOOptions) { o.Loss = "kto" }), `--loss "kto"`},
+		{"bad loss", run(func(o *DPOOptions) { o.Loss = "kto" }), `Loss "kto"`},
 		{"negative beta", run(func(o *DPOOptions) { o.Beta = -1 }), "Beta -1"},
 		{"label smoothing 0.5", run(func(o *DPOOptions) { o.LabelSmoothing = 0.5 }), "LabelSmoothing 0.5"},
 		{"label smoothing with ipo", run(func(o *DPOOptions) { o.Loss, o.LabelSmoothing = DPOLossIPO, 0.1 }), "not ipo"},

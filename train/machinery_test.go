@@ -286,7 +286,7 @@ func TestRefusals(t *testing.T) {
 		{"bad flag", func(out string) error {
 			_, err := RunSFT(context.Background(), SFTOptions{Model: base, Data: sft, CommonOptions: CommonOptions{Out: out, Truncate: "right"}})
 			return err
-		}, `--truncate "right"`},
+		}, `Truncate "right"`},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
