@@ -66,9 +66,9 @@ func flagsOfFields(c *cobra.Command, opts ...any) map[string]string {
 		for i := range t.NumField() {
 			sf, fv := t.Field(i), v.Field(i)
 			switch {
-			case !sf.IsExported():
 			case sf.Anonymous && fv.Kind() == reflect.Struct:
 				walk(fv, prefix, d+1) // promoted fields keep their own name
+			case !sf.IsExported():
 			case fv.Kind() == reflect.Struct:
 				walk(fv, prefix+sf.Name+".", d+1)
 			default:
