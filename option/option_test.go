@@ -68,3 +68,19 @@ func TestWrapping(t *testing.T) {
 		t.Errorf("Render of a plain error = %q", got)
 	}
 }
+
+// TestErrorAsMessagePart: an error of this package formatted with %v (a
+// part of a message, such as advice) is rendered and its fields counted,
+// though it is not wrapped.
+func TestErrorAsMessagePart(t *testing.T) {
+	err := Errorf("diverged; %v", Errorf("lower {MaxNewTokens} (now %d)", 9))
+	if got := Fields(err); !slices.Equal(got, []string{"MaxNewTokens"}) {
+		t.Errorf("Fields = %v, want [MaxNewTokens]", got)
+	}
+	if got, want := Render(err, flagName), "diverged; lower --max-new-tokens (now 9)"; got != want {
+		t.Errorf("Render = %q, want %q", got, want)
+	}
+	if errors.Unwrap(err) != nil || len(err.(*Error).Unwrap()) != 0 {
+		t.Errorf("%v wraps its %%v argument", err)
+	}
+}
