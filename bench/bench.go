@@ -13,7 +13,6 @@ package bench
 
 import (
 	"context"
-	"fmt"
 	"strings"
 	"time"
 
@@ -21,6 +20,7 @@ import (
 
 	"github.com/rlhf-project/rlhf/infer"
 	"github.com/rlhf-project/rlhf/model"
+	"github.com/rlhf-project/rlhf/option"
 	"github.com/rlhf-project/rlhf/train"
 )
 
@@ -72,7 +72,7 @@ func FindShape(name string) (Shape, error) {
 			return s, nil
 		}
 	}
-	return Shape{}, fmt.Errorf("--shape %q: want one of %s", name, strings.Join(ShapeNames(), ", "))
+	return Shape{}, option.Errorf("{Shapes} %q: want one of %s", name, strings.Join(ShapeNames(), ", "))
 }
 
 // NewModel returns a randomly initialised model of shape s.

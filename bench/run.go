@@ -11,6 +11,7 @@ import (
 	"strings"
 
 	"github.com/rlhf-project/rlhf/model"
+	"github.com/rlhf-project/rlhf/option"
 )
 
 // RunOptions are the settings of `rlhf bench`.
@@ -51,11 +52,11 @@ func Run(ctx context.Context, w io.Writer, o RunOptions) error {
 	if o.CPUProfile != "" {
 		f, err := os.Create(o.CPUProfile)
 		if err != nil {
-			return fmt.Errorf("--cpu-profile: %w", err)
+			return option.Errorf("{CPUProfile}: %w", err)
 		}
 		defer f.Close()
 		if err := pprof.StartCPUProfile(f); err != nil {
-			return fmt.Errorf("--cpu-profile: %w", err)
+			return option.Errorf("{CPUProfile}: %w", err)
 		}
 		defer pprof.StopCPUProfile()
 	}

@@ -49,7 +49,7 @@ func newBackendListCmd() *cobra.Command {
 	f := c.Flags()
 	f.BoolVar(&opts.JSON, "json", false, "print JSON instead of text")
 	f.BoolVar(&opts.Probe, "probe", false, "create each usable backend and list its devices (loads the plugins; on a GPU it opens the device)")
-	return c
+	return nameFlags(c, &opts)
 }
 
 // runBackendList writes the backend listing to opts.Out.
@@ -107,7 +107,7 @@ downloads plugins.`,
 	f.BoolVar(&opts.NoCache, "no-cache", false, "do not keep or reuse downloads in go-xla's cache (~/.cache/go-xla)")
 	f.BoolVar(&opts.Verbose, "verbose", false, "print every installer step on its own line")
 	f.BoolVar(&opts.DryRun, "dry-run", false, "print what would be downloaded and where, then stop")
-	return c
+	return nameFlags(c, &opts)
 }
 
 // runBackendInstall prints the install plan, runs it (unless DryRun) and

@@ -48,5 +48,5 @@ put these figures beside PyTorch's.`,
 	f.StringVar(&o.CPUProfile, "cpu-profile", "", "write a pprof CPU profile of the run to this file (go tool pprof -top rlhf FILE)")
 	f.BoolVar(&o.JSON, "json", false, "print one JSON object per measurement instead of a table")
 	limits(f, map[string]numRange{"steps": atLeast(1), "peak-tflops": atLeast(0)})
-	return c
+	return nameFlags(c, &o)
 }

@@ -76,7 +76,7 @@ mix file format.`,
 	})
 	// --out and --source are required, but checked by prompts.Run so that
 	// they may come from --config (cobra checks required flags earlier).
-	return c
+	return nameFlags(c, &opts)
 }
 
 // printPromptsSummary prints the rows written and, for a pooled build, each

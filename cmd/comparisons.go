@@ -35,7 +35,7 @@ func newComparisonsFromVotesCmd() *cobra.Command {
 	f.Float64Var(&opts.MinVoteRatio, "min-vote-ratio", 1, "how many times the worse answer's votes the better one needs (2 = twice)")
 	f.IntVar(&opts.MaxAnswers, "max-answers", 9, "most-voted answers kept per question")
 	limits(f, map[string]numRange{"min-votes": atLeast(0), "min-vote-ratio": atLeast(1), "max-answers": atLeast(2)})
-	return c
+	return nameFlags(c, &opts)
 }
 
 func newComparisonsImportCmd() *cobra.Command {
@@ -61,7 +61,7 @@ func newComparisonsImportCmd() *cobra.Command {
 	f.StringVar(&opts.Task, "task", "", "task column, one of the InstructGPT tasks (default empty)")
 	f.StringVar(&opts.Lang, "lang", "auto", "lang column: auto (detect zh/en), or a fixed code")
 	bindEncodingFlag(f, &opts.Encoding, "JSONL inputs")
-	return c
+	return nameFlags(c, &opts)
 }
 
 func newComparisonsSyntheticCmd() *cobra.Command {
@@ -94,5 +94,5 @@ Equal scores are ties and make no pair.`,
 	f.Float64SliceVar(&opts.GoldWeights, "gold-weights", nil, "with --prefer gold: weights of the --gold-fn rules, in order (default 1 each)")
 	f.BoolVar(&opts.IncludeReference, "include-reference", false, "add each prompt's reference response as one more candidate")
 	f.StringVar(&opts.Out, "out", "", "comparison dataset directory to write")
-	return c
+	return nameFlags(c, &opts)
 }

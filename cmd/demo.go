@@ -28,5 +28,5 @@ Everything goes under --out, with the pipeline file it ran
 	f.StringVar(&opts.SiteAddr, "site-addr", "127.0.0.1:18089", "loopback address to serve the demo site on")
 	f.BoolVar(&opts.Force, "force", false, "rerun every step")
 	f.StringVar(&opts.Backend, "backend", "go", "compute backend of the model steps: go, xla:cuda or xla:/abs/path/plugin.so")
-	return c
+	return nameFlags(c, &opts)
 }

@@ -65,5 +65,5 @@ the best checkpoint by val_loss and publishes it in --out.`,
 		"sft-coef": atLeast(0), "stop-after": atLeast(0)})
 	bindCommonTrainFlags(f, &o.CommonOptions)
 	bindFitFlags(f, &fc)
-	return c
+	return nameFlags(c, &o)
 }

@@ -34,6 +34,11 @@ func TestEncodingFlag(t *testing.T) {
 	if _, err := os.Stat(out); !os.IsNotExist(err) {
 		t.Fatal("the failed import left an output")
 	}
+	// A command that reads its inputs itself names the flag too.
+	_, err = run(t, "tokenizer", "train", "--data", in, "--out", filepath.Join(dir, "tok.json"))
+	if err == nil || !strings.Contains(err.Error(), in+":2: invalid UTF-8") || !strings.Contains(err.Error(), "--encoding gbk") {
+		t.Fatalf("tokenizer train: want an error naming %s:2 and suggesting --encoding gbk, got %v", in, err)
+	}
 
 	if _, err := run(t, "comparisons", "import", "--format", "trl", "--in", in, "--out", out, "--encoding", "gbk"); err != nil {
 		t.Fatal(err)

@@ -115,5 +115,5 @@ eval pool (OUT/eval/prompts), never a pool a model trained on.`,
 		"reward-timeout": above(0), "judge-concurrency": atLeast(1), "judge-rps": atLeast(0), "judge-max-retries": atLeast(0),
 		"judge-timeout": above(0),
 	})
-	return c
+	return nameFlags(c, &o)
 }

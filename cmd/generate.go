@@ -52,5 +52,5 @@ With disjoint prompt pools (build-prompts --pools), sample the rm pool's prompts
 		"num-samples": atLeast(1), "max-new-tokens": atLeast(1), "temperature": atLeast(0), "top-p": between(0, 1),
 		"top-k": atLeast(0), "seed": anyValue(), "batch-size": atLeast(1), "max-prompt-len": atLeast(1), "max-prompts": atLeast(0),
 	})
-	return c
+	return nameFlags(c, &opts)
 }

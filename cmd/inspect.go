@@ -31,5 +31,5 @@ folder is inspected with "rlhf model inspect".`,
 	c.Flags().IntVar(&opts.Head, "head", 5, "number of rows to show")
 	c.Flags().BoolVar(&opts.JSON, "json", false, "print JSON instead of text")
 	limits(c.Flags(), map[string]numRange{"head": atLeast(0)})
-	return c
+	return nameFlags(c, &opts)
 }

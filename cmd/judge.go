@@ -60,5 +60,5 @@ cached on disk, so a rerun costs nothing.`,
 		"concurrency": atLeast(1), "rps": atLeast(0), "max-retries": atLeast(0), "backoff": above(0),
 		"timeout": above(0), "temperature": atLeast(0), "max-tokens": atLeast(1),
 	})
-	return c
+	return nameFlags(c, &opts)
 }

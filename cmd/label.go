@@ -41,7 +41,7 @@ func newLabelServeCmd() *cobra.Command {
 	f.DurationVar(&opts.LeaseTTL, "lease", 15*time.Minute, "how long an item handed to a labeler is kept from others")
 	f.Float64Var(&opts.Threshold, "threshold", 0.7, "agreement (0-1) below which the dashboard warns")
 	limits(f, map[string]numRange{"max-body-bytes": atLeast(1), "lease": above(0), "threshold": aboveUpTo(0, 1)})
-	return c
+	return nameFlags(c, &opts)
 }
 
 func newLabelAddLabelerCmd() *cobra.Command {
@@ -60,7 +60,7 @@ func newLabelAddLabelerCmd() *cobra.Command {
 	f.StringVar(&opts.DB, "db", "labels.db", "SQLite labelling database")
 	f.BoolVar(&opts.Admin, "admin", false, "admin role: rankings are gold, may set overlap and see the dashboard")
 	f.BoolVar(&opts.Rotate, "rotate", false, "issue a new token to an existing labeler (the role is kept; with --admin they become an admin)")
-	return c
+	return nameFlags(c, &opts)
 }
 
 func newLabelGoldCmd() *cobra.Command {
@@ -82,7 +82,7 @@ func newLabelGoldCmd() *cobra.Command {
 	f.StringVar(&opts.From, "from", "", "gold file (JSONL)")
 	f.StringSliceVar(&opts.Responses, "responses", nil, "response dataset(s) to add as items first")
 	f.StringVar(&opts.By, "by", "gold-file", "who the gold rankings are recorded as set by")
-	return c
+	return nameFlags(c, &opts)
 }
 
 func newLabelOverlapCmd() *cobra.Command {
@@ -98,7 +98,7 @@ func newLabelOverlapCmd() *cobra.Command {
 	f.StringVar(&opts.DB, "db", "labels.db", "SQLite labelling database")
 	f.Float64Var(&opts.Rate, "rate", 0.1, "share of items (0-1) given to two labelers")
 	limits(f, map[string]numRange{"rate": between(0, 1)})
-	return c
+	return nameFlags(c, &opts)
 }
 
 func newLabelStatsCmd() *cobra.Command {
@@ -118,7 +118,7 @@ func newLabelStatsCmd() *cobra.Command {
 	f.Float64Var(&opts.Threshold, "threshold", 0.7, "agreement (0-1) below which a labeler is flagged")
 	limits(f, map[string]numRange{"threshold": aboveUpTo(0, 1)})
 	f.BoolVar(&opts.JSON, "json", false, "print JSON instead of tables")
-	return c
+	return nameFlags(c, &opts)
 }
 
 func newLabelExportCmd() *cobra.Command {
@@ -139,7 +139,7 @@ func newLabelExportCmd() *cobra.Command {
 	f.Float64Var(&opts.MinAgreement, "min-agreement", 0, "leave out labelers whose agreement (gold, else peers) is below this share")
 	limits(f, map[string]numRange{"min-agreement": between(0, 1)})
 	f.BoolVar(&opts.IncludeGold, "include-gold", false, "also export the gold rankings (source \"gold\")")
-	return c
+	return nameFlags(c, &opts)
 }
 
 // requireDB refuses an empty --db before a label command runs.

@@ -60,5 +60,5 @@ folder). --out must be a new or empty folder.`,
 	f.StringVar(&o.Base, "base", "", "base model folder (default: the adapter's base_model_name_or_path)")
 	f.StringVar(&o.Adapter, "adapter", "", "PEFT LoRA adapter folder: adapter_config.json and adapter_model.safetensors (required)")
 	f.StringVar(&o.Out, "out", "", "folder to write the merged model to: new or empty (required)")
-	return c
+	return nameFlags(c, &o)
 }

@@ -72,5 +72,5 @@ func newModelInitCmd() *cobra.Command {
 		"intermediate": atLeast(0), "max-positions": atLeast(1), "seed": anyValue(),
 	})
 	f.StringVar(&opts.Template, "template", "", "prompt template stored in rlhf.json: model (default: the tokenizer's chat template, else \"Human: {prompt}\\n\\nAssistant: \"), none, or a text with {prompt}")
-	return c
+	return nameFlags(c, &opts)
 }

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"log/slog"
 	"path/filepath"
+	"slices"
 	"strings"
 
 	"github.com/spf13/cobra"
@@ -23,7 +24,6 @@ func newPipelineCmd(step func(*cobra.Command) pipeline.StepFunc) *cobra.Command 
 		step = inProcessStep
 	}
 	opts := pipeline.Options{}
-	var vars []string
 	var noReport bool
 	c := &cobra.Command{
 		Use:   "pipeline --config pipeline.yaml",
@@ -43,14 +43,6 @@ Here --config names the pipeline file (not a file of flag values).`,
 		RunE: func(c *cobra.Command, _ []string) error {
 			if opts.ConfigFile == "" {
 				return fmt.Errorf("--config is required: the pipeline YAML file")
-			}
-			opts.Vars = map[string]string{}
-			for _, v := range vars {
-				k, val, ok := strings.Cut(v, "=")
-				if !ok {
-					return fmt.Errorf("--var %q: want name=value", v)
-				}
-				opts.Vars[k] = val
 			}
 			if err := pipeline.Run(c.Context(), opts, step(c)); err != nil {
 				return err
@@ -76,13 +68,13 @@ Here --config names the pipeline file (not a file of flag values).`,
 	}
 	f := c.Flags()
 	f.StringVarP(&opts.ConfigFile, "config", "f", "", "pipeline YAML file")
-	f.StringArrayVar(&vars, "var", nil, "set a ${name} substitution (name=value); repeatable")
+	f.Var(varsValue{&opts.Vars}, "var", "set a ${name} substitution (name=value); repeatable")
 	f.BoolVar(&opts.Force, "force", false, "rerun steps even when complete")
 	f.StringVar(&opts.From, "from", "", "start at this step")
 	f.StringSliceVar(&opts.Only, "only", nil, "run only these steps (comma-separated)")
 	f.BoolVar(&opts.DryRun, "dry-run", false, "print what would run")
 	f.BoolVar(&noReport, "no-report", false, "do not write WORKDIR/report.html after the steps")
-	return c
+	return nameFlags(c, &opts)
 }
 
 // inProcessStep runs a step's command line in this process with a fresh
@@ -102,3 +94,29 @@ func inProcessStep(parent *cobra.Command) pipeline.StepFunc {
 		return root.ExecuteContext(ctx)
 	}
 }
+
+// varsValue is the repeatable --var name=value flag, filling a map.
+type varsValue struct{ m *map[string]string }
+
+func (v varsValue) Set(s string) error {
+	k, val, ok := strings.Cut(s, "=")
+	if !ok {
+		return errors.New("want name=value") // pflag names the flag and the value
+	}
+	if *v.m == nil {
+		*v.m = map[string]string{}
+	}
+	(*v.m)[k] = val
+	return nil
+}
+
+func (v varsValue) String() string {
+	var kv []string
+	for k, val := range *v.m {
+		kv = append(kv, k+"="+val)
+	}
+	slices.Sort(kv)
+	return strings.Join(kv, ",")
+}
+
+func (v varsValue) Type() string { return "name=value" }

@@ -70,7 +70,7 @@ models are spread over the devices (actor first). See docs/memory.md.`,
 		"batch-size": atLeast(1), "grad-accum": atLeast(1), "max-seq-len": atLeast(0), "mini-batch": atLeast(1),
 		"max-prompt-len": atLeast(1), "max-new-tokens": atLeast(1), "lora-rank": atLeast(0), "critic-lora-rank": atLeast(0),
 	})
-	return c
+	return nameFlags(c, &o)
 }
 
 // runPlan resolves o and prints its estimate and suggestions.

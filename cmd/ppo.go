@@ -156,5 +156,5 @@ With disjoint prompt pools (build-prompts --pools), --prompts is the ppo pool
 	bindLoRAFlags(f, &o.CriticLoRA, "critic-", "the critic")
 	optDTypeVar(f, &o.RefDType, "ref-dtype", "dtype the frozen reference policy is stored and computed in: float32, bfloat16 or float16 (default: --dtype when bfloat16/float16, else float32); with --lora-rank the reference is the actor's frozen base")
 	optDTypeVar(f, &o.RewardDType, "reward-dtype", "dtype the frozen reward model is stored and computed in (default as --ref-dtype)")
-	return c
+	return nameFlags(c, &o)
 }

@@ -12,7 +12,7 @@ import (
 func init() { register(newReportCmd) }
 
 func newReportCmd() *cobra.Command {
-	var out string
+	var o struct{ Out string } // the options of report.Write
 	c := &cobra.Command{
 		Use:   "report DIR",
 		Short: "Write one self-contained HTML page about a run folder (data, curves, eval, answers)",
@@ -26,16 +26,16 @@ eval table (RM and gold win rates) and sampled answers before and after.`,
 		Example: "  rlhf report demo-out            # writes demo-out/report.html",
 		Args:    cobra.ExactArgs(1),
 		RunE: func(c *cobra.Command, args []string) error {
-			if out == "" {
-				out = filepath.Join(args[0], "report.html")
+			if o.Out == "" {
+				o.Out = filepath.Join(args[0], "report.html")
 			}
-			if err := report.Write(args[0], out); err != nil {
+			if err := report.Write(args[0], o.Out); err != nil {
 				return err
 			}
-			fmt.Fprintf(c.OutOrStdout(), "report: %s\n", out)
+			fmt.Fprintf(c.OutOrStdout(), "report: %s\n", o.Out)
 			return nil
 		},
 	}
-	c.Flags().StringVar(&out, "out", "", "HTML file to write (default DIR/report.html)")
-	return c
+	c.Flags().StringVar(&o.Out, "out", "", "HTML file to write (default DIR/report.html)")
+	return nameFlags(c, &o)
 }

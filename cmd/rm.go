@@ -52,5 +52,5 @@ made on the rm pool's prompts (OUT/rm/prompts, OUT/rm/sft).`,
 	bindCommonTrainFlags(f, &o.CommonOptions)
 	bindFitFlags(f, &fc)
 	limits(f, map[string]numRange{"stop-after": atLeast(0)})
-	return c
+	return nameFlags(c, &o)
 }

@@ -2,7 +2,9 @@
 // wiring only. Every command follows the same shape (as GitHub CLI does): an
 // options struct from the owning package, a constructor newXxxCmd that only
 // binds flags to it, and a call to the package's Run function, which tests use
-// without cobra.
+// without cobra. The libraries name the options they refuse by field (package
+// option); the constructor returns nameFlags(c, &opts), which makes the
+// command's errors name the flags bound to those fields.
 package cmd
 
 import (

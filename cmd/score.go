@@ -37,5 +37,5 @@ func newScoreCmd(runF func(context.Context, infer.ScoreOptions) error) *cobra.Co
 	f.StringVar(&opts.Backend, "backend", "", "compute backend: go, xla:cuda or xla:/abs/path/plugin.so (default $RLHF_BACKEND or go)")
 	bindEncodingFlag(f, &opts.Encoding, "JSONL --data")
 	limits(f, map[string]numRange{"batch-size": atLeast(1)})
-	return c
+	return nameFlags(c, &opts)
 }

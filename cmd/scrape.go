@@ -71,7 +71,7 @@ or lost rows. Site profiles and their YAML format: docs/scrape.md.`,
 		"flush-interval": above(0), "rows-per-shard": atLeast(0),
 	})
 	c.AddCommand(newScrapeDemoSiteCmd())
-	return c
+	return nameFlags(c, &o)
 }
 
 func newScrapeDemoSiteCmd() *cobra.Command {

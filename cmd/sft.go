@@ -87,5 +87,5 @@ sft folder (OUT/sft/sft).`,
 	bindCommonTrainFlags(f, &o.CommonOptions)
 	bindFitFlags(f, &fc)
 	limits(f, map[string]numRange{"stop-after": atLeast(0)})
-	return c
+	return nameFlags(c, &o)
 }

@@ -47,5 +47,5 @@ with a "messages" list. The output is printed as it is, with no newline added.`,
 	f.StringVar(&opts.Template, "template", "", "none, model (the chat template), or a text with {prompt}; default rlhf.json's")
 	c.MarkFlagRequired("model")
 	c.MarkFlagRequired("messages")
-	return c
+	return nameFlags(c, &opts)
 }

@@ -34,32 +34,34 @@ func newTokenizerByteLevelCmd() *cobra.Command {
 		},
 	}
 	c.Flags().StringVar(&opts.Out, "out", "", "tokenizer.json file to write (required)")
-	return c
+	return nameFlags(c, &opts)
 }
 
 func newTokenizerTrainCmd() *cobra.Command {
 	opts := tokenizer.TrainOptions{}
-	var data []string
-	var enc dataset.Encoding
+	var in struct { // the inputs, read here: Data and Encoding name them in errors
+		Data     []string
+		Encoding dataset.Encoding
+	}
 	c := &cobra.Command{
 		Use:   "train --data DATASET_DIR_OR_JSONL --vocab-size N --out FILE",
 		Short: "Train a byte-level BPE tokenizer on the texts of datasets or JSONL files",
 		Args:  cobra.NoArgs,
 		RunE: func(c *cobra.Command, _ []string) error {
 			switch {
-			case len(data) == 0:
+			case len(in.Data) == 0:
 				return errors.New("--data: want at least one dataset directory or JSONL file")
 			case opts.Out == "":
 				return errors.New("--out: want the tokenizer.json file to write")
 			case opts.VocabSize < 256+len(opts.SpecialTokens):
 				return fmt.Errorf("--vocab-size %d: want at least %d (256 bytes + special tokens)", opts.VocabSize, 256+len(opts.SpecialTokens))
 			}
-			if err := tokenizer.FileDest(opts.Out, data...).Check(); err != nil {
+			if err := tokenizer.FileDest(opts.Out, in.Data...).Check(); err != nil {
 				return fmt.Errorf("--out: %w", err)
 			}
-			opts.Inputs = data
+			opts.Inputs = in.Data
 			bar := progress.New(c.Context(), -1, "texts")
-			texts := dataset.Texts(data, enc)
+			texts := dataset.Texts(in.Data, in.Encoding)
 			opts.Texts = func(add func(string)) error {
 				return texts(func(s string) { bar.Add(1); add(s) })
 			}
@@ -72,12 +74,12 @@ func newTokenizerTrainCmd() *cobra.Command {
 		},
 	}
 	f := c.Flags()
-	f.StringSliceVar(&data, "data", nil, "dataset directories or JSONL files (text/prompt/response fields); repeatable (required)")
+	f.StringSliceVar(&in.Data, "data", nil, "dataset directories or JSONL files (text/prompt/response fields); repeatable (required)")
 	f.IntVar(&opts.VocabSize, "vocab-size", 8000, "largest vocabulary, 256 byte tokens and special tokens included")
 	f.IntVar(&opts.MinFrequency, "min-frequency", 2, "fewest occurrences a pair needs to become a merge")
 	f.StringSliceVar(&opts.SpecialTokens, "special", []string{tokenizer.EndOfText}, "special tokens added after the learned vocabulary")
 	f.StringVar(&opts.Out, "out", "", "tokenizer.json file to write (required)")
-	bindEncodingFlag(f, &enc, "JSONL --data")
+	bindEncodingFlag(f, &in.Encoding, "JSONL --data")
 	limits(f, map[string]numRange{"vocab-size": atLeast(1), "min-frequency": atLeast(1)})
-	return c
+	return nameFlags(c, &opts, &in)
 }

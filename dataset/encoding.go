@@ -14,6 +14,8 @@ import (
 	"golang.org/x/text/encoding"
 	"golang.org/x/text/encoding/simplifiedchinese"
 	"golang.org/x/text/encoding/traditionalchinese"
+
+	"github.com/rlhf-project/rlhf/option"
 )
 
 // Encoding is the character encoding of a text input (JSONL, JSON, CSV,
@@ -89,12 +91,20 @@ func (e *InvalidUTF8Error) Error() string {
 		fmt.Fprintf(&b, " in field %q", e.Field)
 	}
 	fmt.Fprintf(&b, " (byte offset %d)", e.Offset)
-	if e.Guess != "" {
-		fmt.Fprintf(&b, "; the file looks like %s: pass --encoding %s", strings.ToUpper(string(e.Guess)), e.Guess)
-	} else {
-		b.WriteString("; the file is not UTF-8 (nor GBK, GB18030 or Big5): convert it to UTF-8")
-	}
+	b.WriteString("; ")
+	b.WriteString(e.advice().Error())
 	return b.String()
+}
+
+// Unwrap returns the advice, an error naming the Encoding option of the
+// command's options (so that a command names its flag; see package option).
+func (e *InvalidUTF8Error) Unwrap() error { return e.advice() }
+
+func (e *InvalidUTF8Error) advice() error {
+	if e.Guess != "" {
+		return option.Errorf("the file looks like %s: set {Encoding} %s", strings.ToUpper(string(e.Guess)), e.Guess)
+	}
+	return option.Errorf("the file is not UTF-8 (nor GBK, GB18030 or Big5): convert it to UTF-8")
 }
 
 // CheckUTF8Line returns nil when line (line number n of path) is valid

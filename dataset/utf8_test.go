@@ -92,7 +92,7 @@ func wantInvalidUTF8(t *testing.T, err error, path string, line int, field strin
 	if !strings.Contains(msg, fmt.Sprintf("%s:%d: invalid UTF-8", path, line)) || !strings.Contains(msg, "byte offset") {
 		t.Fatalf("message %q does not name file, line and offset", msg)
 	}
-	if guess != "" && !strings.Contains(msg, "--encoding "+string(guess)) {
+	if guess != "" && !strings.Contains(msg, "Encoding "+string(guess)) {
 		t.Fatalf("message %q does not suggest --encoding %s", msg, guess)
 	}
 }

@@ -27,6 +27,7 @@ import (
 	"time"
 
 	"github.com/rlhf-project/rlhf/atomicfile"
+	"github.com/rlhf-project/rlhf/option"
 	"github.com/rlhf-project/rlhf/pipeline"
 	"github.com/rlhf-project/rlhf/report"
 	"github.com/rlhf-project/rlhf/scrape/demosite"
@@ -69,12 +70,12 @@ func Run(ctx context.Context, w io.Writer, opts Options, run pipeline.StepFunc) 
 		return err
 	}
 	if err := Dest(out).Check(); err != nil {
-		return fmt.Errorf("--out: %w", err)
+		return option.Errorf("{Out}: %w", err)
 	}
 	// The site first: when its port is taken, nothing is written.
 	site, stop, err := demosite.Start(opts.SiteAddr)
 	if err != nil {
-		return fmt.Errorf("%w (pass --site-addr with a free loopback port)", err)
+		return option.Errorf("%w (pass {SiteAddr} with a free loopback port)", err)
 	}
 	defer stop()
 	slog.Info("demo: serving the embedded sample site", "url", site+"/")

@@ -19,6 +19,7 @@ import (
 	"github.com/rlhf-project/rlhf/label/judge"
 	"github.com/rlhf-project/rlhf/model"
 	"github.com/rlhf-project/rlhf/model/tokenizer"
+	"github.com/rlhf-project/rlhf/option"
 	"github.com/rlhf-project/rlhf/progress"
 	"github.com/rlhf-project/rlhf/reward"
 )
@@ -205,7 +206,7 @@ type evalSide struct {
 // both with the reward model and writes eval.json and the responses.
 func RunEval(ctx context.Context, o EvalOptions) (*EvalResult, error) {
 	if o.Policy == "" || o.Baseline == "" || o.Reward == "" || o.Prompts == "" || o.Out == "" {
-		return nil, fmt.Errorf("--policy, --baseline, --reward, --prompts and --out are required")
+		return nil, option.Errorf("{Policy}, {Baseline}, {Reward}, {Prompts} and {Out} are required")
 	}
 	if err := notNegative(sizes{{"MaxNewTokens", o.MaxNewTokens}, {"MaxPromptLen", o.MaxPromptLen},
 		{"BatchSize", o.BatchSize}}); err != nil {
@@ -218,14 +219,14 @@ func RunEval(ctx context.Context, o EvalOptions) (*EvalResult, error) {
 		o.Seed = 1
 	}
 	if o.Temperature < 0 || o.TopP < 0 || o.TopP > 1 || o.TopK < 0 || o.MaxPrompts < 0 {
-		return nil, fmt.Errorf("--temperature must be ≥ 0, --top-p in [0,1], --top-k and --max-prompts ≥ 0")
+		return nil, option.Errorf("{Temperature} must be ≥ 0, {TopP} in [0,1], {TopK} and {MaxPrompts} ≥ 0")
 	}
 	if o.Judge != nil {
 		if len(o.GoldFns) > 0 {
-			return nil, fmt.Errorf("--gold-fn and --judge-url together: one gold judge, a rule or an AI judge, not both")
+			return nil, option.Errorf("{GoldFns} and an AI judge ({Judge}) together: one gold judge, a rule or an AI judge, not both")
 		}
 		if o.Judge.BaseURL == "" || o.Judge.Model == "" {
-			return nil, fmt.Errorf("--judge-url and --judge-model: an AI gold judge needs both")
+			return nil, option.Errorf("{Judge}: an AI gold judge needs both a base URL and a model")
 		}
 		jo := *o.Judge
 		if jo.CacheDir == "" && !jo.NoCache {
@@ -238,13 +239,13 @@ func RunEval(ctx context.Context, o EvalOptions) (*EvalResult, error) {
 		judgeCache = o.Judge.CacheDir
 	}
 	if err := EvalDest(o.Out, o.Policy, o.Baseline, o.Reward, o.Prompts, judgeCache).Check(); err != nil {
-		return nil, fmt.Errorf("--out: %w", err)
+		return nil, option.Errorf("{Out}: %w", err)
 	}
 	var rules []*reward.Rule
 	for _, spec := range o.RewardFns {
 		rule, err := reward.Parse(spec)
 		if err != nil {
-			return nil, fmt.Errorf("--reward-fn: %w", err)
+			return nil, option.Errorf("{RewardFns}: %w", err)
 		}
 		rule.Timeout = o.RewardTimeout
 		rules = append(rules, rule)
@@ -253,10 +254,10 @@ func RunEval(ctx context.Context, o EvalOptions) (*EvalResult, error) {
 	if len(o.GoldFns) > 0 {
 		var err error
 		if gold, err = reward.ParseSum(o.GoldFns, o.GoldWeights, o.RewardTimeout); err != nil {
-			return nil, fmt.Errorf("--gold-fn: %w", err)
+			return nil, option.Errorf("{GoldFns}: %w", err)
 		}
 	} else if len(o.GoldWeights) > 0 {
-		return nil, fmt.Errorf("--gold-weights without --gold-fn: weights of no rule")
+		return nil, option.Errorf("{GoldWeights} without {GoldFns}: weights of no rule")
 	}
 
 	// 1. Prompts and models.
@@ -268,19 +269,19 @@ func RunEval(ctx context.Context, o EvalOptions) (*EvalResult, error) {
 	}
 	prompts, err := ReadPrompts(paths[0], o.Encoding)
 	if err != nil {
-		return nil, fmt.Errorf("--prompts: %w", err)
+		return nil, option.Errorf("{Prompts}: %w", err)
 	}
 	if o.MaxPrompts > 0 && len(prompts) > o.MaxPrompts {
 		prompts = prompts[:o.MaxPrompts]
 	}
 	for _, rule := range rules {
 		if rule.NeedsReference() && !slices.ContainsFunc(prompts, hasReference) {
-			return nil, fmt.Errorf("--reward-fn %s compares with each prompt's reference answer, but none of the %d prompts of %s has one (build-prompts fills it for closed_qa, extract and classification rows)",
+			return nil, option.Errorf("{RewardFns} %s compares with each prompt's reference answer, but none of the %d prompts of %s has one (build-prompts fills it for closed_qa, extract and classification rows)",
 				rule.Spec, len(prompts), o.Prompts)
 		}
 	}
 	if gold != nil && gold.NeedsReference() && !slices.ContainsFunc(prompts, hasReference) {
-		return nil, fmt.Errorf("--gold-fn %s compares with each prompt's reference answer, but none of the %d prompts of %s has one (build-prompts fills it for closed_qa, extract and classification rows)",
+		return nil, option.Errorf("{GoldFns} %s compares with each prompt's reference answer, but none of the %d prompts of %s has one (build-prompts fills it for closed_qa, extract and classification rows, and for every row of the eval pool)",
 			gold, len(prompts), o.Prompts)
 	}
 	positions := ContextOf(o.Policy, o.Baseline, o.Reward)
@@ -294,40 +295,40 @@ func RunEval(ctx context.Context, o EvalOptions) (*EvalResult, error) {
 	}
 	o.MaxPromptLen, o.MaxNewTokens = p, r
 	maxSeq := o.MaxPromptLen + o.MaxNewTokens
-	load := func(flag, dir, template string) (*model.Model, *tokenizer.Tokenizer, error) {
+	load := func(field option.Field, dir, template string) (*model.Model, *tokenizer.Tokenizer, error) {
 		m, tok, err := Load(dir, LoadOptions{MaxSeqLen: maxSeq, Template: template, DType: o.DType, RequireEOS: true})
 		var ce *ContextError
 		if errors.As(err, &ce) {
-			return nil, nil, fmt.Errorf("--max-prompt-len %d + --max-new-tokens %d = %d tokens is above the context of %s (%d positions)",
+			return nil, nil, option.Errorf("{MaxPromptLen} %d + {MaxNewTokens} %d = %d tokens is above the context of %s (%d positions)",
 				o.MaxPromptLen, o.MaxNewTokens, maxSeq, dir, ce.Positions)
 		} else if err != nil {
-			return nil, nil, fmt.Errorf("%s %w", flag, err)
+			return nil, nil, option.Errorf("%s %w", field, err)
 		}
 		return m, tok, nil
 	}
-	pol, tok, err := load("--policy", o.Policy, o.Template)
+	pol, tok, err := load("Policy", o.Policy, o.Template)
 	if err != nil {
 		return nil, err
 	}
-	base, baseTok, err := load("--baseline", o.Baseline, o.Template)
+	base, baseTok, err := load("Baseline", o.Baseline, o.Template)
 	if err != nil {
 		return nil, err
 	}
-	rm, rmTok, err := load("--reward", o.Reward, "")
+	rm, rmTok, err := load("Reward", o.Reward, "")
 	if err != nil {
 		return nil, err
 	}
 	if !pol.HasLMHead || !base.HasLMHead {
-		return nil, fmt.Errorf("--policy and --baseline must be language models (with an LM head)")
+		return nil, option.Errorf("{Policy} and {Baseline} must be language models (with an LM head)")
 	}
 	if !rm.HasScoreHead() {
-		return nil, fmt.Errorf("--reward %s: the checkpoint has no score head; train one with rlhf rm", o.Reward)
+		return nil, option.Errorf("{Reward} %s: the checkpoint has no score head; train one with rlhf rm", o.Reward)
 	}
 	if err := SameTokenizer(tok, baseTok); err != nil {
-		return nil, fmt.Errorf("--policy and --baseline: %w", err)
+		return nil, option.Errorf("{Policy} and {Baseline}: %w", err)
 	}
 	if err := SameTokenizer(tok, rmTok); err != nil {
-		return nil, fmt.Errorf("--policy and --reward: %w", err)
+		return nil, option.Errorf("{Policy} and {Reward}: %w", err)
 	}
 	norm, normalised := NewRewardNorm(rm.Meta)
 	backend, err := model.NewBackend(o.Backend)
@@ -346,7 +347,7 @@ func RunEval(ctx context.Context, o EvalOptions) (*EvalResult, error) {
 	baseIDs, bP, _ := EncodePrompts(prompts, NewEncoder(tok, base.Meta, ""), o.MaxPromptLen)
 	for _, m := range []*model.Model{pol, base} {
 		if mp := m.Config.MaxPositions; m.Config.Arch == model.ArchGPT2 && mp > 0 && max(P, bP)+R > mp {
-			return nil, fmt.Errorf("prompts of %d tokens plus --max-new-tokens %d exceed the model's %d positions", max(P, bP), R, mp)
+			return nil, option.Errorf("prompts of %d tokens plus {MaxNewTokens} %d exceed the model's %d positions", max(P, bP), R, mp)
 		}
 	}
 	rmScorer, err := NewScorer(backend, rm)
@@ -407,21 +408,21 @@ func RunEval(ctx context.Context, o EvalOptions) (*EvalResult, error) {
 	}
 	ps, err := side(pol, polLP, polIDs, P, o.Seed, true)
 	if err != nil {
-		return nil, fmt.Errorf("--policy: %w", err)
+		return nil, option.Errorf("{Policy}: %w", err)
 	}
 	bs, err := side(base, baseLP, baseIDs, bP, o.Seed^0x5a5a5a5a, false)
 	if err != nil {
-		return nil, fmt.Errorf("--baseline: %w", err)
+		return nil, option.Errorf("{Baseline}: %w", err)
 	}
 	bar.Finish()
 	for _, s := range []*evalSide{ps, bs} {
 		if s.rules, err = scoreRules(ctx, rules, prompts, s.resp, tok, eos); err != nil {
-			return nil, fmt.Errorf("--reward-fn: %w", err)
+			return nil, option.Errorf("{RewardFns}: %w", err)
 		}
 		if gold != nil {
 			g, err := scoreRules(ctx, []*reward.Sum{gold}, prompts, s.resp, tok, eos)
 			if err != nil {
-				return nil, fmt.Errorf("--gold-fn: %w", err)
+				return nil, option.Errorf("{GoldFn}: %w", err)
 			}
 			s.gold = g[0]
 		}
@@ -540,7 +541,7 @@ func judgeSides(ctx context.Context, jo judge.Options, prompts []dataset.Prompt,
 	}
 	verdicts, _, err := judge.Compare(ctx, jo, pairs)
 	if err != nil {
-		return nil, nil, fmt.Errorf("--judge-url %s: %w", jo.BaseURL, err)
+		return nil, nil, option.Errorf("{Judge} %s: %w", jo.BaseURL, err)
 	}
 	p, b = make([]float64, len(prompts)), make([]float64, len(prompts))
 	for i, v := range verdicts {

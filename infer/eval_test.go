@@ -133,7 +133,7 @@ func TestEvalRuleRewards(t *testing.T) {
 		t.Errorf("exact-match without references: %v", err)
 	}
 	o.RewardFns = []string{"cmd:/no/such/judge"}
-	if _, err := RunEval(context.Background(), o); err == nil || !strings.Contains(err.Error(), "--reward-fn") {
+	if _, err := RunEval(context.Background(), o); err == nil || !strings.Contains(err.Error(), "RewardFns") {
 		t.Errorf("a missing program: %v", err)
 	}
 }
@@ -209,11 +209,11 @@ func TestEvalGold(t *testing.T) {
 	}
 
 	o.Out, o.RewardFns, o.GoldFns, o.GoldWeights = filepath.Join(t.TempDir(), "x"), nil, []string{"contains"}, nil
-	if _, err := RunEval(context.Background(), o); err == nil || !strings.Contains(err.Error(), "--gold-fn contains") {
+	if _, err := RunEval(context.Background(), o); err == nil || !strings.Contains(err.Error(), "GoldFns contains") {
 		t.Errorf("contains without references: %v", err)
 	}
 	o.GoldFns = []string{"nosuch"}
-	if _, err := RunEval(context.Background(), o); err == nil || !strings.Contains(err.Error(), "--gold-fn") {
+	if _, err := RunEval(context.Background(), o); err == nil || !strings.Contains(err.Error(), "GoldFns") {
 		t.Errorf("bad gold rule: %v", err)
 	}
 	o.GoldFns, o.GoldWeights = []string{"contains", "recall"}, []float64{1}
@@ -356,15 +356,15 @@ func TestEvalJudge(t *testing.T) {
 		t.Error("eval.json written although the judge failed")
 	}
 	o.GoldFns = []string{"regex:[aeiou]"}
-	if _, err := RunEval(context.Background(), o); err == nil || !strings.Contains(err.Error(), "--gold-fn and --judge-url") {
+	if _, err := RunEval(context.Background(), o); err == nil || !strings.Contains(err.Error(), "GoldFns and an AI judge (Judge) together") {
 		t.Errorf("rule and AI judge together: %v", err)
 	}
 	o.GoldFns, o.Judge = nil, &judge.Options{BaseURL: srv.URL}
-	if _, err := RunEval(context.Background(), o); err == nil || !strings.Contains(err.Error(), "--judge-model") {
+	if _, err := RunEval(context.Background(), o); err == nil || !strings.Contains(err.Error(), "needs both a base URL and a model") {
 		t.Errorf("a judge without a model: %v", err)
 	}
 	o.Judge = &judge.Options{BaseURL: srv.URL, Model: "m", CacheDir: filepath.Join(o.Out, "cache")}
-	if _, err := RunEval(context.Background(), o); err == nil || !strings.Contains(err.Error(), "--out") {
+	if _, err := RunEval(context.Background(), o); err == nil || !strings.Contains(err.Error(), "Out") {
 		t.Errorf("a judge cache inside --out, which eval replaces: %v", err)
 	}
 }

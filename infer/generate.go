@@ -2,7 +2,6 @@ package infer
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"log/slog"
 	"math"
@@ -14,6 +13,7 @@ import (
 	"github.com/rlhf-project/rlhf/dataset"
 	"github.com/rlhf-project/rlhf/model"
 	"github.com/rlhf-project/rlhf/model/tokenizer"
+	"github.com/rlhf-project/rlhf/option"
 	"github.com/rlhf-project/rlhf/progress"
 )
 
@@ -65,10 +65,10 @@ func notNegative(s sizes) error {
 // dataset (one row per sample, in prompt order, with summed log-probs).
 func RunGenerate(ctx context.Context, o GenerateOptions) error {
 	if o.Model == "" || len(o.Prompts) == 0 || o.Out == "" {
-		return errors.New("--model, --prompts and --out are required")
+		return option.Errorf("{Model}, {Prompts} and {Out} are required")
 	}
 	if err := dataset.CheckOutput[dataset.Response](o.Out, append([]string{o.Model}, o.Prompts...)...); err != nil {
-		return fmt.Errorf("--out: %w", err)
+		return option.Errorf("{Out}: %w", err)
 	}
 	if err := notNegative(sizes{{"NumSamples", o.NumSamples}, {"MaxNewTokens", o.MaxNewTokens},
 		{"BatchSize", o.BatchSize}, {"MaxPromptLen", o.MaxPromptLen}, {"MaxPrompts", o.MaxPrompts}}); err != nil {
@@ -78,14 +78,14 @@ func RunGenerate(ctx context.Context, o GenerateOptions) error {
 		o.NumSamples = 1
 	}
 	if o.Temperature < 0 || o.TopP < 0 || o.TopP > 1 || o.TopK < 0 {
-		return fmt.Errorf("--temperature must be ≥ 0, --top-p in [0,1], --top-k ≥ 0")
+		return option.Errorf("{Temperature} must be ≥ 0, {TopP} in [0,1], {TopK} ≥ 0")
 	}
 	prompts, err := dataset.ReadAllWith[dataset.Prompt](dataset.ReaderOptions{Encoding: o.Encoding}, o.Prompts...)
 	if err != nil {
-		return fmt.Errorf("--prompts: %w", err)
+		return option.Errorf("{Prompts}: %w", err)
 	}
 	if len(prompts) == 0 {
-		return fmt.Errorf("--prompts %s: no rows: nothing to generate from", strings.Join(o.Prompts, ", "))
+		return option.Errorf("{Prompts} %s: no rows: nothing to generate from", strings.Join(o.Prompts, ", "))
 	}
 	if o.MaxPrompts > 0 && len(prompts) > o.MaxPrompts {
 		prompts = prompts[:o.MaxPrompts]
@@ -141,7 +141,7 @@ func RunGenerate(ctx context.Context, o GenerateOptions) error {
 		for i := start; i < end; i++ {
 			p := Ints(enc.Prompt(prompts[i].Prompt))
 			if len(p) == 0 {
-				return fmt.Errorf("--prompts: row %d (id %s) encodes to no tokens", i, prompts[i].ID)
+				return option.Errorf("{Prompts}: row %d (id %s) encodes to no tokens", i, prompts[i].ID)
 			}
 			if len(p) > o.MaxPromptLen {
 				p = p[len(p)-o.MaxPromptLen:]
@@ -209,11 +209,11 @@ func readScoreRows(paths []string, enc dataset.Encoding) ([]dataset.Response, er
 		return rs, nil
 	}
 	if dataset.IsInvalidUTF8(err) {
-		return nil, fmt.Errorf("--data: %w", err)
+		return nil, option.Errorf("{Data}: %w", err)
 	}
 	sft, err2 := dataset.ReadAllWith[dataset.SFT](opts, paths...)
 	if err2 != nil {
-		return nil, fmt.Errorf("--data: %w (as an sft dataset: %v)", err, err2)
+		return nil, option.Errorf("{Data}: %w (as an sft dataset: %v)", err, err2)
 	}
 	out := make([]dataset.Response, len(sft))
 	for i, r := range sft {
@@ -229,10 +229,10 @@ func readScoreRows(paths []string, enc dataset.Encoding) ([]dataset.Response, er
 // response, as they were trained, unless Raw is set.
 func RunScore(ctx context.Context, o ScoreOptions) error {
 	if o.Model == "" || len(o.Data) == 0 || o.Out == "" {
-		return errors.New("--model, --data and --out are required")
+		return option.Errorf("{Model}, {Data} and {Out} are required")
 	}
 	if err := dataset.CheckOutput[dataset.Response](o.Out, append([]string{o.Model}, o.Data...)...); err != nil {
-		return fmt.Errorf("--out: %w", err)
+		return option.Errorf("{Out}: %w", err)
 	}
 	if err := notNegative(sizes{{"BatchSize", o.BatchSize}}); err != nil {
 		return err
@@ -242,7 +242,7 @@ func RunScore(ctx context.Context, o ScoreOptions) error {
 		return err
 	}
 	if len(rows) == 0 {
-		return fmt.Errorf("--data %s: no rows: nothing to score", strings.Join(o.Data, ", "))
+		return option.Errorf("{Data} %s: no rows: nothing to score", strings.Join(o.Data, ", "))
 	}
 	m, tok, enc, backend, err := open(o.Model, o.Base, o.DType, o.Backend, o.Template, o.Raw)
 	if err != nil {

@@ -4,6 +4,7 @@ import (
 	"fmt"
 
 	"github.com/rlhf-project/rlhf/model"
+	"github.com/rlhf-project/rlhf/option"
 )
 
 // The prompt and response lengths of ppo and eval when the model's context
@@ -38,11 +39,11 @@ func FitLengths(positions, prompt, newTokens, defPrompt, defNew int) (p, r int, 
 	case p > 0 && r > 0:
 	case p > 0:
 		if r = min(defNew, positions-p); r < 1 {
-			return 0, 0, fmt.Errorf("--max-prompt-len %d leaves no room for a response in the model's %d positions", p, positions)
+			return 0, 0, option.Errorf("{MaxPromptLen} %d leaves no room for a response in the model's %d positions", p, positions)
 		}
 	case r > 0:
 		if p = min(defPrompt, positions-r); p < 1 {
-			return 0, 0, fmt.Errorf("--max-new-tokens %d leaves no room for a prompt in the model's %d positions", r, positions)
+			return 0, 0, option.Errorf("{MaxNewTokens} %d leaves no room for a prompt in the model's %d positions", r, positions)
 		}
 	default:
 		if positions < 2 {

@@ -27,8 +27,8 @@ func TestFitLengths(t *testing.T) {
 		{128, 0, 100, 28, 100, ""},    // a given response length is kept
 		{1024, 0, 8, 256, 8, ""},      // and the other keeps its default when it fits
 		{128, 200, 100, 200, 100, ""}, // both given: kept (Load refuses them)
-		{128, 128, 0, 0, 0, "--max-prompt-len 128"},
-		{128, 0, 130, 0, 0, "--max-new-tokens 130"},
+		{128, 128, 0, 0, 0, "MaxPromptLen 128"},
+		{128, 0, 130, 0, 0, "MaxNewTokens 130"},
 		{1, 0, 0, 0, 0, "1 positions"},
 	} {
 		p, r, err := FitLengths(tc.positions, tc.prompt, tc.newTokens, DefaultMaxPromptLen, DefaultMaxNewTokens)
@@ -56,7 +56,7 @@ func TestEvalLengthsFitSmallContext(t *testing.T) {
 		t.Fatalf("lengths not given: %v", err)
 	}
 	o.Out, o.MaxPromptLen = filepath.Join(t.TempDir(), "eval2"), 256
-	if _, err := RunEval(context.Background(), o); err == nil || !strings.Contains(err.Error(), "--max-prompt-len 256") {
+	if _, err := RunEval(context.Background(), o); err == nil || !strings.Contains(err.Error(), "MaxPromptLen 256") {
 		t.Fatalf("--max-prompt-len 256 on 128 positions: %v", err)
 	}
 }
@@ -72,7 +72,7 @@ func TestGenerateLengthsFitSmallContext(t *testing.T) {
 	}
 	err := RunGenerate(context.Background(), GenerateOptions{Model: dir, Prompts: []string{testPrompts},
 		Out: filepath.Join(t.TempDir(), "gen2"), MaxNewTokens: 128, MaxPrompts: 2, Backend: "go"})
-	if err == nil || !strings.Contains(err.Error(), "--max-new-tokens 128") {
+	if err == nil || !strings.Contains(err.Error(), "MaxNewTokens 128") {
 		t.Fatalf("--max-new-tokens 128 on 128 positions: %v", err)
 	}
 }

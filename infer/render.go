@@ -11,6 +11,7 @@ import (
 	"github.com/rlhf-project/rlhf/model"
 	"github.com/rlhf-project/rlhf/model/chat"
 	"github.com/rlhf-project/rlhf/model/tokenizer"
+	"github.com/rlhf-project/rlhf/option"
 )
 
 // RenderOptions are the flags of `rlhf template render`.
@@ -59,7 +60,7 @@ func RenderTemplate(o RenderOptions) (string, error) {
 		return ct.Render(msgs, o.AddGenerationPrompt)
 	}
 	if len(msgs) != 1 || msgs[0].Role != "user" || !o.AddGenerationPrompt {
-		return "", fmt.Errorf("%s: the model has no chat template; prompts are formatted with the template %q, which takes one user message and adds the assistant's opening (--add-generation-prompt)",
+		return "", option.Errorf("%s: the model has no chat template; prompts are formatted with the template %q, which takes one user message and adds the assistant's opening ({AddGenerationPrompt})",
 			o.Model, meta.PromptTemplate)
 	}
 	text := meta.FormatPrompt(msgs[0].Content)

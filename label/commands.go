@@ -8,6 +8,8 @@ import (
 	"io"
 	"strings"
 	"text/tabwriter"
+
+	"github.com/rlhf-project/rlhf/option"
 )
 
 // AddLabelerOptions tune AddLabeler (`rlhf label add-labeler NAME`).
@@ -119,7 +121,7 @@ type GoldOptions struct {
 // ImportGoldFile loads responses if given and appends the gold rankings.
 func ImportGoldFile(ctx context.Context, opts GoldOptions, w io.Writer) error {
 	if opts.DB == "" || opts.From == "" {
-		return errors.New("label gold: --db and --from are required")
+		return option.Errorf("label gold: {DB} and {From} are required")
 	}
 	if opts.By == "" {
 		opts.By = "gold-file"
@@ -131,7 +133,7 @@ func ImportGoldFile(ctx context.Context, opts GoldOptions, w io.Writer) error {
 	defer s.Close()
 	if len(opts.Responses) > 0 {
 		if _, err := s.LoadResponses(ctx, opts.Responses...); err != nil {
-			return fmt.Errorf("--responses: %w", err)
+			return option.Errorf("{Responses}: %w", err)
 		}
 	}
 	n, err := s.ImportGold(opts.From, opts.By)

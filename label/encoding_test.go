@@ -28,7 +28,7 @@ func TestImportGBK(t *testing.T) {
 	in := filepath.Join(dir, "prefs.jsonl")
 	os.WriteFile(in, gbk, 0o644)
 	_, err = Import(context.Background(), ImportOptions{Format: FormatTRL, In: []string{in}, Out: filepath.Join(dir, "bad")})
-	if !dataset.IsInvalidUTF8(err) || !strings.Contains(err.Error(), in+`:2: invalid UTF-8 in field "prompt"`) || !strings.Contains(err.Error(), "--encoding gbk") {
+	if !dataset.IsInvalidUTF8(err) || !strings.Contains(err.Error(), in+`:2: invalid UTF-8 in field "prompt"`) || !strings.Contains(err.Error(), "Encoding gbk") {
 		t.Fatalf("want an error naming %s:2 and the prompt field, got %v", in, err)
 	}
 	out := filepath.Join(dir, "out")
@@ -39,7 +39,7 @@ func TestImportGBK(t *testing.T) {
 	if len(rows) != 2 || rows[1].Prompt != "用一句话介绍长城。" || rows[1].Chosen != "长城是中国古代修建的军事防御工程。" || rows[1].Lang != "zh" || rows[0].Lang != "en" {
 		t.Fatalf("rows %+v", rows)
 	}
-	if _, err := Import(context.Background(), ImportOptions{Format: FormatTRL, In: []string{in}, Out: out, Encoding: "utf-16"}); err == nil || !strings.Contains(err.Error(), "--encoding") {
+	if _, err := Import(context.Background(), ImportOptions{Format: FormatTRL, In: []string{in}, Out: out, Encoding: "utf-16"}); err == nil || !strings.Contains(err.Error(), "Encoding") {
 		t.Fatalf("unknown encoding: %v", err)
 	}
 

@@ -2,12 +2,12 @@ package label
 
 import (
 	"context"
-	"fmt"
 	"log/slog"
 	"sort"
 	"strconv"
 
 	"github.com/rlhf-project/rlhf/dataset"
+	"github.com/rlhf-project/rlhf/option"
 )
 
 // ExportOptions tune Export (`rlhf label export`).
@@ -44,13 +44,13 @@ func ExportGroupID(promptID, labeler string) string {
 // dropped, source = labeler name.
 func Export(ctx context.Context, opts ExportOptions) (*ExportReport, error) {
 	if opts.DB == "" || opts.Out == "" {
-		return nil, fmt.Errorf("label export: --db and --out are required")
+		return nil, option.Errorf("label export: {DB} and {Out} are required")
 	}
 	if err := dataset.CheckOutput[dataset.Comparison](opts.Out, opts.DB); err != nil {
-		return nil, fmt.Errorf("--out: %w", err)
+		return nil, option.Errorf("{Out}: %w", err)
 	}
 	if opts.MinAgreement < 0 || opts.MinAgreement > 1 {
-		return nil, fmt.Errorf("--min-agreement %g: want a share between 0 and 1", opts.MinAgreement)
+		return nil, option.Errorf("{MinAgreement} %g: want a share between 0 and 1", opts.MinAgreement)
 	}
 	s, err := OpenStore(opts.DB)
 	if err != nil {

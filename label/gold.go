@@ -8,6 +8,7 @@ import (
 	"strings"
 
 	"github.com/rlhf-project/rlhf/dataset"
+	"github.com/rlhf-project/rlhf/option"
 )
 
 // GoldRow is one line of a gold file (`rlhf label gold --from FILE`, JSONL):
@@ -25,7 +26,7 @@ type GoldRow struct {
 func (s *Store) ImportGold(path, by string) (int, error) {
 	f, err := os.Open(path)
 	if err != nil {
-		return 0, fmt.Errorf("--from: %w", err)
+		return 0, option.Errorf("{From}: %w", err)
 	}
 	defer f.Close()
 	sc := bufio.NewScanner(f)

@@ -15,6 +15,7 @@ import (
 	"github.com/parquet-go/parquet-go"
 
 	"github.com/rlhf-project/rlhf/dataset"
+	"github.com/rlhf-project/rlhf/option"
 )
 
 // Import formats.
@@ -120,16 +121,16 @@ func Import(ctx context.Context, opts ImportOptions) (*ImportReport, error) {
 	switch opts.Format {
 	case FormatHH, FormatTRL, FormatRanked:
 	default:
-		return nil, fmt.Errorf("--format %q: want hh, trl or ranked", opts.Format)
+		return nil, option.Errorf("{Format} %q: want hh, trl or ranked", opts.Format)
 	}
 	if len(opts.In) == 0 || opts.Out == "" {
-		return nil, errors.New("comparisons import: --in and --out are required")
+		return nil, option.Errorf("comparisons import: {In} and {Out} are required")
 	}
 	if err := dataset.CheckOutput[dataset.Comparison](opts.Out, opts.In...); err != nil {
-		return nil, fmt.Errorf("--out: %w", err)
+		return nil, option.Errorf("{Out}: %w", err)
 	}
 	if _, err := dataset.ParseEncoding(string(opts.Encoding)); err != nil {
-		return nil, fmt.Errorf("--encoding: %w", err)
+		return nil, option.Errorf("{Encoding}: %w", err)
 	}
 	if opts.Source == "" {
 		base := filepath.Base(opts.In[0])
@@ -139,7 +140,7 @@ func Import(ctx context.Context, opts ImportOptions) (*ImportReport, error) {
 		opts.Source = base
 	}
 	if opts.Task != "" && !dataset.IsTask(opts.Task) {
-		return nil, fmt.Errorf("--task %q: want one of %s", opts.Task, strings.Join(dataset.Tasks, ", "))
+		return nil, option.Errorf("{Task} %q: want one of %s", opts.Task, strings.Join(dataset.Tasks, ", "))
 	}
 	if opts.Lang == "" {
 		opts.Lang = "auto"
@@ -228,7 +229,7 @@ func readImportFile(ctx context.Context, path string, enc dataset.Encoding, fn f
 	if strings.HasSuffix(path, ".parquet") {
 		f, err := os.Open(path)
 		if err != nil {
-			return fmt.Errorf("--in: %w", err)
+			return option.Errorf("{In}: %w", err)
 		}
 		defer f.Close()
 		pr := parquet.NewGenericReader[importRow](f)
@@ -259,7 +260,7 @@ func readImportFile(ctx context.Context, path string, enc dataset.Encoding, fn f
 		}
 	}
 	if _, err := os.Stat(path); err != nil {
-		return fmt.Errorf("--in: %w", err)
+		return option.Errorf("{In}: %w", err)
 	}
 	return dataset.EachLineAs(path, enc, func(line int, text []byte) error {
 		if line%1024 == 0 {

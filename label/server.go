@@ -14,6 +14,8 @@ import (
 	"strings"
 	"sync"
 	"time"
+
+	"github.com/rlhf-project/rlhf/option"
 )
 
 //go:embed web
@@ -466,7 +468,7 @@ func Serve(ctx context.Context, opts ServeOptions) error {
 	if len(opts.Responses) > 0 {
 		n, err := store.LoadResponses(ctx, opts.Responses...)
 		if err != nil {
-			return fmt.Errorf("--responses: %w", err)
+			return option.Errorf("{Responses}: %w", err)
 		}
 		slog.Info("label serve: loaded responses", "new_items", n)
 	}
@@ -475,14 +477,14 @@ func Serve(ctx context.Context, opts ServeOptions) error {
 		return err
 	}
 	if len(items) == 0 {
-		return fmt.Errorf("label serve: %s has no items; give --responses DIR", opts.DB)
+		return option.Errorf("label serve: %s has no items; give {Responses} DIR", opts.DB)
 	}
 	if !isLoopback(opts.Addr) {
 		slog.Warn("label serve: listening beyond loopback; anyone who can reach this address can try tokens", "addr", opts.Addr)
 	}
 	ln, err := net.Listen("tcp", opts.Addr)
 	if err != nil {
-		return fmt.Errorf("--addr %s: %w", opts.Addr, err)
+		return option.Errorf("{Addr} %s: %w", opts.Addr, err)
 	}
 	srv := &http.Server{
 		Handler:           NewServer(store, opts),

@@ -76,7 +76,7 @@ func TestFromVotes(t *testing.T) {
 			t.Fatal("30-vote answer chosen despite --min-votes 40")
 		}
 	}
-	if _, err := FromVotes(context.Background(), VotesOptions{QA: []string{qa}, Out: out, MinVoteRatio: 0.5}); err == nil || !strings.Contains(err.Error(), "--min-vote-ratio") {
+	if _, err := FromVotes(context.Background(), VotesOptions{QA: []string{qa}, Out: out, MinVoteRatio: 0.5}); err == nil || !strings.Contains(err.Error(), "MinVoteRatio") {
 		t.Fatalf("ratio 0.5: %v", err)
 	}
 }
@@ -165,7 +165,7 @@ func TestImportRanked(t *testing.T) {
 	if len(groups) != 2 {
 		t.Fatalf("groups %v, want 2", groups)
 	}
-	if _, err := Import(context.Background(), ImportOptions{Format: "csv", In: []string{"x"}, Out: out}); err == nil || !strings.Contains(err.Error(), "--format") {
+	if _, err := Import(context.Background(), ImportOptions{Format: "csv", In: []string{"x"}, Out: out}); err == nil || !strings.Contains(err.Error(), "Format") {
 		t.Fatalf("unknown format: %v", err)
 	}
 }

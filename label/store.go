@@ -21,6 +21,7 @@ import (
 	_ "modernc.org/sqlite" // pure-Go SQLite driver, registered as "sqlite"
 
 	"github.com/rlhf-project/rlhf/dataset"
+	"github.com/rlhf-project/rlhf/option"
 )
 
 // Roles of a labeler.
@@ -301,7 +302,7 @@ func (s *Store) AddLabeler(name, role string, rotate bool) (string, error) {
 		return "", err
 	}
 	if exists > 0 && !rotate {
-		return "", fmt.Errorf("labeler %q already exists in %s (use --rotate to issue a new token)", name, s.path)
+		return "", option.Errorf("labeler %q already exists in %s (use {Rotate} to issue a new token)", name, s.path)
 	}
 	if exists > 0 {
 		_, err := s.db.Exec(`UPDATE labelers SET token_sha256 = ?, role = coalesce(nullif(?, ''), role) WHERE name = ?`, hashToken(token), role, name)

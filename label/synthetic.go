@@ -3,7 +3,6 @@ package label
 import (
 	"cmp"
 	"context"
-	"fmt"
 	"log/slog"
 	"slices"
 	"strconv"
@@ -11,6 +10,7 @@ import (
 	"unicode/utf8"
 
 	"github.com/rlhf-project/rlhf/dataset"
+	"github.com/rlhf-project/rlhf/option"
 	"github.com/rlhf-project/rlhf/reward"
 )
 
@@ -67,17 +67,17 @@ type SyntheticReport struct {
 // the rule.
 func Synthetic(ctx context.Context, opts SyntheticOptions) (*SyntheticReport, error) {
 	if len(opts.Responses) == 0 || opts.Out == "" {
-		return nil, fmt.Errorf("comparisons synthetic: --responses and --out are required")
+		return nil, option.Errorf("comparisons synthetic: {Responses} and {Out} are required")
 	}
 	if err := dataset.CheckOutput[dataset.Comparison](opts.Out, append(slices.Clone(opts.Responses), opts.Reference...)...); err != nil {
-		return nil, fmt.Errorf("--out: %w", err)
+		return nil, option.Errorf("{Out}: %w", err)
 	}
 	score, needsRef, err := preferenceRule(opts.Prefer, opts.GoldFns, opts.GoldWeights)
 	if err != nil {
 		return nil, err
 	}
 	if (needsRef || opts.IncludeReference) && len(opts.Reference) == 0 {
-		return nil, fmt.Errorf("--prefer %s / --include-reference need --reference sft data", opts.Prefer)
+		return nil, option.Errorf("{Prefer} %s / {IncludeReference} need {Reference} sft data", opts.Prefer)
 	}
 	refs := map[string]dataset.SFT{}
 	if len(opts.Reference) > 0 {
@@ -178,7 +178,7 @@ func Synthetic(ctx context.Context, opts SyntheticOptions) (*SyntheticReport, er
 	}
 	rep.Rows = w.Rows()
 	if rep.Rows == 0 {
-		return nil, fmt.Errorf("comparisons synthetic: no pairs from %d responses in %s (%d empty, %d prompt(s) with one answer, %d prompt(s) without a reference, %d prompt(s) whose answers all tie under --prefer %s)",
+		return nil, option.Errorf("comparisons synthetic: no pairs from %d responses in %s (%d empty, %d prompt(s) with one answer, %d prompt(s) without a reference, %d prompt(s) whose answers all tie under {Prefer} %s)",
 			rep.Read, strings.Join(opts.Responses, ", "), rep.Empty, rep.OneAnswer, rep.NoReference, rep.Tied, opts.Prefer)
 	}
 	if err := w.Close(); err != nil {
@@ -207,20 +207,20 @@ func eachAnswer(f func(answer, reference string) float64) scoreFunc {
 func preferenceRule(rule string, goldFns []string, goldWeights []float64) (score scoreFunc, needsRef bool, err error) {
 	name, arg, _ := strings.Cut(rule, "=")
 	if name != "gold" && (len(goldFns) > 0 || len(goldWeights) > 0) {
-		return nil, false, fmt.Errorf("--gold-fn/--gold-weights rank answers under --prefer gold only, not --prefer %s", rule)
+		return nil, false, option.Errorf("{GoldFns}/{GoldWeights} rank answers under {Prefer} gold only, not {Prefer} %s", rule)
 	}
 	switch name {
 	case "reference":
 		return eachAnswer(BigramF1), true, nil
 	case "keyword":
 		if arg == "" {
-			return nil, false, fmt.Errorf("--prefer keyword=WORD: the word is missing")
+			return nil, false, option.Errorf("{Prefer} keyword=WORD: the word is missing")
 		}
 		return eachAnswer(func(a, _ string) float64 { return float64(strings.Count(a, arg)) }), false, nil
 	case "length":
 		n, err := strconv.Atoi(arg)
 		if err != nil || n < 0 {
-			return nil, false, fmt.Errorf("--prefer length=N: want a number of characters, got %q", arg)
+			return nil, false, option.Errorf("{Prefer} length=N: want a number of characters, got %q", arg)
 		}
 		return eachAnswer(func(a, _ string) float64 { return -abs(float64(utf8.RuneCountInString(a) - n)) }), false, nil
 	case "gold":
@@ -228,11 +228,11 @@ func preferenceRule(rule string, goldFns []string, goldWeights []float64) (score
 			break
 		}
 		if len(goldFns) == 0 {
-			return nil, false, fmt.Errorf("--prefer gold needs the judge's rules (--gold-fn)")
+			return nil, false, option.Errorf("{Prefer} gold needs the judge's rules ({GoldFns})")
 		}
 		judge, err := reward.ParseSum(goldFns, goldWeights, 0)
 		if err != nil {
-			return nil, false, fmt.Errorf("--gold-fn: %w", err)
+			return nil, false, option.Errorf("{GoldFns}: %w", err)
 		}
 		return func(ctx context.Context, prompt string, answers []string, ref string) ([]float64, error) {
 			in := make([]reward.Input, len(answers))
@@ -242,7 +242,7 @@ func preferenceRule(rule string, goldFns []string, goldWeights []float64) (score
 			return judge.Score(ctx, in)
 		}, judge.NeedsReference(), nil
 	}
-	return nil, false, fmt.Errorf("--prefer %q: want reference, keyword=WORD, length=N or gold", rule)
+	return nil, false, option.Errorf("{Prefer} %q: want reference, keyword=WORD, length=N or gold", rule)
 }
 
 // BigramF1 is the F1 overlap of the character bigram multisets of a and b

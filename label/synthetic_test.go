@@ -124,11 +124,11 @@ func TestSyntheticComparisons(t *testing.T) {
 
 	for _, bad := range []string{"", "keyword=", "length=x", "vibes", "gold=x"} {
 		_, err := Synthetic(context.Background(), SyntheticOptions{Responses: []string{resp}, Out: out2, Prefer: bad})
-		if err == nil || !strings.Contains(err.Error(), "--prefer") {
+		if err == nil || !strings.Contains(err.Error(), "Prefer") {
 			t.Errorf("rule %q: want a --prefer error, got %v", bad, err)
 		}
 	}
-	if _, err := Synthetic(context.Background(), SyntheticOptions{Responses: []string{resp}, Out: out2, Prefer: "reference"}); err == nil || !strings.Contains(err.Error(), "--reference") {
+	if _, err := Synthetic(context.Background(), SyntheticOptions{Responses: []string{resp}, Out: out2, Prefer: "reference"}); err == nil || !strings.Contains(err.Error(), "Reference") {
 		t.Errorf("reference rule without --reference: %v", err)
 	}
 }

@@ -2,7 +2,6 @@ package label
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"log/slog"
 	"sort"
@@ -10,6 +9,7 @@ import (
 	"strings"
 
 	"github.com/rlhf-project/rlhf/dataset"
+	"github.com/rlhf-project/rlhf/option"
 )
 
 // VotesOptions tune FromVotes (`rlhf comparisons from-votes`).
@@ -57,24 +57,24 @@ type VotesReport struct {
 func (rep *VotesReport) noPairs(qa []string, first string) error {
 	in := strings.Join(qa, ", ")
 	if rep.Read == 0 {
-		return fmt.Errorf("comparisons from-votes: --qa %s: no qa rows", in)
+		return option.Errorf("comparisons from-votes: {QA} %s: no qa rows", in)
 	}
-	var why []string
+	var why []any
 	add := func(n int, format string) {
 		if n > 0 {
-			why = append(why, fmt.Sprintf(format, n))
+			why = append(why, option.Errorf(format, n))
 		}
 	}
 	add(rep.NoVotes, "%d without a vote count")
 	add(rep.Empty, "%d without a question or an answer")
 	add(rep.OneAnswer, "%d question(s) with one answer")
 	add(rep.Tied, "%d with tied votes")
-	add(rep.BelowThresholds, "%d pair(s) below --min-votes or --min-vote-ratio")
-	msg := fmt.Sprintf("comparisons from-votes: no pairs from %d qa rows in %s (%s)", rep.Read, in, strings.Join(why, ", "))
+	add(rep.BelowThresholds, "%d pair(s) below {MinVotes} or {MinVoteRatio}")
+	reasons := option.Errorf(strings.TrimSuffix(strings.Repeat("%v, ", len(why)), ", "), why...)
 	if first != "" {
-		msg += "; the first row left out: " + first
+		return option.Errorf("comparisons from-votes: no pairs from %d qa rows in %s (%v); the first row left out: %s", rep.Read, in, reasons, first)
 	}
-	return errors.New(msg)
+	return option.Errorf("comparisons from-votes: no pairs from %d qa rows in %s (%v)", rep.Read, in, reasons)
 }
 
 // FromVotes ranks the answers to each scraped question by up-votes: the
@@ -85,25 +85,25 @@ func (rep *VotesReport) noPairs(qa []string, first string) error {
 // "open_qa".
 func FromVotes(ctx context.Context, opts VotesOptions) (*VotesReport, error) {
 	if len(opts.QA) == 0 || opts.Out == "" {
-		return nil, fmt.Errorf("comparisons from-votes: --qa and --out are required")
+		return nil, option.Errorf("comparisons from-votes: {QA} and {Out} are required")
 	}
 	if err := dataset.CheckOutput[dataset.Comparison](opts.Out, opts.QA...); err != nil {
-		return nil, fmt.Errorf("--out: %w", err)
+		return nil, option.Errorf("{Out}: %w", err)
 	}
 	if opts.MinVoteRatio == 0 {
 		opts.MinVoteRatio = 1
 	}
 	if opts.MinVoteRatio < 1 {
-		return nil, fmt.Errorf("--min-vote-ratio %g: want 1 or more", opts.MinVoteRatio)
+		return nil, option.Errorf("{MinVoteRatio} %g: want 1 or more", opts.MinVoteRatio)
 	}
 	if opts.MinVotes < 0 {
-		return nil, fmt.Errorf("--min-votes %d: want 0 or more", opts.MinVotes)
+		return nil, option.Errorf("{MinVotes} %d: want 0 or more", opts.MinVotes)
 	}
 	if opts.MaxAnswers == 0 {
 		opts.MaxAnswers = 9
 	}
 	if opts.MaxAnswers < 2 {
-		return nil, fmt.Errorf("--max-answers %d: want 2 or more", opts.MaxAnswers)
+		return nil, option.Errorf("{MaxAnswers} %d: want 2 or more", opts.MaxAnswers)
 	}
 	r, err := dataset.Open[dataset.QA](opts.QA...)
 	if err != nil {

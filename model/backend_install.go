@@ -14,6 +14,8 @@ import (
 
 	"github.com/gomlx/go-xla/installer"
 	"github.com/gomlx/go-xla/pjrt"
+
+	"github.com/rlhf-project/rlhf/option"
 )
 
 // This file holds what `rlhf backend list` and `rlhf backend install` do:
@@ -453,7 +455,7 @@ func PlanInstall(target string, opts InstallOptions) (*InstallPlan, error) {
 			cuda = "13"
 		}
 		if cuda != "12" && cuda != "13" {
-			return nil, fmt.Errorf("--cuda %q: want 13 or 12 (the CUDA major version of the plugin)", cuda)
+			return nil, option.Errorf("{CUDA} %q: want 13 or 12 (the CUDA major version of the plugin)", cuda)
 		}
 		plan.plugin = "cuda" + cuda
 		if plan.Version == "" {

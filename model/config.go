@@ -5,6 +5,8 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+
+	"github.com/rlhf-project/rlhf/option"
 )
 
 // Architectures supported, as spelled in config.json's model_type.
@@ -327,7 +329,7 @@ func NewConfig(arch string, vocab, layers, hidden, heads, kvHeads int) (*Config,
 		c.Intermediate, c.NormEps, c.Activation, c.TieEmbeddings = 4*hidden, 1e-5, "bloom_gelu", true
 		c.KVHeads = heads
 	default:
-		return nil, fmt.Errorf("--arch %q: want gpt2, llama, qwen2, mistral or bloom", arch)
+		return nil, option.Errorf("{Arch} %q: want gpt2, llama, qwen2, mistral or bloom", arch)
 	}
 	if err := c.Validate(); err != nil {
 		return nil, err

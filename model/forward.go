@@ -9,6 +9,8 @@ import (
 	"github.com/gomlx/compute/shapes"
 	. "github.com/gomlx/gomlx/core/graph" //nolint:revive // graph ops read best unqualified
 	"github.com/gomlx/gomlx/ml/nn"
+
+	"github.com/rlhf-project/rlhf/option"
 )
 
 func sqrtf(x float64) float64 { return math.Sqrt(x) }
@@ -39,8 +41,8 @@ func (m *Model) computeDType() dtypes.DType {
 	return m.ComputeDType
 }
 
-// SetComputeDType sets ComputeDType from a --dtype flag value: float32
-// (default), bfloat16 or float16.
+// SetComputeDType sets ComputeDType from the DType option of a command
+// (float32, the default, bfloat16 or float16).
 func (m *Model) SetComputeDType(name string) error {
 	switch name {
 	case "", "float32", "f32":
@@ -50,7 +52,7 @@ func (m *Model) SetComputeDType(name string) error {
 	case "float16", "f16":
 		m.ComputeDType = dtypes.Float16
 	default:
-		return fmt.Errorf("--dtype %q: want float32, bfloat16 or float16", name)
+		return option.Errorf("{DType} %q: want float32, bfloat16 or float16", name)
 	}
 	return nil
 }

@@ -10,6 +10,7 @@ import (
 
 	"github.com/rlhf-project/rlhf/atomicfile"
 	"github.com/rlhf-project/rlhf/model/tokenizer"
+	"github.com/rlhf-project/rlhf/option"
 )
 
 // InitOptions are the flags of `rlhf model init`.
@@ -48,7 +49,7 @@ func RunInit(o InitOptions) error {
 		return errors.New("no output folder given")
 	}
 	if err := InitDest(o.Out, o.Tokenizer).Check(); err != nil {
-		return fmt.Errorf("--out: %w", err)
+		return option.Errorf("{Out}: %w", err)
 	}
 	var tok *tokenizer.Tokenizer
 	var err error

@@ -36,6 +36,7 @@ import (
 	"gopkg.in/yaml.v3"
 
 	"github.com/rlhf-project/rlhf/atomicfile"
+	"github.com/rlhf-project/rlhf/option"
 )
 
 // Config is a pipeline file.
@@ -175,7 +176,7 @@ func expand(s string, vars map[string]string) (string, error) {
 		return v
 	})
 	if missing != "" {
-		return "", fmt.Errorf("${%s} is not defined (add it under vars: or pass --var %s=...)", missing, missing)
+		return "", option.Errorf("${%s} is not defined (add it under vars: or give {Vars} %s=...)", missing, missing)
 	}
 	return out, nil
 }
@@ -215,11 +216,11 @@ func MakePlan(cfg *Config, opts Options) ([]Plan, error) {
 	}
 	for n := range only {
 		if !names[n] {
-			return nil, fmt.Errorf("--only %s: no such step", n)
+			return nil, option.Errorf("{Only} %s: no such step", n)
 		}
 	}
 	if opts.From != "" && !names[opts.From] {
-		return nil, fmt.Errorf("--from %s: no such step", opts.From)
+		return nil, option.Errorf("{From} %s: no such step", opts.From)
 	}
 	var plans []Plan
 	started := opts.From == ""

@@ -119,7 +119,7 @@ func TestConfigErrors(t *testing.T) {
 		}
 	}
 	cfg := writeCfg(t, cfgText)
-	if err := Run(context.Background(), Options{ConfigFile: cfg, From: "nope"}, nil); err == nil || !strings.Contains(err.Error(), "--from nope") {
+	if err := Run(context.Background(), Options{ConfigFile: cfg, From: "nope"}, nil); err == nil || !strings.Contains(err.Error(), "From nope") {
 		t.Errorf("--from unknown: %v", err)
 	}
 }

@@ -6,6 +6,8 @@ import (
 	"os/exec"
 	"strconv"
 	"strings"
+
+	"github.com/rlhf-project/rlhf/option"
 )
 
 // GPUs maps GPU names (upper case) to their memory in bytes, as
@@ -21,8 +23,8 @@ var GPUs = map[string]int64{
 // ParseDevices reads a device list: sizes or GPU names separated by
 // commas ("40GiB,40GiB", "A100-80G", "2xA100-40G", "24GB"). Units: B, KB,
 // MB, GB, TB (powers of 1000), KiB, MiB, GiB, TiB and K, M, G, T (powers of
-// 1024). flag names the flag in errors.
-func ParseDevices(s, flag string) ([]int64, error) {
+// 1024). what names s in errors (an option.Field, or words).
+func ParseDevices(s string, what any) ([]int64, error) {
 	var out []int64
 	for _, f := range strings.Split(s, ",") {
 		f = strings.TrimSpace(f)
@@ -35,7 +37,7 @@ func ParseDevices(s, flag string) ([]int64, error) {
 		}
 		b, err := parseSize(f)
 		if err != nil {
-			return nil, fmt.Errorf("%s %q: %w", flag, s, err)
+			return nil, option.Errorf("%s %q: %w", what, s, err)
 		}
 		for range n {
 			out = append(out, b)

@@ -7,6 +7,7 @@ import (
 	"strings"
 
 	"github.com/rlhf-project/rlhf/model"
+	"github.com/rlhf-project/rlhf/option"
 )
 
 // LoadConfig reads a model's config from path: a model folder (or hub id),
@@ -57,21 +58,21 @@ func (o *CommandOptions) Resolve(policyFlag string) error {
 	}
 	if o.RewardPath != "" {
 		if o.Reward, err = LoadConfig(o.RewardPath); err != nil {
-			return fmt.Errorf("--reward: %w", err)
+			return option.Errorf("{RewardPath}: %w", err)
 		}
 	}
 	if o.CriticPath != "" {
 		if o.Critic, err = LoadConfig(o.CriticPath); err != nil {
-			return fmt.Errorf("--critic: %w", err)
+			return option.Errorf("{CriticPath}: %w", err)
 		}
 	}
 	if o.Step == StepPPO && o.Reward == nil {
-		return fmt.Errorf("--reward is required for --step ppo (the reward model's folder or config.json)")
+		return option.Errorf("{RewardPath} is required for {Step} ppo (the reward model's folder or config.json)")
 	}
 	o.LoRA.Targets = splitList(o.LoRATargets)
 	o.CriticLoRA.Targets = splitList(o.CriticLoRATargets)
 	if o.DeviceMemory != "" {
-		if o.Devices, err = ParseDevices(o.DeviceMemory, "--device-memory"); err != nil {
+		if o.Devices, err = ParseDevices(o.DeviceMemory, option.Field("DeviceMemory")); err != nil {
 			return err
 		}
 	}

@@ -24,6 +24,7 @@ import (
 	"github.com/rlhf-project/rlhf/dataset"
 	"github.com/rlhf-project/rlhf/dataset/prompts"
 	"github.com/rlhf-project/rlhf/infer"
+	"github.com/rlhf-project/rlhf/option"
 )
 
 // marker starts every page Write writes: an existing file with it is an
@@ -48,14 +49,15 @@ func Dest(out string, inputs ...string) atomicfile.Dest {
 // report: no build-prompts report, training metrics or eval.
 var ErrNothing = errors.New("nothing to report")
 
-// Write builds the page for dir and writes it to out. Sections with
-// nothing under dir are left out (the page says which).
+// Write builds the page for dir and writes it to out (errors name it as
+// the option Out). Sections with nothing under dir are left out (the page
+// says which).
 func Write(dir, out string) error {
 	if st, err := os.Stat(dir); err != nil || !st.IsDir() {
 		return fmt.Errorf("%s: not a folder (want a run folder, e.g. demo-out)", dir)
 	}
 	if err := Dest(out).Check(); err != nil {
-		return fmt.Errorf("--out: %w", err)
+		return option.Errorf("{Out}: %w", err)
 	}
 	page, err := build(dir)
 	if err != nil {

@@ -107,7 +107,7 @@ func TestWriteReport(t *testing.T) {
 	}
 	other := filepath.Join(dir, "notes.html")
 	os.WriteFile(other, []byte("mine"), 0o644)
-	if err := Write(dir, other); err == nil || !strings.Contains(err.Error(), "--out") {
+	if err := Write(dir, other); err == nil || !strings.Contains(err.Error(), "Out: "+other) {
 		t.Errorf("replacing another file: %v", err)
 	}
 	if b, _ := os.ReadFile(other); string(b) != "mine" {

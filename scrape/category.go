@@ -9,6 +9,7 @@ import (
 	"gopkg.in/yaml.v3"
 
 	"github.com/rlhf-project/rlhf/dataset"
+	"github.com/rlhf-project/rlhf/option"
 )
 
 //go:embed categories.yaml
@@ -34,7 +35,7 @@ func LoadCategorizer(path string) (*Categorizer, error) {
 	if path != "" {
 		var err error
 		if raw, err = os.ReadFile(path); err != nil {
-			return nil, fmt.Errorf("--categories: %w", err)
+			return nil, option.Errorf("{CategoriesFile}: %w", err)
 		}
 		name = path
 	}

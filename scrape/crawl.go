@@ -18,6 +18,7 @@ import (
 
 	"github.com/rlhf-project/rlhf/atomicfile"
 	"github.com/rlhf-project/rlhf/dataset"
+	"github.com/rlhf-project/rlhf/option"
 	"github.com/rlhf-project/rlhf/progress"
 )
 
@@ -38,7 +39,7 @@ func Run(ctx context.Context, opts Options) (_ *Stats, err error) {
 		return nil, err
 	}
 	if err := Dest(o).Check(); err != nil {
-		return nil, fmt.Errorf("--out: %w", err)
+		return nil, option.Errorf("{Out}: %w", err)
 	}
 	prof, err := LoadProfile(o.Site)
 	if err != nil {

@@ -36,7 +36,7 @@ func TestMaxPagesAndMaxDepth(t *testing.T) {
 
 	// A state made with one profile refuses another.
 	o.Site = "zhihu"
-	if _, err := Run(context.Background(), o); err == nil || !strings.Contains(err.Error(), "--site baike") {
+	if _, err := Run(context.Background(), o); err == nil || !strings.Contains(err.Error(), "Site baike") {
 		t.Errorf("profile change on an existing state: %v", err)
 	}
 

@@ -5,6 +5,8 @@ import (
 	"net/url"
 	"path/filepath"
 	"time"
+
+	"github.com/rlhf-project/rlhf/option"
 )
 
 // DefaultUserAgent names the tool and a contact placeholder; set
@@ -99,7 +101,7 @@ func (o Options) withDefaults() (Options, error) {
 		o.Site = "baike"
 	}
 	if o.Out == "" {
-		return o, fmt.Errorf("--out is required")
+		return o, option.Errorf("{Out} is required")
 	}
 	if o.State == "" {
 		o.State = filepath.Join(o.Out, "_state")
@@ -159,19 +161,19 @@ func (o Options) withDefaults() (Options, error) {
 		o.FlushInterval = 30 * time.Second
 	}
 	if o.Offline && o.CacheDir == "" {
-		return o, fmt.Errorf("--offline needs --cache-dir")
+		return o, option.Errorf("{Offline} needs {CacheDir}")
 	}
 	if o.MaxPages < 0 || o.MaxDepth < 0 {
-		return o, fmt.Errorf("--max-pages and --max-depth must not be negative")
+		return o, option.Errorf("{MaxPages} and {MaxDepth} must not be negative")
 	}
 	if len(o.Seeds) == 0 {
-		return o, fmt.Errorf("--seed is required (give the same seeds when resuming)")
+		return o, option.Errorf("{Seeds} is required (give the same seeds when resuming)")
 	}
 	userHosts := len(o.AllowedHosts) > 0
 	for _, s := range o.Seeds {
 		u, err := url.Parse(s)
 		if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
-			return o, fmt.Errorf("--seed %q: want an absolute http(s) URL", s)
+			return o, option.Errorf("{Seeds} %q: want an absolute http(s) URL", s)
 		}
 		if !userHosts && !contains(o.AllowedHosts, u.Host) {
 			o.AllowedHosts = append(o.AllowedHosts, u.Host)

@@ -8,6 +8,8 @@ import (
 
 	"github.com/andybalholm/cascadia"
 	"gopkg.in/yaml.v3"
+
+	"github.com/rlhf-project/rlhf/option"
 )
 
 // Profile modes: how a page becomes rows.
@@ -148,11 +150,11 @@ func LoadProfile(site string) (*Profile, error) {
 		return &p, nil
 	}
 	if !strings.ContainsAny(site, `/\`) && !strings.HasSuffix(site, ".yaml") && !strings.HasSuffix(site, ".yml") {
-		return nil, fmt.Errorf("--site %q: want %s or a YAML profile file", site, strings.Join(BuiltinProfiles(), ", "))
+		return nil, option.Errorf("{Site} %q: want %s or a YAML profile file", site, strings.Join(BuiltinProfiles(), ", "))
 	}
 	raw, err := os.ReadFile(site)
 	if err != nil {
-		return nil, fmt.Errorf("--site: %w", err)
+		return nil, option.Errorf("{Site}: %w", err)
 	}
 	return ParseProfile(site, raw)
 }

@@ -8,6 +8,8 @@ import (
 	"path/filepath"
 
 	bolt "go.etcd.io/bbolt"
+
+	"github.com/rlhf-project/rlhf/option"
 )
 
 // The state file holds, in bbolt buckets:
@@ -49,7 +51,7 @@ type state struct {
 
 func openState(dir string) (*state, error) {
 	if err := os.MkdirAll(dir, 0o755); err != nil {
-		return nil, fmt.Errorf("--state %s: %w", dir, err)
+		return nil, option.Errorf("{State} %s: %w", dir, err)
 	}
 	path := filepath.Join(dir, "crawl.db")
 	db, err := bolt.Open(path, 0o644, &bolt.Options{Timeout: 2e9})
@@ -196,7 +198,7 @@ func (s *state) checkSite(dir, site string) error {
 	return s.db.Update(func(tx *bolt.Tx) error {
 		m := tx.Bucket(bucketMeta)
 		if old := m.Get(keySite); old != nil && string(old) != site {
-			return fmt.Errorf("crawl state %s was made with --site %s, not %s: use a new --out (or --state) for another profile", dir, old, site)
+			return option.Errorf("crawl state %s was made with {Site} %s, not %s: use a new {Out} (or {State}) for another profile", dir, old, site)
 		}
 		return m.Put(keySite, []byte(site))
 	})

@@ -27,7 +27,7 @@ func TestScoreAgreesWithTraining(t *testing.T) {
 	if err := m.Save(dir); err != nil {
 		t.Fatal(err)
 	}
-	m, tok, err := loadModel("--model", dir, 128, "")
+	m, tok, err := loadModel("Model", dir, 128, "")
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -12,6 +12,7 @@ import (
 
 	"github.com/rlhf-project/rlhf/dataset"
 	"github.com/rlhf-project/rlhf/infer"
+	"github.com/rlhf-project/rlhf/option"
 )
 
 // Batch is a padded batch of sequences (right padding), with next-token
@@ -104,16 +105,16 @@ func EpochOrder(n int, seed uint64, epoch int) []int {
 // .parquet/.jsonl file. val overrides the validation data when not empty.
 func resolveData(data, val string) (trainPaths, valPaths []string, err error) {
 	if data == "" {
-		return nil, nil, fmt.Errorf("--data: no dataset given")
+		return nil, nil, option.Errorf("{Data}: no dataset given")
 	}
 	st, err := os.Stat(data)
 	if err != nil {
-		return nil, nil, fmt.Errorf("--data %s: %w", data, err)
+		return nil, nil, option.Errorf("{Data} %s: %w", data, err)
 	}
 	if st.IsDir() {
 		trainPaths, valPaths, err = dataset.Splits(data)
 		if err != nil {
-			return nil, nil, fmt.Errorf("--data %s: %w", data, err)
+			return nil, nil, option.Errorf("{Data} %s: %w", data, err)
 		}
 	} else {
 		trainPaths = []string{data}
@@ -124,14 +125,14 @@ func resolveData(data, val string) (trainPaths, valPaths []string, err error) {
 	return trainPaths, valPaths, nil
 }
 
-// readAll reads every record of kind T, with an error naming the flag
+// readAll reads every record of kind T, with an error naming the option field
 // when there are none, and the file and row of a row that cannot be
 // trained on (an empty response, chosen or rejected text: also what a
 // JSONL file of another kind looks like, since JSONL carries no kind).
-func readAll[T dataset.Record](flag string, paths []string, enc dataset.Encoding) ([]T, error) {
+func readAll[T dataset.Record](field option.Field, paths []string, enc dataset.Encoding) ([]T, error) {
 	r, err := dataset.OpenWith[T](dataset.ReaderOptions{Encoding: enc}, paths...)
 	if err != nil {
-		return nil, fmt.Errorf("%s: %w", flag, err)
+		return nil, option.Errorf("%s: %w", field, err)
 	}
 	defer r.Close()
 	var rows []T
@@ -141,15 +142,15 @@ func readAll[T dataset.Record](flag string, paths []string, enc dataset.Encoding
 			break
 		}
 		if err != nil {
-			return nil, fmt.Errorf("%s: %w", flag, err)
+			return nil, option.Errorf("%s: %w", field, err)
 		}
 		if problem := checkRow(row); problem != "" {
-			return nil, fmt.Errorf("%s: %s: %s (is this %s data?)", flag, r.Position(), problem, dataset.KindOf[T]())
+			return nil, option.Errorf("%s: %s: %s (is this %s data?)", field, r.Position(), problem, dataset.KindOf[T]())
 		}
 		rows = append(rows, row)
 	}
 	if len(rows) == 0 {
-		return nil, fmt.Errorf("%s %s: the dataset is empty", flag, strings.Join(paths, ", "))
+		return nil, option.Errorf("%s %s: the dataset is empty", field, strings.Join(paths, ", "))
 	}
 	return rows, nil
 }
@@ -177,20 +178,20 @@ func readTrainVal[T dataset.Record](data, val string, o CommonOptions) (trainRow
 		return nil, nil, err
 	}
 	if len(valPaths) > 0 && o.ValFrac > 0 {
-		return nil, nil, fmt.Errorf("--val-frac %g: the data already has validation rows (%s); give one or the other", o.ValFrac, strings.Join(valPaths, ", "))
+		return nil, nil, option.Errorf("{ValFrac} %g: the data already has validation rows (%s); give one or the other", o.ValFrac, strings.Join(valPaths, ", "))
 	}
-	if trainRows, err = readAll[T]("--data", trainPaths, o.Encoding); err != nil {
+	if trainRows, err = readAll[T]("Data", trainPaths, o.Encoding); err != nil {
 		return nil, nil, err
 	}
 	if len(valPaths) > 0 {
-		if valRows, err = readAll[T]("--val", valPaths, o.Encoding); err != nil {
+		if valRows, err = readAll[T]("Val", valPaths, o.Encoding); err != nil {
 			return nil, nil, err
 		}
 	}
 	if o.ValFrac > 0 {
 		trainRows, valRows = holdOut(trainRows, o.ValFrac, o.Seed)
 		if len(trainRows) == 0 {
-			return nil, nil, fmt.Errorf("--val-frac %g: every prompt of --data %s went to validation; nothing is left to train on", o.ValFrac, data)
+			return nil, nil, option.Errorf("{ValFrac} %g: every prompt of {Data} %s went to validation; nothing is left to train on", o.ValFrac, data)
 		}
 		slog.Info("held out for validation", "val_frac", o.ValFrac, "train_rows", len(trainRows), "val_rows", len(valRows))
 	}

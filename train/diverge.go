@@ -6,6 +6,7 @@ import (
 	"slices"
 
 	"github.com/rlhf-project/rlhf/infer"
+	"github.com/rlhf-project/rlhf/option"
 )
 
 // A run whose losses explode fails instead of publishing a broken model
@@ -87,8 +88,9 @@ func (e explosion) exploded() bool { return !finite(e.x) || e.x > e.limit }
 
 // error is the error of a run that exploded at unit n (e.g. "step", 12)
 // with e: where the checkpoints are (last: the newest one, "" when none
-// was written) and what to do (advice, e.g. "lower --lr (now 1e+06)").
-func (e explosion) error(unit string, n int, last, advice string) error {
+// was written) and what to do (advice, an option.Errorf naming the options
+// to change, e.g. "lower {LR} (now 1e+06)").
+func (e explosion) error(unit string, n int, last string, advice error) error {
 	why := "is not finite"
 	if finite(e.x) {
 		why = fmt.Sprintf("is above %g", e.limit)
@@ -96,12 +98,12 @@ func (e explosion) error(unit string, n int, last, advice string) error {
 			why += fmt.Sprintf(" (%d × %s %.4g, at least %g)", ExplodeFactor, e.refWhat, e.ref, ExplodeFloor)
 		}
 	}
-	kept, then := "no checkpoint was written yet", "then run it again"
+	kept, then := "no checkpoint was written yet", option.Errorf("then run it again")
 	if last != "" {
 		kept = "the checkpoints written before stay, the newest is " + last
-		then = "then --resume (from the newest checkpoint) or start again in a new --out"
+		then = option.Errorf("then {Resume} (from the newest checkpoint) or start again in a new {Out}")
 	}
-	return fmt.Errorf("training diverged at %s %d: the %s %v %s; the model is not published and this %s is not checkpointed (%s); %s; %s",
+	return option.Errorf("training diverged at %s %d: the %s %v %s; the model is not published and this %s is not checkpointed (%s); %s; %s",
 		unit, n, e.what, e.x, why, unit, kept, advice, then)
 }
 
@@ -130,6 +132,6 @@ func collapsedRewards(refs []infer.Encoded, rewards []float64, ckpt, last string
 	if why == "" {
 		return nil
 	}
-	return fmt.Errorf("training diverged: the reward model of %s %s; the model is not published (the checkpoints stay, the newest is %s); lower --lr (now %g), raise --warmup or keep --clip-grad on, and start again in a new --out (--resume would publish the same model)",
+	return option.Errorf("training diverged: the reward model of %s %s; the model is not published (the checkpoints stay, the newest is %s); lower {LR} (now %g), raise {Warmup} or keep {ClipGrad} on, and start again in a new {Out} ({Resume} would publish the same model)",
 		ckpt, why, last, lr)
 }

@@ -57,7 +57,7 @@ func TestSFTExplodingLossFails(t *testing.T) {
 	}
 	o.StopAfter, o.Resume, o.LR = 0, true, 1e6
 	_, err := RunSFT(context.Background(), o)
-	wantDiverged(t, err, "at step 2", "validation loss", "is above 1000", "newest is "+CheckpointDir(out, 1), "--lr (now 1e+06)")
+	wantDiverged(t, err, "at step 2", "validation loss", "is above 1000", "newest is "+CheckpointDir(out, 1), "LR (now 1e+06)")
 	notPublished(t, out)
 	if steps, _ := ListCheckpoints(out); len(steps) != 1 || steps[0] != 1 {
 		t.Fatalf("checkpoints %v, want only step 1 (none of the exploded weights)", steps)
@@ -71,7 +71,7 @@ func TestSFTExplodingLossFails(t *testing.T) {
 	out = filepath.Join(root, "train")
 	_, err = RunSFT(context.Background(), SFTOptions{Model: base, Data: filepath.Join(data, "train"), CommonOptions: CommonOptions{
 		Out: out, MaxSteps: 3, LR: 1e6, BatchSize: 1, MaxSeqLen: 64, Backend: "go"}})
-	wantDiverged(t, err, "at step 2", "training loss", "no checkpoint was written yet", "--lr")
+	wantDiverged(t, err, "at step 2", "training loss", "no checkpoint was written yet", "LR")
 	notPublished(t, out)
 }
 
@@ -92,11 +92,11 @@ func TestRMExplodingLossFails(t *testing.T) {
 		return out, err
 	}
 	out, err := run("exploded", 1e3)
-	wantDiverged(t, err, "at step 2", "loss", "is above 1000", "--lr (now 1000)")
+	wantDiverged(t, err, "at step 2", "loss", "is above 1000", "LR (now 1000)")
 	notPublished(t, out)
 
 	out, err = run("collapsed", 1e6)
-	wantDiverged(t, err, "the same reward", "newest is "+CheckpointDir(out, 4), "--lr (now 1e+06)")
+	wantDiverged(t, err, "the same reward", "newest is "+CheckpointDir(out, 4), "LR (now 1e+06)")
 	notPublished(t, out)
 }
 
@@ -108,7 +108,7 @@ func TestPPOExplodingValueLossFails(t *testing.T) {
 	o := ppoTinyOptions(policy, rm, filepath.Join(t.TempDir(), "out"))
 	o.Iterations, o.LR, o.CriticLR = 3, 1e-3, 1e3
 	_, err := RunPPO(context.Background(), o)
-	wantDiverged(t, err, "at iteration 1", "value loss", "is above", "--critic-lr (now 1000)")
+	wantDiverged(t, err, "at iteration 1", "value loss", "is above", "CriticLR (now 1000)")
 	notPublished(t, o.Out)
 }
 

@@ -13,6 +13,7 @@ import (
 	"github.com/rlhf-project/rlhf/dataset"
 	"github.com/rlhf-project/rlhf/infer"
 	"github.com/rlhf-project/rlhf/model"
+	"github.com/rlhf-project/rlhf/option"
 )
 
 // The preference losses of `rlhf dpo` (DPOOptions.Loss), as TRL defines them.
@@ -96,23 +97,23 @@ func (o *DPOOptions) Check() error {
 	}
 	switch {
 	case o.Model == "":
-		return fmt.Errorf("--model: no model folder given")
+		return option.Errorf("{Model}: no model folder given")
 	case o.Loss != DPOLossDPO && o.Loss != DPOLossIPO && o.Loss != DPOLossSimPO:
-		return fmt.Errorf("--loss %q: want dpo, ipo or simpo", o.Loss)
+		return option.Errorf("{Loss} %q: want dpo, ipo or simpo", o.Loss)
 	case !(o.Beta > 0) || !finite(o.Beta):
-		return fmt.Errorf("--beta %g: want a positive value", o.Beta)
+		return option.Errorf("{Beta} %g: want a positive value", o.Beta)
 	case !(o.LabelSmoothing >= 0 && o.LabelSmoothing < 0.5):
-		return fmt.Errorf("--label-smoothing %g: want a value in [0, 0.5)", o.LabelSmoothing)
+		return option.Errorf("{LabelSmoothing} %g: want a value in [0, 0.5)", o.LabelSmoothing)
 	case o.LabelSmoothing > 0 && o.Loss == DPOLossIPO:
-		return fmt.Errorf("--label-smoothing %g: it applies to the dpo and simpo losses, not ipo", o.LabelSmoothing)
+		return option.Errorf("{LabelSmoothing} %g: it applies to the dpo and simpo losses, not ipo", o.LabelSmoothing)
 	case !finite(o.SimPOGamma):
-		return fmt.Errorf("--simpo-gamma %g: want a finite value", o.SimPOGamma)
+		return option.Errorf("{SimPOGamma} %g: want a finite value", o.SimPOGamma)
 	case !(o.SFTCoef >= 0) || !finite(o.SFTCoef):
-		return fmt.Errorf("--sft-coef %g: want 0 (off) or more", o.SFTCoef)
+		return option.Errorf("{SFTCoef} %g: want 0 (off) or more", o.SFTCoef)
 	case o.StopAfter < 0:
-		return fmt.Errorf("--stop-after %d: want 0 (off) or more", o.StopAfter)
+		return option.Errorf("{StopAfter} %d: want 0 (off) or more", o.StopAfter)
 	case o.Ref != "" && o.Loss == DPOLossSimPO:
-		return fmt.Errorf("--ref-model %s: the simpo loss uses no reference model", o.Ref)
+		return option.Errorf("{Ref} %s: the simpo loss uses no reference model", o.Ref)
 	}
 	return nil
 }
@@ -380,7 +381,7 @@ func runDPO(ctx context.Context, o DPOOptions) (*DPOResult, error) {
 	trainRows, ties := dropTies(trainRows)
 	res.Ties += ties
 	if len(trainRows) == 0 {
-		return nil, fmt.Errorf("--data %s: all %d comparisons are ties (equal ranks or the same answer chosen and rejected); DPO needs a preferred answer", o.Data, n)
+		return nil, option.Errorf("{Data} %s: all %d comparisons are ties (equal ranks or the same answer chosen and rejected); DPO needs a preferred answer", o.Data, n)
 	}
 	valRows, ties = dropTies(valRows)
 	res.Ties += ties
@@ -393,7 +394,7 @@ func runDPO(ctx context.Context, o DPOOptions) (*DPOResult, error) {
 	}
 	m, tok, saver, err := loadTrainee(&o.CommonOptions, o.Model, o.Base, resumeFrom, func(m *model.Model, dir string) error {
 		if err := checkCausalLM(m); err != nil {
-			return fmt.Errorf("--model %s: %w", dir, err)
+			return option.Errorf("{Model} %s: %w", dir, err)
 		}
 		return nil
 	})
@@ -410,7 +411,7 @@ func runDPO(ctx context.Context, o DPOOptions) (*DPOResult, error) {
 		slog.Warn("responses longer than --max-seq-len", "max_seq_len", o.MaxSeqLen, "truncate", o.Truncate, "stats", stats.String())
 	}
 	if len(groups) == 0 {
-		return nil, fmt.Errorf("--data %s: no comparison is left after --truncate %s at --max-seq-len %d", o.Data, o.Truncate, o.MaxSeqLen)
+		return nil, option.Errorf("{Data} %s: no comparison is left after {Truncate} %s at {MaxSeqLen} %d", o.Data, o.Truncate, o.MaxSeqLen)
 	}
 	valGroups := GroupComparisons(valRows, enc, nil)
 

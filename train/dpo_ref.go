@@ -24,6 +24,7 @@ import (
 	"github.com/rlhf-project/rlhf/infer"
 	"github.com/rlhf-project/rlhf/model"
 	"github.com/rlhf-project/rlhf/model/tokenizer"
+	"github.com/rlhf-project/rlhf/option"
 	"github.com/rlhf-project/rlhf/progress"
 )
 
@@ -104,13 +105,13 @@ func groupLogps(ctx context.Context, exec *gmodel.Exec, groups []Group, rows, ma
 // is loaded; on a resumed run the starting checkpoint is loaded again.
 func referenceLogps(ctx context.Context, o *DPOOptions, exec *gmodel.Exec, tok *tokenizer.Tokenizer, resumeFrom string,
 	backend compute.Backend, groups, valGroups []Group, rows int) (train, val [][]float64, cached bool, err error) {
-	refDir, flag := o.Ref, "--ref-model"
+	refDir, from := o.Ref, option.Field("Ref")
 	if refDir == "" {
-		refDir, flag = o.Model, "--model"
+		refDir, from = o.Model, "Model"
 	}
 	key, err := refCacheKey(refDir, o.DType, groups, valGroups)
 	if err != nil {
-		return nil, nil, false, fmt.Errorf("%s %s: %w", flag, refDir, err)
+		return nil, nil, false, option.Errorf("%s %s: %w", from, refDir, err)
 	}
 	path := filepath.Join(o.Out, RefLogpsFile)
 	c, ok, err := readRefCache(path, key, groups, valGroups)
@@ -124,15 +125,15 @@ func referenceLogps(ctx context.Context, o *DPOOptions, exec *gmodel.Exec, tok *
 		slog.Warn("the cached reference log-probs are for other data, weights or --dtype: computing them again", "file", path)
 	}
 	if o.Ref != "" || resumeFrom != "" {
-		ref, refTok, err := loadModel(flag, refDir, o.MaxSeqLen, o.Template)
+		ref, refTok, err := loadModel(from, refDir, o.MaxSeqLen, o.Template)
 		if err != nil {
 			return nil, nil, false, err
 		}
 		if err := checkCausalLM(ref); err != nil {
-			return nil, nil, false, fmt.Errorf("%s %s: %w", flag, refDir, err)
+			return nil, nil, false, option.Errorf("%s %s: %w", from, refDir, err)
 		}
 		if err := infer.SameTokenizer(tok, refTok); err != nil {
-			return nil, nil, false, fmt.Errorf("--model and %s: %w", flag, err)
+			return nil, nil, false, option.Errorf("{Model} and %s: %w", from, err)
 		}
 		if err := ref.SetComputeDType(o.DType); err != nil {
 			return nil, nil, false, err
@@ -187,7 +188,7 @@ func readRefCache(path, key string, groups, valGroups []Group) (c *refLogps, ok 
 	}
 	c = &refLogps{}
 	if json.Unmarshal(raw, c) != nil || c.Format != refLogpsFormat {
-		return nil, false, fmt.Errorf("--out: %s is not a reference log-prob cache of rlhf dpo; move it away or choose another --out", path)
+		return nil, false, option.Errorf("{Out}: %s is not a reference log-prob cache of rlhf dpo; move it away or choose another {Out}", path)
 	}
 	if c.Key != key {
 		return c, false, nil

@@ -112,7 +112,7 @@ func ppoRunGraphVec(t *testing.T, fn func(in []*Node) []*Node, inputs ...[]float
 // of the chosen answers' mean NLL, from the sequences' log-probs.
 func TestDPOLossOfABatch(t *testing.T) {
 	base := tinyModelDir(t, 1, 32, 64)
-	m, tok, err := loadModel("--model", base, 64, "")
+	m, tok, err := loadModel("Model", base, 64, "")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -264,7 +264,7 @@ func TestDPOResumeIsExact(t *testing.T) {
 		if r, err := RunDPO(context.Background(), o); err != nil || !r.Stopped || r.Steps != 3 {
 			t.Fatalf("interrupted run: %+v %v", r, err)
 		}
-		if _, err := RunDPO(context.Background(), opts(parts)); err == nil || !strings.Contains(err.Error(), "--resume") {
+		if _, err := RunDPO(context.Background(), opts(parts)); err == nil || !strings.Contains(err.Error(), "Resume") {
 			t.Fatalf("reusing --out without --resume: %v", err)
 		}
 		if dropCache {
@@ -367,16 +367,16 @@ func TestDPORefusals(t *testing.T) {
 		{"sft data", run(func(o *DPOOptions) { o.Data = sft }), `holds "sft" records, expected "comparison"`},
 		{"sft jsonl", run(func(o *DPOOptions) { o.Data = "../testdata/train/sft.jsonl" }), "sft.jsonl:1: empty chosen or rejected response"},
 		{"all ties", run(func(o *DPOOptions) { o.Data = ties }), "all 2 comparisons are ties"},
-		{"reward model", run(func(o *DPOOptions) { o.Model = rmDir }), "--model " + rmDir + ": the checkpoint has a score head"},
-		{"no lm head", run(func(o *DPOOptions) { o.Model = noHead }), "--model " + noHead + ": the checkpoint has no language-model head"},
-		{"reward model as reference", run(func(o *DPOOptions) { o.Ref = rmDir }), "--ref-model " + rmDir + ": the checkpoint has a score head"},
-		{"no model", run(func(o *DPOOptions) { o.Model = "" }), "--model: no model folder given"},
-		{"bad loss", run(func(o *DPOOptions) { o.Loss = "kto" }), `--loss "kto"`},
-		{"negative beta", run(func(o *DPOOptions) { o.Beta = -1 }), "--beta -1"},
-		{"label smoothing 0.5", run(func(o *DPOOptions) { o.LabelSmoothing = 0.5 }), "--label-smoothing 0.5"},
+		{"reward model", run(func(o *DPOOptions) { o.Model = rmDir }), "Model " + rmDir + ": the checkpoint has a score head"},
+		{"no lm head", run(func(o *DPOOptions) { o.Model = noHead }), "Model " + noHead + ": the checkpoint has no language-model head"},
+		{"reward model as reference", run(func(o *DPOOptions) { o.Ref = rmDir }), "Ref " + rmDir + ": the checkpoint has a score head"},
+		{"no model", run(func(o *DPOOptions) { o.Model = "" }), "Model: no model folder given"},
+		{"bad loss", run(func(o *DPOOptions) { o.Loss = "kto" }), `Loss "kto"`},
+		{"negative beta", run(func(o *DPOOptions) { o.Beta = -1 }), "Beta -1"},
+		{"label smoothing 0.5", run(func(o *DPOOptions) { o.LabelSmoothing = 0.5 }), "LabelSmoothing 0.5"},
 		{"label smoothing with ipo", run(func(o *DPOOptions) { o.Loss, o.LabelSmoothing = DPOLossIPO, 0.1 }), "not ipo"},
 		{"reference with simpo", run(func(o *DPOOptions) { o.Loss, o.Ref = DPOLossSimPO, base }), "uses no reference model"},
-		{"negative sft coef", run(func(o *DPOOptions) { o.SFTCoef = -1 }), "--sft-coef -1"},
+		{"negative sft coef", run(func(o *DPOOptions) { o.SFTCoef = -1 }), "SFTCoef -1"},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {

@@ -59,7 +59,7 @@ func writeDataset[T dataset.Record](t testing.TB, dir string, rows []T) string {
 // tokens, by full forward passes over a fixed-length padded row.
 func greedy(t testing.TB, dir, prompt string, n int) string {
 	t.Helper()
-	m, tok, err := loadModel("--model", dir, 64, "")
+	m, tok, err := loadModel("Model", dir, 64, "")
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -24,7 +24,7 @@ func TestMaxSeqLenDefaultFitsModel(t *testing.T) {
 		t.Fatalf("sft without --max-seq-len: %v", err)
 	}
 	o.Out, o.MaxSeqLen = filepath.Join(root, "sft-512"), 512
-	if _, err := RunSFT(context.Background(), o); err == nil || !strings.Contains(err.Error(), "--max-seq-len 512") {
+	if _, err := RunSFT(context.Background(), o); err == nil || !strings.Contains(err.Error(), "MaxSeqLen 512") {
 		t.Fatalf("sft --max-seq-len 512 on 128 positions: %v", err)
 	}
 
@@ -34,7 +34,7 @@ func TestMaxSeqLenDefaultFitsModel(t *testing.T) {
 		t.Fatalf("rm without --max-seq-len: %v", err)
 	}
 	rm.Out, rm.MaxSeqLen = filepath.Join(root, "rm-512"), 512
-	if _, err := RunRM(context.Background(), rm); err == nil || !strings.Contains(err.Error(), "--max-seq-len 512") {
+	if _, err := RunRM(context.Background(), rm); err == nil || !strings.Contains(err.Error(), "MaxSeqLen 512") {
 		t.Fatalf("rm --max-seq-len 512 on 128 positions: %v", err)
 	}
 }
@@ -51,7 +51,7 @@ func TestPPOLengthsDefaultFitPolicy(t *testing.T) {
 		t.Fatalf("lengths not given: %v", err)
 	}
 	o.Out, o.MaxPromptLen = filepath.Join(t.TempDir(), "ppo2"), 256
-	if _, err := RunPPO(context.Background(), o); err == nil || !strings.Contains(err.Error(), "--max-prompt-len 256") {
+	if _, err := RunPPO(context.Background(), o); err == nil || !strings.Contains(err.Error(), "MaxPromptLen 256") {
 		t.Fatalf("--max-prompt-len 256 on 128 positions: %v", err)
 	}
 }

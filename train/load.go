@@ -2,12 +2,12 @@ package train
 
 import (
 	"errors"
-	"fmt"
 	"log/slog"
 
 	"github.com/rlhf-project/rlhf/infer"
 	"github.com/rlhf-project/rlhf/model"
 	"github.com/rlhf-project/rlhf/model/tokenizer"
+	"github.com/rlhf-project/rlhf/option"
 )
 
 // DefaultMaxSeqLen is the sequence length of sft and rm when the model's
@@ -29,33 +29,33 @@ func fitMaxSeqLen(o *CommonOptions, dir string) {
 }
 
 // loadModel loads a model folder to train from (infer.Load: tokenizer
-// beside it, with an EOS) for sequences of up to maxSeqLen tokens; flag
-// names the input in errors (e.g. "--model"). template, when not empty,
+// beside it, with an EOS) for sequences of up to maxSeqLen tokens; what
+// names dir in errors: the option.Field that gave it (e.g. Model) or words. template, when not empty,
 // overrides the checkpoint's prompt template.
 //
 // A LoRA adapter folder loads over its base (base, or the one its
 // adapter_config.json names) with the adapter attached: prepareLoRA then
 // decides whether it trains on or is merged.
-func loadModel(flag, dir string, maxSeqLen int, template string) (*model.Model, *tokenizer.Tokenizer, error) {
-	return loadModelBase(flag, dir, "", maxSeqLen, template)
+func loadModel(what any, dir string, maxSeqLen int, template string) (*model.Model, *tokenizer.Tokenizer, error) {
+	return loadModelBase(what, dir, "", maxSeqLen, template)
 }
 
 // loadModelBase is loadModel with the base folder of an adapter given.
-func loadModelBase(flag, dir, base string, maxSeqLen int, template string) (*model.Model, *tokenizer.Tokenizer, error) {
+func loadModelBase(what any, dir, base string, maxSeqLen int, template string) (*model.Model, *tokenizer.Tokenizer, error) {
 	if dir == "" {
-		return nil, nil, fmt.Errorf("%s: no model folder given", flag)
+		return nil, nil, option.Errorf("%s: no model folder given", what)
 	}
 	if maxSeqLen <= 1 {
-		return nil, nil, fmt.Errorf("--max-seq-len %d: want at least 2 tokens", maxSeqLen)
+		return nil, nil, option.Errorf("{MaxSeqLen} %d: want at least 2 tokens", maxSeqLen)
 	}
 	m, tok, err := infer.Load(dir, infer.LoadOptions{MaxSeqLen: maxSeqLen, Template: template, RequireEOS: true, Base: base, KeepAdapter: true})
 	var ce *infer.ContextError
 	if errors.As(err, &ce) {
-		return nil, nil, fmt.Errorf("--max-seq-len %d is above the context of %s %s (%d positions); lower it to at most %d",
-			maxSeqLen, flag, dir, ce.Positions, ce.Positions)
+		return nil, nil, option.Errorf("{MaxSeqLen} %d is above the context of %s %s (%d positions); lower it to at most %d",
+			maxSeqLen, what, dir, ce.Positions, ce.Positions)
 	}
 	if err != nil {
-		return nil, nil, fmt.Errorf("%s %w", flag, err)
+		return nil, nil, option.Errorf("%s %w", what, err)
 	}
 	return m, tok, nil
 }
@@ -72,7 +72,7 @@ func loadTrainee(o *CommonOptions, modelDir, base, resumeFrom string, shape func
 		modelDir, base = resumeFrom, ""
 	}
 	fitMaxSeqLen(o, modelDir)
-	m, tok, err := loadModelBase("--model", modelDir, base, o.MaxSeqLen, o.Template)
+	m, tok, err := loadModelBase(option.Field("Model"), modelDir, base, o.MaxSeqLen, o.Template)
 	if err != nil {
 		return nil, nil, nil, err
 	}
@@ -82,12 +82,12 @@ func loadTrainee(o *CommonOptions, modelDir, base, resumeFrom string, shape func
 	if err := shape(m, modelDir); err != nil {
 		return nil, nil, nil, err
 	}
-	if err := o.prepareModel("--model", m, origin, resumeFrom != ""); err != nil {
+	if err := o.prepareModel("Model", m, origin, resumeFrom != ""); err != nil {
 		return nil, nil, nil, err
 	}
 	saver, err := newModelSaver(m)
 	if err != nil {
-		return nil, nil, nil, fmt.Errorf("--model %w", err)
+		return nil, nil, nil, option.Errorf("{Model} %w", err)
 	}
 	return m, tok, saver, nil
 }

@@ -17,6 +17,7 @@ import (
 	"github.com/rlhf-project/rlhf/dataset"
 	"github.com/rlhf-project/rlhf/infer"
 	"github.com/rlhf-project/rlhf/model"
+	"github.com/rlhf-project/rlhf/option"
 )
 
 // CommonOptions are the flags every training command shares.
@@ -141,37 +142,37 @@ func commonDefaults(lr float64) CommonOptions {
 func (o *CommonOptions) Check() error {
 	switch {
 	case o.Out == "":
-		return fmt.Errorf("--out: no output folder given")
+		return option.Errorf("{Out}: no output folder given")
 	case o.Epochs < 0:
-		return fmt.Errorf("--epochs %d: want at least 1", o.Epochs)
+		return option.Errorf("{Epochs} %d: want at least 1", o.Epochs)
 	case o.MaxSteps < 0:
-		return fmt.Errorf("--max-steps %d: want 0 (use --epochs) or more", o.MaxSteps)
+		return option.Errorf("{MaxSteps} %d: want 0 (use {Epochs}) or more", o.MaxSteps)
 	case o.LR <= 0 || !finite(o.LR):
-		return fmt.Errorf("--lr %g: want a positive learning rate", o.LR)
+		return option.Errorf("{LR} %g: want a positive learning rate", o.LR)
 	case o.MinLRRatio < 0 || o.MinLRRatio > 1:
-		return fmt.Errorf("--min-lr-ratio %g: want a value in [0, 1]", o.MinLRRatio)
+		return option.Errorf("{MinLRRatio} %g: want a value in [0, 1]", o.MinLRRatio)
 	case o.Warmup < 0:
-		return fmt.Errorf("--warmup %d: want 0 or more steps", o.Warmup)
+		return option.Errorf("{Warmup} %d: want 0 or more steps", o.Warmup)
 	case o.BatchSize < 1:
-		return fmt.Errorf("--batch-size %d: want at least 1", o.BatchSize)
+		return option.Errorf("{BatchSize} %d: want at least 1", o.BatchSize)
 	case o.MaxSeqLen < 0:
-		return fmt.Errorf("--max-seq-len %d: want at least 2 (or 0: min(%d, the model's context))", o.MaxSeqLen, DefaultMaxSeqLen)
+		return option.Errorf("{MaxSeqLen} %d: want at least 2 (or 0: min(%d, the model's context))", o.MaxSeqLen, DefaultMaxSeqLen)
 	case o.GradAccum < 1:
-		return fmt.Errorf("--grad-accum %d: want at least 1", o.GradAccum)
+		return option.Errorf("{GradAccum} %d: want at least 1", o.GradAccum)
 	case o.Truncate != infer.TruncateLeft && o.Truncate != infer.TruncateDrop:
-		return fmt.Errorf("--truncate %q: want left or drop", o.Truncate)
+		return option.Errorf("{Truncate} %q: want left or drop", o.Truncate)
 	case o.WeightDecay < 0:
-		return fmt.Errorf("--weight-decay %g: want 0 or more", o.WeightDecay)
+		return option.Errorf("{WeightDecay} %g: want 0 or more", o.WeightDecay)
 	case o.ClipGrad < 0:
-		return fmt.Errorf("--clip-grad %g: want 0 (off) or more", o.ClipGrad)
+		return option.Errorf("{ClipGrad} %g: want 0 (off) or more", o.ClipGrad)
 	case o.ValFrac < 0 || o.ValFrac >= 1:
-		return fmt.Errorf("--val-frac %g: want a share in [0, 1)", o.ValFrac)
+		return option.Errorf("{ValFrac} %g: want a share in [0, 1)", o.ValFrac)
 	case o.EvalEvery < 0 || o.LogEvery < 1 || o.Keep < 0 || o.SkipNonFinite < 0:
-		return fmt.Errorf("--eval-every, --log-every, --keep and --skip-nonfinite must not be negative")
+		return option.Errorf("{EvalEvery}, {LogEvery}, {Keep} and {SkipNonFinite} must not be negative")
 	case model.CheckTemplate(o.Template) != nil:
-		return fmt.Errorf("--template %q: want none, model (the tokenizer's chat template) or a text with {prompt}", o.Template)
+		return option.Errorf("{Template} %q: want none, model (the tokenizer's chat template) or a text with {prompt}", o.Template)
 	}
-	return o.LoRA.check("")
+	return o.LoRA.check("LoRA")
 }
 
 // StartRun checks the output folder of a run of kind ("sft", "rm" or
@@ -186,14 +187,14 @@ func (o *CommonOptions) Check() error {
 // checkpoint.
 func StartRun(kind string, o *CommonOptions, inputs ...string) (resumeFrom string, err error) {
 	if err := RunDest(kind, o.Out, inputs...).Check(); err != nil {
-		return "", fmt.Errorf("--out: %w", err)
+		return "", option.Errorf("{Out}: %w", err)
 	}
 	latest, err := LatestCheckpoint(o.Out)
 	if err != nil {
 		return "", err
 	}
 	if latest != "" && !o.Resume {
-		return "", fmt.Errorf("--out %s already holds checkpoints (newest %s): pass --resume to continue that run, or choose another --out", o.Out, latest)
+		return "", option.Errorf("{Out} %s already holds checkpoints (newest %s): pass {Resume} to continue that run, or choose another {Out}", o.Out, latest)
 	}
 	return latest, nil
 }
@@ -293,11 +294,11 @@ func (g *Guard) Check(step int, res StepResult, loss float64, lastCheckpoint str
 			"grad_norm", res.GradNorm, "skipped", g.Skipped, "allowed", g.Allowed)
 		return nil
 	}
-	where := "no checkpoint was written yet"
+	where := option.Errorf("no checkpoint was written yet")
 	if lastCheckpoint != "" {
-		where = "the last good checkpoint is " + lastCheckpoint + " (resume with --resume)"
+		where = option.Errorf("the last good checkpoint is %s (resume with {Resume})", lastCheckpoint)
 	}
-	return fmt.Errorf("training diverged at step %d: loss %v, gradient norm %v (non-finite); the update was not applied and %s; lower --lr, raise --warmup, keep --clip-grad on, or allow skipping bad batches with --skip-nonfinite N",
+	return option.Errorf("training diverged at step %d: loss %v, gradient norm %v (non-finite); the update was not applied and %s; lower {LR}, raise {Warmup}, keep {ClipGrad} on, or allow skipping bad batches with {SkipNonFinite} N",
 		step+1, loss, res.GradNorm, where)
 }
 
@@ -305,7 +306,7 @@ func (g *Guard) Check(step int, res StepResult, loss float64, lastCheckpoint str
 func NewBackend(spec string) (compute.Backend, error) {
 	b, err := model.NewBackend(spec)
 	if err != nil {
-		return nil, fmt.Errorf("--backend: %w", err)
+		return nil, option.Errorf("{Backend}: %w", err)
 	}
 	return b, nil
 }
@@ -383,7 +384,7 @@ func planRun(kind string, o *CommonOptions, n int, store *gmodel.Store, resumeFr
 		return nil, err
 	}
 	if p.state.Kind != kind {
-		return nil, fmt.Errorf("--resume: %s holds a %q run, not %s", resumeFrom, p.state.Kind, kind)
+		return nil, option.Errorf("{Resume}: %s holds a %q run, not %s", resumeFrom, p.state.Kind, kind)
 	}
 	slog.Info("resuming", "from", resumeFrom, "step", p.state.Step, "epoch", p.state.Epoch)
 	if p.state.TotalSteps != p.total || p.state.Seed != o.Seed {
@@ -418,7 +419,7 @@ func (c *checkpointer) interrupted(err error, unit string, step int) error {
 	if cerr := c.Save(); cerr != nil {
 		return fmt.Errorf("%w (and saving a checkpoint failed: %v)", err, cerr)
 	}
-	return fmt.Errorf("interrupted at %s %d, checkpoint %s written (continue with --resume): %w", unit, step, c.last, err)
+	return option.Errorf("interrupted at %s %d, checkpoint %s written (continue with {Resume}): %w", unit, step, c.last, err)
 }
 
 // checkpointAt writes a checkpoint with save and, when it holds the best

@@ -1,7 +1,6 @@
 package train
 
 import (
-	"fmt"
 	"log/slog"
 	"path/filepath"
 	"slices"
@@ -10,6 +9,7 @@ import (
 	"github.com/gomlx/compute/dtypes"
 
 	"github.com/rlhf-project/rlhf/model"
+	"github.com/rlhf-project/rlhf/option"
 )
 
 // LoRAOptions are the LoRA flags of one trained model (--lora-* for SFT, RM
@@ -64,32 +64,39 @@ func (l LoRAOptions) Config() model.LoRA {
 	return model.LoRA{Rank: l.Rank, Alpha: l.Alpha, Dropout: l.Dropout, Targets: targets}
 }
 
-// check validates the options; prefix is the flags' prefix ("" or "critic-").
-func (l LoRAOptions) check(prefix string) error {
+// check validates the options; field names them in errors (LoRA or
+// CriticLoRA, the field of the trainer's options that holds them).
+func (l LoRAOptions) check(field string) error {
+	f := loraField(field)
 	switch {
 	case l.Rank < 0:
-		return fmt.Errorf("--%slora-rank %d: want 0 (no LoRA) or more", prefix, l.Rank)
+		return option.Errorf("%s %d: want 0 (no LoRA) or more", f("Rank"), l.Rank)
 	case !l.Enabled():
 		return nil
 	case !(l.Alpha > 0) || !finite(l.Alpha):
-		return fmt.Errorf("--%slora-alpha %g: want a positive number", prefix, l.Alpha)
+		return option.Errorf("%s %g: want a positive number", f("Alpha"), l.Alpha)
 	case !(l.Dropout >= 0 && l.Dropout < 1):
-		return fmt.Errorf("--%slora-dropout %g: want a rate in [0, 1)", prefix, l.Dropout)
+		return option.Errorf("%s %g: want a rate in [0, 1)", f("Dropout"), l.Dropout)
 	case len(l.Config().Targets) == 0:
-		return fmt.Errorf("--%slora-targets %q: want module names (q_proj,v_proj) or %s", prefix, l.Targets, model.AllLinear)
+		return option.Errorf("%s %q: want module names (q_proj,v_proj) or %s", f("Targets"), l.Targets, model.AllLinear)
 	}
 	return nil
 }
 
+// loraField names the fields of the LoRAOptions held in field.
+func loraField(field string) func(name string) option.Field {
+	return func(name string) option.Field { return option.Field(field + "." + name) }
+}
+
 // prepareModel applies the memory options of a trainer to a model it
 // loaded to train: gradient checkpointing and LoRA (see prepareLoRA).
-func (o *CommonOptions) prepareModel(flag string, m *model.Model, baseDir string, resuming bool) error {
+func (o *CommonOptions) prepareModel(from option.Field, m *model.Model, baseDir string, resuming bool) error {
 	m.GradCheckpoint = o.GradCheckpoint
-	return prepareLoRA(flag, "", m, o.LoRA, baseDir, resuming, o.Seed)
+	return prepareLoRA(from, "LoRA", m, o.LoRA, baseDir, resuming, o.Seed)
 }
 
 // prepareLoRA sets up LoRA on m, a model loaded to train from baseDir (the
-// flag's folder), or from the checkpoint being resumed when resuming. m
+// folder of option from), or from the checkpoint being resumed when resuming. m
 // may come with an adapter attached (an adapter folder was loaded):
 //
 //   - resuming a LoRA run: the checkpoint's adapter trains on; lo must
@@ -99,31 +106,35 @@ func (o *CommonOptions) prepareModel(flag string, m *model.Model, baseDir string
 //     adapter needs a base folder: merge the old one first);
 //   - a new LoRA run from a full model: fresh adapters over baseDir.
 //
+// field is the field of the trainer's options that holds lo (LoRA or
+// CriticLoRA), for errors.
+//
 // With adapters, frozen weights are stored in a half compute dtype.
-func prepareLoRA(flag, prefix string, m *model.Model, lo LoRAOptions, baseDir string, resuming bool, seed uint64) error {
+func prepareLoRA(from option.Field, field string, m *model.Model, lo LoRAOptions, baseDir string, resuming bool, seed uint64) error {
+	f := loraField(field)
 	switch {
 	case m.HasLoRA() && resuming:
 		got := m.LoRAConfig()
 		want, err := m.LoRATargetModules(lo.Config().Targets)
 		if !lo.Enabled() || err != nil || got.Rank != lo.Rank || got.Alpha != lo.Alpha || !slices.Equal(want, m.LoRAModules()) {
-			return fmt.Errorf("--resume: the checkpoint holds a LoRA adapter (r %d, alpha %g, on %d modules) that the --%slora-* flags do not describe (--%slora-rank %d --%slora-alpha %g --%slora-targets %q); resume with the flags of the interrupted run",
-				got.Rank, got.Alpha, len(m.LoRAModules()), prefix, prefix, lo.Rank, prefix, lo.Alpha, prefix, lo.Targets)
+			return option.Errorf("{Resume}: the checkpoint holds a LoRA adapter (r %d, alpha %g, on %d modules) that the %s options do not describe (%s %d, %s %g, %s %q); resume with the options of the interrupted run",
+				got.Rank, got.Alpha, len(m.LoRAModules()), field, f("Rank"), lo.Rank, f("Alpha"), lo.Alpha, f("Targets"), lo.Targets)
 		}
 		if err := m.SetLoRADropout(lo.Dropout); err != nil {
 			return err
 		}
 	case m.HasLoRA() && lo.Enabled():
-		return fmt.Errorf("%s %s is a LoRA adapter over %s: a new adapter needs a full base model; merge it first (rlhf model merge-lora --base %s --adapter %s --out MERGED) and train on MERGED, or drop --%slora-rank to fine-tune base and adapter in full",
-			flag, baseDir, m.LoRABase, m.LoRABase, baseDir, prefix)
+		return option.Errorf("%s %s is a LoRA adapter over %s: a new adapter needs a full base model; merge it first (rlhf model merge-lora --base %s --adapter %s --out MERGED) and train on MERGED, or drop %s to fine-tune base and adapter in full",
+			from, baseDir, m.LoRABase, m.LoRABase, baseDir, f("Rank"))
 	case m.HasLoRA():
 		if err := m.MergeLoRA(); err != nil {
-			return fmt.Errorf("%s %s: merging its LoRA adapter: %w", flag, baseDir, err)
+			return option.Errorf("%s %s: merging its LoRA adapter: %w", from, baseDir, err)
 		}
 	case resuming && lo.Enabled():
-		return fmt.Errorf("--resume: the checkpoint holds a full model, not a LoRA adapter; resume without --%slora-rank (or start a new --out)", prefix)
+		return option.Errorf("{Resume}: the checkpoint holds a full model, not a LoRA adapter; resume without %s (or start a new {Out})", f("Rank"))
 	case lo.Enabled():
 		if err := m.AddLoRA(lo.Config(), seed); err != nil {
-			return fmt.Errorf("--%slora-targets %q: %w", prefix, lo.Targets, err)
+			return option.Errorf("%s %q: %w", f("Targets"), lo.Targets, err)
 		}
 		abs, err := filepath.Abs(baseDir)
 		if err != nil {
@@ -152,7 +163,7 @@ func prepareLoRA(flag, prefix string, m *model.Model, lo LoRAOptions, baseDir st
 			trainable += n
 		}
 	}
-	slog.Info("LoRA adapters", "model", flag, "r", m.LoRAConfig().Rank, "alpha", m.LoRAConfig().Alpha,
+	slog.Info("LoRA adapters", "model", from, "r", m.LoRAConfig().Rank, "alpha", m.LoRAConfig().Alpha,
 		"modules", len(m.LoRAModules()), "trainable_params", trainable, "all_params", total, "base", m.LoRABase)
 	return nil
 }

@@ -169,14 +169,14 @@ func TestSFTLoRABFloat16(t *testing.T) {
 	data := writeDataset(t, filepath.Join(root, "sft"), sftRows())
 	o := CommonOptions{Out: filepath.Join(root, "out"), MaxSteps: 30, LR: 1e-2, Warmup: 2, BatchSize: 2, MaxSeqLen: 64,
 		Backend: "go", DType: "bfloat16", LoRA: loraOpts(4)}
-	m, _, err := loadModel("--model", base, 64, "")
+	m, _, err := loadModel("Model", base, 64, "")
 	if err != nil {
 		t.Fatal(err)
 	}
 	if err := m.SetComputeDType(o.DType); err != nil {
 		t.Fatal(err)
 	}
-	if err := o.prepareModel("--model", m, base, false); err != nil {
+	if err := o.prepareModel("Model", m, base, false); err != nil {
 		t.Fatal(err)
 	}
 	for v := range m.Store.IterVariables() {
@@ -227,7 +227,7 @@ func TestSFTLoRAResumeIsExact(t *testing.T) {
 	}
 	o = opts(parts)
 	o.Resume, o.LoRA.Rank = true, 2
-	if _, err := RunSFT(context.Background(), o); err == nil || !strings.Contains(err.Error(), "--lora-rank 2") {
+	if _, err := RunSFT(context.Background(), o); err == nil || !strings.Contains(err.Error(), "LoRA.Rank 2") {
 		t.Fatalf("resuming with another --lora-rank: %v", err)
 	}
 	o.LoRA.Rank = 4
@@ -420,7 +420,7 @@ func TestPPOFrozenDTypes(t *testing.T) {
 	o.Iterations, o.RolloutBatch, o.MiniBatch = 1, 8, 4
 	o.RefDType, o.RewardDType = "bfloat16", "fp8"
 	o.Defaults()
-	if err := o.Check(); err == nil || !strings.Contains(err.Error(), "--reward-dtype") {
+	if err := o.Check(); err == nil || !strings.Contains(err.Error(), "RewardDType") {
 		t.Fatalf("--reward-dtype fp8: %v", err)
 	}
 	o.RewardDType = "bfloat16"
@@ -459,10 +459,10 @@ func TestLoRAOptionErrors(t *testing.T) {
 		l    LoRAOptions
 		want string
 	}{
-		{LoRAOptions{Rank: -1}, "--lora-rank"},
-		{LoRAOptions{Rank: 2, Alpha: -1, Targets: "q_proj"}, "--lora-alpha"},
-		{LoRAOptions{Rank: 2, Alpha: 4, Dropout: 1, Targets: "q_proj"}, "--lora-dropout"},
-		{LoRAOptions{Rank: 2, Alpha: 4, Targets: " , "}, "--lora-targets"},
+		{LoRAOptions{Rank: -1}, "LoRA.Rank"},
+		{LoRAOptions{Rank: 2, Alpha: -1, Targets: "q_proj"}, "LoRA.Alpha"},
+		{LoRAOptions{Rank: 2, Alpha: 4, Dropout: 1, Targets: "q_proj"}, "LoRA.Dropout"},
+		{LoRAOptions{Rank: 2, Alpha: 4, Targets: " , "}, "LoRA.Targets"},
 	} {
 		o := CommonOptions{Out: "x", LoRA: c.l}
 		o.Defaults()
@@ -474,7 +474,7 @@ func TestLoRAOptionErrors(t *testing.T) {
 	p := PPODefaults()
 	p.Policy, p.Reward, p.Prompts, p.Out = "a", "b", "c", "d"
 	p.CriticLoRA.Rank = -2
-	if err := p.Check(); err == nil || !strings.Contains(err.Error(), "--critic-lora-rank") {
+	if err := p.Check(); err == nil || !strings.Contains(err.Error(), "CriticLoRA.Rank") {
 		t.Errorf("critic LoRA: %v", err)
 	}
 	// A target the model does not have names the modules it has.
@@ -483,7 +483,7 @@ func TestLoRAOptionErrors(t *testing.T) {
 	data := writeDataset(t, filepath.Join(root, "sft"), []dataset.SFT{{Prompt: "a", Response: "b"}})
 	_, err := RunSFT(context.Background(), SFTOptions{Model: base, Data: data, CommonOptions: CommonOptions{
 		Out: filepath.Join(root, "o"), MaxSteps: 1, MaxSeqLen: 64, Backend: "go", LoRA: LoRAOptions{Rank: 2, Alpha: 4, Targets: "q_proj"}}})
-	if err == nil || !strings.Contains(err.Error(), "--lora-targets") || !strings.Contains(err.Error(), "c_attn") {
+	if err == nil || !strings.Contains(err.Error(), "LoRA.Targets") || !strings.Contains(err.Error(), "c_attn") {
 		t.Fatalf("unknown target: %v", err)
 	}
 }

@@ -37,7 +37,7 @@ func TestScheduleWarmupCosine(t *testing.T) {
 // response target does.
 func TestSFTLossMasksPrompt(t *testing.T) {
 	base := tinyModelDir(t, 1, 32, 64)
-	m, tok, err := loadModel("--model", base, 64, "")
+	m, tok, err := loadModel("Model", base, 64, "")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -156,7 +156,7 @@ func TestSFTDivergenceGuard(t *testing.T) {
 	}
 	out := filepath.Join(root, "stop")
 	_, err := RunSFT(context.Background(), opts(out, 0))
-	if err == nil || !strings.Contains(err.Error(), "diverged") || !strings.Contains(err.Error(), "--skip-nonfinite") {
+	if err == nil || !strings.Contains(err.Error(), "diverged") || !strings.Contains(err.Error(), "SkipNonFinite") {
 		t.Fatalf("want a divergence error, got %v", err)
 	}
 	// Checkpoints are written every step, so the one before the bad batch
@@ -207,7 +207,7 @@ func TestSFTResumeIsExact(t *testing.T) {
 	if err != nil || !res.Stopped || res.Steps != 3 {
 		t.Fatalf("interrupted run: %+v, %v", res, err)
 	}
-	if _, err := RunSFT(context.Background(), opts(parts)); err == nil || !strings.Contains(err.Error(), "--resume") {
+	if _, err := RunSFT(context.Background(), opts(parts)); err == nil || !strings.Contains(err.Error(), "Resume") {
 		t.Fatalf("reusing --out without --resume: %v", err)
 	}
 	o = opts(parts)
@@ -280,13 +280,13 @@ func TestRefusals(t *testing.T) {
 			return err
 		}, "sft.jsonl:1: empty chosen or rejected response (is this comparison data?)"},
 		{"no tokenizer", func(out string) error { return sftErr(noTok, sft, out, 64) }, "has no tokenizer.json"},
-		{"max-seq-len above context", func(out string) error { return sftErr(base, sft, out, 128) }, "--max-seq-len 128 is above the context"},
+		{"max-seq-len above context", func(out string) error { return sftErr(base, sft, out, 128) }, "MaxSeqLen 128 is above the context"},
 		{"vocab mismatch", func(out string) error { return sftErr(smallVocab, sft, out, 64) }, "the tokenizer has 257 tokens but the embedding has 100 rows"},
 		{"out is the model", func(string) error { return sftErr(noTok+"-out", sft, noTok+"-out", 64) }, "is also an input"},
 		{"bad flag", func(out string) error {
 			_, err := RunSFT(context.Background(), SFTOptions{Model: base, Data: sft, CommonOptions: CommonOptions{Out: out, Truncate: "right"}})
 			return err
-		}, `--truncate "right"`},
+		}, `Truncate "right"`},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
@@ -366,7 +366,7 @@ func TestSFTCancelledSavesACheckpoint(t *testing.T) {
 	cancel()
 	_, err := RunSFT(ctx, o)
 	if !errors.Is(err, context.Canceled) || !strings.Contains(err.Error(), "interrupted at step 0") ||
-		!strings.Contains(err.Error(), "continue with --resume") {
+		!strings.Contains(err.Error(), "continue with Resume") {
 		t.Fatalf("cancelled run: %v", err)
 	}
 	if _, serr := os.Stat(CheckpointDir(out, 0)); serr != nil {

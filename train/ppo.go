@@ -10,6 +10,7 @@ import (
 	"strings"
 
 	"github.com/rlhf-project/rlhf/atomicfile"
+	"github.com/rlhf-project/rlhf/option"
 	"github.com/rlhf-project/rlhf/progress"
 )
 
@@ -93,7 +94,7 @@ func runPPO(ctx context.Context, o PPOOptions) (*PPOResult, error) {
 		// A NaN KL passes --max-kl's comparison; it must not be checkpointed.
 		if e := klExplosion(meanKL, m["response_len"]); e.exploded() {
 			return nil, e.error("iteration", iter+1, r.ckpt.last,
-				fmt.Sprintf("lower --lr (now %g), raise --kl-coef or set --target-kl", o.LR))
+				option.Errorf("lower {LR} (now %g), raise {KLCoef} or set {TargetKL}", o.LR))
 		}
 		bar.Add(1)
 		bar.SetStatus(fmt.Sprintf("reward %.3f kl %.3f len %.1f", m["reward_mean"], meanKL, m["response_len"]))
@@ -127,7 +128,7 @@ func (r *ppoRun) endIteration(iter, startIter int, meanKL float64) (stop bool, e
 		if o.OnMaxKL == "warn" {
 			slog.Warn("KL to the reference is above --max-kl (reward hacking?)", "iteration", iter+1, "kl", meanKL, "max_kl", o.MaxKL)
 		} else {
-			klErr = fmt.Errorf("iteration %d: mean KL to the reference %.4g nats is above --max-kl %g: the policy drifts away (reward hacking?); raise --kl-coef or set --target-kl, lower --lr", iter+1, meanKL, o.MaxKL)
+			klErr = option.Errorf("iteration %d: mean KL to the reference %.4g nats is above {MaxKL} %g: the policy drifts away (reward hacking?); raise {KLCoef} or set {TargetKL}, lower {LR}", iter+1, meanKL, o.MaxKL)
 			stop = true
 		}
 	}

@@ -158,20 +158,20 @@ func TestCriticFreeOptionErrors(t *testing.T) {
 		edit func(*PPOOptions)
 		want string
 	}{
-		{func(o *PPOOptions) { o.Algo = "a2c" }, "--algo"},
-		{func(o *PPOOptions) { o.Algo, o.Critic = AlgoGRPO, "c" }, "--critic"},
-		{func(o *PPOOptions) { o.Algo, o.CriticDevice = AlgoRLOO, "go" }, "--critic-device"},
-		{func(o *PPOOptions) { o.Algo, o.CriticWarmup = AlgoREINFORCEPP, 2 }, "--critic-warmup-steps"},
-		{func(o *PPOOptions) { o.Algo, o.NoWhiten = AlgoGRPO, true }, "--no-whiten"},
-		{func(o *PPOOptions) { o.Algo, o.NumSamples = AlgoGRPO, 1 }, "--num-samples 1"},
-		{func(o *PPOOptions) { o.Algo, o.NumSamples = AlgoRLOO, 1 }, "--num-samples 1"},
-		{func(o *PPOOptions) { o.Algo, o.NumSamples, o.RolloutBatch, o.MiniBatch = AlgoGRPO, 3, 3, 2 }, "--num-samples 3"},
-		{func(o *PPOOptions) { o.RewardWeights = []float64{1, 2} }, "--reward-weights"},
-		{func(o *PPOOptions) { o.RewardFns, o.RewardWeights = []string{"regex:a"}, []float64{1, math.NaN()} }, "--reward-weights"},
-		{func(o *PPOOptions) { o.RewardFns = []string{"nonsense"} }, "--reward-fn"},
+		{func(o *PPOOptions) { o.Algo = "a2c" }, "Algo"},
+		{func(o *PPOOptions) { o.Algo, o.Critic = AlgoGRPO, "c" }, "Critic"},
+		{func(o *PPOOptions) { o.Algo, o.CriticDevice = AlgoRLOO, "go" }, "CriticDevice"},
+		{func(o *PPOOptions) { o.Algo, o.CriticWarmup = AlgoREINFORCEPP, 2 }, "CriticWarmup"},
+		{func(o *PPOOptions) { o.Algo, o.NoWhiten = AlgoGRPO, true }, "NoWhiten"},
+		{func(o *PPOOptions) { o.Algo, o.NumSamples = AlgoGRPO, 1 }, "NumSamples 1"},
+		{func(o *PPOOptions) { o.Algo, o.NumSamples = AlgoRLOO, 1 }, "NumSamples 1"},
+		{func(o *PPOOptions) { o.Algo, o.NumSamples, o.RolloutBatch, o.MiniBatch = AlgoGRPO, 3, 3, 2 }, "NumSamples 3"},
+		{func(o *PPOOptions) { o.RewardWeights = []float64{1, 2} }, "RewardWeights"},
+		{func(o *PPOOptions) { o.RewardFns, o.RewardWeights = []string{"regex:a"}, []float64{1, math.NaN()} }, "RewardWeights"},
+		{func(o *PPOOptions) { o.RewardFns = []string{"nonsense"} }, "RewardFns"},
 		{func(o *PPOOptions) { o.RewardFns = []string{"exact-match"} }, "have none"},
-		{func(o *PPOOptions) { o.Reward, o.rewardFn = "", nil }, "--reward"},
-		{func(o *PPOOptions) { o.Reward, o.rewardFn, o.RewardFns = "", nil, []string{"regex:a"} }, "--critic"},
+		{func(o *PPOOptions) { o.Reward, o.rewardFn = "", nil }, "Reward"},
+		{func(o *PPOOptions) { o.Reward, o.rewardFn, o.RewardFns = "", nil, []string{"regex:a"} }, "Critic"},
 	} {
 		o := ppoTinyOptions("p", "r", t.TempDir())
 		c.edit(&o)
@@ -255,7 +255,7 @@ func TestRuleRewardsInPPO(t *testing.T) {
 		ppoNear(t, "reward_mean = 0.5·rm + 2·regex", m["reward_mean"], 0.5*m["rm_score_raw"]+2*m["rule_regex"])
 	}
 	_, err = run("broken", func(o *PPOOptions) { o.RewardFns = []string{"cmd:" + broken} })
-	if err == nil || !strings.Contains(err.Error(), broken) || !strings.Contains(err.Error(), "no GPU for the judge") || !strings.Contains(err.Error(), "--reward-fn") {
+	if err == nil || !strings.Contains(err.Error(), broken) || !strings.Contains(err.Error(), "no GPU for the judge") || !strings.Contains(err.Error(), "RewardFns") {
 		t.Errorf("a failing reward program: %v", err)
 	}
 }

@@ -8,6 +8,7 @@ import (
 	"github.com/rlhf-project/rlhf/dataset"
 	"github.com/rlhf-project/rlhf/infer"
 	"github.com/rlhf-project/rlhf/model"
+	"github.com/rlhf-project/rlhf/option"
 	"github.com/rlhf-project/rlhf/reward"
 )
 
@@ -73,7 +74,7 @@ func (r *ppoRun) makeExperience(ctx context.Context, iter int) (*experience, err
 		return nil, err
 	}
 	if err := r.scoreRules(ctx, exp); err != nil {
-		return nil, fmt.Errorf("rollout %d: --reward-fn: %w", iter+1, err)
+		return nil, option.Errorf("rollout %d: {RewardFns}: %w", iter+1, err)
 	}
 	exp.scoreTime = time.Since(t0)
 	return exp, nil

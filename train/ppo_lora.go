@@ -1,10 +1,10 @@
 package train
 
 import (
-	"fmt"
 	"log/slog"
 
 	"github.com/rlhf-project/rlhf/model"
+	"github.com/rlhf-project/rlhf/option"
 )
 
 // PPO's memory options: LoRA on actor and critic (a reference sharing the
@@ -29,15 +29,18 @@ func (o *PPOOptions) memoryDefaults() {
 
 // checkMemory validates the memory options.
 func (o *PPOOptions) checkMemory() error {
-	if err := o.LoRA.check(""); err != nil {
+	if err := o.LoRA.check("LoRA"); err != nil {
 		return err
 	}
-	if err := o.CriticLoRA.check("critic-"); err != nil {
+	if err := o.CriticLoRA.check("CriticLoRA"); err != nil {
 		return err
 	}
-	for _, f := range []struct{ flag, v string }{{"--ref-dtype", o.RefDType}, {"--reward-dtype", o.RewardDType}} {
+	for _, f := range []struct {
+		field option.Field
+		v     string
+	}{{"RefDType", o.RefDType}, {"RewardDType", o.RewardDType}} {
 		if _, err := model.ParseDType(f.v); err != nil {
-			return fmt.Errorf("%s %q: want float32, bfloat16 or float16", f.flag, f.v)
+			return option.Errorf("%s %q: want float32, bfloat16 or float16", f.field, f.v)
 		}
 	}
 	return nil
@@ -61,19 +64,19 @@ func (r *ppoRun) sharedRef() bool {
 // in their dtypes; it runs once the models have their compute dtype.
 func (r *ppoRun) prepareMemory(resuming bool) error {
 	o := r.o
-	if err := prepareLoRA("--policy", "", r.actor, o.LoRA, o.Policy, resuming, o.Seed); err != nil {
+	if err := prepareLoRA("Policy", "LoRA", r.actor, o.LoRA, o.Policy, resuming, o.Seed); err != nil {
 		return err
 	}
 	r.actor.GradCheckpoint = o.GradCheckpoint
 	if r.critic != nil { // critic-free algorithms have none
-		if err := prepareLoRA("--critic", "critic-", r.critic, o.CriticLoRA, o.Critic, resuming, o.Seed+1); err != nil {
+		if err := prepareLoRA("Critic", "CriticLoRA", r.critic, o.CriticLoRA, o.Critic, resuming, o.Seed+1); err != nil {
 			return err
 		}
 		r.critic.GradCheckpoint = o.GradCheckpoint
 	}
-	frozen := func(flag, dtype string, m *model.Model, store bool) error {
+	frozen := func(field option.Field, dtype string, m *model.Model, store bool) error {
 		if err := m.SetComputeDType(dtype); err != nil {
-			return fmt.Errorf("%s: %w", flag, err)
+			return option.Errorf("%s: %w", field, err)
 		}
 		if !store {
 			return nil
@@ -83,16 +86,16 @@ func (r *ppoRun) prepareMemory(resuming bool) error {
 		}
 		dt, err := model.ParseDType(dtype)
 		if err != nil {
-			return fmt.Errorf("%s: %w", flag, err)
+			return option.Errorf("%s: %w", field, err)
 		}
 		return m.StoreWeightsAs(dt)
 	}
 	shared := r.sharedRef()
-	if err := frozen("--ref-dtype", o.RefDType, r.ref, !shared); err != nil {
+	if err := frozen("RefDType", o.RefDType, r.ref, !shared); err != nil {
 		return err
 	}
 	if r.rm != nil {
-		if err := frozen("--reward-dtype", o.RewardDType, r.rm, true); err != nil {
+		if err := frozen("RewardDType", o.RewardDType, r.rm, true); err != nil {
 			return err
 		}
 	}

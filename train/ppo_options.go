@@ -1,7 +1,6 @@
 package train
 
 import (
-	"fmt"
 	"log/slog"
 	"math"
 	"slices"
@@ -11,6 +10,7 @@ import (
 	"github.com/rlhf-project/rlhf/dataset"
 	"github.com/rlhf-project/rlhf/infer"
 	"github.com/rlhf-project/rlhf/model"
+	"github.com/rlhf-project/rlhf/option"
 	"github.com/rlhf-project/rlhf/reward"
 )
 
@@ -292,38 +292,38 @@ func (o *PPOOptions) checkAlgo() error {
 	}
 	switch {
 	case !slices.Contains(PPOAlgos, o.Algo):
-		return fmt.Errorf("--algo %q: want one of %s", o.Algo, strings.Join(PPOAlgos, ", "))
+		return option.Errorf("{Algo} %q: want one of %s", o.Algo, strings.Join(PPOAlgos, ", "))
 	case o.NumSamples < 1:
-		return fmt.Errorf("--num-samples %d: want at least 1", o.NumSamples)
+		return option.Errorf("{NumSamples} %d: want at least 1", o.NumSamples)
 	case (o.Algo == AlgoGRPO || o.Algo == AlgoRLOO) && o.NumSamples < 2:
-		return fmt.Errorf("--num-samples %d: --algo %s compares the responses to each prompt; want at least 2", o.NumSamples, o.Algo)
+		return option.Errorf("{NumSamples} %d: {Algo} %s compares the responses to each prompt; want at least 2", o.NumSamples, o.Algo)
 	case len(o.RewardWeights) > 0 && len(o.RewardWeights) != sources:
-		return fmt.Errorf("--reward-weights: %d weights for %d reward sources (want one per source, in order: the RM when --reward is given, then each --reward-fn)", len(o.RewardWeights), sources)
+		return option.Errorf("{RewardWeights}: %d weights for %d reward sources (want one per source, in order: the RM when {Reward} is given, then each {RewardFns})", len(o.RewardWeights), sources)
 	case o.RewardTimeout < 0:
-		return fmt.Errorf("--reward-timeout %s: want ≥ 0", o.RewardTimeout)
+		return option.Errorf("{RewardTimeout} %s: want ≥ 0", o.RewardTimeout)
 	}
 	for i, w := range o.RewardWeights {
 		if math.IsNaN(w) || math.IsInf(w, 0) {
-			return fmt.Errorf("--reward-weights: weight %d is %v; want finite numbers", i+1, w)
+			return option.Errorf("{RewardWeights}: weight %d is %v; want finite numbers", i+1, w)
 		}
 	}
 	if o.critic() {
 		if o.Critic == "" {
-			return fmt.Errorf("--critic: PPO trains a critic, which starts from --reward by default; without --reward give --critic (a reward-model checkpoint), or pick a critic-free --algo (grpo, rloo, reinforce++)")
+			return option.Errorf("{Critic}: PPO trains a critic, which starts from {Reward} by default; without {Reward} give {Critic} (a reward-model checkpoint), or pick a critic-free {Algo} (grpo, rloo, reinforce++)")
 		}
 		return nil
 	}
 	for _, c := range []struct {
-		set  bool
-		flag string
-	}{{o.Critic != "", "--critic"}, {o.CriticDevice != "", "--critic-device"}, {o.CriticWarmup > 0, "--critic-warmup-steps"},
-		{o.CriticLoRA.Enabled(), "--critic-lora-rank"}} {
+		set   bool
+		field option.Field
+	}{{o.Critic != "", "Critic"}, {o.CriticDevice != "", "CriticDevice"}, {o.CriticWarmup > 0, "CriticWarmup"},
+		{o.CriticLoRA.Enabled(), "CriticLoRA.Rank"}} {
 		if c.set {
-			return fmt.Errorf("%s: --algo %s trains no critic; it applies to --algo ppo only", c.flag, o.Algo)
+			return option.Errorf("%s: {Algo} %s trains no critic; it applies to {Algo} ppo only", c.field, o.Algo)
 		}
 	}
 	if o.NoWhiten {
-		return fmt.Errorf("--no-whiten: --algo %s has no PPO whitening to turn off (REINFORCE++'s normalisation is part of the algorithm; GRPO and RLOO normalise per prompt); it applies to --algo ppo only", o.Algo)
+		return option.Errorf("{NoWhiten}: {Algo} %s has no PPO whitening to turn off (REINFORCE++'s normalisation is part of the algorithm; GRPO and RLOO normalise per prompt); it applies to {Algo} ppo only", o.Algo)
 	}
 	return nil
 }
@@ -364,52 +364,52 @@ func ppoDefaultF(x *float64, v float64) {
 func (o *PPOOptions) Check() error {
 	switch {
 	case o.Policy == "":
-		return fmt.Errorf("--policy: no SFT checkpoint given")
+		return option.Errorf("{Policy}: no SFT checkpoint given")
 	case !o.hasRM() && len(o.RewardFns) == 0:
-		return fmt.Errorf("--reward: no reward-model checkpoint given (or rule rewards with --reward-fn)")
+		return option.Errorf("{Reward}: no reward-model checkpoint given (or rule rewards with {RewardFns})")
 	case o.Prompts == "":
-		return fmt.Errorf("--prompts: no prompt dataset given")
+		return option.Errorf("{Prompts}: no prompt dataset given")
 	case o.Out == "":
-		return fmt.Errorf("--out: no output folder given")
+		return option.Errorf("{Out}: no output folder given")
 	case o.MaxNewTokens < 0:
-		return fmt.Errorf("--max-new-tokens %d: want at least 1 (or 0: fit the policy's context)", o.MaxNewTokens)
+		return option.Errorf("{MaxNewTokens} %d: want at least 1 (or 0: fit the policy's context)", o.MaxNewTokens)
 	case o.MaxPromptLen < 0:
-		return fmt.Errorf("--max-prompt-len %d: want at least 1 (or 0: fit the policy's context)", o.MaxPromptLen)
+		return option.Errorf("{MaxPromptLen} %d: want at least 1 (or 0: fit the policy's context)", o.MaxPromptLen)
 	case o.Temperature < 0 || o.TopP < 0 || o.TopP > 1 || o.TopK < 0:
-		return fmt.Errorf("--temperature must be ≥ 0, --top-p in [0,1], --top-k ≥ 0")
+		return option.Errorf("{Temperature} must be ≥ 0, {TopP} in [0,1], {TopK} ≥ 0")
 	case o.Iterations < 0 || o.Epochs < 1:
-		return fmt.Errorf("--iterations %d / --epochs %d: want iterations ≥ 0 and epochs ≥ 1", o.Iterations, o.Epochs)
+		return option.Errorf("{Iterations} %d / {Epochs} %d: want iterations ≥ 0 and epochs ≥ 1", o.Iterations, o.Epochs)
 	case o.MiniBatch < 1 || o.RolloutBatch < 1 || o.NumSamples <= 1 && o.RolloutBatch%o.MiniBatch != 0:
-		return fmt.Errorf("--rollout-batch %d must be a positive multiple of --mini-batch %d", o.RolloutBatch, o.MiniBatch)
+		return option.Errorf("{RolloutBatch} %d must be a positive multiple of {MiniBatch} %d", o.RolloutBatch, o.MiniBatch)
 	case o.NumSamples > 1 && (o.RolloutBatch*o.NumSamples)%o.MiniBatch != 0:
-		return fmt.Errorf("--rollout-batch %d × --num-samples %d = %d sequences per iteration must be a multiple of --mini-batch %d",
+		return option.Errorf("{RolloutBatch} %d × {NumSamples} %d = %d sequences per iteration must be a multiple of {MiniBatch} %d",
 			o.RolloutBatch, o.NumSamples, o.RolloutBatch*o.NumSamples, o.MiniBatch)
 	case o.PPOEpochs < 1:
-		return fmt.Errorf("--ppo-epochs %d: want at least 1", o.PPOEpochs)
+		return option.Errorf("{PPOEpochs} %d: want at least 1", o.PPOEpochs)
 	case !(o.LR > 0) || !(o.CriticLR > 0):
-		return fmt.Errorf("--lr %g / --critic-lr %g: want positive learning rates", o.LR, o.CriticLR)
+		return option.Errorf("{LR} %g / {CriticLR} %g: want positive learning rates", o.LR, o.CriticLR)
 	case o.WeightDecay < 0 || o.ClipGrad < 0:
-		return fmt.Errorf("--weight-decay and --clip-grad must not be negative")
+		return option.Errorf("{WeightDecay} and {ClipGrad} must not be negative")
 	case o.KLCoef < 0 || o.TargetKL < 0 || o.KLHorizon <= 0:
-		return fmt.Errorf("--kl-coef %g, --target-kl %g: want ≥ 0; --kl-horizon %g: want > 0", o.KLCoef, o.TargetKL, o.KLHorizon)
+		return option.Errorf("{KLCoef} %g, {TargetKL} %g: want ≥ 0; {KLHorizon} %g: want > 0", o.KLCoef, o.TargetKL, o.KLHorizon)
 	case o.Gamma < 0 || o.Gamma > 1 || o.Lambda < 0 || o.Lambda > 1:
-		return fmt.Errorf("--gamma %g / --lambda %g: want values in [0, 1]", o.Gamma, o.Lambda)
+		return option.Errorf("{Gamma} %g / {Lambda} %g: want values in [0, 1]", o.Gamma, o.Lambda)
 	case !(o.Clip > 0) || o.ValueClip < 0:
-		return fmt.Errorf("--clip %g: want > 0; --value-clip %g: want ≥ 0 (0 = off)", o.Clip, o.ValueClip)
+		return option.Errorf("{Clip} %g: want > 0; {ValueClip} %g: want ≥ 0 (0 = off)", o.Clip, o.ValueClip)
 	case o.EntropyCoef < 0 || o.RewardClip < 0:
-		return fmt.Errorf("--entropy-coef and --reward-clip must not be negative")
+		return option.Errorf("{EntropyCoef} and {RewardClip} must not be negative")
 	case o.PtxCoef < 0:
-		return fmt.Errorf("--ptx-coef %g: want ≥ 0 (0 = plain PPO)", o.PtxCoef)
+		return option.Errorf("{PtxCoef} %g: want ≥ 0 (0 = plain PPO)", o.PtxCoef)
 	case o.PtxCoef > 0 && o.Ptx == "":
-		return fmt.Errorf("--ptx-coef %g needs --ptx DATASET (sft or qa pre-training data)", o.PtxCoef)
+		return option.Errorf("{PtxCoef} %g needs {Ptx} DATASET (sft or qa pre-training data)", o.PtxCoef)
 	case o.PtxBatch < 1 || o.PtxMaxLen < 0 || o.PtxMaxLen == 1:
-		return fmt.Errorf("--ptx-batch %d / --ptx-max-len %d: want ≥ 1 and ≥ 2", o.PtxBatch, o.PtxMaxLen)
+		return option.Errorf("{PtxBatch} %d / {PtxMaxLen} %d: want ≥ 1 and ≥ 2", o.PtxBatch, o.PtxMaxLen)
 	case o.MaxKL < 0 || (o.OnMaxKL != "stop" && o.OnMaxKL != "warn"):
-		return fmt.Errorf("--max-kl %g (want ≥ 0) / --on-max-kl %q (want stop or warn)", o.MaxKL, o.OnMaxKL)
+		return option.Errorf("{MaxKL} %g (want ≥ 0) / {OnMaxKL} %q (want stop or warn)", o.MaxKL, o.OnMaxKL)
 	case o.CriticWarmup < 0 || o.SkipNonFinite < 0 || o.SaveEvery < 1 || o.Keep < 0 || o.LogSamples < 0 || o.StopAfter < 0:
-		return fmt.Errorf("--critic-warmup-steps, --skip-nonfinite, --keep, --log-samples, --stop-after must be ≥ 0 and --save-every ≥ 1")
+		return option.Errorf("{CriticWarmup}, {SkipNonFinite}, {Keep}, {LogSamples}, {StopAfter} must be ≥ 0 and {SaveEvery} ≥ 1")
 	case model.CheckTemplate(o.Template) != nil:
-		return fmt.Errorf("--template %q: want none, model (the tokenizer's chat template) or a text with {prompt}", o.Template)
+		return option.Errorf("{Template} %q: want none, model (the tokenizer's chat template) or a text with {prompt}", o.Template)
 	}
 	if err := o.checkMemory(); err != nil {
 		return err

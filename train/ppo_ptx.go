@@ -1,12 +1,12 @@
 package train
 
 import (
-	"fmt"
 	"os"
 	"strings"
 
 	"github.com/rlhf-project/rlhf/dataset"
 	"github.com/rlhf-project/rlhf/infer"
+	"github.com/rlhf-project/rlhf/option"
 )
 
 // ptxData is the pre-training data of PPO-ptx, walked batch after batch.
@@ -22,7 +22,7 @@ type ptxData struct {
 // folder, .parquet or .jsonl.
 func loadPtx(path string, enc *infer.Encoder, batch int, seed uint64, textEnc dataset.Encoding) (*ptxData, error) {
 	if _, err := os.Stat(path); err != nil {
-		return nil, fmt.Errorf("--ptx %s: %w", path, err)
+		return nil, option.Errorf("{Ptx} %s: %w", path, err)
 	}
 	paths := []string{path}
 	if tr, _, err := dataset.Splits(path); err == nil && len(tr) > 0 {
@@ -51,11 +51,11 @@ func loadPtx(path string, enc *infer.Encoder, batch int, seed uint64, textEnc da
 		}
 	} else {
 		if dataset.IsInvalidUTF8(sftErr) {
-			return nil, fmt.Errorf("--ptx: %w", sftErr)
+			return nil, option.Errorf("{Ptx}: %w", sftErr)
 		}
 		qa, qaErr := dataset.ReadAllWith[dataset.QA](ropts, paths...)
 		if qaErr != nil {
-			return nil, fmt.Errorf("--ptx %s: neither an sft dataset (%v) nor a qa dataset (%v)", path, sftErr, qaErr)
+			return nil, option.Errorf("{Ptx} %s: neither an sft dataset (%v) nor a qa dataset (%v)", path, sftErr, qaErr)
 		}
 		for _, r := range qa {
 			parts := []string{}
@@ -68,7 +68,7 @@ func loadPtx(path string, enc *infer.Encoder, batch int, seed uint64, textEnc da
 		}
 	}
 	if len(seqs) == 0 {
-		return nil, fmt.Errorf("--ptx %s: no usable rows (an sft dataset with responses, or a qa dataset)", path)
+		return nil, option.Errorf("{Ptx} %s: no usable rows (an sft dataset with responses, or a qa dataset)", path)
 	}
 	return &ptxData{seqs: seqs, data: &loader{n: len(seqs), batch: batch, seed: seed ^ 0x97c}, pad: enc.Tok.PAD(), max: enc.MaxLen}, nil
 }

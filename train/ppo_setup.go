@@ -1,7 +1,6 @@
 package train
 
 import (
-	"fmt"
 	"log/slog"
 	"path/filepath"
 	"strings"
@@ -13,6 +12,7 @@ import (
 	"github.com/rlhf-project/rlhf/infer"
 	"github.com/rlhf-project/rlhf/model"
 	"github.com/rlhf-project/rlhf/model/tokenizer"
+	"github.com/rlhf-project/rlhf/option"
 	"github.com/rlhf-project/rlhf/reward"
 )
 
@@ -75,7 +75,7 @@ var estimators = map[string]advantageEstimator{
 func setupPPO(o PPOOptions) (*ppoRun, error) {
 	prompts, err := infer.ReadPrompts(o.Prompts, o.Encoding)
 	if err != nil {
-		return nil, fmt.Errorf("--prompts: %w", err)
+		return nil, option.Errorf("{Prompts}: %w", err)
 	}
 	rules, err := parseRewardFns(o, prompts)
 	if err != nil {
@@ -111,7 +111,7 @@ func parseRewardFns(o PPOOptions, prompts []dataset.Prompt) ([]*reward.Rule, err
 	for _, spec := range o.RewardFns {
 		rule, err := reward.Parse(spec)
 		if err != nil {
-			return nil, fmt.Errorf("--reward-fn: %w", err)
+			return nil, option.Errorf("{RewardFns}: %w", err)
 		}
 		rule.Timeout = o.RewardTimeout
 		rules = append(rules, rule)
@@ -128,7 +128,7 @@ func parseRewardFns(o PPOOptions, prompts []dataset.Prompt) ([]*reward.Rule, err
 			}
 		}
 		if missing > 0 {
-			return nil, fmt.Errorf("--reward-fn %s compares with each prompt's reference answer, but %d of %d rows of --prompts have none (first: row %d, id %q, task %q); use prompts with a reference column (build-prompts fills it for closed_qa, extract and classification rows) or a rule that needs none (regex:, cmd:)",
+			return nil, option.Errorf("{RewardFns} %s compares with each prompt's reference answer, but %d of %d rows of {Prompts} have none (first: row %d, id %q, task %q); use prompts with a reference column (build-prompts fills it for closed_qa, extract and classification rows) or a rule that needs none (regex:, cmd:)",
 				spec, missing, len(prompts), first+1, prompts[first].ID, prompts[first].Task)
 		}
 	}
@@ -160,63 +160,64 @@ func (r *ppoRun) loadModels(resumeFrom string) error {
 	o := r.o
 	maxSeq := o.MaxPromptLen + o.MaxNewTokens
 	if cfg, err := model.LoadConfig(o.Policy); err == nil && cfg.MaxPositions > 0 && maxSeq > cfg.MaxPositions {
-		return fmt.Errorf("--max-prompt-len %d + --max-new-tokens %d = %d tokens is above the context of --policy %s (%d positions)",
+		return option.Errorf("{MaxPromptLen} %d + {MaxNewTokens} %d = %d tokens is above the context of {Policy} %s (%d positions)",
 			o.MaxPromptLen, o.MaxNewTokens, maxSeq, o.Policy, cfg.MaxPositions)
 	}
-	// The critic starts from --reward unless --critic was given: errors
-	// about its checkpoint name the flag the user gave.
-	actorDir, criticDir, criticFlag := o.Policy, o.Critic, "--critic"
+	// The critic starts from Reward unless Critic was given: errors
+	// about its checkpoint name the option the user gave.
+	var criticFrom any = option.Field("Critic")
+	actorDir, criticDir := o.Policy, o.Critic
 	criticWhy := "the critic starts from a reward model (rlhf rm)"
 	if o.criticIsReward {
-		criticFlag, criticWhy = "--reward", "train one with rlhf rm (it is also the critic's start)"
+		criticFrom, criticWhy = option.Field("Reward"), "train one with rlhf rm (it is also the critic's start)"
 	}
 	if resumeFrom != "" {
-		actorDir, criticDir, criticFlag = resumeFrom, filepath.Join(resumeFrom, CriticDir), "the checkpoint's critic"
+		actorDir, criticDir, criticFrom = resumeFrom, filepath.Join(resumeFrom, CriticDir), "the checkpoint's critic"
 	}
 	var err error
-	if r.actor, r.tok, err = loadModel("--policy", actorDir, maxSeq, o.Template); err != nil {
+	if r.actor, r.tok, err = loadModel(option.Field("Policy"), actorDir, maxSeq, o.Template); err != nil {
 		return err
 	}
 	if !r.actor.HasLMHead {
-		return fmt.Errorf("--policy %s: the checkpoint has no language-model head; PPO starts from an SFT model", o.Policy)
+		return option.Errorf("{Policy} %s: the checkpoint has no language-model head; PPO starts from an SFT model", o.Policy)
 	}
 	if r.sharedRef() {
 		r.ref = r.actor.WithoutAdapters() // the actor's base with its adapters off: no second copy
-	} else if r.ref, _, err = loadModel("--policy", o.Policy, maxSeq, o.Template); err != nil {
+	} else if r.ref, _, err = loadModel(option.Field("Policy"), o.Policy, maxSeq, o.Template); err != nil {
 		return err
 	}
 	if r.actorSaver, err = newModelSaver(r.actor); err != nil {
-		return fmt.Errorf("--policy %w", err)
+		return option.Errorf("{Policy} %w", err)
 	}
 	models := []*model.Model{r.actor, r.ref}
 	if o.critic() {
-		critic, criticTok, err := loadModel(criticFlag, criticDir, maxSeq, "")
+		critic, criticTok, err := loadModel(criticFrom, criticDir, maxSeq, "")
 		if err != nil {
 			return err
 		}
 		if !critic.HasScoreHead() {
-			return fmt.Errorf("%s %s: the checkpoint has no score head; %s", criticFlag, criticDir, criticWhy)
+			return option.Errorf("%s %s: the checkpoint has no score head; %s", criticFrom, criticDir, criticWhy)
 		}
 		if err := infer.SameTokenizer(r.tok, criticTok); err != nil {
-			return fmt.Errorf("--policy and %s: %w", criticFlag, err)
+			return option.Errorf("{Policy} and %s: %w", criticFrom, err)
 		}
 		r.critic = critic
 		if r.criticSaver, err = newModelSaver(r.critic); err != nil {
-			return fmt.Errorf("%s %w", criticFlag, err)
+			return option.Errorf("%s %w", criticFrom, err)
 		}
 		models = append(models, critic)
 	}
 	r.norm = infer.RewardNorm{Mean: 0, Std: 1}
 	if o.rewardFn == nil && o.Reward != "" {
-		rm, rmTok, err := loadModel("--reward", o.Reward, maxSeq, "")
+		rm, rmTok, err := loadModel(option.Field("Reward"), o.Reward, maxSeq, "")
 		if err != nil {
 			return err
 		}
 		if !rm.HasScoreHead() {
-			return fmt.Errorf("--reward %s: the checkpoint has no score head; train one with rlhf rm", o.Reward)
+			return option.Errorf("{Reward} %s: the checkpoint has no score head; train one with rlhf rm", o.Reward)
 		}
 		if err := infer.SameTokenizer(r.tok, rmTok); err != nil {
-			return fmt.Errorf("--policy and --reward: %w", err)
+			return option.Errorf("{Policy} and {Reward}: %w", err)
 		}
 		var ok bool
 		if r.norm, ok = infer.NewRewardNorm(rm.Meta); !ok {
@@ -251,7 +252,7 @@ func (r *ppoRun) encode() error {
 		slog.Warn("prompts longer than --max-prompt-len lost their start", "rows", truncated, "max_prompt_len", o.MaxPromptLen)
 	}
 	if mp := r.actor.Config.MaxPositions; r.actor.Config.Arch == model.ArchGPT2 && mp > 0 && r.P+r.R > mp {
-		return fmt.Errorf("--max-prompt-len/--max-new-tokens: prompts of %d tokens plus %d new tokens exceed the model's %d positions", r.P, r.R, mp)
+		return option.Errorf("{MaxPromptLen}/{MaxNewTokens}: prompts of %d tokens plus %d new tokens exceed the model's %d positions", r.P, r.R, mp)
 	}
 	if o.PtxCoef > 0 {
 		penc := &infer.Encoder{Tok: r.tok, Meta: r.actor.Meta, MaxLen: o.PtxMaxLen, Truncate: infer.TruncateLeft}
@@ -267,9 +268,9 @@ func (r *ppoRun) encode() error {
 	return nil
 }
 
-// backendFor returns the backend of spec ("" = --backend), one per
-// distinct spec; flag names the device flag in errors.
-func (r *ppoRun) backendFor(flag, spec string) (compute.Backend, error) {
+// backendFor returns the backend of spec ("" = Backend), one per
+// distinct spec; field names the device option in errors.
+func (r *ppoRun) backendFor(field option.Field, spec string) (compute.Backend, error) {
 	if spec == "" {
 		spec = r.o.Backend
 	}
@@ -278,7 +279,7 @@ func (r *ppoRun) backendFor(flag, spec string) (compute.Backend, error) {
 	}
 	b, err := model.NewBackend(spec)
 	if err != nil {
-		return nil, fmt.Errorf("%s: %w", flag, err)
+		return nil, option.Errorf("%s: %w", field, err)
 	}
 	r.backends[spec] = b
 	return b, nil
@@ -290,11 +291,11 @@ func (r *ppoRun) backendFor(flag, spec string) (compute.Backend, error) {
 // executables for the critic-free algorithms).
 func (r *ppoRun) compile() error {
 	o := r.o
-	actorBE, err := r.backendFor("--actor-device", o.ActorDevice)
+	actorBE, err := r.backendFor("ActorDevice", o.ActorDevice)
 	if err != nil {
 		return err
 	}
-	refBE, err := r.backendFor("--ref-device", o.RefDevice)
+	refBE, err := r.backendFor("RefDevice", o.RefDevice)
 	if err != nil {
 		return err
 	}
@@ -303,7 +304,7 @@ func (r *ppoRun) compile() error {
 	}
 	r.actorLP, r.refLP = infer.NewLogProbExec(actorBE, r.actor), infer.NewLogProbExec(refBE, r.ref)
 	if r.rm != nil {
-		rmBE, err := r.backendFor("--reward-device", o.RewardDevice)
+		rmBE, err := r.backendFor("RewardDevice", o.RewardDevice)
 		if err != nil {
 			return err
 		}
@@ -317,7 +318,7 @@ func (r *ppoRun) compile() error {
 	if r.critic == nil {
 		return nil
 	}
-	criticBE, err := r.backendFor("--critic-device", o.CriticDevice)
+	criticBE, err := r.backendFor("CriticDevice", o.CriticDevice)
 	if err != nil {
 		return err
 	}
@@ -340,7 +341,7 @@ func (r *ppoRun) restore(resumeFrom string) error {
 			return err
 		}
 		if state.Kind != o.Algo {
-			return fmt.Errorf("--resume: %s holds a %q run, not %s (resume with the --algo it was started with)", resumeFrom, state.Kind, o.Algo)
+			return option.Errorf("{Resume}: %s holds a %q run, not %s (resume with the {Algo} it was started with)", resumeFrom, state.Kind, o.Algo)
 		}
 		r.state = state
 		r.kl.Beta = state.Extra["kl_coef"]

@@ -85,7 +85,7 @@ func ppoMetricsMean(t *testing.T, out, key string, from, to int) float64 {
 // ppoPtxLMLoss is the mean LM loss of a model folder on the ptx fixture.
 func ppoPtxLMLoss(t *testing.T, dir string) float64 {
 	t.Helper()
-	m, tok, err := loadModel("--model", dir, 64, "")
+	m, tok, err := loadModel("Model", dir, 64, "")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -186,7 +186,7 @@ func TestPPOResumeDeterministic(t *testing.T) {
 	if err != nil || !res.Stopped || res.Iterations != 2 {
 		t.Fatalf("first half: %+v %v", res, err)
 	}
-	if _, err := RunPPO(context.Background(), split); err == nil || !strings.Contains(err.Error(), "--resume") {
+	if _, err := RunPPO(context.Background(), split); err == nil || !strings.Contains(err.Error(), "Resume") {
 		t.Fatalf("rerunning into a folder with checkpoints should ask for --resume, got %v", err)
 	}
 	// A crash after the checkpoint leaves lines of iteration 3 behind: the
@@ -246,7 +246,7 @@ func TestPPORewardModelWarmupAndGuards(t *testing.T) {
 	o.Iterations, o.RolloutBatch, o.CriticWarmup, o.LogSamples = 3, 8, 1, 0
 	o.KLCoef, o.MaxKL, o.OnMaxKL = 0, 1e-6, "stop"
 	_, err = RunPPO(context.Background(), o)
-	if err == nil || !strings.Contains(err.Error(), "--max-kl") {
+	if err == nil || !strings.Contains(err.Error(), "MaxKL") {
 		t.Fatalf("want a --max-kl stop, got %v", err)
 	}
 	rows, err := ReadMetrics(filepath.Join(o.Out, MetricsFile))
@@ -281,12 +281,12 @@ func TestPPOOptionErrors(t *testing.T) {
 		edit func(*PPOOptions)
 		want string
 	}{
-		{func(o *PPOOptions) { o.Policy = "" }, "--policy"},
-		{func(o *PPOOptions) { o.RolloutBatch, o.MiniBatch = 10, 4 }, "--rollout-batch"},
-		{func(o *PPOOptions) { o.PtxCoef = 1 }, "--ptx"},
-		{func(o *PPOOptions) { o.OnMaxKL = "panic" }, "--on-max-kl"},
-		{func(o *PPOOptions) { o.Prompts = "../testdata/ppo/missing.jsonl" }, "--prompts"},
-		{func(o *PPOOptions) { o.Policy, o.MaxNewTokens = policy, 100 }, "--max-new-tokens 100"},
+		{func(o *PPOOptions) { o.Policy = "" }, "Policy"},
+		{func(o *PPOOptions) { o.RolloutBatch, o.MiniBatch = 10, 4 }, "RolloutBatch"},
+		{func(o *PPOOptions) { o.PtxCoef = 1 }, "Ptx"},
+		{func(o *PPOOptions) { o.OnMaxKL = "panic" }, "OnMaxKL"},
+		{func(o *PPOOptions) { o.Prompts = "../testdata/ppo/missing.jsonl" }, "Prompts"},
+		{func(o *PPOOptions) { o.Policy, o.MaxNewTokens = policy, 100 }, "MaxNewTokens 100"},
 	} {
 		o := ppoTinyOptions("p", "r", t.TempDir())
 		c.edit(&o)
@@ -301,7 +301,7 @@ func TestPPOOptionErrors(t *testing.T) {
 // text with every token in the loss.
 func TestPPOPtxData(t *testing.T) {
 	policy := tinyModelDir(t, 1, 16, 128)
-	m, tok, err := loadModel("--policy", policy, 128, "")
+	m, tok, err := loadModel("Policy", policy, 128, "")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -339,7 +339,7 @@ func TestPPOPtxData(t *testing.T) {
 // --max-new-tokens; the same value as RM training's scorer gives.
 func TestPPORewardReadAtEOS(t *testing.T) {
 	_, rmDir := ppoTinyModels(t)
-	rm, tok, err := loadModel("--reward", rmDir, 64, "")
+	rm, tok, err := loadModel("Reward", rmDir, 64, "")
 	if err != nil {
 		t.Fatal(err)
 	}

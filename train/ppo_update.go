@@ -4,6 +4,8 @@ import (
 	"fmt"
 	"math/rand/v2"
 	"time"
+
+	"github.com/rlhf-project/rlhf/option"
 )
 
 // updateStats are the means over one iteration's updates.
@@ -70,7 +72,7 @@ func (r *ppoRun) criticStep(exp *experience, rows []int, iter int) (criticStats,
 		return criticStats{}, fmt.Errorf("critic: %w", err)
 	}
 	if step.Applied {
-		if err := r.explodedLoss(iter, "value_loss", "critic's value loss", res.Loss, fmt.Sprintf("lower --critic-lr (now %g)", r.o.CriticLR)); err != nil {
+		if err := r.explodedLoss(iter, "value_loss", "critic's value loss", res.Loss, option.Errorf("lower {CriticLR} (now %g)", r.o.CriticLR)); err != nil {
 			return criticStats{}, err
 		}
 	}
@@ -107,7 +109,7 @@ func (r *ppoRun) actorStep(exp *experience, rows []int, iter int) (actorStats, e
 		return actorStats{}, fmt.Errorf("actor: %w", err)
 	}
 	if step.Applied {
-		if err := r.explodedLoss(iter, "policy_loss", "actor's policy loss", res.Loss, fmt.Sprintf("lower --lr (now %g)", o.LR)); err != nil {
+		if err := r.explodedLoss(iter, "policy_loss", "actor's policy loss", res.Loss, option.Errorf("lower {LR} (now %g)", o.LR)); err != nil {
 			return actorStats{}, err
 		}
 	}
@@ -118,11 +120,11 @@ func (r *ppoRun) actorStep(exp *experience, rows []int, iter int) (actorStats, e
 // key (what: its name in the message) in iteration iter (0-based), is
 // non-finite or above the limit of its kind (see ExplodeFactor); advice
 // says which learning rate to lower.
-func (r *ppoRun) explodedLoss(iter int, key, what string, loss float64, advice string) error {
+func (r *ppoRun) explodedLoss(iter int, key, what string, loss float64, advice error) error {
 	e := explosion{what: what, x: loss, refWhat: "its first value"}
 	e.limit, e.ref = explosionLimit(r.state, key, loss, true)
 	if !e.exploded() {
 		return nil
 	}
-	return e.error("iteration", iter+1, r.ckpt.last, advice+" or keep --clip-grad on")
+	return e.error("iteration", iter+1, r.ckpt.last, option.Errorf("%v or keep {ClipGrad} on", advice))
 }

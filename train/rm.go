@@ -14,6 +14,7 @@ import (
 	"github.com/rlhf-project/rlhf/dataset"
 	"github.com/rlhf-project/rlhf/infer"
 	"github.com/rlhf-project/rlhf/model"
+	"github.com/rlhf-project/rlhf/option"
 )
 
 // RMOptions configure `rlhf rm`.
@@ -212,7 +213,7 @@ func runRM(ctx context.Context, o RMOptions) (*RMResult, error) {
 		return nil, err
 	}
 	if o.Model == "" {
-		return nil, fmt.Errorf("--model: no model folder given")
+		return nil, option.Errorf("{Model}: no model folder given")
 	}
 	trainRows, valRows, err := readTrainVal[dataset.Comparison](o.Data, o.Val, o.CommonOptions)
 	if err != nil {
@@ -222,12 +223,12 @@ func runRM(ctx context.Context, o RMOptions) (*RMResult, error) {
 	if o.SFTData != "" {
 		tp, vp, err := resolveData(o.SFTData, "")
 		if err != nil {
-			return nil, fmt.Errorf("--sft-data: %w", err)
+			return nil, option.Errorf("{SFTData}: %w", err)
 		}
 		if len(vp) == 0 {
 			vp = tp
 		}
-		if refRows, err = readAll[dataset.SFT]("--sft-data", vp, o.Encoding); err != nil {
+		if refRows, err = readAll[dataset.SFT]("SFTData", vp, o.Encoding); err != nil {
 			return nil, err
 		}
 	}
@@ -260,7 +261,7 @@ func runRM(ctx context.Context, o RMOptions) (*RMResult, error) {
 		slog.Warn("responses longer than --max-seq-len", "max_seq_len", o.MaxSeqLen, "truncate", o.Truncate, "stats", stats.String())
 	}
 	if len(groups) == 0 {
-		return nil, fmt.Errorf("--data %s: no comparison is left after --truncate %s at --max-seq-len %d", o.Data, o.Truncate, o.MaxSeqLen)
+		return nil, option.Errorf("{Data} %s: no comparison is left after {Truncate} %s at {MaxSeqLen} %d", o.Data, o.Truncate, o.MaxSeqLen)
 	}
 	valGroups := GroupComparisons(valRows, enc, nil)
 

@@ -93,7 +93,7 @@ func TestRMLearnsKeywordPreference(t *testing.T) {
 // ½·mean over the group's 3 pairs of −log σ(r_c − r_r) + ½·(−log σ) of the pair.
 func TestRMGroupAveragedLoss(t *testing.T) {
 	base := tinyModelDir(t, 1, 32, 64)
-	m, tok, err := loadModel("--model", base, 64, "")
+	m, tok, err := loadModel("Model", base, 64, "")
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -16,6 +16,7 @@ import (
 	"github.com/rlhf-project/rlhf/dataset"
 	"github.com/rlhf-project/rlhf/infer"
 	"github.com/rlhf-project/rlhf/model"
+	"github.com/rlhf-project/rlhf/option"
 )
 
 // SFTOptions configure `rlhf sft`.
@@ -111,7 +112,7 @@ func runSFT(ctx context.Context, o SFTOptions) (*SFTResult, error) {
 		return nil, err
 	}
 	if o.Model == "" {
-		return nil, fmt.Errorf("--model: no model folder given")
+		return nil, option.Errorf("{Model}: no model folder given")
 	}
 	// 1. Data and model, every refusal before any compute.
 	trainRows, valRows, err := readTrainVal[dataset.SFT](o.Data, o.Val, o.CommonOptions)
@@ -124,7 +125,7 @@ func runSFT(ctx context.Context, o SFTOptions) (*SFTResult, error) {
 	}
 	m, tok, saver, err := loadTrainee(&o.CommonOptions, o.Model, o.Base, resumeFrom, func(m *model.Model, dir string) error {
 		if !m.HasLMHead {
-			return fmt.Errorf("--model %s: the checkpoint has no language-model head (it is a reward model); SFT needs a causal LM", dir)
+			return option.Errorf("{Model} %s: the checkpoint has no language-model head (it is a reward model); SFT needs a causal LM", dir)
 		}
 		return nil
 	})
@@ -145,7 +146,7 @@ func runSFT(ctx context.Context, o SFTOptions) (*SFTResult, error) {
 		slog.Warn("rows longer than --max-seq-len", "max_seq_len", o.MaxSeqLen, "truncate", o.Truncate, "stats", stats.String())
 	}
 	if len(seqs) == 0 {
-		return nil, fmt.Errorf("--data %s: every row is longer than --max-seq-len %d and --truncate drop dropped them all", o.Data, o.MaxSeqLen)
+		return nil, option.Errorf("{Data} %s: every row is longer than {MaxSeqLen} %d and {Truncate} drop dropped them all", o.Data, o.MaxSeqLen)
 	}
 	if o.Pack {
 		seqs = Pack(seqs, o.MaxSeqLen)

@@ -2,11 +2,11 @@ package train
 
 import (
 	"context"
-	"fmt"
 	"log/slog"
 	"slices"
 	"strings"
 
+	"github.com/rlhf-project/rlhf/option"
 	"github.com/rlhf-project/rlhf/progress"
 )
 
@@ -172,7 +172,7 @@ func explodedLoss(o *CommonOptions, state *TrainerState, what string, loss float
 	if !e.exploded() {
 		return nil
 	}
-	return e.error("step", state.Step, last, fmt.Sprintf("lower --lr (now %g), raise --warmup or keep --clip-grad on", o.LR))
+	return e.error("step", state.Step, last, option.Errorf("lower {LR} (now %g), raise {Warmup} or keep {ClipGrad} on", o.LR))
 }
 
 // logValidation logs the overall validation metrics (not the per-task ones).

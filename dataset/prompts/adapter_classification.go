@@ -7,6 +7,8 @@ import (
 	"strings"
 
 	"gopkg.in/yaml.v3"
+
+	"github.com/rlhf-project/rlhf/option"
 )
 
 // maxLabels bounds the label set of a classification source (templates list
@@ -37,7 +39,7 @@ func readClassification(s *Source, emit func(Example) error, bad func(string, er
 			if l := r.str(labelCol); l != "" {
 				names[l] = l
 				if len(names) > maxLabels {
-					return fmt.Errorf("--source %q: more than %d distinct labels in column %q; is it the label column? (set label= or labels=)", s.Spec, maxLabels, labelCol)
+					return option.Errorf("{Sources} %q: more than %d distinct labels in column %q; is it the label column? (set label= or labels=)", s.Spec, maxLabels, labelCol)
 				}
 			}
 			return nil
@@ -88,7 +90,7 @@ func labelMap(s *Source) (map[string]string, error) {
 		}
 		var any map[string]any
 		if err := yaml.Unmarshal(raw, &any); err != nil {
-			return nil, fmt.Errorf("--source %q: labels file %s: want a map of raw label to name: %w", s.Spec, v, err)
+			return nil, option.Errorf("{Sources} %q: labels file %s: want a map of raw label to name: %w", s.Spec, v, err)
 		}
 		for k, name := range any {
 			m[k] = fmt.Sprint(name)
@@ -98,7 +100,7 @@ func labelMap(s *Source) (map[string]string, error) {
 	for _, kv := range strings.Split(v, "|") {
 		k, name, ok := strings.Cut(kv, ":")
 		if !ok || k == "" || name == "" {
-			return nil, fmt.Errorf("--source %q: labels=%q: want raw:name|raw:name or a file", s.Spec, v)
+			return nil, option.Errorf("{Sources} %q: labels=%q: want raw:name|raw:name or a file", s.Spec, v)
 		}
 		m[k] = name
 	}

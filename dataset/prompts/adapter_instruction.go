@@ -1,10 +1,10 @@
 package prompts
 
 import (
-	"fmt"
 	"strings"
 
 	"github.com/rlhf-project/rlhf/dataset"
+	"github.com/rlhf-project/rlhf/option"
 )
 
 // defaultCategories maps the categories of public instruction sets (Dolly,
@@ -33,7 +33,7 @@ func readInstruction(s *Source, emit func(Example) error, bad func(string, error
 		for _, kv := range strings.Split(v, "|") {
 			k, t, ok := strings.Cut(kv, ":")
 			if !ok || !dataset.IsTask(t) {
-				return fmt.Errorf("--source %q: categories=%q: want category:task|... with tasks among %s", s.Spec, v, strings.Join(dataset.Tasks, ", "))
+				return option.Errorf("{Sources} %q: categories=%q: want category:task|... with tasks among %s", s.Spec, v, strings.Join(dataset.Tasks, ", "))
 			}
 			cats[strings.ToLower(k)] = t
 		}

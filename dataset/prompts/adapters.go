@@ -14,6 +14,7 @@ import (
 	"strings"
 
 	"github.com/rlhf-project/rlhf/dataset"
+	"github.com/rlhf-project/rlhf/option"
 )
 
 // Example is what an adapter yields for one input record: the tasks it
@@ -160,7 +161,7 @@ func eachRecord(s *Source, fn func(pos string, r record) error, bad func(pos str
 		case "jsonl":
 			err = eachJSONL(p, s.Encoding, fn, bad)
 		default:
-			return fmt.Errorf("--source %q: format=%q: want jsonl, json, csv or tsv", s.Spec, s.Opts["format"])
+			return option.Errorf("{Sources} %q: format=%q: want jsonl, json, csv or tsv", s.Spec, s.Opts["format"])
 		}
 		if err != nil {
 			return err

@@ -17,6 +17,7 @@ import (
 
 	"github.com/rlhf-project/rlhf/atomicfile"
 	"github.com/rlhf-project/rlhf/dataset"
+	"github.com/rlhf-project/rlhf/option"
 	"github.com/rlhf-project/rlhf/progress"
 )
 
@@ -85,16 +86,16 @@ type builder struct {
 func Run(ctx context.Context, opts Options) (*Report, error) {
 	opts.defaults()
 	if opts.Out == "" {
-		return nil, errors.New("--out is required")
+		return nil, option.Errorf("{Out} is required")
 	}
 	if len(opts.Sources) == 0 {
-		return nil, errors.New("at least one --source is required")
+		return nil, option.Errorf("at least one {Sources} is required")
 	}
 	if opts.Total < 0 {
-		return nil, fmt.Errorf("--total %d: want a positive row count", opts.Total)
+		return nil, option.Errorf("{Total} %d: want a positive row count", opts.Total)
 	}
 	if opts.ValFrac < 0 || opts.ValFrac >= 1 {
-		return nil, fmt.Errorf("--val-frac %v: want a fraction in [0, 1)", opts.ValFrac)
+		return nil, option.Errorf("{ValFrac} %v: want a fraction in [0, 1)", opts.ValFrac)
 	}
 	if opts.MaxRepeat < 1 {
 		return nil, fmt.Errorf("MaxRepeat %v: want 1 or more", opts.MaxRepeat)
@@ -123,12 +124,12 @@ func Run(ctx context.Context, opts Options) (*Report, error) {
 	b.seed = mix64(uint64(opts.Seed))
 	for _, l := range opts.Langs {
 		if l != "zh" && l != "en" {
-			return nil, fmt.Errorf("--langs %q: want zh and/or en", l)
+			return nil, option.Errorf("{Langs} %q: want zh and/or en", l)
 		}
 		b.langs[l] = true
 	}
 	if _, err := dataset.ParseEncoding(string(opts.Encoding)); err != nil {
-		return nil, fmt.Errorf("--encoding: %w", err)
+		return nil, option.Errorf("{Encoding}: %w", err)
 	}
 	names := map[string]bool{}
 	for _, spec := range opts.Sources {
@@ -140,13 +141,13 @@ func Run(ctx context.Context, opts Options) (*Report, error) {
 			s.Encoding = opts.Encoding
 		}
 		if names[s.Name] {
-			return nil, fmt.Errorf("--source %q: another source is also named %q; set name= on one of them", spec, s.Name)
+			return nil, option.Errorf("{Sources} %q: another source is also named %q; set name= on one of them", spec, s.Name)
 		}
 		names[s.Name] = true
 		b.sources = append(b.sources, s)
 	}
 	if err := b.dest().Check(); err != nil {
-		return nil, fmt.Errorf("--out: %w", err)
+		return nil, option.Errorf("{Out}: %w", err)
 	}
 	if b.bank, err = LoadBank(opts.Templates, opts.TemplatesOnly); err != nil {
 		return nil, err

@@ -78,7 +78,7 @@ func TestGBKSources(t *testing.T) {
 			if !errors.As(err, &ie) || ie.Path != gpath || ie.Line < 1 || ie.Guess != dataset.GBK {
 				t.Fatalf("want an invalid UTF-8 error naming %s and a line, got %v", gpath, err)
 			}
-			if msg := err.Error(); !strings.HasPrefix(msg, gpath+":") || !strings.Contains(msg, "--encoding gbk") {
+			if msg := err.Error(); !strings.HasPrefix(msg, gpath+":") || !strings.Contains(msg, "Encoding gbk") {
 				t.Fatalf("message %q", msg)
 			}
 			want, wantBad := readExamples(t, head+":"+path+opts)
@@ -132,7 +132,7 @@ func TestBuildPromptsEncoding(t *testing.T) {
 	if zh == 0 {
 		t.Fatalf("no Chinese row in %+v", rows)
 	}
-	if _, err := Run(t.Context(), Options{Sources: []string{"instruction:" + p}, Out: out, Encoding: "latin1"}); err == nil || !strings.Contains(err.Error(), "--encoding") {
+	if _, err := Run(t.Context(), Options{Sources: []string{"instruction:" + p}, Out: out, Encoding: "latin1"}); err == nil || !strings.Contains(err.Error(), "Encoding") {
 		t.Fatalf("bad encoding: %v", err)
 	}
 	if _, err := ParseSource("instruction:" + p + "?encoding=ebcdic"); err == nil || !strings.Contains(err.Error(), "gbk") {

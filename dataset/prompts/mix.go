@@ -1,7 +1,6 @@
 package prompts
 
 import (
-	"fmt"
 	"math"
 	"os"
 	"sort"
@@ -11,6 +10,7 @@ import (
 	"gopkg.in/yaml.v3"
 
 	"github.com/rlhf-project/rlhf/dataset"
+	"github.com/rlhf-project/rlhf/option"
 )
 
 // InstructGPTMix is the task distribution of the InstructGPT API prompt
@@ -54,23 +54,23 @@ func MixWeights(mix string, natural map[string]float64) (map[string]float64, err
 	default:
 		raw, err := os.ReadFile(mix)
 		if err != nil {
-			return nil, fmt.Errorf("--mix %q: want instructgpt, uniform, natural or a YAML file: %w", mix, err)
+			return nil, option.Errorf("{Mix} %q: want instructgpt, uniform, natural or a YAML file: %w", mix, err)
 		}
 		var mf mixFile
 		if err := yaml.Unmarshal(raw, &mf); err != nil {
-			return nil, fmt.Errorf("--mix %s: not valid YAML: %w", mix, err)
+			return nil, option.Errorf("{Mix} %s: not valid YAML: %w", mix, err)
 		}
 		if mf.Weights == nil {
 			if err := yaml.Unmarshal(raw, &mf.Weights); err != nil {
-				return nil, fmt.Errorf("--mix %s: want a map of task to weight (top level or under weights:): %w", mix, err)
+				return nil, option.Errorf("{Mix} %s: want a map of task to weight (top level or under weights:): %w", mix, err)
 			}
 		}
 		for t, v := range mf.Weights {
 			if !dataset.IsTask(t) {
-				return nil, fmt.Errorf("--mix %s: %q is not a task (want %s)", mix, t, strings.Join(dataset.Tasks, ", "))
+				return nil, option.Errorf("{Mix} %s: %q is not a task (want %s)", mix, t, strings.Join(dataset.Tasks, ", "))
 			}
 			if v < 0 || math.IsNaN(v) || math.IsInf(v, 0) {
-				return nil, fmt.Errorf("--mix %s: weight of %s is %v; want a non-negative number", mix, t, v)
+				return nil, option.Errorf("{Mix} %s: weight of %s is %v; want a non-negative number", mix, t, v)
 			}
 			w[t] = v
 		}
@@ -80,7 +80,7 @@ func MixWeights(mix string, natural map[string]float64) (map[string]float64, err
 		sum += v
 	}
 	if sum <= 0 {
-		return nil, fmt.Errorf("--mix %q: all weights are zero (for natural: no input candidates)", mix)
+		return nil, option.Errorf("{Mix} %q: all weights are zero (for natural: no input candidates)", mix)
 	}
 	for t := range w {
 		w[t] /= sum

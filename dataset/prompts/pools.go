@@ -1,13 +1,13 @@
 package prompts
 
 import (
-	"fmt"
 	"math"
 	"regexp"
 	"strconv"
 	"strings"
 
 	"github.com/rlhf-project/rlhf/dataset"
+	"github.com/rlhf-project/rlhf/option"
 )
 
 // EvalPool is the held-out pool every pooled build has: the prompts the
@@ -41,19 +41,19 @@ func ParsePools(spec string) ([]Pool, error) {
 	for _, part := range strings.Split(spec, ",") {
 		name, v, ok := strings.Cut(strings.TrimSpace(part), "=")
 		if !ok {
-			return nil, fmt.Errorf("--pools %q: %q is not name=share", spec, part)
+			return nil, option.Errorf("{Pools} %q: %q is not name=share", spec, part)
 		}
 		name = strings.TrimSpace(name)
 		if !poolName.MatchString(name) {
-			return nil, fmt.Errorf("--pools %q: pool name %q: want lower-case letters, digits, - or _", spec, name)
+			return nil, option.Errorf("{Pools} %q: pool name %q: want lower-case letters, digits, - or _", spec, name)
 		}
 		if seen[name] {
-			return nil, fmt.Errorf("--pools %q: pool %q listed twice", spec, name)
+			return nil, option.Errorf("{Pools} %q: pool %q listed twice", spec, name)
 		}
 		seen[name] = true
 		share, err := strconv.ParseFloat(strings.TrimSpace(v), 64)
 		if err != nil || !(share > 0) || math.IsInf(share, 0) {
-			return nil, fmt.Errorf("--pools %q: share of %q is %q: want a positive number", spec, name, v)
+			return nil, option.Errorf("{Pools} %q: share of %q is %q: want a positive number", spec, name, v)
 		}
 		pools = append(pools, Pool{name, share})
 		sum += share
@@ -67,7 +67,7 @@ func ParsePools(spec string) ([]Pool, error) {
 		pools[i].Share *= scale
 	}
 	if len(pools) < 2 {
-		return nil, fmt.Errorf("--pools %q: want at least one pool besides %s", spec, EvalPool)
+		return nil, option.Errorf("{Pools} %q: want at least one pool besides %s", spec, EvalPool)
 	}
 	return pools, nil
 }

@@ -30,7 +30,7 @@ func TestParsePools(t *testing.T) {
 		t.Errorf("listed eval share: %v %v", p, err)
 	}
 	for _, bad := range []string{"sft", "sft=0", "sft=-1", "sft=x", "SFT=1", "a=1,a=2", "eval=1", "a/b=1"} {
-		if _, err := ParsePools(bad); err == nil || !strings.Contains(err.Error(), "--pools") {
+		if _, err := ParsePools(bad); err == nil || !strings.Contains(err.Error(), "Pools") {
 			t.Errorf("--pools %q: error %v, want one naming --pools", bad, err)
 		}
 	}

@@ -10,6 +10,7 @@ import (
 	"strings"
 
 	"github.com/rlhf-project/rlhf/dataset"
+	"github.com/rlhf-project/rlhf/option"
 )
 
 // Source is one parsed --source flag: [task=]adapter:path[?key=value,...].
@@ -41,7 +42,7 @@ func ParseSource(spec string) (Source, error) {
 		for _, kv := range strings.FieldsFunc(rest[i+1:], func(r rune) bool { return r == ',' || r == '&' }) {
 			k, v, ok := strings.Cut(kv, "=")
 			if !ok || k == "" {
-				return s, fmt.Errorf("--source %q: option %q is not key=value", spec, kv)
+				return s, option.Errorf("{Sources} %q: option %q is not key=value", spec, kv)
 			}
 			s.Opts[strings.TrimSpace(k)] = strings.TrimSpace(v)
 		}
@@ -49,16 +50,16 @@ func ParseSource(spec string) (Source, error) {
 	}
 	head, path, ok := strings.Cut(rest, ":")
 	if !ok || path == "" {
-		return s, fmt.Errorf("--source %q: want [task=]adapter:path[?field=column,...]", spec)
+		return s, option.Errorf("{Sources} %q: want [task=]adapter:path[?field=column,...]", spec)
 	}
 	if task, ad, ok := strings.Cut(head, "="); ok {
 		if !dataset.IsTask(task) {
-			return s, fmt.Errorf("--source %q: unknown task %q (want one of %s)", spec, task, strings.Join(dataset.Tasks, ", "))
+			return s, option.Errorf("{Sources} %q: unknown task %q (want one of %s)", spec, task, strings.Join(dataset.Tasks, ", "))
 		}
 		s.Task, head = task, ad
 	}
 	if _, ok := adapters[head]; !ok {
-		return s, fmt.Errorf("--source %q: unknown adapter %q (want one of %s)", spec, head, strings.Join(AdapterNames(), ", "))
+		return s, option.Errorf("{Sources} %q: unknown adapter %q (want one of %s)", spec, head, strings.Join(AdapterNames(), ", "))
 	}
 	s.Adapter, s.Path = head, path
 	s.Name = s.Opts["name"]
@@ -68,13 +69,13 @@ func ParseSource(spec string) (Source, error) {
 	if v, ok := s.Opts["encoding"]; ok {
 		enc, err := dataset.ParseEncoding(v)
 		if err != nil {
-			return s, fmt.Errorf("--source %q: encoding=: %w", spec, err)
+			return s, option.Errorf("{Sources} %q: encoding=: %w", spec, err)
 		}
 		s.Encoding = enc
 	}
 	if v, ok := s.Opts["max"]; ok {
 		if n, err := strconv.Atoi(v); err != nil || n < 0 {
-			return s, fmt.Errorf("--source %q: max=%q is not a row count", spec, v)
+			return s, option.Errorf("{Sources} %q: max=%q is not a row count", spec, v)
 		}
 	}
 	return s, nil
@@ -101,7 +102,7 @@ func (s *Source) files() ([]string, error) {
 	var out []string
 	matches, err := filepath.Glob(s.Path)
 	if err != nil {
-		return nil, fmt.Errorf("--source %q: bad glob: %w", s.Spec, err)
+		return nil, option.Errorf("{Sources} %q: bad glob: %w", s.Spec, err)
 	}
 	for _, m := range matches {
 		st, err := os.Stat(m)
@@ -123,7 +124,7 @@ func (s *Source) files() ([]string, error) {
 		}
 	}
 	if len(out) == 0 {
-		return nil, fmt.Errorf("--source %q: no input file at %s", s.Spec, s.Path)
+		return nil, option.Errorf("{Sources} %q: no input file at %s", s.Spec, s.Path)
 	}
 	sort.Strings(out)
 	return out, nil

@@ -16,6 +16,7 @@ import (
 	"gopkg.in/yaml.v3"
 
 	"github.com/rlhf-project/rlhf/dataset"
+	"github.com/rlhf-project/rlhf/option"
 )
 
 //go:embed templates/*.yaml
@@ -136,7 +137,7 @@ func LoadBank(dir string, replace bool) (*Bank, error) {
 	}
 	if dir != "" {
 		if _, err := os.Stat(dir); err != nil {
-			return nil, fmt.Errorf("--templates %s: %w", dir, err)
+			return nil, option.Errorf("{Templates} %s: %w", dir, err)
 		}
 		if err := b.loadFS(os.DirFS(dir), dir); err != nil {
 			return nil, err

@@ -42,6 +42,7 @@ import (
 	"github.com/rlhf-project/rlhf/atomicfile"
 	"github.com/rlhf-project/rlhf/dataset"
 	"github.com/rlhf-project/rlhf/label"
+	"github.com/rlhf-project/rlhf/option"
 	"github.com/rlhf-project/rlhf/progress"
 )
 
@@ -352,7 +353,7 @@ func (j *judge) post(ctx context.Context, body []byte) (string, error) {
 	url := strings.TrimRight(j.opts.BaseURL, "/") + "/chat/completions"
 	req, err := http.NewRequestWithContext(ctx, http.MethodPost, url, bytes.NewReader(body))
 	if err != nil {
-		return "", errPermanent{fmt.Errorf("--base-url %q: %w", j.opts.BaseURL, err)}
+		return "", errPermanent{option.Errorf("{BaseURL} %q: %w", j.opts.BaseURL, err)}
 	}
 	req.Header.Set("Content-Type", "application/json")
 	if j.key != "" {
@@ -465,7 +466,7 @@ func (opts *Options) checkNegative() error {
 		{"MaxTokens", opts.MaxTokens < 0, opts.MaxTokens},
 	} {
 		if x.negative {
-			return fmt.Errorf("judge: %s %v: must not be negative", x.name, x.v)
+			return option.Errorf("judge: %s %v: must not be negative", option.Field(x.name), x.v)
 		}
 	}
 	return nil
@@ -477,17 +478,17 @@ func newJudge(opts Options) (*judge, error) {
 	switch opts.Lang {
 	case "auto", "en", "zh":
 	default:
-		return nil, fmt.Errorf("--lang %q: want auto, en or zh", opts.Lang)
+		return nil, option.Errorf("{Lang} %q: want auto, en or zh", opts.Lang)
 	}
 	j := &judge{opts: opts, key: os.Getenv(opts.APIKeyEnv), tmpl: map[string]*template.Template{}}
 	if opts.Rubric != "" {
 		raw, err := os.ReadFile(opts.Rubric)
 		if err != nil {
-			return nil, fmt.Errorf("--rubric: %w", err)
+			return nil, option.Errorf("{Rubric}: %w", err)
 		}
 		t, err := template.New(filepath.Base(opts.Rubric)).Option("missingkey=error").Parse(string(raw))
 		if err != nil {
-			return nil, fmt.Errorf("--rubric %s: %w", opts.Rubric, err)
+			return nil, option.Errorf("{Rubric} %s: %w", opts.Rubric, err)
 		}
 		j.tmpl[""] = t
 	} else {
@@ -547,7 +548,7 @@ func Run(ctx context.Context, opts Options) (*Report, error) {
 	}
 	opts.defaults()
 	if len(opts.Responses) == 0 || opts.Out == "" || opts.BaseURL == "" || opts.Model == "" {
-		return nil, errors.New("judge: --responses, --base-url, --model and --out are required")
+		return nil, option.Errorf("judge: {Responses}, {BaseURL}, {Model} and {Out} are required")
 	}
 	// The reply cache is read and written; replacing Out must not lose it.
 	inputs := append(slices.Clone(opts.Responses), opts.Rubric, opts.LabelsDB)
@@ -555,7 +556,7 @@ func Run(ctx context.Context, opts Options) (*Report, error) {
 		inputs = append(inputs, opts.CacheDir)
 	}
 	if err := dataset.CheckOutput[dataset.Comparison](opts.Out, inputs...); err != nil {
-		return nil, fmt.Errorf("--out: %w", err)
+		return nil, option.Errorf("{Out}: %w", err)
 	}
 	j, err := newJudge(opts)
 	if err != nil {
@@ -576,7 +577,7 @@ func Run(ctx context.Context, opts Options) (*Report, error) {
 	var gold map[string]label.Submission
 	if opts.LabelsDB != "" {
 		if _, err := os.Stat(opts.LabelsDB); err != nil {
-			return nil, fmt.Errorf("--labels-db: %w", err)
+			return nil, option.Errorf("{LabelsDB}: %w", err)
 		}
 		store, err := label.OpenStore(opts.LabelsDB)
 		if err != nil {

@@ -252,7 +252,7 @@ func TestCustomRubric(t *testing.T) {
 		t.Fatalf("%d requests used the custom rubric, %d rows; want 6 and 6", custom.Load(), rep.Rows)
 	}
 	os.WriteFile(rubric, []byte("{{.Nope"), 0o644)
-	if _, err := Run(context.Background(), Options{Responses: []string{responses}, BaseURL: srv.URL, Model: "m", Out: filepath.Join(dir, "o2"), Rubric: rubric}); err == nil || !strings.Contains(err.Error(), "--rubric") {
+	if _, err := Run(context.Background(), Options{Responses: []string{responses}, BaseURL: srv.URL, Model: "m", Out: filepath.Join(dir, "o2"), Rubric: rubric}); err == nil || !strings.Contains(err.Error(), "Rubric") {
 		t.Fatalf("bad rubric: %v", err)
 	}
 }

@@ -9,6 +9,7 @@ import (
 	"strings"
 
 	"github.com/rlhf-project/rlhf/atomicfile"
+	"github.com/rlhf-project/rlhf/option"
 )
 
 // FileDest is the destination of a tokenizer.json file (see
@@ -35,10 +36,10 @@ type ByteLevelOptions struct {
 // RunByteLevel writes the byte-level tokenizer (see ByteLevel) to opts.Out.
 func RunByteLevel(_ context.Context, opts ByteLevelOptions) error {
 	if opts.Out == "" {
-		return errors.New("--out: want the tokenizer.json file to write")
+		return option.Errorf("{Out}: want the tokenizer.json file to write")
 	}
 	if err := FileDest(opts.Out).Check(); err != nil {
-		return fmt.Errorf("--out: %w", err)
+		return option.Errorf("{Out}: %w", err)
 	}
 	if err := WriteByteLevel(opts.Out); err != nil {
 		return err

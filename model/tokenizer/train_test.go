@@ -142,7 +142,7 @@ func TestRunByteLevel(t *testing.T) {
 	if s := "byte-level 字节 ✓"; tk.Decode(tk.Encode(s)) != s {
 		t.Error("round trip failed")
 	}
-	if err := RunByteLevel(context.Background(), ByteLevelOptions{}); err == nil || !strings.Contains(err.Error(), "--out") {
+	if err := RunByteLevel(context.Background(), ByteLevelOptions{}); err == nil || !strings.Contains(err.Error(), "Out") {
 		t.Errorf("missing --out: got %v", err)
 	}
 }
