@@ -111,10 +111,10 @@ func TestSyntheticComparisons(t *testing.T) {
 		o    SyntheticOptions
 		want string
 	}{
-		{SyntheticOptions{Prefer: "gold"}, "--gold-fn"},
+		{SyntheticOptions{Prefer: "gold"}, "(GoldFns)"},
 		{SyntheticOptions{Prefer: "gold", GoldFns: []string{"nosuch"}}, `reward function "nosuch"`},
 		{SyntheticOptions{Prefer: "gold", GoldFns: []string{"recall"}, GoldWeights: []float64{1, 2}}, "2 weights for 1 rules"},
-		{SyntheticOptions{Prefer: "length=3", GoldFns: []string{"recall"}}, "--prefer gold only"},
+		{SyntheticOptions{Prefer: "length=3", GoldFns: []string{"recall"}}, "under Prefer gold only"},
 	} {
 		c.o.Responses, c.o.Reference, c.o.Out = []string{resp}, []string{ref}, filepath.Join(dir, "cmp4")
 		if _, err := Synthetic(context.Background(), c.o); err == nil || !strings.Contains(err.Error(), c.want) {
