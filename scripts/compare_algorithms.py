@@ -65,7 +65,7 @@ def main():
         "rloo": ["ppo", "--algo", "rloo", "--rollout-batch", "8", "--num-samples", "4"] + common_rl,
         "reinforce++": ["ppo", "--algo", "reinforce++", "--rollout-batch", "32"] + common_rl,
         "dpo": ["dpo", "--model", f"{d}/ckpt/sft", "--data", f"{d}/comparisons", "--max-steps", str(a.dpo_steps),
-                "--batch-size", "8", "--lr", "1e-3", "--max-seq-len", "64", "--seed", "1", "--backend", a.backend],
+                "--batch-size", "8", "--lr", "1e-4", "--max-seq-len", "64", "--seed", "1", "--backend", a.backend],
     }
     # The demo's gold judge (its pipeline.yaml): recall of the reference's
     # words plus a polite closing line.
