@@ -140,12 +140,12 @@ func TestValFrac(t *testing.T) {
 	if _, val0, _ := readTrainVal[dataset.Comparison](data, "", CommonOptions{}); len(val0) != 0 {
 		t.Errorf("no --val-frac: %d val rows", len(val0))
 	}
-	if _, _, err := readTrainVal[dataset.Comparison](data, data, o); err == nil || !strings.Contains(err.Error(), "--val-frac 0.2: the data already has validation rows") {
+	if _, _, err := readTrainVal[dataset.Comparison](data, data, o); err == nil || !strings.Contains(err.Error(), "ValFrac 0.2: the data already has validation rows") {
 		t.Errorf("--val-frac with --val: %v", err)
 	}
 	bad := SFTDefaults().CommonOptions
 	bad.Out, bad.ValFrac = dir, 1
-	if err := bad.Check(); err == nil || !strings.Contains(err.Error(), "--val-frac") {
+	if err := bad.Check(); err == nil || !strings.Contains(err.Error(), "ValFrac 1") {
 		t.Errorf("--val-frac 1: %v", err)
 	}
 }
