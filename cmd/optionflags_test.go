@@ -53,7 +53,7 @@ func TestLibraryErrorsNameTheFlags(t *testing.T) {
 			[]string{`--pools "sft"`}, []string{"Pools"}},
 		// label
 		{[]string{"comparisons", "synthetic", "--responses", missing, "--out", out, "--prefer", "vibes"},
-			[]string{`--prefer "vibes": want reference, keyword=WORD or length=N`}, []string{"Prefer"}},
+			[]string{`--prefer "vibes": want reference, keyword=WORD, length=N or gold`}, []string{"Prefer"}},
 		{[]string{"comparisons", "import", "--format", "trl", "--out", out}, []string{"comparisons import: --in and --out are required"}, []string{"In"}},
 		// scrape
 		{[]string{"scrape", "--out", out}, []string{"--seed is required"}, []string{"Seeds"}},
