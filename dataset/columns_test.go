@@ -222,7 +222,7 @@ func TestTextColumnsHaveNoStatistics(t *testing.T) {
 	for _, c := range textColumns[SFT]() {
 		text[c[0]] = true
 	}
-	if !text["prompt"] || !text["response"] || text["task"] || len(text) != 2 {
+	if !text["prompt"] || !text["response"] || !text["history"] || text["task"] || len(text) != 3 {
 		t.Fatalf("text columns of sft: %v", text)
 	}
 	for _, cc := range pf.Metadata().RowGroups[0].Columns {
