@@ -1,0 +1,134 @@
+package infer
+
+import (
+	"slices"
+	"strings"
+	"testing"
+
+	"github.com/rlhf-project/rlhf/model/chat"
+)
+
+// threeTurns is a conversation of three user turns with a system message:
+// the history of a row whose prompt is "Sky?" and answer "Blue.".
+var threeTurns = []chat.Message{
+	{Role: "system", Content: "Be brief."},
+	{Role: "user", Content: "Hi"},
+	{Role: "assistant", Content: "Hello"},
+	{Role: "user", Content: "And you?"},
+	{Role: "assistant", Content: "Fine."},
+}
+
+// checkMask decodes enc token by token and checks that the loss marks
+// exactly the tokens that lie inside the spans of text (byte offsets) the
+// loss should cover, and that the tokens spell text.
+func checkMask(t *testing.T, enc *Encoder, e Encoded, text string, spans [][2]int) {
+	t.Helper()
+	if got := string(enc.Tok.DecodeBytes(Ints(e.Tokens))); got != text {
+		t.Fatalf("tokens spell\n%q\nwant\n%q", got, text)
+	}
+	off := 0
+	for i, id := range e.Tokens {
+		b := enc.Tok.DecodeBytes([]int{int(id)})
+		in := false
+		for _, s := range spans {
+			if off >= s[0] && off+len(b) <= s[1] {
+				in = true
+			}
+		}
+		if e.LossAt(i) != in {
+			t.Errorf("token %d %q at byte %d: loss %v, want %v", i, b, off, e.LossAt(i), in)
+		}
+		off += len(b)
+	}
+}
+
+// spansOf finds each of parts in text, in order, as byte spans.
+func spansOf(t *testing.T, text string, parts ...string) [][2]int {
+	t.Helper()
+	var out [][2]int
+	from := 0
+	for _, p := range parts {
+		i := strings.Index(text[from:], p)
+		if i < 0 {
+			t.Fatalf("%q not in %q", p, text[from:])
+		}
+		out = append(out, [2]int{from + i, from + i + len(p)})
+		from += i + len(p)
+	}
+	return out
+}
+
+// TestEncodeConversationChatML: a three-turn ChatML conversation with a
+// system message is the template's rendering of the whole conversation;
+// the loss covers exactly each assistant turn and its <|im_end|> (SFT), or
+// only the final answer (RM, DPO); the prompt of the conversation is the
+// rendering up to the final answer's opening, which is what generation
+// feeds.
+func TestEncodeConversationChatML(t *testing.T) {
+	dir := chatModel(t, "<|im_end|>", chatMLTemplate, "")
+	m, tok, err := Load(dir, LoadOptions{RequireEOS: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	enc := &Encoder{Tok: tok, Meta: m.Meta, MaxLen: 400, Truncate: TruncateLeft}
+	prompt := "<|im_start|>system\nBe brief.<|im_end|>\n<|im_start|>user\nHi<|im_end|>\n<|im_start|>assistant\nHello<|im_end|>\n" +
+		"<|im_start|>user\nAnd you?<|im_end|>\n<|im_start|>assistant\nFine.<|im_end|>\n<|im_start|>user\nSky?<|im_end|>\n<|im_start|>assistant\n"
+	text := prompt + "Blue.<|im_end|>"
+	e, ok := enc.EncodeConversation(threeTurns, "Sky?", "Blue.", true, nil)
+	if !ok {
+		t.Fatal("dropped")
+	}
+	checkMask(t, enc, e, text, spansOf(t, text, "Hello<|im_end|>", "Fine.<|im_end|>", "Blue.<|im_end|>"))
+	if got := string(tok.DecodeBytes(Ints(e.Tokens[:e.PromptLen]))); got != prompt {
+		t.Errorf("PromptLen cuts at %q", got)
+	}
+	if p := enc.PromptConversation(threeTurns, "Sky?"); !slices.Equal(p, e.Tokens[:e.PromptLen]) {
+		t.Errorf("PromptConversation %v differs from the encoded prompt %v", p, e.Tokens[:e.PromptLen])
+	}
+	last, _ := enc.EncodeConversation(threeTurns, "Sky?", "Blue.", false, nil)
+	checkMask(t, enc, last, text, spansOf(t, text, "Blue.<|im_end|>"))
+	if last.PromptLen != e.PromptLen || !slices.Equal(last.Tokens, e.Tokens) {
+		t.Error("RM/DPO encoding differs from SFT's in tokens")
+	}
+
+	// Truncated on the left, the mask stays aligned with the tokens.
+	enc.MaxLen = 40
+	cut, ok := enc.EncodeConversation(threeTurns, "Sky?", "Blue.", true, nil)
+	if !ok || len(cut.Tokens) != 40 || len(cut.Loss) != 40 || !slices.Equal(cut.Tokens, e.Tokens[len(e.Tokens)-40:]) || !slices.Equal(cut.Loss, e.Loss[len(e.Loss)-40:]) {
+		t.Errorf("truncated: %d tokens, %d loss marks", len(cut.Tokens), len(cut.Loss))
+	}
+
+	// No history: the single-turn encoding, unchanged.
+	one, _ := enc.EncodeConversation(nil, "Sky?", "Blue.", true, nil)
+	two, _ := enc.Encode("Sky?", "Blue.", nil)
+	if !slices.Equal(one.Tokens, two.Tokens) || one.PromptLen != two.PromptLen || one.Loss != nil {
+		t.Errorf("no history: %+v, want %+v", one, two)
+	}
+}
+
+// TestEncodeConversationPlain: without a chat template, a conversation is
+// written in the plain form (system text, each exchange through the
+// {prompt} template, a blank line after each answer), the loss on each
+// assistant answer and the final answer with EOS.
+func TestEncodeConversationPlain(t *testing.T) {
+	policy, _ := tinyModels(t)
+	m, tok, err := Load(policy, LoadOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	enc := &Encoder{Tok: tok, Meta: m.Meta, MaxLen: 400, Truncate: TruncateLeft}
+	e, _ := enc.EncodeConversation(threeTurns, "Sky?", "Blue.", true, nil)
+	prompt := "Be brief.\n\nHuman: Hi\n\nAssistant: Hello\n\nHuman: And you?\n\nAssistant: Fine.\n\nHuman: Sky?\n\nAssistant: "
+	if e.Tokens[len(e.Tokens)-1] != int32(tok.EOS()) {
+		t.Fatal("no EOS at the end")
+	}
+	body := Encoded{Tokens: e.Tokens[:len(e.Tokens)-1], PromptLen: e.PromptLen, Loss: e.Loss[:len(e.Loss)-1]}
+	text := prompt + "Blue."
+	checkMask(t, enc, body, text, spansOf(t, text, "Hello", "Fine.", "Blue."))
+	if !e.LossAt(len(e.Tokens) - 1) {
+		t.Error("EOS is not a loss token")
+	}
+	if p := enc.PromptConversation(threeTurns, "Sky?"); !slices.Equal(p, e.Tokens[:e.PromptLen]) || string(tok.DecodeBytes(Ints(p))) != prompt {
+		t.Errorf("PromptConversation %q", tok.DecodeBytes(Ints(p)))
+	}
+}
