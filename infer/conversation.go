@@ -242,3 +242,14 @@ func (e *Encoder) EncodeConversation(history []chat.Message, prompt, response st
 	}
 	return enc, true
 }
+
+// ResponseConversation is the final answer's tokens as EncodeConversation
+// puts them after PromptConversation(history, prompt); with no history it
+// is Response(prompt, response).
+func (e *Encoder) ResponseConversation(history []chat.Message, prompt, response string) []int32 {
+	if len(history) == 0 {
+		return e.Response(prompt, response)
+	}
+	_, ct := e.conversation(history, prompt)
+	return e.responseAfter(ct, history, prompt, response)
+}

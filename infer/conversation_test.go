@@ -1,10 +1,17 @@
 package infer
 
 import (
+	"context"
+	"encoding/json"
+	"math"
+	"os"
+	"path/filepath"
 	"slices"
 	"strings"
 	"testing"
 
+	"github.com/rlhf-project/rlhf/dataset"
+	"github.com/rlhf-project/rlhf/model"
 	"github.com/rlhf-project/rlhf/model/chat"
 )
 
@@ -130,5 +137,93 @@ func TestEncodeConversationPlain(t *testing.T) {
 	}
 	if p := enc.PromptConversation(threeTurns, "Sky?"); !slices.Equal(p, e.Tokens[:e.PromptLen]) || string(tok.DecodeBytes(Ints(p))) != prompt {
 		t.Errorf("PromptConversation %q", tok.DecodeBytes(Ints(p)))
+	}
+}
+
+// logprobOf is the summed log-probability of resp after prompt under m.
+func logprobOf(t *testing.T, m *model.Model, prompt, resp []int32) float64 {
+	t.Helper()
+	seq := append(append([]int32{}, prompt...), resp...)
+	mask := make([]int32, len(seq))
+	for j := range mask {
+		mask[j] = 1
+	}
+	lg := runLogits(t, m, [][]int32{seq}, [][]int32{mask})[0]
+	var sum float64
+	for j := len(prompt); j < len(seq); j++ {
+		var z float64
+		for _, l := range lg[j-1] {
+			z += math.Exp(float64(l))
+		}
+		sum += float64(lg[j-1][seq[j]]) - math.Log(z)
+	}
+	return sum
+}
+
+// TestGenerateConversation: a prompt row that is a conversation (messages
+// JSONL with a system message and earlier turns) generates from the whole
+// conversation rendered with the model's chat template and the generation
+// prompt (greedy: the first token is the argmax after that rendering); the
+// response rows keep the history, and scoring them reads each answer after
+// the same conversation.
+func TestGenerateConversation(t *testing.T) {
+	dir := chatModel(t, "<|im_end|>", chatMLTemplate, "")
+	m, tok, err := Load(dir, LoadOptions{RequireEOS: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	enc := &Encoder{Tok: tok, Meta: m.Meta}
+	tmp := t.TempDir()
+	prompts := filepath.Join(tmp, "chat.jsonl")
+	os.WriteFile(prompts, []byte(`{"messages": [{"role": "system", "content": "Be brief."}, {"role": "user", "content": "Hi"}, {"role": "assistant", "content": "Hello"}, {"role": "user", "content": "Sky?"}], "task": "chat"}
+`), 0o644)
+	out := filepath.Join(tmp, "gen")
+	if err := RunGenerate(context.Background(), GenerateOptions{Model: dir, Prompts: []string{prompts}, Out: out,
+		NumSamples: 1, MaxNewTokens: 1, Temperature: 0, Seed: 3, Backend: "go"}); err != nil {
+		t.Fatal(err)
+	}
+	rows, err := dataset.ReadAll[dataset.Response](out)
+	if err != nil {
+		t.Fatal(err)
+	}
+	history := []chat.Message{{Role: "system", Content: "Be brief."}, {Role: "user", Content: "Hi"}, {Role: "assistant", Content: "Hello"}}
+	want := dataset.EncodeHistory([]dataset.Message{{Role: "system", Content: "Be brief."}, {Role: "user", Content: "Hi"}, {Role: "assistant", Content: "Hello"}})
+	if len(rows) != 1 || rows[0].Prompt != "Sky?" || rows[0].History != want {
+		t.Fatalf("rows: %+v", rows)
+	}
+	prompt := enc.PromptConversation(history, "Sky?")
+	if got := string(tok.DecodeBytes(Ints(prompt))); !strings.HasSuffix(got, "<|im_start|>assistant\n") || !strings.Contains(got, "Be brief.") || !strings.Contains(got, "Hello<|im_end|>") {
+		t.Fatalf("conversation prompt %q", got)
+	}
+	lg := runLogits(t, m, [][]int32{prompt}, [][]int32{slices.Repeat([]int32{1}, len(prompt))})[0]
+	best := 0
+	for v, l := range lg[len(prompt)-1] {
+		if l > lg[len(prompt)-1][best] {
+			best = v
+		}
+	}
+	if best == tok.EOS() {
+		if rows[0].NumTokens != 0 {
+			t.Errorf("greedy answer %q, want EOS first", rows[0].Response)
+		}
+	} else if string(tok.DecodeBytes([]int{best})) != rows[0].Response {
+		t.Errorf("greedy answer %q, want %q (the argmax after the conversation)", rows[0].Response, tok.DecodeBytes([]int{best}))
+	}
+
+	// Score an answer after the conversation of a response row.
+	data := filepath.Join(tmp, "pairs.jsonl")
+	line, _ := json.Marshal(map[string]string{"prompt": "Sky?", "response": "Blue.", "history": want})
+	os.WriteFile(data, append(line, '\n'), 0o644)
+	scored := filepath.Join(tmp, "scored")
+	if err := RunScore(context.Background(), ScoreOptions{Model: dir, Data: []string{data}, Out: scored, Backend: "go"}); err != nil {
+		t.Fatal(err)
+	}
+	back, err := dataset.ReadAll[dataset.Response](scored)
+	if err != nil {
+		t.Fatal(err)
+	}
+	wantLP := logprobOf(t, m, prompt, int32s(tok.Encode("Blue.")))
+	if len(back) != 1 || back[0].History != want || math.Abs(back[0].Logprob-wantLP) > 1e-3 {
+		t.Errorf("scored %+v, want logprob %v after the conversation", back, wantLP)
 	}
 }

@@ -459,7 +459,7 @@ func writeEval(dir string, o EvalOptions, res *EvalResult, prompts []dataset.Pro
 		rows := make([]dataset.Response, len(prompts))
 		for i, p := range prompts {
 			reward := w.s.reward[i]
-			rows[i] = dataset.WithID(dataset.Response{PromptID: p.ID, Prompt: p.Prompt,
+			rows[i] = dataset.WithID(dataset.Response{PromptID: p.ID, Prompt: p.Prompt, History: p.History,
 				Response: tok.Decode(Ints(TrimEOS(w.s.resp[i], eos))), Model: filepath.Base(filepath.Clean(w.dir)),
 				Logprob: w.s.logp[i], Reward: &reward})
 		}
