@@ -195,19 +195,18 @@ func TestGenerateConversation(t *testing.T) {
 	if got := string(tok.DecodeBytes(Ints(prompt))); !strings.HasSuffix(got, "<|im_start|>assistant\n") || !strings.Contains(got, "Be brief.") || !strings.Contains(got, "Hello<|im_end|>") {
 		t.Fatalf("conversation prompt %q", got)
 	}
-	lg := runLogits(t, m, [][]int32{prompt}, [][]int32{slices.Repeat([]int32{1}, len(prompt))})[0]
-	best := 0
-	for v, l := range lg[len(prompt)-1] {
-		if l > lg[len(prompt)-1][best] {
-			best = v
-		}
+	// The sampler's log-prob of its answer is the model's after the
+	// conversation, not after the last user turn alone.
+	ans := int32s(tok.Encode(rows[0].Response))
+	if rows[0].NumTokens == 0 {
+		ans = []int32{int32(tok.EOS())}
 	}
-	if best == tok.EOS() {
-		if rows[0].NumTokens != 0 {
-			t.Errorf("greedy answer %q, want EOS first", rows[0].Response)
-		}
-	} else if string(tok.DecodeBytes([]int{best})) != rows[0].Response {
-		t.Errorf("greedy answer %q, want %q (the argmax after the conversation)", rows[0].Response, tok.DecodeBytes([]int{best}))
+	withHistory, alone := logprobOf(t, m, prompt, ans), logprobOf(t, m, enc.Prompt("Sky?"), ans)
+	if math.Abs(withHistory-alone) < 5e-4 {
+		t.Fatalf("the test cannot tell: %v after the conversation and after the prompt alone", withHistory)
+	}
+	if math.Abs(rows[0].Logprob-withHistory) > 1e-4 {
+		t.Errorf("generated with log-prob %v, want %v (after the conversation; %v after the prompt alone)", rows[0].Logprob, withHistory, alone)
 	}
 
 	// Score an answer after the conversation of a response row.
