@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"strings"
 
 	"github.com/parquet-go/parquet-go"
 )
@@ -54,10 +55,11 @@ func hubParquet[T Record](f io.ReaderAt, size int64) (*parquet.File, bool) {
 	return nil, false
 }
 
-// readHubParquet streams the rows of a hub Parquet file as records of kind
-// T, as readJSONL does for JSONL: a row that is not of a format the kind
-// reads is an error naming the file and row, after which Next may go on.
-func readHubParquet[T Record](path string, send func(batch[T]) bool) error {
+// eachParquetJSON calls fn with each row of a Parquet file as the JSON
+// object it would be in JSONL (lists of structs as lists of objects), with
+// its 1-based row number; an error of fn stops the walk. A row that cannot
+// be turned into JSON goes to fn as nil text with the error in bad.
+func eachParquetJSON(path string, fn func(row int, text []byte, bad error) error) error {
 	f, err := os.Open(path)
 	if err != nil {
 		return err
@@ -72,64 +74,109 @@ func readHubParquet[T Record](path string, send func(batch[T]) bool) error {
 		return fmt.Errorf("%s: not a readable Parquet file (truncated or damaged?): %w", path, err)
 	}
 	schema := pf.Schema()
-	b := batch[T]{}
 	n := 0
 	buf := make([]parquet.Row, 64)
 	for _, rg := range pf.RowGroups() {
-		rows := rg.Rows()
-		for {
-			k, rerr := rows.ReadRows(buf)
-			for _, pr := range buf[:k] {
-				n++
-				m := map[string]any{}
-				var row T
-				err := schema.Reconstruct(&m, pr)
-				var text []byte
-				if err == nil {
-					text, err = json.Marshal(m)
+		err := func() error {
+			rows := rg.Rows()
+			defer rows.Close()
+			for {
+				k, rerr := rows.ReadRows(buf)
+				for _, pr := range buf[:k] {
+					n++
+					m := map[string]any{}
+					err := schema.Reconstruct(&m, pr)
+					var text []byte
+					if err == nil {
+						text, err = json.Marshal(m)
+					}
+					if err := fn(n, text, err); err != nil {
+						return err
+					}
 				}
-				if err == nil {
-					err = decodeJSONL(text, &row)
+				if rerr == io.EOF {
+					return nil
 				}
-				if err != nil {
-					if b.rows != nil && !send(b) {
-						rows.Close()
-						return nil
-					}
-					b = batch[T]{}
-					if fe := (formatError{}); errors.As(err, &fe) {
-						err = fmt.Errorf("%s row %d: %w", path, n, err)
-					} else {
-						err = fmt.Errorf("%s row %d: not a valid %s record: %w", path, n, KindOf[T](), err)
-					}
-					if !send(batch[T]{err: err, lines: []int{n}, skippable: true}) {
-						rows.Close()
-						return nil
-					}
-					continue
-				}
-				b.rows = append(b.rows, WithID(row))
-				b.lines = append(b.lines, n)
-				if len(b.rows) == readBatch {
-					if !send(b) {
-						rows.Close()
-						return nil
-					}
-					b = batch[T]{}
+				if rerr != nil {
+					return fmt.Errorf("%s row %d: %w", path, n+1, rerr)
 				}
 			}
-			if rerr == io.EOF {
-				break
-			}
-			if rerr != nil {
-				rows.Close()
-				return fmt.Errorf("%s row %d: %w", path, n+1, rerr)
-			}
+		}()
+		if err != nil {
+			return err
 		}
-		rows.Close()
-	}
-	if b.rows != nil {
-		send(b)
 	}
 	return nil
+}
+
+// EachJSONRow calls fn with each row of a JSONL(.gz) file in encoding enc,
+// or of a Parquet file (.parquet), as a JSON object, with its position
+// ("FILE:LINE" or "FILE row N"), for readers of row formats (build-prompts'
+// chat source).
+func EachJSONRow(path string, enc Encoding, fn func(pos string, text []byte) error) error {
+	if strings.HasSuffix(path, ".parquet") {
+		return eachParquetJSON(path, func(row int, text []byte, bad error) error {
+			pos := fmt.Sprintf("%s row %d", path, row)
+			if bad != nil {
+				return fmt.Errorf("%s: %w", pos, bad)
+			}
+			return fn(pos, text)
+		})
+	}
+	return EachLineAs(path, enc, func(line int, text []byte) error {
+		return fn(fmt.Sprintf("%s:%d", path, line), text)
+	})
+}
+
+// DecodeSFTJSON decodes one JSON row of the sft kind in any of the formats
+// it reads (prompt/response, messages, ShareGPT, Alpaca), the conversation's
+// earlier turns in History.
+func DecodeSFTJSON(text []byte) (SFT, error) {
+	var row SFT
+	err := decodeSFT(text, &row)
+	return row, err
+}
+
+// readHubParquet streams the rows of a hub Parquet file as records of kind
+// T, as readJSONL does for JSONL: a row that is not of a format the kind
+// reads is an error naming the file and row, after which Next may go on.
+func readHubParquet[T Record](path string, send func(batch[T]) bool) error {
+	b := batch[T]{}
+	err := eachParquetJSON(path, func(n int, text []byte, err error) error {
+		var row T
+		if err == nil {
+			err = decodeJSONL(text, &row)
+		}
+		if err != nil {
+			if b.rows != nil && !send(b) {
+				return errStopped
+			}
+			b = batch[T]{}
+			if fe := (formatError{}); errors.As(err, &fe) {
+				err = fmt.Errorf("%s row %d: %w", path, n, err)
+			} else {
+				err = fmt.Errorf("%s row %d: not a valid %s record: %w", path, n, KindOf[T](), err)
+			}
+			if !send(batch[T]{err: err, lines: []int{n}, skippable: true}) {
+				return errStopped
+			}
+			return nil
+		}
+		b.rows = append(b.rows, WithID(row))
+		b.lines = append(b.lines, n)
+		if len(b.rows) == readBatch {
+			if !send(b) {
+				return errStopped
+			}
+			b = batch[T]{}
+		}
+		return nil
+	})
+	if err == errStopped {
+		return nil
+	}
+	if b.rows != nil && !send(b) {
+		return nil
+	}
+	return err
 }

@@ -50,6 +50,7 @@ var adapters = map[string]adapterFunc{
 	"pairs":          readPairs,
 	"dialogue":       readDialogue,
 	"instruction":    readInstruction,
+	"chat":           readChat,
 	"qa":             readQA,
 }
 
