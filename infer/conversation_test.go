@@ -92,6 +92,15 @@ func TestEncodeConversationChatML(t *testing.T) {
 	if p := enc.PromptConversation(threeTurns, "Sky?"); !slices.Equal(p, e.Tokens[:e.PromptLen]) {
 		t.Errorf("PromptConversation %v differs from the encoded prompt %v", p, e.Tokens[:e.PromptLen])
 	}
+	// PPO and eval prompts (EncodePrompts) read the history column.
+	hist := make([]dataset.Message, len(threeTurns))
+	for i, m := range threeTurns {
+		hist[i] = dataset.Message(m)
+	}
+	ppo, _, _ := EncodePrompts([]dataset.Prompt{{Prompt: "Sky?", History: dataset.EncodeHistory(hist)}}, enc, 400)
+	if !slices.Equal(ppo[0], e.Tokens[:e.PromptLen]) {
+		t.Errorf("EncodePrompts %q, want the conversation", tok.DecodeBytes(Ints(ppo[0])))
+	}
 	last, _ := enc.EncodeConversation(threeTurns, "Sky?", "Blue.", false, nil)
 	checkMask(t, enc, last, text, spansOf(t, text, "Blue.<|im_end|>"))
 	if last.PromptLen != e.PromptLen || !slices.Equal(last.Tokens, e.Tokens) {
