@@ -23,9 +23,9 @@ const (
 	// transcripts ("\n\nHuman: ...\n\nAssistant: ...") sharing the prompt.
 	FormatHH = "hh"
 	// FormatTRL is TRL's preference format: "prompt", "chosen", "rejected"
-	// strings, JSONL or Parquet; in JSONL also TRL's conversational rows
-	// (lists of role/content messages, the prompt explicit or implicit)
-	// of one user turn and one assistant turn.
+	// strings, JSONL or Parquet; also TRL's conversational rows (lists of
+	// role/content messages, the prompt explicit or implicit; a system
+	// message and earlier turns go to the history column).
 	FormatTRL = "trl"
 	// FormatRanked is K-wise rankings: "prompt", "responses" (list of
 	// strings) and "ranks" (1-based, 1 best, equal ranks are ties), JSONL
