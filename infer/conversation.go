@@ -7,6 +7,7 @@ import (
 	"sync"
 
 	"github.com/rlhf-project/rlhf/dataset"
+	"github.com/rlhf-project/rlhf/model"
 	"github.com/rlhf-project/rlhf/model/chat"
 )
 
@@ -33,7 +34,9 @@ import (
 //
 //	Be brief.\n\nHuman: Hi\n\nAssistant: Hello\n\nHuman: Sky?\n\nAssistant: Blue.</s>
 //
-// With --template none (or Raw) the turns' texts are joined by blank lines.
+// With --template none (or Raw) the history's texts are each followed by a
+// blank line; the last user turn and the answer follow as in a single-turn
+// row.
 //
 // The loss of SFT falls on every assistant turn (TRL's assistant_only_loss):
 // each turn's tokens, the template's end-of-turn included; the final answer
@@ -104,7 +107,8 @@ func chatPieces(ct *chat.Template, history []chat.Message, prompt string) ([]pie
 // plainPieces is the plain form of history + the user turn prompt.
 func (e *Encoder) plainPieces(history []chat.Message, prompt string) []piece {
 	format := e.Meta.FormatPrompt
-	if e.Raw {
+	bare := e.Raw || e.Meta.PromptTemplate == model.TemplateNone
+	if bare {
 		format = func(s string) string { return s + "\n\n" }
 	}
 	var out []piece
@@ -118,7 +122,7 @@ func (e *Encoder) plainPieces(history []chat.Message, prompt string) []piece {
 			out = append(out, piece{text: m.Content + "\n\n"})
 		}
 	}
-	if e.Raw {
+	if bare {
 		return append(out, piece{text: prompt})
 	}
 	return append(out, piece{text: format(prompt)})

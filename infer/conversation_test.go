@@ -235,3 +235,19 @@ func TestGenerateConversation(t *testing.T) {
 		t.Errorf("scored %+v, want logprob %v after the conversation", back, wantLP)
 	}
 }
+
+// TestEncodeConversationTemplateNone: with --template none the turns'
+// texts are joined by blank lines, the loss still on the assistant turns.
+func TestEncodeConversationTemplateNone(t *testing.T) {
+	policy, _ := tinyModels(t)
+	m, tok, err := Load(policy, LoadOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	enc := NewEncoder(tok, m.Meta, model.TemplateNone)
+	enc.MaxLen, enc.Truncate = 400, TruncateLeft
+	e, _ := enc.EncodeConversation(threeTurns, "Sky?", "Blue.", true, nil)
+	text := "Be brief.\n\nHi\n\nHello\n\nAnd you?\n\nFine.\n\nSky?Blue."
+	body := Encoded{Tokens: e.Tokens[:len(e.Tokens)-1], PromptLen: e.PromptLen, Loss: e.Loss[:len(e.Loss)-1]}
+	checkMask(t, enc, body, text, spansOf(t, text, "Hello", "Fine.", "Blue."))
+}
