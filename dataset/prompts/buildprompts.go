@@ -670,7 +670,9 @@ func (b *builder) finish(plans map[string]*taskPlan, weights map[string]float64)
 		prompts := map[string]bool{}
 		kept := rows[:0]
 		for _, c := range rows {
-			if prompts[c.prompt] {
+			// A conversation is the same prompt only with the same history.
+			pk := c.history + "\x1f" + c.prompt
+			if prompts[pk] {
 				b.drops[t][DropExactDup]++
 				continue
 			}
@@ -678,7 +680,7 @@ func (b *builder) finish(plans map[string]*taskPlan, weights map[string]float64)
 				b.drops[t][DropNearDup]++
 				continue
 			}
-			prompts[c.prompt] = true
+			prompts[pk] = true
 			kept = append(kept, c)
 		}
 		// Take each source's quota in key order, then fill any shortfall

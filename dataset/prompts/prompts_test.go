@@ -480,6 +480,7 @@ func TestChatSource(t *testing.T) {
 {"conversations": [{"from": "human", "value": "Name three primary colours."}, {"from": "gpt", "value": "Red, yellow and blue."}], "category": "brainstorming"}
 {"instruction": "Rewrite in formal English.", "input": "gonna be late", "output": "I am going to be late.", "category": "rewrite"}
 {"messages": [{"role": "user", "content": "only a question"}]}
+{"messages": [{"role": "user", "content": "Write a limerick about a cat who loves the rain and sleeps all day."}, {"role": "assistant", "content": "A cat who adored every drop..."}, {"role": "user", "content": "Now say goodbye politely."}, {"role": "assistant", "content": "Farewell, and thank you!"}]}
 `), 0o644)
 	type msg struct {
 		Role    string `parquet:"role"`
@@ -496,12 +497,12 @@ func TestChatSource(t *testing.T) {
 	os.WriteFile(pq, b.Bytes(), 0o644)
 
 	exs, bad := readExamples(t, "chat:"+p)
-	if len(exs) != 3 || len(bad) != 1 || !strings.HasPrefix(bad[0], p+":4: ") {
+	if len(exs) != 4 || len(bad) != 1 || !strings.HasPrefix(bad[0], p+":4: ") {
 		t.Fatalf("examples %d, malformed %q", len(exs), bad)
 	}
 	out := filepath.Join(dir, "out")
-	rep := run(t, Options{Sources: []string{"chat:" + p, "chat:" + pq}, Total: 4, Out: out})
-	if rep.Rows != 4 {
+	rep := run(t, Options{Sources: []string{"chat:" + p, "chat:" + pq}, Total: 5, Out: out})
+	if rep.Rows != 5 {
 		t.Fatalf("rows %d; notes %v", rep.Rows, rep.Notes)
 	}
 	var rows []dataset.Prompt
@@ -519,13 +520,19 @@ func TestChatSource(t *testing.T) {
 		t.Fatal(err)
 	}
 	for _, r := range sft {
-		if r.Prompt == "Now say goodbye politely." && (r.Response != "Goodbye, everyone!" || !strings.Contains(r.History, "Hello, team!")) {
+		if r.Prompt == "Now say goodbye politely." && !strings.Contains(r.History, "limerick") && (r.Response != "Goodbye, everyone!" || !strings.Contains(r.History, "Hello, team!")) {
 			t.Errorf("sft row: %+v", r)
 		}
 	}
 	got := map[string]dataset.Prompt{}
 	for _, r := range rows {
+		if r.Prompt == "Now say goodbye politely." && strings.Contains(r.History, "limerick") {
+			continue // the same last turn after another conversation: kept too
+		}
 		got[r.Prompt] = r
+	}
+	if len(got) != 4 {
+		t.Errorf("%d distinct prompts, want 4 (and the same last turn of another conversation): %+v", len(got), rows)
 	}
 	want := map[string][2]string{
 		"Now say goodbye politely.":                   {"chat", `[{"role":"system","content":"Be brief."},{"role":"user","content":"Say hello to the team."},{"role":"assistant","content":"Hello, team!"}]`},
