@@ -499,6 +499,20 @@ func decodeJSONL[T Record](text []byte, row *T) error {
 		return decodeComparison(text, r)
 	case *Prompt:
 		return decodePrompt(text, r)
+	case *Response:
+		var j struct {
+			Response
+			History json.RawMessage `json:"history"`
+		}
+		if err := json.Unmarshal(text, &j); err != nil {
+			return err
+		}
+		*r = j.Response
+		var err error
+		if r.History, err = historyOf(j.History); err != nil {
+			return formatError{err}
+		}
+		return nil
 	}
 	return json.Unmarshal(text, row)
 }

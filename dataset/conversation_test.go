@@ -276,3 +276,21 @@ func TestHubParquetConversations(t *testing.T) {
 		t.Errorf("bad row: %v", err)
 	}
 }
+
+// TestResponseHistoryJSONL: a response row's "history" may be a list of
+// messages or its JSON text; a history that cannot come before a user turn
+// is an error naming FILE:LINE.
+func TestResponseHistoryJSONL(t *testing.T) {
+	h := EncodeHistory([]Message{{"system", "Be brief."}})
+	p := writeJSONL(t, "resp.jsonl",
+		`{"prompt": "Sky?", "response": "Blue.", "history": [{"role": "system", "content": "Be brief."}]}`,
+		`{"prompt": "Sky?", "response": "Blue.", "history": "[{\"role\":\"system\",\"content\":\"Be brief.\"}]"}`)
+	rows, err := ReadAll[Response](p)
+	if err != nil || len(rows) != 2 || rows[0].History != h || rows[1].History != h {
+		t.Fatalf("%+v %v", rows, err)
+	}
+	bad := writeJSONL(t, "bad.jsonl", `{"prompt": "Sky?", "response": "x", "history": [{"role": "user", "content": "Hi"}]}`)
+	if _, err := ReadAll[Response](bad); err == nil || !strings.Contains(err.Error(), bad+":1: ") || !strings.Contains(err.Error(), `"history": want`) {
+		t.Errorf("bad history: %v", err)
+	}
+}
