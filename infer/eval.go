@@ -487,7 +487,7 @@ func scoreRules(ctx context.Context, rules []*RuleReward, prompts []dataset.Prom
 			if rule.NeedsReference() && !hasReference(p) {
 				continue
 			}
-			in = append(in, RewardInput{Prompt: p.Prompt, Response: tok.Decode(Ints(TrimEOS(resp[i], eos))), Reference: p.Reference})
+			in = append(in, RewardInputOf(p, tok.Decode(Ints(TrimEOS(resp[i], eos)))))
 			rows = append(rows, i)
 		}
 		scores, err := rule.Score(ctx, in)

@@ -13,6 +13,8 @@ import (
 	"strings"
 	"time"
 	"unicode/utf8"
+
+	"github.com/rlhf-project/rlhf/dataset"
 )
 
 // Rule rewards: scores of a response computed by a rule rather than a
@@ -25,6 +27,15 @@ type RewardInput struct {
 	Prompt    string `json:"prompt"`
 	Response  string `json:"response"`
 	Reference string `json:"reference"`
+	// History is the conversation before Prompt (system message, earlier
+	// turns); absent for a single-turn prompt.
+	History []dataset.Message `json:"history,omitempty"`
+}
+
+// RewardInputOf is the rule reward input of a response to prompt row p.
+func RewardInputOf(p dataset.Prompt, response string) RewardInput {
+	h, _ := dataset.DecodeHistory(p.History) // checked when the prompts were read
+	return RewardInput{Prompt: p.Prompt, Response: response, Reference: p.Reference, History: h}
 }
 
 // DefaultRewardTimeout bounds one call of a cmd: reward program when
