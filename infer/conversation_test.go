@@ -251,3 +251,44 @@ func TestEncodeConversationTemplateNone(t *testing.T) {
 	body := Encoded{Tokens: e.Tokens[:len(e.Tokens)-1], PromptLen: e.PromptLen, Loss: e.Loss[:len(e.Loss)-1]}
 	checkMask(t, enc, body, text, spansOf(t, text, "Hello", "Fine.", "Blue."))
 }
+
+// TestConversationPiecesTemplates: the test templates in the styles of
+// ChatML, Llama-3, Mistral and Gemma cut a multi-turn conversation, with and
+// without a system message, into pieces that spell the template's own
+// rendering, the assistant turns (with their end of turn) marked for the
+// loss.
+func TestConversationPiecesTemplates(t *testing.T) {
+	for _, c := range []struct{ name, hello, fine string }{
+		{"chatml", "Hello<|im_end|>", "Fine.<|im_end|>"},
+		{"llama3", "Hello<|eot_id|>", "Fine.<|eot_id|>"},
+		{"mistral", " Hello</s>", " Fine.</s>"},
+		{"gemma", "Hello<end_of_turn>", "Fine.<end_of_turn>"},
+	} {
+		src, err := os.ReadFile(filepath.Join("..", "model", "chat", "testdata", c.name+".jinja"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		ct, err := chat.Compile(c.name, string(src), "<s>", "</s>")
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, h := range [][]chat.Message{threeTurns, threeTurns[1:]} {
+			pieces, err := chatPieces(ct, h, "Sky?")
+			if err != nil {
+				t.Fatalf("%s: %v", c.name, err)
+			}
+			var all string
+			var loss []string
+			for _, p := range pieces {
+				all += p.text
+				if p.loss {
+					loss = append(loss, p.text)
+				}
+			}
+			want, _ := ct.Render(append(slices.Clone(h), chat.Message{Role: "user", Content: "Sky?"}), true)
+			if all != want || !slices.Equal(loss, []string{c.hello, c.fine}) {
+				t.Errorf("%s (%d messages): pieces spell %q (want %q), loss on %q", c.name, len(h), all, want, loss)
+			}
+		}
+	}
+}
