@@ -292,3 +292,24 @@ func TestConversationPiecesTemplates(t *testing.T) {
 		}
 	}
 }
+
+// TestConversationTemplateRewritesTurns: a template that renders earlier
+// assistant turns otherwise than the last (as templates that strip
+// reasoning do) cannot be cut into turns: such conversations use the plain
+// form, still with the loss on each assistant turn.
+func TestConversationTemplateRewritesTurns(t *testing.T) {
+	const rewrites = `{% for m in messages %}{% if m.role == 'assistant' and not loop.last %}<old>{% else %}<{{ m.role }}>{{ m.content }}{% endif %}{% endfor %}{% if add_generation_prompt %}<assistant>{% endif %}`
+	dir := chatModel(t, "<|im_end|>", rewrites, "")
+	m, tok, err := Load(dir, LoadOptions{RequireEOS: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	enc := &Encoder{Tok: tok, Meta: m.Meta, MaxLen: 400, Truncate: TruncateLeft}
+	e, ok := enc.EncodeConversation(threeTurns, "Sky?", "Blue.", true, nil)
+	if !ok {
+		t.Fatal("dropped")
+	}
+	text := "Be brief.\n\nHuman: Hi\n\nAssistant: Hello\n\nHuman: And you?\n\nAssistant: Fine.\n\nHuman: Sky?\n\nAssistant: Blue."
+	body := Encoded{Tokens: e.Tokens[:len(e.Tokens)-1], PromptLen: e.PromptLen, Loss: e.Loss[:len(e.Loss)-1]}
+	checkMask(t, enc, body, text, spansOf(t, text, "Hello", "Fine.", "Blue."))
+}
