@@ -116,7 +116,9 @@ func EncodeHistory(msgs []Message) string {
 	return string(b)
 }
 
-// DecodeHistory reads a history column ("" is none).
+// DecodeHistory reads a history column ("" is none): the messages must be
+// able to come before a user turn (an optional system message, then user
+// and assistant turns in turn, ending with an assistant turn).
 func DecodeHistory(s string) ([]Message, error) {
 	if strings.TrimSpace(s) == "" {
 		return nil, nil
@@ -124,6 +126,9 @@ func DecodeHistory(s string) ([]Message, error) {
 	msgs, err := messagesOf("history", json.RawMessage(s))
 	if err != nil {
 		return nil, err
+	}
+	if err := checkPrompt(append(msgs, Message{Role: "user"})); err != nil {
+		return nil, fmt.Errorf(`"history": %w`, err)
 	}
 	return msgs, nil
 }
@@ -375,6 +380,11 @@ func decodePrompt(text []byte, row *Prompt) error {
 // sftJSON is a JSONL row of the sft kind in any of the formats it reads.
 type sftJSON struct {
 	SFT
+	// Prompt and Completion are strings, or TRL's conversational
+	// prompt-completion rows: a conversation ending with a user turn and a
+	// list of one assistant message.
+	Prompt        json.RawMessage `json:"prompt"`
+	Completion    json.RawMessage `json:"completion"`
 	History       json.RawMessage `json:"history"`
 	Messages      json.RawMessage `json:"messages"`
 	Conversations json.RawMessage `json:"conversations"`
@@ -401,7 +411,8 @@ func (e formatError) Error() string { return e.err.Error() }
 func (e formatError) Unwrap() error { return e.err }
 
 // decodeSFT decodes a JSONL line as an SFT record: plain (prompt,
-// response), messages, ShareGPT or Alpaca, detected per row.
+// response), TRL prompt-completion (strings or message lists), messages,
+// ShareGPT or Alpaca, detected per row.
 func decodeSFT(text []byte, row *SFT) error {
 	var j sftJSON
 	if err := json.Unmarshal(text, &j); err != nil {
@@ -412,8 +423,17 @@ func decodeSFT(text []byte, row *SFT) error {
 	if row.History, err = historyOf(j.History); err != nil {
 		return formatError{err}
 	}
+	prompt, pMsgs, pConv, err := textOrMessages("prompt", j.Prompt)
+	if err != nil {
+		return formatError{err}
+	}
+	completion, cMsgs, cConv, err := textOrMessages("completion", j.Completion)
+	if err != nil {
+		return formatError{err}
+	}
+	row.Prompt = prompt
 	var formats []string
-	if row.Prompt != "" || row.Response != "" || row.History != "" {
+	if row.Prompt != "" || row.Response != "" || row.History != "" || pConv || present(j.Completion) {
 		formats = append(formats, `"prompt"/"response"`)
 	}
 	if present(j.Messages) {
@@ -427,6 +447,27 @@ func decodeSFT(text []byte, row *SFT) error {
 	}
 	if len(formats) > 1 {
 		return formatError{fmt.Errorf("the row has %s: want one of them", strings.Join(formats, " and "))}
+	}
+	if present(j.Completion) {
+		if row.Response != "" {
+			return formatError{errors.New(`the row has "response" and "completion": want one of them`)}
+		}
+		row.Response = completion
+		if cConv {
+			if row.Response, err = oneAnswer("completion", cMsgs); err != nil {
+				return formatError{err}
+			}
+		}
+	}
+	if pConv {
+		if row.History != "" {
+			return formatError{errors.New(`the row has a conversational "prompt" and a "history": want one of them`)}
+		}
+		var history []Message
+		if history, row.Prompt, err = splitPrompt(pMsgs); err != nil {
+			return formatError{fmt.Errorf(`"prompt": %w`, err)}
+		}
+		row.History = EncodeHistory(history)
 	}
 	switch {
 	case present(j.Messages):

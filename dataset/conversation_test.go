@@ -294,3 +294,28 @@ func TestResponseHistoryJSONL(t *testing.T) {
 		t.Errorf("bad history: %v", err)
 	}
 }
+
+// TestSFTPromptCompletion: TRL's prompt-completion rows, as strings or as
+// conversations (a prompt ending with a user turn, a completion of one
+// assistant message), read as sft rows with their history.
+func TestSFTPromptCompletion(t *testing.T) {
+	p := writeJSONL(t, "pc.jsonl",
+		`{"prompt": "Sky?", "completion": "Blue."}`,
+		`{"prompt": [{"role": "system", "content": "Be brief."}, {"role": "user", "content": "Hi"}, {"role": "assistant", "content": "Hello"}, {"role": "user", "content": "Sky?"}], "completion": [{"role": "assistant", "content": "Blue."}]}`)
+	rows, err := ReadAll[SFT](p)
+	h := EncodeHistory([]Message{{"system", "Be brief."}, {"user", "Hi"}, {"assistant", "Hello"}})
+	if err != nil || len(rows) != 2 || rows[0].Prompt != "Sky?" || rows[0].Response != "Blue." || rows[0].History != "" ||
+		rows[1].Prompt != "Sky?" || rows[1].Response != "Blue." || rows[1].History != h {
+		t.Fatalf("%+v %v", rows, err)
+	}
+	for _, c := range []struct{ row, want string }{
+		{`{"prompt": [{"role": "user", "content": "Hi"}, {"role": "assistant", "content": "Hello"}], "completion": "x"}`, `"prompt": want an optional system message`},
+		{`{"prompt": "Hi", "completion": [{"role": "user", "content": "x"}]}`, `"completion": want one assistant message`},
+		{`{"prompt": "Hi", "response": "a", "completion": "b"}`, `"response" and "completion"`},
+	} {
+		bad := writeJSONL(t, "bad.jsonl", c.row)
+		if _, err := ReadAll[SFT](bad); err == nil || !strings.Contains(err.Error(), bad+":1: ") || !strings.Contains(err.Error(), c.want) {
+			t.Errorf("%s: %v, want %q", c.row, err, c.want)
+		}
+	}
+}
