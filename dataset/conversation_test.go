@@ -270,6 +270,14 @@ func TestHubParquetConversations(t *testing.T) {
 	if err != nil || len(cs) != 1 || cs[0].Prompt != "Sky?" || cs[0].Chosen != "Blue." || cs[0].Rejected != "Green." || cs[0].History != wantHistory {
 		t.Errorf("comparison: %+v %v", cs, err)
 	}
+	type pcRow struct {
+		Prompt     []hubMessage `parquet:"prompt,list"`
+		Completion []hubMessage `parquet:"completion,list"`
+	}
+	pc := writeParquetRows(t, "pc.parquet", []pcRow{{Prompt: conv[:4], Completion: conv[4:]}})
+	if rows, err := ReadAll[SFT](pc); err != nil || len(rows) != 1 || rows[0].Prompt != "Sky?" || rows[0].Response != "Blue." || rows[0].History != wantHistory {
+		t.Errorf("prompt-completion: %+v %v", rows, err)
+	}
 	bad := writeParquetRows(t, "bad.parquet", []hubSFTRow{{Messages: conv}, {Messages: conv[1:3]}, {Messages: conv[1:4]}})
 	_, err = ReadAll[SFT](bad)
 	if err == nil || !strings.Contains(err.Error(), bad+" row 3: \"messages\": want") {

@@ -15,8 +15,9 @@ import (
 // .parquet file that is not a shard of this package (no rlhf.kind, not the
 // kind's columns) but has the columns of one of the row formats the kind's
 // JSONL reader takes: "messages" (a list of {role, content} structs),
-// "conversations" (ShareGPT), "instruction"/"output" (Alpaca), or TRL's
-// "prompt"/"chosen"/"rejected" as message lists. Each row
+// "conversations" (ShareGPT), "instruction"/"output" (Alpaca), TRL's
+// "prompt"/"completion", or TRL's "prompt"/"chosen"/"rejected" as message
+// lists. Each row
 // is turned into the JSON object it would be in JSONL and decoded by the
 // same functions (decodeJSONL), so both inputs read alike; errors name the
 // file and row.
@@ -25,7 +26,7 @@ import (
 // kind; "prompt" and "chosen" only as message lists (a file of plain
 // string columns must have the kind's columns, as before).
 var hubColumns = map[Kind][]string{
-	KindSFT:        {"messages", "conversations", "instruction"},
+	KindSFT:        {"messages", "conversations", "instruction", "completion", "prompt"},
 	KindComparison: {"prompt", "chosen"},
 	KindPrompt:     {"messages", "conversations", "prompt"},
 }
