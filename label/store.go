@@ -383,16 +383,16 @@ func ReadGroups(ctx context.Context, paths ...string) ([]*Item, error) {
 		if row.PromptID == "" {
 			return fmt.Errorf("%s: response %s has an empty prompt_id", r.Position(), row.ID)
 		}
+		history, err := dataset.DecodeHistory(row.History)
+		if err != nil {
+			return fmt.Errorf("%s: %w", r.Position(), err)
+		}
 		it := groups[row.PromptID]
 		if it == nil {
-			history, err := dataset.DecodeHistory(row.History)
-			if err != nil {
-				return fmt.Errorf("%s: %w", r.Position(), err)
-			}
 			it = &Item{GroupID: row.PromptID, Prompt: row.Prompt, History: history, Lang: DetectLang(row.Prompt)}
 			groups[row.PromptID] = it
 			order = append(order, row.PromptID)
-		} else if it.Prompt != row.Prompt || dataset.EncodeHistory(it.History) != row.History {
+		} else if it.Prompt != row.Prompt || dataset.EncodeHistory(it.History) != dataset.EncodeHistory(history) {
 			return fmt.Errorf("%s: prompt_id %s has two different prompts (or conversations before them)", r.Position(), row.PromptID)
 		}
 		id := row.ID
