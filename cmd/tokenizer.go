@@ -45,7 +45,7 @@ func newTokenizerTrainCmd() *cobra.Command {
 	}
 	c := &cobra.Command{
 		Use:   "train --data DATASET_DIR_OR_JSONL --vocab-size N --out FILE",
-		Short: "Train a byte-level BPE tokenizer on the texts of datasets or JSONL files",
+		Short: "Train a byte-level BPE tokenizer on the texts of datasets, JSONL or Parquet files",
 		Args:  cobra.NoArgs,
 		RunE: func(c *cobra.Command, _ []string) error {
 			switch {
@@ -74,7 +74,7 @@ func newTokenizerTrainCmd() *cobra.Command {
 		},
 	}
 	f := c.Flags()
-	f.StringSliceVar(&in.Data, "data", nil, "dataset directories or JSONL files (text/prompt/response fields); repeatable (required)")
+	f.StringSliceVar(&in.Data, "data", nil, "dataset directories, JSONL or Parquet files (text/prompt/response fields, every turn of conversations); repeatable (required)")
 	f.IntVar(&opts.VocabSize, "vocab-size", 8000, "largest vocabulary, 256 byte tokens and special tokens included")
 	f.IntVar(&opts.MinFrequency, "min-frequency", 2, "fewest occurrences a pair needs to become a merge")
 	f.StringSliceVar(&opts.SpecialTokens, "special", []string{tokenizer.EndOfText}, "special tokens added after the learned vocabulary")

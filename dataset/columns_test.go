@@ -222,7 +222,7 @@ func TestTextColumnsHaveNoStatistics(t *testing.T) {
 	for _, c := range textColumns[SFT]() {
 		text[c[0]] = true
 	}
-	if !text["prompt"] || !text["response"] || text["task"] || len(text) != 2 {
+	if !text["prompt"] || !text["response"] || !text["history"] || text["task"] || len(text) != 3 {
 		t.Fatalf("text columns of sft: %v", text)
 	}
 	for _, cc := range pf.Metadata().RowGroups[0].Columns {
@@ -301,5 +301,79 @@ func TestPromptReferenceMayBeAbsent(t *testing.T) {
 	os.WriteFile(path, buf.Bytes(), 0o644)
 	if _, err := ReadAll[Prompt](path); err == nil || !strings.Contains(err.Error(), `missing column "template"`) {
 		t.Errorf("a missing template column: %v", err)
+	}
+}
+
+// writeOld writes rows of an older schema (without the history column)
+// as a lone Parquet file.
+func writeOld[R any](t *testing.T, rows []R) (string, []byte) {
+	t.Helper()
+	var buf bytes.Buffer
+	pw := parquet.NewGenericWriter[R](&buf)
+	if _, err := pw.Write(rows); err != nil {
+		t.Fatal(err)
+	}
+	if err := pw.Close(); err != nil {
+		t.Fatal(err)
+	}
+	path := filepath.Join(t.TempDir(), "old.parquet")
+	if err := os.WriteFile(path, buf.Bytes(), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	return path, buf.Bytes()
+}
+
+// TestHistoryMayBeAbsent: sft, comparison and response files written
+// before the history column existed still read, on the column-wise and the
+// generic path, with an empty history (single-turn rows); a file with it
+// reads it back.
+func TestHistoryMayBeAbsent(t *testing.T) {
+	type oldSFT struct {
+		ID       string `parquet:"id"`
+		Task     string `parquet:"task,dict"`
+		Lang     string `parquet:"lang,dict"`
+		Prompt   string `parquet:"prompt"`
+		Response string `parquet:"response"`
+		Source   string `parquet:"source,dict"`
+		Template string `parquet:"template,dict"`
+	}
+	path, raw := writeOld(t, []oldSFT{{ID: "a", Task: "chat", Prompt: "p", Response: "r"}})
+	got, err := ReadAll[SFT](path)
+	if want := []SFT{{ID: "a", Task: "chat", Prompt: "p", Response: "r"}}; err != nil || !reflect.DeepEqual(got, want) {
+		t.Fatalf("old sft file: %+v %v", got, err)
+	}
+	pf, _ := parquet.OpenFile(bytes.NewReader(raw), int64(len(raw)))
+	if _, ok := bindColumns[SFT](pf.Schema()); !ok {
+		t.Error("an sft file without the history column should take the column-wise path")
+	}
+	generic := make([]SFT, 1)
+	if n, _ := parquet.NewGenericRowGroupReader[SFT](pf.RowGroups()[0]).Read(generic); n != 1 || generic[0].History != "" || generic[0].Prompt != "p" {
+		t.Errorf("generic path: %+v", generic)
+	}
+
+	type oldComparison struct {
+		ID           string `parquet:"id"`
+		GroupID      string `parquet:"group_id"`
+		Prompt       string `parquet:"prompt"`
+		Chosen       string `parquet:"chosen"`
+		Rejected     string `parquet:"rejected"`
+		ChosenRank   int32  `parquet:"chosen_rank"`
+		RejectedRank int32  `parquet:"rejected_rank"`
+		Task         string `parquet:"task,dict"`
+		Lang         string `parquet:"lang,dict"`
+		Source       string `parquet:"source,dict"`
+	}
+	path, _ = writeOld(t, []oldComparison{{ID: "c", Prompt: "p", Chosen: "a", Rejected: "b"}})
+	cs, err := ReadAll[Comparison](path)
+	if err != nil || len(cs) != 1 || cs[0].History != "" || cs[0].Chosen != "a" {
+		t.Fatalf("old comparison file: %+v %v", cs, err)
+	}
+
+	h := EncodeHistory([]Message{{"system", "Be brief."}})
+	dir := filepath.Join(t.TempDir(), "sft")
+	writeAll(t, dir, WriterOptions{}, []SFT{{Prompt: "p", Response: "r", History: h}})
+	back, err := ReadAll[SFT](dir)
+	if err != nil || len(back) != 1 || back[0].History != h {
+		t.Fatalf("history round trip: %+v %v", back, err)
 	}
 }

@@ -21,21 +21,17 @@ import (
 //     as message lists, the prompt explicit or implicit (the shared start of
 //     chosen and rejected) (PreferenceFromJSON).
 //
-// The kinds hold one prompt and one answer, so only single-turn
-// conversations convert for now: a system message or a second user turn is
-// an error saying so.
+// Multi-turn conversations and system messages are kept: the last user
+// turn is the row's prompt, the final assistant answer its response (or
+// chosen and rejected), and everything before the last user turn (a system
+// message, earlier user and assistant turns) its history column, a JSON list
+// of messages (EncodeHistory). A single-turn row has an empty history, as
+// rows written before the column existed.
 
 // Message is one turn of a conversation.
 type Message struct {
 	Role    string `json:"role"`
 	Content string `json:"content"`
-}
-
-// errSystem and multiTurn are the refusals of what the kinds cannot hold yet.
-var errSystem = errors.New("system messages are not supported yet")
-
-func multiTurn(users int) error {
-	return fmt.Errorf("multi-turn conversations are not supported yet: %d user turns", users)
 }
 
 // roles lists the roles of msgs, for messages.
@@ -47,33 +43,104 @@ func roles(msgs []Message) string {
 	return "[" + strings.Join(r, ", ") + "]"
 }
 
-// checkSingleTurn refuses system messages and more than one user turn.
-func checkSingleTurn(msgs []Message) error {
-	users := 0
-	for _, m := range msgs {
-		switch m.Role {
-		case "system":
-			return errSystem
-		case "user":
-			users++
+// conversationShape is what checkPrompt wants, for its errors.
+const conversationShape = "an optional system message, then user and assistant messages in turn, starting with a user message"
+
+// checkPrompt checks that msgs is a conversation a model answers next: an
+// optional system message, then user and assistant messages in turn,
+// ending with a user message.
+func checkPrompt(msgs []Message) error {
+	want := "user"
+	for i, m := range msgs {
+		if i == 0 && m.Role == "system" {
+			continue
+		}
+		if m.Role != want {
+			return fmt.Errorf("want %s, ending with a user message; message %d is %q in %s", conversationShape, i+1, m.Role, roles(msgs))
+		}
+		if want == "user" {
+			want = "assistant"
+		} else {
+			want = "user"
 		}
 	}
-	if users > 1 {
-		return multiTurn(users)
+	if len(msgs) == 0 || want != "assistant" {
+		return fmt.Errorf("want %s, ending with a user message; got %s", conversationShape, roles(msgs))
 	}
 	return nil
 }
 
-// SFTFromMessages is the prompt and response of a single-turn conversation:
-// one user message, then one assistant message.
-func SFTFromMessages(msgs []Message) (prompt, response string, err error) {
-	if err := checkSingleTurn(msgs); err != nil {
-		return "", "", err
+// splitPrompt splits a conversation that ends with a user turn into its
+// history and that last user turn.
+func splitPrompt(msgs []Message) (history []Message, prompt string, err error) {
+	if err := checkPrompt(msgs); err != nil {
+		return nil, "", err
 	}
-	if len(msgs) != 2 || msgs[0].Role != "user" || msgs[1].Role != "assistant" {
-		return "", "", fmt.Errorf("want a user message then an assistant message, got %s", roles(msgs))
+	return msgs[:len(msgs)-1], msgs[len(msgs)-1].Content, nil
+}
+
+// SFTFromMessages splits a conversation into the history (system message
+// and turns before the last user turn), the last user turn and the final
+// assistant answer.
+func SFTFromMessages(msgs []Message) (history []Message, prompt, response string, err error) {
+	if len(msgs) < 2 || msgs[len(msgs)-1].Role != "assistant" {
+		return nil, "", "", fmt.Errorf("want %s, ending with an assistant message; got %s", conversationShape, roles(msgs))
 	}
-	return msgs[0].Content, msgs[1].Content, nil
+	history, prompt, err = splitPrompt(msgs[:len(msgs)-1])
+	if err != nil {
+		return nil, "", "", fmt.Errorf("want %s, ending with an assistant message; got %s", conversationShape, roles(msgs))
+	}
+	return history, prompt, msgs[len(msgs)-1].Content, nil
+}
+
+// PromptFromMessages splits a conversation to be answered (ending with a
+// user turn, or with an assistant answer, which is dropped) into its
+// history and last user turn.
+func PromptFromMessages(msgs []Message) (history []Message, prompt string, err error) {
+	if n := len(msgs); n >= 2 && msgs[n-1].Role == "assistant" {
+		msgs = msgs[:n-1]
+	}
+	return splitPrompt(msgs)
+}
+
+// EncodeHistory is the history column of a conversation's earlier
+// messages: "" for none, else a JSON list of {"role", "content"}.
+func EncodeHistory(msgs []Message) string {
+	if len(msgs) == 0 {
+		return ""
+	}
+	b, err := json.Marshal(msgs)
+	if err != nil {
+		panic(err) // strings always marshal
+	}
+	return string(b)
+}
+
+// DecodeHistory reads a history column ("" is none): the messages must be
+// able to come before a user turn (an optional system message, then user
+// and assistant turns in turn, ending with an assistant turn).
+func DecodeHistory(s string) ([]Message, error) {
+	if strings.TrimSpace(s) == "" {
+		return nil, nil
+	}
+	msgs, err := messagesOf("history", json.RawMessage(s))
+	if err != nil {
+		return nil, err
+	}
+	if err := checkPrompt(append(msgs, Message{Role: "user"})); err != nil {
+		return nil, fmt.Errorf(`"history": %w`, err)
+	}
+	return msgs, nil
+}
+
+// Conversation is the messages of a row: its history, then the prompt as a
+// user turn.
+func Conversation(history, prompt string) ([]Message, error) {
+	msgs, err := DecodeHistory(history)
+	if err != nil {
+		return nil, err
+	}
+	return append(msgs, Message{Role: "user", Content: prompt}), nil
 }
 
 // ShareGPTTurn is one turn of a ShareGPT conversation.
@@ -89,22 +156,31 @@ var shareGPTRoles = map[string]string{
 	"system": "system",
 }
 
-// SFTFromShareGPT is the prompt and response of a single-turn ShareGPT
-// conversation (human, then gpt).
-func SFTFromShareGPT(turns []ShareGPTTurn) (prompt, response string, err error) {
+// MessagesFromShareGPT turns ShareGPT turns into messages.
+func MessagesFromShareGPT(turns []ShareGPTTurn) ([]Message, error) {
 	msgs := make([]Message, len(turns))
 	for i, t := range turns {
 		role, ok := shareGPTRoles[strings.ToLower(t.From)]
 		if !ok {
-			return "", "", fmt.Errorf(`"conversations": turn %d is from %q; want "human", "gpt" or "system"`, i+1, t.From)
+			return nil, fmt.Errorf(`"conversations": turn %d is from %q; want "human", "gpt" or "system"`, i+1, t.From)
 		}
 		msgs[i] = Message{Role: role, Content: t.Value}
 	}
-	p, r, err := SFTFromMessages(msgs)
+	return msgs, nil
+}
+
+// SFTFromShareGPT is SFTFromMessages of a ShareGPT conversation (human and
+// gpt turns, an optional system turn first).
+func SFTFromShareGPT(turns []ShareGPTTurn) (history []Message, prompt, response string, err error) {
+	msgs, err := MessagesFromShareGPT(turns)
 	if err != nil {
-		return "", "", fmt.Errorf(`"conversations": %w`, err)
+		return nil, "", "", err
 	}
-	return p, r, nil
+	history, prompt, response, err = SFTFromMessages(msgs)
+	if err != nil {
+		return nil, "", "", fmt.Errorf(`"conversations": %w`, err)
+	}
+	return history, prompt, response, nil
 }
 
 // SFTFromAlpaca is the prompt and response of an Alpaca row: the prompt is
@@ -154,30 +230,40 @@ func textOrMessages(field string, raw json.RawMessage) (text string, msgs []Mess
 	return "", nil, false, fmt.Errorf(`%q: want a string or a list of {"role", "content"} messages`, field)
 }
 
+// Preference is one comparison's conversation: the history both answers
+// share, the last user turn and the two answers.
+type Preference struct {
+	History                  []Message
+	Prompt, Chosen, Rejected string
+}
+
 // PreferenceFromJSON turns TRL's "prompt", "chosen" and "rejected" fields
-// (each absent, a string or a list of messages) into one comparison's
-// texts. A conversational prompt is one user message; conversational
+// (each absent, a string or a list of messages) into one comparison. A
+// conversational prompt is a conversation ending with a user message (an
+// optional system message, then user and assistant turns); conversational
 // answers are one assistant message each; without a prompt, conversational
 // chosen and rejected share it as their first messages (TRL's implicit
 // prompt).
-func PreferenceFromJSON(promptRaw, chosenRaw, rejectedRaw json.RawMessage) (prompt, chosen, rejected string, err error) {
+func PreferenceFromJSON(promptRaw, chosenRaw, rejectedRaw json.RawMessage) (Preference, error) {
+	var p Preference
 	prompt, pMsgs, pConv, err := textOrMessages("prompt", promptRaw)
 	if err != nil {
-		return "", "", "", err
+		return p, err
 	}
 	chosen, cMsgs, cConv, err := textOrMessages("chosen", chosenRaw)
 	if err != nil {
-		return "", "", "", err
+		return p, err
 	}
 	rejected, rMsgs, rConv, err := textOrMessages("rejected", rejectedRaw)
 	if err != nil {
-		return "", "", "", err
+		return p, err
 	}
+	p.Prompt, p.Chosen, p.Rejected = prompt, chosen, rejected
 	if !pConv && !cConv && !rConv {
-		return prompt, chosen, rejected, nil
+		return p, nil
 	}
 	if cConv != rConv {
-		return "", "", "", errors.New(`"chosen" and "rejected": want both strings or both lists of messages`)
+		return p, errors.New(`"chosen" and "rejected": want both strings or both lists of messages`)
 	}
 	if cConv && !pConv && prompt == "" {
 		// Implicit prompt: the messages chosen and rejected start with.
@@ -186,44 +272,120 @@ func PreferenceFromJSON(promptRaw, chosenRaw, rejectedRaw json.RawMessage) (prom
 			n++
 		}
 		if n == 0 {
-			return "", "", "", errors.New(`"chosen" and "rejected" share no prompt (their first messages differ) and there is no "prompt"`)
+			return p, errors.New(`"chosen" and "rejected" share no prompt (their first messages differ) and there is no "prompt"`)
 		}
 		pMsgs, cMsgs, rMsgs, pConv = cMsgs[:n], cMsgs[n:], rMsgs[n:], true
 	}
 	if pConv {
-		if err := checkSingleTurn(pMsgs); err != nil {
-			return "", "", "", fmt.Errorf(`"prompt": %w`, err)
+		if p.History, p.Prompt, err = splitPrompt(pMsgs); err != nil {
+			return p, fmt.Errorf(`"prompt": %w`, err)
 		}
-		if len(pMsgs) != 1 || pMsgs[0].Role != "user" {
-			return "", "", "", fmt.Errorf(`"prompt": want one user message, got %s`, roles(pMsgs))
-		}
-		prompt = pMsgs[0].Content
 	}
 	if cConv {
-		if chosen, err = oneAnswer("chosen", cMsgs); err != nil {
-			return "", "", "", err
+		if p.Chosen, err = oneAnswer("chosen", cMsgs); err != nil {
+			return p, err
 		}
-		if rejected, err = oneAnswer("rejected", rMsgs); err != nil {
-			return "", "", "", err
+		if p.Rejected, err = oneAnswer("rejected", rMsgs); err != nil {
+			return p, err
 		}
 	}
-	return prompt, chosen, rejected, nil
+	return p, nil
 }
 
 // oneAnswer is the text of a conversational answer of one assistant message.
 func oneAnswer(field string, msgs []Message) (string, error) {
-	if err := checkSingleTurn(msgs); err != nil {
-		return "", fmt.Errorf("%q: %w", field, err)
-	}
 	if len(msgs) != 1 || msgs[0].Role != "assistant" {
 		return "", fmt.Errorf("%q: want one assistant message after the prompt, got %s", field, roles(msgs))
 	}
 	return msgs[0].Content, nil
 }
 
+// historyOf is a "history" field of a JSONL row: a JSON list of messages
+// or that list encoded in a string (as the column holds it); it must come
+// before a user turn.
+func historyOf(raw json.RawMessage) (string, error) {
+	if !present(raw) {
+		return "", nil
+	}
+	var s string
+	if json.Unmarshal(raw, &s) == nil {
+		raw = json.RawMessage(s)
+		if strings.TrimSpace(s) == "" {
+			return "", nil
+		}
+	}
+	msgs, err := messagesOf("history", raw)
+	if err != nil {
+		return "", err
+	}
+	if err := checkPrompt(append(msgs, Message{Role: "user"})); err != nil {
+		return "", fmt.Errorf(`"history": %w`, err)
+	}
+	return EncodeHistory(msgs), nil
+}
+
+// promptJSON is a JSONL row of the prompt kind: a plain prompt (with an
+// optional history) or a conversation to answer.
+type promptJSON struct {
+	Prompt
+	History       json.RawMessage `json:"history"`
+	Messages      json.RawMessage `json:"messages"`
+	Conversations json.RawMessage `json:"conversations"`
+}
+
+// decodePrompt decodes a JSONL line as a Prompt record: "prompt" (and
+// "history"), "messages" or ShareGPT "conversations", ending with the user
+// turn to answer (a final assistant answer is dropped).
+func decodePrompt(text []byte, row *Prompt) error {
+	var j promptJSON
+	if err := json.Unmarshal(text, &j); err != nil {
+		return err
+	}
+	*row = j.Prompt
+	var err error
+	if row.History, err = historyOf(j.History); err != nil {
+		return formatError{err}
+	}
+	var msgs []Message
+	switch {
+	case present(j.Messages) && present(j.Conversations), (present(j.Messages) || present(j.Conversations)) && (row.Prompt != "" || row.History != ""):
+		return formatError{errors.New(`the row has more than one of "prompt", "messages" and "conversations": want one of them`)}
+	case present(j.Messages):
+		if msgs, err = messagesOf("messages", j.Messages); err != nil {
+			return formatError{err}
+		}
+	case present(j.Conversations):
+		var turns []ShareGPTTurn
+		if json.Unmarshal(j.Conversations, &turns) != nil {
+			return formatError{errors.New(`"conversations": want a list of {"from", "value"} turns`)}
+		}
+		if msgs, err = MessagesFromShareGPT(turns); err != nil {
+			return formatError{err}
+		}
+	default:
+		return nil
+	}
+	history, prompt, err := PromptFromMessages(msgs)
+	if err != nil {
+		field := "messages"
+		if present(j.Conversations) {
+			field = "conversations"
+		}
+		return formatError{fmt.Errorf("%q: %w", field, err)}
+	}
+	row.Prompt, row.History = prompt, EncodeHistory(history)
+	return nil
+}
+
 // sftJSON is a JSONL row of the sft kind in any of the formats it reads.
 type sftJSON struct {
 	SFT
+	// Prompt and Completion are strings, or TRL's conversational
+	// prompt-completion rows: a conversation ending with a user turn and a
+	// list of one assistant message.
+	Prompt        json.RawMessage `json:"prompt"`
+	Completion    json.RawMessage `json:"completion"`
+	History       json.RawMessage `json:"history"`
 	Messages      json.RawMessage `json:"messages"`
 	Conversations json.RawMessage `json:"conversations"`
 	Instruction   *string         `json:"instruction"`
@@ -235,6 +397,7 @@ type sftJSON struct {
 // shadow the embedded string ones.
 type comparisonJSON struct {
 	Comparison
+	History  json.RawMessage `json:"history"`
 	Prompt   json.RawMessage `json:"prompt"`
 	Chosen   json.RawMessage `json:"chosen"`
 	Rejected json.RawMessage `json:"rejected"`
@@ -248,15 +411,29 @@ func (e formatError) Error() string { return e.err.Error() }
 func (e formatError) Unwrap() error { return e.err }
 
 // decodeSFT decodes a JSONL line as an SFT record: plain (prompt,
-// response), messages, ShareGPT or Alpaca, detected per row.
+// response), TRL prompt-completion (strings or message lists), messages,
+// ShareGPT or Alpaca, detected per row.
 func decodeSFT(text []byte, row *SFT) error {
 	var j sftJSON
 	if err := json.Unmarshal(text, &j); err != nil {
 		return err
 	}
 	*row = j.SFT
+	var err error
+	if row.History, err = historyOf(j.History); err != nil {
+		return formatError{err}
+	}
+	prompt, pMsgs, pConv, err := textOrMessages("prompt", j.Prompt)
+	if err != nil {
+		return formatError{err}
+	}
+	completion, cMsgs, cConv, err := textOrMessages("completion", j.Completion)
+	if err != nil {
+		return formatError{err}
+	}
+	row.Prompt = prompt
 	var formats []string
-	if row.Prompt != "" || row.Response != "" {
+	if row.Prompt != "" || row.Response != "" || row.History != "" || pConv || present(j.Completion) {
 		formats = append(formats, `"prompt"/"response"`)
 	}
 	if present(j.Messages) {
@@ -271,22 +448,45 @@ func decodeSFT(text []byte, row *SFT) error {
 	if len(formats) > 1 {
 		return formatError{fmt.Errorf("the row has %s: want one of them", strings.Join(formats, " and "))}
 	}
-	var err error
+	if present(j.Completion) {
+		if row.Response != "" {
+			return formatError{errors.New(`the row has "response" and "completion": want one of them`)}
+		}
+		row.Response = completion
+		if cConv {
+			if row.Response, err = oneAnswer("completion", cMsgs); err != nil {
+				return formatError{err}
+			}
+		}
+	}
+	if pConv {
+		if row.History != "" {
+			return formatError{errors.New(`the row has a conversational "prompt" and a "history": want one of them`)}
+		}
+		var history []Message
+		if history, row.Prompt, err = splitPrompt(pMsgs); err != nil {
+			return formatError{fmt.Errorf(`"prompt": %w`, err)}
+		}
+		row.History = EncodeHistory(history)
+	}
 	switch {
 	case present(j.Messages):
-		var msgs []Message
+		var msgs, history []Message
 		if msgs, err = messagesOf("messages", j.Messages); err == nil {
-			row.Prompt, row.Response, err = SFTFromMessages(msgs)
+			history, row.Prompt, row.Response, err = SFTFromMessages(msgs)
 			if err != nil {
 				err = fmt.Errorf(`"messages": %w`, err)
 			}
+			row.History = EncodeHistory(history)
 		}
 	case present(j.Conversations):
 		var turns []ShareGPTTurn
 		if json.Unmarshal(j.Conversations, &turns) != nil {
 			err = errors.New(`"conversations": want a list of {"from", "value"} turns`)
 		} else {
-			row.Prompt, row.Response, err = SFTFromShareGPT(turns)
+			var history []Message
+			history, row.Prompt, row.Response, err = SFTFromShareGPT(turns)
+			row.History = EncodeHistory(history)
 		}
 	case j.Instruction != nil || j.Output != nil:
 		if j.Instruction == nil || j.Output == nil {
@@ -314,9 +514,19 @@ func decodeComparison(text []byte, row *Comparison) error {
 	}
 	*row = j.Comparison
 	var err error
-	row.Prompt, row.Chosen, row.Rejected, err = PreferenceFromJSON(j.Prompt, j.Chosen, j.Rejected)
+	if row.History, err = historyOf(j.History); err != nil {
+		return formatError{err}
+	}
+	p, err := PreferenceFromJSON(j.Prompt, j.Chosen, j.Rejected)
 	if err != nil {
 		return formatError{err}
+	}
+	row.Prompt, row.Chosen, row.Rejected = p.Prompt, p.Chosen, p.Rejected
+	if len(p.History) > 0 {
+		if row.History != "" {
+			return formatError{errors.New(`the row has a conversational "prompt" and a "history": want one of them`)}
+		}
+		row.History = EncodeHistory(p.History)
 	}
 	return nil
 }
@@ -328,6 +538,22 @@ func decodeJSONL[T Record](text []byte, row *T) error {
 		return decodeSFT(text, r)
 	case *Comparison:
 		return decodeComparison(text, r)
+	case *Prompt:
+		return decodePrompt(text, r)
+	case *Response:
+		var j struct {
+			Response
+			History json.RawMessage `json:"history"`
+		}
+		if err := json.Unmarshal(text, &j); err != nil {
+			return err
+		}
+		*r = j.Response
+		var err error
+		if r.History, err = historyOf(j.History); err != nil {
+			return formatError{err}
+		}
+		return nil
 	}
 	return json.Unmarshal(text, row)
 }

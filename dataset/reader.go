@@ -35,6 +35,9 @@ type source struct {
 	path   string
 	sha256 string // expected, "" when unknown
 	jsonl  bool
+	// hub: a lone Parquet file in one of the row formats of the hub (hub.go),
+	// read row by row like JSONL.
+	hub bool
 }
 
 // Reader streams the records of one or more datasets in order: datasets in
@@ -129,9 +132,13 @@ func (r *Reader[T]) addPath(p string, expand bool) error {
 			defer f.Close()
 			pf, err := openParquetFile[T](p, f, st.Size(), "")
 			if err != nil {
-				return err
+				hf, ok := hubParquet[T](f, st.Size())
+				if !ok {
+					return err
+				}
+				pf = hf
 			}
-			r.sources = append(r.sources, source{path: p})
+			r.sources = append(r.sources, source{path: p, hub: err != nil})
 			if r.rows >= 0 {
 				r.rows += pf.NumRows()
 			}
@@ -209,6 +216,9 @@ func (r *Reader[T]) Rows() int64 { return r.rows }
 func (r *Reader[T]) Position() string {
 	if r.src.jsonl {
 		return fmt.Sprintf("%s:%d", r.src.path, r.line)
+	}
+	if r.src.hub {
+		return fmt.Sprintf("%s row %d", r.src.path, r.line)
 	}
 	return fmt.Sprintf("%s row %d", r.src.path, r.row)
 }
@@ -342,7 +352,7 @@ func (r *Reader[T]) start() {
 				case <-quit:
 					return
 				}
-				if src.jsonl {
+				if src.jsonl || src.hub {
 					c <- opened{}
 					continue
 				}
@@ -352,8 +362,12 @@ func (r *Reader[T]) start() {
 		}()
 		for _, src := range r.sources {
 			o := <-<-next
-			if src.jsonl {
-				if !unit(src, func(send func(batch[T]) bool, _ func()) error { return readJSONL(src.path, r.opts.Encoding, send) }) {
+			if src.jsonl || src.hub {
+				read := func(send func(batch[T]) bool, _ func()) error { return readJSONL(src.path, r.opts.Encoding, send) }
+				if src.hub {
+					read = func(send func(batch[T]) bool, _ func()) error { return readHubParquet(src.path, send) }
+				}
+				if !unit(src, read) {
 					return
 				}
 				continue

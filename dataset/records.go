@@ -112,11 +112,16 @@ type Prompt struct {
 	// and extract rows built by build-prompts), for rule rewards; empty
 	// otherwise. Files written before the column existed read as empty.
 	Reference string `parquet:"reference" json:"reference" rlhf:"text,missing-ok"`
+	// History is the conversation before Prompt (a system message and
+	// earlier user/assistant turns) as a JSON list of {"role", "content"}
+	// messages; empty for a single-turn prompt (and in files written before
+	// the column existed). See DecodeHistory and EncodeHistory.
+	History string `parquet:"history" json:"history,omitempty" rlhf:"text,missing-ok"`
 }
 
 func (Prompt) Kind() Kind         { return KindPrompt }
 func (r Prompt) recordID() string { return r.ID }
-func (r Prompt) Key() []string    { return []string{r.Task, r.Prompt} }
+func (r Prompt) Key() []string    { return withHistory([]string{r.Task, r.Prompt}, r.History) }
 
 // SFT is a demonstration: a prompt and the reference response.
 type SFT struct {
@@ -127,11 +132,16 @@ type SFT struct {
 	Response string `parquet:"response" json:"response" rlhf:"text"`
 	Source   string `parquet:"source,dict" json:"source"`
 	Template string `parquet:"template,dict" json:"template"`
+	// History is the conversation before Prompt (system message, earlier
+	// turns) as a JSON list of messages; empty for a single-turn row.
+	History string `parquet:"history" json:"history,omitempty" rlhf:"text,missing-ok"`
 }
 
 func (SFT) Kind() Kind         { return KindSFT }
 func (r SFT) recordID() string { return r.ID }
-func (r SFT) Key() []string    { return []string{r.Task, r.Prompt, r.Response} }
+func (r SFT) Key() []string {
+	return withHistory([]string{r.Task, r.Prompt, r.Response}, r.History)
+}
 
 // Comparison is one preference pair for the reward model. Rows sharing a
 // GroupID come from one prompt ranked among K answers; ranks are 1-based,
@@ -148,12 +158,16 @@ type Comparison struct {
 	Task         string `parquet:"task,dict" json:"task"`
 	Lang         string `parquet:"lang,dict" json:"lang"`
 	Source       string `parquet:"source,dict" json:"source"`
+	// History is the conversation before Prompt that both answers share
+	// (system message, earlier turns) as a JSON list of messages; empty for
+	// a single-turn pair.
+	History string `parquet:"history" json:"history,omitempty" rlhf:"text,missing-ok"`
 }
 
 func (Comparison) Kind() Kind         { return KindComparison }
 func (r Comparison) recordID() string { return r.ID }
 func (r Comparison) Key() []string {
-	return []string{r.GroupID, r.Prompt, r.Chosen, r.Rejected, r.Source}
+	return withHistory([]string{r.GroupID, r.Prompt, r.Chosen, r.Rejected, r.Source}, r.History)
 }
 
 // Response is a sampled answer to a prompt, for labelling and evaluation.
@@ -170,12 +184,24 @@ type Response struct {
 	NumTokens int32 `parquet:"num_tokens" json:"num_tokens"`
 	// Reward is the reward-model score, nil when not scored.
 	Reward *float64 `parquet:"reward,optional" json:"reward"`
+	// History is the conversation before Prompt (the prompt row's
+	// history), as a JSON list of messages; empty for a single-turn prompt.
+	History string `parquet:"history" json:"history,omitempty" rlhf:"text,missing-ok"`
 }
 
 func (Response) Kind() Kind         { return KindResponse }
 func (r Response) recordID() string { return r.ID }
 func (r Response) Key() []string {
-	return []string{r.PromptID, r.Prompt, r.Response, r.Model, fmt.Sprint(r.SampleIndex)}
+	return withHistory([]string{r.PromptID, r.Prompt, r.Response, r.Model, fmt.Sprint(r.SampleIndex)}, r.History)
+}
+
+// withHistory appends a non-empty history to a key; single-turn rows keep
+// the ids they had before the history column existed.
+func withHistory(key []string, history string) []string {
+	if history == "" {
+		return key
+	}
+	return append(key, history)
 }
 
 // WithID returns r with its ID set from its content when it is empty.

@@ -510,7 +510,7 @@ func writeEval(dir string, o EvalOptions, res *EvalResult, prompts []dataset.Pro
 		rows := make([]dataset.Response, len(prompts))
 		for i, p := range prompts {
 			reward := w.s.reward[i]
-			rows[i] = dataset.WithID(dataset.Response{PromptID: p.ID, Prompt: p.Prompt,
+			rows[i] = dataset.WithID(dataset.Response{PromptID: p.ID, Prompt: p.Prompt, History: p.History,
 				Response: tok.Decode(Ints(TrimEOS(w.s.resp[i], eos))), Model: filepath.Base(filepath.Clean(w.dir)),
 				Logprob: w.s.logp[i], Reward: &reward})
 		}
@@ -570,7 +570,7 @@ func scoreRules[R ruleJudge](ctx context.Context, rules []R, prompts []dataset.P
 			if rule.NeedsReference() && !hasReference(p) {
 				continue
 			}
-			in = append(in, reward.Input{Prompt: p.Prompt, Response: tok.Decode(Ints(TrimEOS(resp[i], eos))), Reference: p.Reference})
+			in = append(in, reward.InputOf(p, tok.Decode(Ints(TrimEOS(resp[i], eos)))))
 			rows = append(rows, i)
 		}
 		scores, err := rule.Score(ctx, in)

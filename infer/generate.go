@@ -90,6 +90,11 @@ func RunGenerate(ctx context.Context, o GenerateOptions) error {
 	if o.MaxPrompts > 0 && len(prompts) > o.MaxPrompts {
 		prompts = prompts[:o.MaxPrompts]
 	}
+	for i, p := range prompts {
+		if _, err := History(p.History); err != nil {
+			return option.Errorf("{Prompts}: row %d (id %q): %w", i+1, p.ID, err)
+		}
+	}
 	m, tok, enc, backend, err := open(o.Model, o.Base, o.DType, o.Backend, o.Template, o.Raw)
 	if err != nil {
 		return err
@@ -139,7 +144,8 @@ func RunGenerate(ctx context.Context, o GenerateOptions) error {
 		end := min(start+per, len(prompts))
 		var ids [][]int
 		for i := start; i < end; i++ {
-			p := Ints(enc.Prompt(prompts[i].Prompt))
+			h, _ := History(prompts[i].History) // checked above
+			p := Ints(enc.PromptConversation(h, prompts[i].Prompt))
 			if len(p) == 0 {
 				return option.Errorf("{Prompts}: row %d (id %s) encodes to no tokens", i, prompts[i].ID)
 			}
@@ -166,7 +172,7 @@ func RunGenerate(ctx context.Context, o GenerateOptions) error {
 				toks = toks[:len(toks)-1]
 			}
 			rows = append(rows, dataset.WithID(dataset.Response{
-				PromptID: p.ID, Prompt: p.Prompt, Response: tok.Decode(toks), Model: modelName,
+				PromptID: p.ID, Prompt: p.Prompt, History: p.History, Response: tok.Decode(toks), Model: modelName,
 				SampleIndex: int32(j % o.NumSamples), Logprob: s.LogProb, NumTokens: int32(len(toks)),
 			}))
 		}
@@ -217,7 +223,7 @@ func readScoreRows(paths []string, enc dataset.Encoding) ([]dataset.Response, er
 	}
 	out := make([]dataset.Response, len(sft))
 	for i, r := range sft {
-		out[i] = dataset.Response{ID: r.ID, Prompt: r.Prompt, Response: r.Response}
+		out[i] = dataset.Response{ID: r.ID, Prompt: r.Prompt, History: r.History, Response: r.Response}
 	}
 	return out, nil
 }
@@ -273,13 +279,17 @@ func RunScore(ctx context.Context, o ScoreOptions) error {
 		var prompts, responses [][]int32
 		eosAdded := false
 		for _, r := range rows[start:end] {
-			prompts = append(prompts, enc.Prompt(r.Prompt))
+			h, err := History(r.History)
+			if err != nil {
+				return option.Errorf("{Data}: row %d (id %q): %w", start+len(prompts)+1, r.ID, err)
+			}
+			prompts = append(prompts, enc.PromptConversation(h, r.Prompt))
 			resp := int32s(tok.Encode(r.Response))
 			if m.HasScoreHead() && !o.Raw && tok.EOS() >= 0 {
 				// Reward models are trained and read at the EOS that ends
 				// the response (Encoder.Encode), so score them the same way
 				// (with a chat template, after the assistant turn's end).
-				resp, eosAdded = enc.Response(r.Prompt, r.Response), true
+				resp, eosAdded = enc.ResponseConversation(h, r.Prompt, r.Response), true
 			}
 			responses = append(responses, resp)
 		}

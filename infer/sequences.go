@@ -159,6 +159,9 @@ func ReadPrompts(path string, enc dataset.Encoding) ([]dataset.Prompt, error) {
 		if strings.TrimSpace(r.Prompt) == "" {
 			return nil, fmt.Errorf("%s: row %d (id %q) has an empty prompt", path, i, r.ID)
 		}
+		if _, err := History(r.History); err != nil {
+			return nil, fmt.Errorf("%s: row %d (id %q): %w", path, i, r.ID, err)
+		}
 	}
 	if len(rows) == 0 {
 		return nil, fmt.Errorf("%s: the dataset is empty", path)
@@ -166,7 +169,8 @@ func ReadPrompts(path string, enc dataset.Encoding) ([]dataset.Prompt, error) {
 	return rows, nil
 }
 
-// EncodePrompts tokenises prompts with enc (template and BOS), keeping the
+// EncodePrompts tokenises prompts with enc (template and BOS; a prompt
+// with a history is the whole conversation so far), keeping the
 // last maxLen tokens, and returns the ids, the common left-padded length P
 // (the longest, rounded up to 16, at most maxLen) and how many lost their
 // start.
@@ -174,7 +178,8 @@ func EncodePrompts(prompts []dataset.Prompt, enc *Encoder, maxLen int) (ids [][]
 	ids = make([][]int32, len(prompts))
 	longest := 1
 	for i, p := range prompts {
-		t := enc.Prompt(p.Prompt)
+		h, _ := History(p.History) // checked by ReadPrompts
+		t := enc.PromptConversation(h, p.Prompt)
 		if len(t) > maxLen {
 			t = t[len(t)-maxLen:]
 			truncated++

@@ -5,6 +5,8 @@ import (
 	"encoding/binary"
 	"math/rand/v2"
 	"time"
+
+	"github.com/rlhf-project/rlhf/dataset"
 )
 
 // Task is what a labeler is shown: an item with its answers in a
@@ -12,6 +14,9 @@ import (
 type Task struct {
 	GroupID string `json:"group_id"`
 	Prompt  string `json:"prompt"`
+	// History is the conversation before the prompt (system message,
+	// earlier turns), shown above it; empty for a single-turn prompt.
+	History []dataset.Message `json:"history,omitempty"`
 	// Lang is the BCP 47 tag of the prompt's and answers' language, for
 	// the page's lang attribute (see htmlLang).
 	Lang    string   `json:"lang,omitempty"`
@@ -156,5 +161,5 @@ func nextTask(items []*Item, st *State, who *Labeler, labelers int, overlap floa
 	if pick == nil {
 		return &Task{Done: done}
 	}
-	return &Task{GroupID: pick.GroupID, Prompt: pick.Prompt, Lang: htmlLang(pick.Lang), Answers: shuffled(pick, who.Name), Done: done, Remaining: remaining}
+	return &Task{GroupID: pick.GroupID, Prompt: pick.Prompt, History: pick.History, Lang: htmlLang(pick.Lang), Answers: shuffled(pick, who.Name), Done: done, Remaining: remaining}
 }

@@ -9,6 +9,8 @@ import (
 type Group struct {
 	GroupID string
 	Prompt  string
+	// History is the conversation before Prompt (the history column).
+	History string
 	Answers []string
 	Ranks   []int
 	Task    string
@@ -25,6 +27,7 @@ func (g Group) pair(c, r int) dataset.Comparison {
 	return dataset.WithID(dataset.Comparison{
 		GroupID:      g.GroupID,
 		Prompt:       g.Prompt,
+		History:      g.History,
 		Chosen:       g.Answers[c],
 		Rejected:     g.Answers[r],
 		ChosenRank:   int32(g.Ranks[c]),

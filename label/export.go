@@ -99,7 +99,7 @@ func Export(ctx context.Context, opts ExportOptions) (*ExportReport, error) {
 	}
 	defer w.Abort()
 	emit := func(it *Item, r Ranking, source string) error {
-		g := Group{GroupID: ExportGroupID(it.GroupID, source), Prompt: it.Prompt, Lang: it.Lang, Source: source}
+		g := Group{GroupID: ExportGroupID(it.GroupID, source), Prompt: it.Prompt, History: dataset.EncodeHistory(it.History), Lang: it.Lang, Source: source}
 		for _, a := range it.Answers {
 			g.Answers = append(g.Answers, a.Text)
 			g.Ranks = append(g.Ranks, r[a.ID])

@@ -24,9 +24,9 @@ const (
 	// transcripts ("\n\nHuman: ...\n\nAssistant: ...") sharing the prompt.
 	FormatHH = "hh"
 	// FormatTRL is TRL's preference format: "prompt", "chosen", "rejected"
-	// strings, JSONL or Parquet; in JSONL also TRL's conversational rows
-	// (lists of role/content messages, the prompt explicit or implicit)
-	// of one user turn and one assistant turn.
+	// strings, JSONL or Parquet; also TRL's conversational rows (lists of
+	// role/content messages, the prompt explicit or implicit; a system
+	// message and earlier turns go to the history column).
 	FormatTRL = "trl"
 	// FormatRanked is K-wise rankings: "prompt", "responses" (list of
 	// strings) and "ranks" (1-based, 1 best, equal ranks are ties), JSONL
@@ -71,6 +71,9 @@ type importRow struct {
 	Rejected  string   `json:"rejected" parquet:"rejected,optional"`
 	Responses []string `json:"responses" parquet:"responses,optional,list"`
 	Ranks     []int64  `json:"ranks" parquet:"ranks,optional,list"`
+	// History is the conversation before Prompt of a conversational TRL
+	// row (system message, earlier turns).
+	History []dataset.Message `json:"-" parquet:"-"`
 }
 
 // invalidUTF8 names the first text column of a Parquet row that is not
@@ -182,7 +185,7 @@ func Import(ctx context.Context, opts ImportOptions) (*ImportReport, error) {
 				rep.Skipped++
 				return nil
 			}
-			return w.Write(dataset.WithID(dataset.Comparison{Prompt: prompt, Chosen: c, Rejected: r, Task: opts.Task, Lang: lang(prompt), Source: opts.Source}))
+			return w.Write(dataset.WithID(dataset.Comparison{Prompt: prompt, Chosen: c, Rejected: r, History: dataset.EncodeHistory(row.History), Task: opts.Task, Lang: lang(prompt), Source: opts.Source}))
 		default:
 			if row.Prompt == "" || len(row.Responses) < 2 || len(row.Ranks) != len(row.Responses) {
 				return fmt.Errorf("%s: want \"prompt\", at least two \"responses\" and as many \"ranks\" (got %d responses, %d ranks)", pos, len(row.Responses), len(row.Ranks))
@@ -208,7 +211,11 @@ func Import(ctx context.Context, opts ImportOptions) (*ImportReport, error) {
 		}
 	}
 	for _, in := range opts.In {
-		if err := readImportFile(ctx, in, opts.Encoding, convert); err != nil {
+		read := readImportFile
+		if opts.Format == FormatTRL && conversationalParquet(in) {
+			read = readConversationalParquet
+		}
+		if err := read(ctx, in, opts.Encoding, convert); err != nil {
 			return nil, err
 		}
 	}
@@ -221,6 +228,52 @@ func Import(ctx context.Context, opts ImportOptions) (*ImportReport, error) {
 	}
 	slog.Info("comparisons import: wrote", "out", opts.Out, "format", opts.Format, "read", rep.Read, "rows", rep.Rows, "skipped", rep.Skipped)
 	return rep, nil
+}
+
+// conversationalParquet reports whether path is a Parquet file whose
+// "chosen" column is not a string: TRL's conversational rows (lists of
+// role/content messages).
+func conversationalParquet(path string) bool {
+	if !strings.HasSuffix(path, ".parquet") {
+		return false
+	}
+	f, err := os.Open(path)
+	if err != nil {
+		return false
+	}
+	defer f.Close()
+	st, err := f.Stat()
+	if err != nil {
+		return false
+	}
+	pf, err := parquet.OpenFile(f, st.Size())
+	if err != nil {
+		return false
+	}
+	for _, fl := range pf.Schema().Fields() {
+		if fl.Name() == "chosen" {
+			return !fl.Leaf()
+		}
+	}
+	return false
+}
+
+// readConversationalParquet calls fn for each row of a Parquet file of TRL
+// conversational rows, read by the comparison reader of package dataset
+// (which converts them as it does JSONL rows).
+func readConversationalParquet(ctx context.Context, path string, _ dataset.Encoding, fn func(pos string, row importRow) error) error {
+	r, err := dataset.Open[dataset.Comparison](path)
+	if err != nil {
+		return option.Errorf("{In}: %w", err)
+	}
+	defer r.Close()
+	return r.Each(ctx, func(c dataset.Comparison) error {
+		history, err := dataset.DecodeHistory(c.History)
+		if err != nil {
+			return fmt.Errorf("%s: %w", r.Position(), err)
+		}
+		return fn(r.Position(), importRow{Prompt: c.Prompt, Chosen: c.Chosen, Rejected: c.Rejected, History: history})
+	})
 }
 
 // readImportFile calls fn for each row of a JSONL(.gz) file in encoding
@@ -295,9 +348,9 @@ type jsonImportRow struct {
 // conversational fields converted by dataset.PreferenceFromJSON (the
 // function the comparison JSONL reader uses too).
 func (j jsonImportRow) importRow() (importRow, error) {
-	prompt, chosen, rejected, err := dataset.PreferenceFromJSON(j.Prompt, j.Chosen, j.Rejected)
+	p, err := dataset.PreferenceFromJSON(j.Prompt, j.Chosen, j.Rejected)
 	if err != nil {
 		return importRow{}, err
 	}
-	return importRow{Prompt: prompt, Chosen: chosen, Rejected: rejected, Responses: j.Responses, Ranks: j.Ranks}, nil
+	return importRow{Prompt: p.Prompt, Chosen: p.Chosen, Rejected: p.Rejected, History: p.History, Responses: j.Responses, Ranks: j.Ranks}, nil
 }

@@ -3,6 +3,8 @@ package label
 import (
 	"bytes"
 	"context"
+	"database/sql"
+	"encoding/json"
 	"math"
 	"os"
 	"path/filepath"
@@ -317,5 +319,73 @@ func TestGoldFile(t *testing.T) {
 	st, _ = s.State()
 	if _, ok := st.Gold["p2"]; ok {
 		t.Fatal("a bad gold file recorded its good lines")
+	}
+}
+
+// TestLabelConversation: responses to a conversation keep its history in
+// the labelling database (shown with the task) and in the exported
+// comparisons; a database made before the history column opens, its items
+// single-turn.
+func TestLabelConversation(t *testing.T) {
+	dir := t.TempDir()
+	h := `[{"role":"system","content":"Be brief."},{"role":"user","content":"Hi"},{"role":"assistant","content":"Hello"}]`
+	resp := filepath.Join(dir, "resp.jsonl")
+	line := func(id, answer string) string {
+		b, _ := json.Marshal(map[string]string{"id": id, "prompt_id": "c1", "prompt": "Sky?", "history": h, "response": answer})
+		return string(b) + "\n"
+	}
+	os.WriteFile(resp, []byte(line("c1-a", "Blue.")+line("c1-b", "Green.")), 0o644)
+	s, err := OpenStore(filepath.Join(dir, "labels.db"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	if n, err := s.LoadResponses(context.Background(), resp); err != nil || n != 1 {
+		t.Fatalf("load: %d %v", n, err)
+	}
+	it, err := s.Item("c1")
+	if err != nil || dataset.EncodeHistory(it.History) != h {
+		t.Fatalf("item %+v %v", it, err)
+	}
+	if _, err := s.AddLabeler("alice", RoleLabeler, false); err != nil {
+		t.Fatal(err)
+	}
+	items, _ := s.Items()
+	st, err := s.State()
+	if err != nil {
+		t.Fatal(err)
+	}
+	task := nextTask(items, st, &Labeler{Name: "alice", Role: RoleLabeler}, 1, 0, leases{})
+	if task.GroupID != "c1" || len(task.History) != 3 || task.History[2].Content != "Hello" {
+		t.Fatalf("task %+v", task)
+	}
+	mustAppend(t, s, Submission{Labeler: "alice", GroupID: "c1", Kind: KindRank, Ranks: Ranking{"c1-a": 1, "c1-b": 2}})
+	out := filepath.Join(dir, "cmp")
+	if _, err := Export(context.Background(), ExportOptions{DB: s.Path(), Out: out}); err != nil {
+		t.Fatal(err)
+	}
+	rows, err := dataset.ReadAll[dataset.Comparison](out)
+	if err != nil || len(rows) != 1 || rows[0].History != h || rows[0].Chosen != "Blue." {
+		t.Fatalf("exported %+v %v", rows, err)
+	}
+
+	// An older database: items without the history column.
+	old := filepath.Join(dir, "old.db")
+	db, err := sql.Open("sqlite", "file:"+old)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := db.Exec(`CREATE TABLE items(seq INTEGER PRIMARY KEY AUTOINCREMENT, group_id TEXT NOT NULL UNIQUE, prompt TEXT NOT NULL, lang TEXT NOT NULL, responses TEXT NOT NULL, added_at TEXT NOT NULL);
+INSERT INTO items(group_id, prompt, lang, responses, added_at) VALUES('g', 'p', 'en', '[{"id":"a","text":"x"},{"id":"b","text":"y"}]', '2026-01-01T00:00:00Z');`); err != nil {
+		t.Fatal(err)
+	}
+	db.Close()
+	so, err := OpenStore(old)
+	if err != nil {
+		t.Fatalf("an older database: %v", err)
+	}
+	defer so.Close()
+	if it, err := so.Item("g"); err != nil || it.Prompt != "p" || len(it.History) != 0 {
+		t.Fatalf("older item %+v %v", it, err)
 	}
 }

@@ -66,7 +66,8 @@ CREATE TABLE IF NOT EXISTS items(
   prompt TEXT NOT NULL,
   lang TEXT NOT NULL,
   responses TEXT NOT NULL,
-  added_at TEXT NOT NULL
+  added_at TEXT NOT NULL,
+  history TEXT NOT NULL DEFAULT ''
 );
 CREATE TABLE IF NOT EXISTS submissions(
   id INTEGER PRIMARY KEY AUTOINCREMENT,
@@ -116,6 +117,9 @@ type Item struct {
 	Prompt  string   `json:"prompt"`
 	Lang    string   `json:"lang"`
 	Answers []Answer `json:"answers"`
+	// History is the conversation before Prompt (the responses' history
+	// column); empty for a single-turn prompt.
+	History []dataset.Message `json:"history,omitempty"`
 }
 
 // Ranking maps response ids to 1-based ranks; 1 is best, equal ranks are ties.
@@ -181,6 +185,13 @@ func OpenStore(path string) (*Store, error) {
 		db.Close()
 		return nil, fmt.Errorf("label db %s: create schema: %w", path, err)
 	}
+	// Databases made before items had a history column get it, empty.
+	if _, err := db.Exec(`SELECT history FROM items LIMIT 0`); err != nil {
+		if _, err := db.Exec(`ALTER TABLE items ADD COLUMN history TEXT NOT NULL DEFAULT ''`); err != nil {
+			db.Close()
+			return nil, fmt.Errorf("label db %s: add the history column: %w", path, err)
+		}
+	}
 	var mode string
 	if err := db.QueryRow("PRAGMA journal_mode").Scan(&mode); err != nil || mode != "wal" {
 		db.Close()
@@ -210,20 +221,24 @@ func (s *Store) refresh() error {
 }
 
 func (s *Store) refreshLocked() error {
-	rows, err := s.db.Query(`SELECT seq, group_id, prompt, lang, responses FROM items WHERE seq > ? ORDER BY seq`, s.lastItem)
+	rows, err := s.db.Query(`SELECT seq, group_id, prompt, lang, responses, history FROM items WHERE seq > ? ORDER BY seq`, s.lastItem)
 	if err != nil {
 		return fmt.Errorf("label db %s: read items: %w", s.path, err)
 	}
 	for rows.Next() {
 		it := &Item{}
-		var resp string
-		if err := rows.Scan(&it.Seq, &it.GroupID, &it.Prompt, &it.Lang, &resp); err != nil {
+		var resp, history string
+		if err := rows.Scan(&it.Seq, &it.GroupID, &it.Prompt, &it.Lang, &resp, &history); err != nil {
 			rows.Close()
 			return fmt.Errorf("label db %s: read items: %w", s.path, err)
 		}
 		if err := json.Unmarshal([]byte(resp), &it.Answers); err != nil {
 			rows.Close()
 			return fmt.Errorf("label db %s: item %s: bad responses column: %w", s.path, it.GroupID, err)
+		}
+		if it.History, err = dataset.DecodeHistory(history); err != nil {
+			rows.Close()
+			return fmt.Errorf("label db %s: item %s: bad history column: %w", s.path, it.GroupID, err)
 		}
 		s.items = append(s.items, it)
 		s.byGroup[it.GroupID] = it
@@ -369,13 +384,17 @@ func ReadGroups(ctx context.Context, paths ...string) ([]*Item, error) {
 		if row.PromptID == "" {
 			return fmt.Errorf("%s: response %s has an empty prompt_id", r.Position(), row.ID)
 		}
+		history, err := dataset.DecodeHistory(row.History)
+		if err != nil {
+			return fmt.Errorf("%s: %w", r.Position(), err)
+		}
 		it := groups[row.PromptID]
 		if it == nil {
-			it = &Item{GroupID: row.PromptID, Prompt: row.Prompt, Lang: DetectLang(row.Prompt)}
+			it = &Item{GroupID: row.PromptID, Prompt: row.Prompt, History: history, Lang: DetectLang(row.Prompt)}
 			groups[row.PromptID] = it
 			order = append(order, row.PromptID)
-		} else if it.Prompt != row.Prompt {
-			return fmt.Errorf("%s: prompt_id %s has two different prompts", r.Position(), row.PromptID)
+		} else if it.Prompt != row.Prompt || dataset.EncodeHistory(it.History) != dataset.EncodeHistory(history) {
+			return fmt.Errorf("%s: prompt_id %s has two different prompts (or conversations before them)", r.Position(), row.PromptID)
 		}
 		id := row.ID
 		if id == "" {
@@ -420,7 +439,7 @@ func (s *Store) LoadResponses(ctx context.Context, paths ...string) (int, error)
 	added := 0
 	for _, it := range items {
 		raw, _ := json.Marshal(it.Answers)
-		res, err := tx.Exec(`INSERT OR IGNORE INTO items(group_id, prompt, lang, responses, added_at) VALUES(?,?,?,?,?)`, it.GroupID, it.Prompt, it.Lang, string(raw), now())
+		res, err := tx.Exec(`INSERT OR IGNORE INTO items(group_id, prompt, lang, responses, added_at, history) VALUES(?,?,?,?,?,?)`, it.GroupID, it.Prompt, it.Lang, string(raw), now(), dataset.EncodeHistory(it.History))
 		if err != nil {
 			return 0, fmt.Errorf("label db %s: add item %s: %w", s.path, it.GroupID, err)
 		}

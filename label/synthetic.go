@@ -86,15 +86,15 @@ func Synthetic(ctx context.Context, opts SyntheticOptions) (*SyntheticReport, er
 			return nil, err
 		}
 		for _, r := range rows {
-			if _, seen := refs[r.Prompt]; !seen {
-				refs[r.Prompt] = r
+			if k := r.History + "\x1f" + r.Prompt; refs[k].Prompt == "" {
+				refs[k] = r
 			}
 		}
 	}
 
 	type group struct {
-		promptID, prompt string
-		answers          []string
+		promptID, prompt, history string
+		answers                   []string
 	}
 	var order []string
 	groups := map[string]*group{}
@@ -113,11 +113,11 @@ func Synthetic(ctx context.Context, opts SyntheticOptions) (*SyntheticReport, er
 		}
 		key := row.PromptID
 		if key == "" {
-			key = row.Prompt
+			key = row.History + "\x1f" + row.Prompt
 		}
 		g := groups[key]
 		if g == nil {
-			g = &group{promptID: key, prompt: row.Prompt}
+			g = &group{promptID: key, prompt: row.Prompt, history: row.History}
 			groups[key] = g
 			order = append(order, key)
 		}
@@ -140,7 +140,7 @@ func Synthetic(ctx context.Context, opts SyntheticOptions) (*SyntheticReport, er
 	rep := &SyntheticReport{Prompts: len(order), Empty: empty, Read: read}
 	for _, key := range order {
 		g := groups[key]
-		ref, hasRef := refs[g.prompt]
+		ref, hasRef := refs[g.history+"\x1f"+g.prompt]
 		if needsRef && !hasRef {
 			rep.NoReference++
 			continue
@@ -162,7 +162,7 @@ func Synthetic(ctx context.Context, opts SyntheticOptions) (*SyntheticReport, er
 			lang = DetectLang(g.prompt)
 		}
 		grp := Group{
-			GroupID: dataset.ContentID("synthetic", opts.Prefer, g.promptID), Prompt: g.prompt,
+			GroupID: dataset.ContentID("synthetic", opts.Prefer, g.promptID), Prompt: g.prompt, History: g.history,
 			Answers: answers, Ranks: CompetitionRanks(scores), Task: ref.Task, Lang: lang,
 			Source: "synthetic:" + opts.Prefer,
 		}

@@ -132,3 +132,35 @@ func TestSyntheticComparisons(t *testing.T) {
 		t.Errorf("reference rule without --reference: %v", err)
 	}
 }
+
+// TestSyntheticKeepsHistory: responses to a conversation (prompt rows with
+// a history) become comparisons with that history, matched to the
+// reference of the same conversation, not of the same last turn alone.
+func TestSyntheticKeepsHistory(t *testing.T) {
+	dir := t.TempDir()
+	h := dataset.EncodeHistory([]dataset.Message{{Role: "system", Content: "Be brief."}, {Role: "user", Content: "Hi"}, {Role: "assistant", Content: "Hello"}})
+	resp := filepath.Join(dir, "resp")
+	w, _ := dataset.Create[dataset.Response](resp, dataset.WriterOptions{})
+	w.Write(
+		dataset.Response{PromptID: "p1", Prompt: "Sky?", History: h, Response: "Blue.", SampleIndex: 0},
+		dataset.Response{PromptID: "p1", Prompt: "Sky?", History: h, Response: "It is green.", SampleIndex: 1},
+	)
+	if err := w.Close(); err != nil {
+		t.Fatal(err)
+	}
+	ref := filepath.Join(dir, "ref")
+	ws, _ := dataset.Create[dataset.SFT](ref, dataset.WriterOptions{})
+	ws.Write(dataset.SFT{Task: "chat", Lang: "en", Prompt: "Sky?", Response: "It is green."},
+		dataset.SFT{Task: "chat", Lang: "en", Prompt: "Sky?", History: h, Response: "Blue."})
+	if err := ws.Close(); err != nil {
+		t.Fatal(err)
+	}
+	out := filepath.Join(dir, "cmp")
+	if _, err := Synthetic(context.Background(), SyntheticOptions{Responses: []string{resp}, Reference: []string{ref}, Out: out, Prefer: "reference"}); err != nil {
+		t.Fatal(err)
+	}
+	rows, err := dataset.ReadAll[dataset.Comparison](out)
+	if err != nil || len(rows) != 1 || rows[0].History != h || rows[0].Chosen != "Blue." {
+		t.Fatalf("rows %+v, %v", rows, err)
+	}
+}

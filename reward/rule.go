@@ -14,6 +14,8 @@ import (
 	"time"
 	"unicode"
 	"unicode/utf8"
+
+	"github.com/rlhf-project/rlhf/dataset"
 )
 
 // Input is what a rule reward sees of one response; the JSON names
@@ -22,6 +24,15 @@ type Input struct {
 	Prompt    string `json:"prompt"`
 	Response  string `json:"response"`
 	Reference string `json:"reference"`
+	// History is the conversation before Prompt (system message, earlier
+	// turns); absent for a single-turn prompt.
+	History []dataset.Message `json:"history,omitempty"`
+}
+
+// InputOf is the rule reward input of a response to prompt row p.
+func InputOf(p dataset.Prompt, response string) Input {
+	h, _ := dataset.DecodeHistory(p.History) // checked when the prompts were read
+	return Input{Prompt: p.Prompt, Response: response, Reference: p.Reference, History: h}
 }
 
 // DefaultTimeout bounds one call of a cmd: reward program when

@@ -7,9 +7,12 @@ import (
 	"math"
 	"os"
 	"path/filepath"
+	"reflect"
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/rlhf-project/rlhf/dataset"
 )
 
 func ruleScores(t *testing.T, spec string, in ...Input) []float64 {
@@ -92,7 +95,8 @@ func TestRuleRewardCmdProtocol(t *testing.T) {
 	// Score = the number of characters of the line (a function of the input),
 	// after saving what it was sent.
 	prog := rewardScript(t, `tee `+seen+` | awk '{ print length($0) / 10 }'`)
-	in := []Input{{Prompt: "1+1?", Response: "2", Reference: "2"}, {Prompt: "说\"你好\"", Response: "你好\n<b>", Reference: ""}}
+	in := []Input{{Prompt: "1+1?", Response: "2", Reference: "2"}, {Prompt: "说\"你好\"", Response: "你好\n<b>", Reference: "",
+		History: []dataset.Message{{Role: "system", Content: "Be brief."}}}}
 	r, err := Parse("cmd:" + prog)
 	if err != nil {
 		t.Fatal(err)
@@ -108,12 +112,15 @@ func TestRuleRewardCmdProtocol(t *testing.T) {
 	}
 	for i, line := range lines {
 		var back Input
-		if err := json.Unmarshal([]byte(line), &back); err != nil || back != in[i] {
+		if err := json.Unmarshal([]byte(line), &back); err != nil || !reflect.DeepEqual(back, in[i]) {
 			t.Errorf("line %d %q decodes to %+v (%v), want %+v", i+1, line, back, err, in[i])
 		}
 		if len(got) != 2 || got[i] <= 0 {
 			t.Errorf("scores %v", got)
 		}
+	}
+	if strings.Contains(lines[0], "history") || !strings.Contains(lines[1], `"history":[{"role":"system","content":"Be brief."}]`) {
+		t.Errorf("a conversation's history goes to the program, a single-turn prompt has none: %q", lines)
 	}
 	if !strings.Contains(lines[1], `"response":"你好\n<b>"`) {
 		t.Errorf("JSON should keep UTF-8 and <b> as they are: %s", lines[1])

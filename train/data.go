@@ -161,12 +161,27 @@ func checkRow(row any) string {
 		if strings.TrimSpace(r.Response) == "" {
 			return "empty response"
 		}
+		if _, err := infer.History(r.History); err != nil {
+			return err.Error()
+		}
 	case dataset.Comparison:
 		if strings.TrimSpace(r.Chosen) == "" || strings.TrimSpace(r.Rejected) == "" {
 			return "empty chosen or rejected response"
 		}
+		if _, err := infer.History(r.History); err != nil {
+			return err.Error()
+		}
 	}
 	return ""
+}
+
+// encodeConv encodes a row's conversation (its history column, prompt and
+// final answer): with allTurns the loss falls on every assistant turn (SFT),
+// otherwise on the final answer only (RM, DPO). readAll checked the
+// history.
+func encodeConv(enc *infer.Encoder, history, prompt, response string, allTurns bool, stats *infer.TruncStats) (infer.Encoded, bool) {
+	h, _ := infer.History(history)
+	return enc.EncodeConversation(h, prompt, response, allTurns, stats)
 }
 
 // readTrainVal reads the training rows of --data and the validation rows of

@@ -138,8 +138,7 @@ func (r *ppoRun) scoreRules(ctx context.Context, exp *experience) error {
 	}
 	in := make([]reward.Input, exp.N)
 	for n := range exp.N {
-		in[n] = reward.Input{Prompt: exp.prompts[n].Prompt, Response: exp.ResponseText(n, r.tok.Decode, r.eos),
-			Reference: exp.prompts[n].Reference}
+		in[n] = reward.InputOf(exp.prompts[n], exp.ResponseText(n, r.tok.Decode, r.eos))
 	}
 	exp.rules = make([][]float64, len(r.rules))
 	for k, rule := range r.rules {

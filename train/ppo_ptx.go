@@ -45,7 +45,7 @@ func loadPtx(path string, enc *infer.Encoder, batch int, seed uint64, textEnc da
 	}
 	if sftErr == nil && usable {
 		for _, r := range sft {
-			if e, ok := enc.Encode(r.Prompt, r.Response, nil); ok {
+			if e, ok := encodeConv(enc, r.History, r.Prompt, r.Response, true, nil); ok {
 				seqs = append(seqs, e)
 			}
 		}

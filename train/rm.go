@@ -96,11 +96,11 @@ func GroupComparisons(rows []dataset.Comparison, enc *infer.Encoder, stats *infe
 			}
 		}
 		idx := func(resp string) int {
-			k := key{r.Prompt, resp}
+			k := key{r.History + "\x1f" + r.Prompt, resp}
 			if i, ok := b.index[k]; ok {
 				return i
 			}
-			e, ok := enc.Encode(r.Prompt, resp, stats)
+			e, ok := encodeConv(enc, r.History, r.Prompt, resp, false, stats)
 			if !ok {
 				b.index[k] = -1
 				return -1
@@ -351,16 +351,16 @@ func runRM(ctx context.Context, o RMOptions) (*RMResult, error) {
 	var refs []infer.Encoded
 	if len(refRows) > 0 {
 		for _, r := range refRows {
-			if e, ok := enc.Encode(r.Prompt, r.Response, nil); ok {
+			if e, ok := encodeConv(enc, r.History, r.Prompt, r.Response, false, nil); ok {
 				refs = append(refs, e)
 			}
 		}
 	} else {
 		seen := map[[2]string]bool{}
 		for _, r := range trainRows {
-			if k := [2]string{r.Prompt, r.Chosen}; !seen[k] {
+			if k := [2]string{r.History + "\x1f" + r.Prompt, r.Chosen}; !seen[k] {
 				seen[k] = true
-				if e, ok := enc.Encode(r.Prompt, r.Chosen, nil); ok {
+				if e, ok := encodeConv(enc, r.History, r.Prompt, r.Chosen, false, nil); ok {
 					refs = append(refs, e)
 				}
 			}

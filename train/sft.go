@@ -136,12 +136,7 @@ func runSFT(ctx context.Context, o SFTOptions) (*SFTResult, error) {
 	// 2. Tokenise.
 	enc := &infer.Encoder{Tok: tok, Meta: m.Meta, MaxLen: o.MaxSeqLen, Truncate: o.Truncate}
 	var stats infer.TruncStats
-	seqs := make([]infer.Encoded, 0, len(trainRows))
-	for _, r := range trainRows {
-		if e, ok := enc.Encode(r.Prompt, r.Response, &stats); ok {
-			seqs = append(seqs, e)
-		}
-	}
+	seqs := encodeSFT(enc, trainRows, &stats)
 	if stats.PromptTruncated+stats.ResponseTruncated+stats.Dropped > 0 {
 		slog.Warn("rows longer than --max-seq-len", "max_seq_len", o.MaxSeqLen, "truncate", o.Truncate, "stats", stats.String())
 	}
@@ -151,12 +146,7 @@ func runSFT(ctx context.Context, o SFTOptions) (*SFTResult, error) {
 	if o.Pack {
 		seqs = Pack(seqs, o.MaxSeqLen)
 	}
-	var valSeqs []infer.Encoded
-	for _, r := range valRows {
-		if e, ok := enc.Encode(r.Prompt, r.Response, nil); ok {
-			valSeqs = append(valSeqs, e)
-		}
-	}
+	valSeqs := encodeSFT(enc, valRows, nil)
 
 	// 3. Schedule and state.
 	run, err := planRun("sft", &o.CommonOptions, len(seqs), m.Store, resumeFrom)
@@ -265,4 +255,18 @@ func publishModel(ckpt, out string) error {
 		}
 	}
 	return nil
+}
+
+// encodeSFT encodes demonstrations for teacher forcing: each row's
+// conversation, the loss on every assistant turn (its history's and the
+// final answer), as TRL's assistant_only_loss. Rows the truncation policy
+// drops are left out.
+func encodeSFT(enc *infer.Encoder, rows []dataset.SFT, stats *infer.TruncStats) []infer.Encoded {
+	seqs := make([]infer.Encoded, 0, len(rows))
+	for _, r := range rows {
+		if e, ok := encodeConv(enc, r.History, r.Prompt, r.Response, true, stats); ok {
+			seqs = append(seqs, e)
+		}
+	}
+	return seqs
 }

@@ -2,9 +2,6 @@ package prompts
 
 import (
 	"strings"
-
-	"github.com/rlhf-project/rlhf/dataset"
-	"github.com/rlhf-project/rlhf/option"
 )
 
 // defaultCategories maps the categories of public instruction sets (Dolly,
@@ -25,18 +22,9 @@ var defaultCategories = map[string]string{
 // else the source's task=, else other. Fields: instruction, input, output.
 // Column options: instruction=, input=, output=, category=.
 func readInstruction(s *Source, emit func(Example) error, bad func(string, error)) error {
-	cats := map[string]string{}
-	for k, v := range defaultCategories {
-		cats[k] = v
-	}
-	if v := s.Opts["categories"]; v != "" {
-		for _, kv := range strings.Split(v, "|") {
-			k, t, ok := strings.Cut(kv, ":")
-			if !ok || !dataset.IsTask(t) {
-				return option.Errorf("{Sources} %q: categories=%q: want category:task|... with tasks among %s", s.Spec, v, strings.Join(dataset.Tasks, ", "))
-			}
-			cats[strings.ToLower(k)] = t
-		}
+	cats, err := categoryMap(s)
+	if err != nil {
+		return err
 	}
 	ic, inc, oc, cc := s.col("instruction", "instruction"), s.col("input", "input"), s.col("output", "output"), s.col("category", "category")
 	return eachRecord(s, func(pos string, r record) error {

@@ -51,6 +51,7 @@ var adapters = map[string]adapterFunc{
 	"pairs":          readPairs,
 	"dialogue":       readDialogue,
 	"instruction":    readInstruction,
+	"chat":           readChat,
 	"qa":             readQA,
 }
 

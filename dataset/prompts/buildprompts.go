@@ -49,6 +49,7 @@ type candidate struct {
 	rep      int               // repetition number (0: first use)
 	pii      map[string]int64  // PII replacements made in this row
 	eligible []*Template
+	history  string // the conversation before the prompt (chat sources), a JSON list of messages
 }
 
 // pairStats is what pass 1 learns about one (task, source) pair.
@@ -484,7 +485,7 @@ func (b *builder) readAll(ctx context.Context, total int64, what string) (int64,
 // sourceForcesTask reports whether the source's task= replaces the native
 // tasks (it is only a fallback for adapters whose rows carry a category).
 func sourceForcesTask(s *Source) bool {
-	return s.Task != "" && s.Adapter != "instruction" && s.Adapter != "qa"
+	return s.Task != "" && s.Adapter != "instruction" && s.Adapter != "qa" && s.Adapter != "chat"
 }
 
 // candidates renders ex for each task it can serve and keeps those that
@@ -536,7 +537,7 @@ func (w *worker) candidates(src int, ex Example) {
 			}
 			return
 		}
-		c := &candidate{task: task, src: src, key: key, lang: lang, derived: derived, eligible: el}
+		c := &candidate{task: task, src: src, key: key, lang: lang, derived: derived, eligible: el, history: ex.Fields["conversation"]}
 		c.nth = int((key >> 40) % uint64(len(el)))
 		if !w.render(c, ex.Fields, true) {
 			return
@@ -670,7 +671,9 @@ func (b *builder) finish(plans map[string]*taskPlan, weights map[string]float64)
 		prompts := map[string]bool{}
 		kept := rows[:0]
 		for _, c := range rows {
-			if prompts[c.prompt] {
+			// A conversation is the same prompt only with the same history.
+			pk := c.history + "\x1f" + c.prompt
+			if prompts[pk] {
 				b.drops[t][DropExactDup]++
 				continue
 			}
@@ -678,7 +681,7 @@ func (b *builder) finish(plans map[string]*taskPlan, weights map[string]float64)
 				b.drops[t][DropNearDup]++
 				continue
 			}
-			prompts[c.prompt] = true
+			prompts[pk] = true
 			kept = append(kept, c)
 		}
 		// Take each source's quota in key order, then fill any shortfall
@@ -888,13 +891,13 @@ func writeRows[T dataset.Record](dir string, opts dataset.WriterOptions, rows []
 		src := b.sources[c.src].Name
 		switch any(*new(T)).(type) {
 		case dataset.Prompt:
-			p := dataset.Prompt{Task: c.task, Lang: c.lang, Prompt: c.prompt, Source: src, Template: c.tmpl.ID}
+			p := dataset.Prompt{Task: c.task, Lang: c.lang, Prompt: c.prompt, Source: src, Template: c.tmpl.ID, History: scrubHistory(c.history)}
 			if referenceTasks[c.task] || allRefs {
 				p.Reference = c.response
 			}
 			row = p
 		case dataset.SFT:
-			row = dataset.SFT{Task: c.task, Lang: c.lang, Prompt: c.prompt, Response: c.response, Source: src, Template: c.tmpl.ID}
+			row = dataset.SFT{Task: c.task, Lang: c.lang, Prompt: c.prompt, Response: c.response, Source: src, Template: c.tmpl.ID, History: scrubHistory(c.history)}
 		}
 		buf = append(buf, row.(T))
 		if len(buf) == batch || i == len(rows)-1 {

@@ -3,6 +3,8 @@ package prompts
 import (
 	"regexp"
 	"strings"
+
+	"github.com/rlhf-project/rlhf/dataset"
 )
 
 // PII scrubbing replaces e-mail addresses, phone numbers and ID-card-like
@@ -86,4 +88,17 @@ func hasDigitRun(s string, n int) bool {
 		}
 	}
 	return false
+}
+
+// scrubHistory scrubs the texts of a history column (a JSON list of
+// messages), as the prompt and response are.
+func scrubHistory(h string) string {
+	msgs, err := dataset.DecodeHistory(h)
+	if err != nil || len(msgs) == 0 {
+		return h
+	}
+	for i := range msgs {
+		msgs[i].Content = scrubPII(msgs[i].Content, nil)
+	}
+	return dataset.EncodeHistory(msgs)
 }

@@ -12,6 +12,8 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/parquet-go/parquet-go"
+
 	"github.com/rlhf-project/rlhf/dataset"
 )
 
@@ -463,5 +465,85 @@ not json at all
 	rep := run(t, Options{Sources: []string{"instruction:" + p}, Total: 10, Out: filepath.Join(dir, "out")})
 	if rep.Sources[0].Malformed != 2 || rep.Sources[0].Records != 2 || rep.Rows != 2 {
 		t.Errorf("report: %+v rows %d", rep.Sources[0], rep.Rows)
+	}
+}
+
+// TestChatSource: --source chat:PATH reads conversational rows (messages
+// with a system message and earlier turns, ShareGPT, Alpaca, from JSONL and
+// Parquet); the prompt is the last user turn as it is, the earlier turns
+// are the row's history, the task comes from the row's category or is chat;
+// a row that is no conversation is malformed by FILE:LINE.
+func TestChatSource(t *testing.T) {
+	dir := t.TempDir()
+	p := filepath.Join(dir, "chat.jsonl")
+	os.WriteFile(p, []byte(`{"messages": [{"role": "system", "content": "Be brief."}, {"role": "user", "content": "Say hello to the team."}, {"role": "assistant", "content": "Hello, team!"}, {"role": "user", "content": "Now say goodbye politely."}, {"role": "assistant", "content": "Goodbye, everyone!"}]}
+{"conversations": [{"from": "human", "value": "Name three primary colours."}, {"from": "gpt", "value": "Red, yellow and blue."}], "category": "brainstorming"}
+{"instruction": "Rewrite in formal English.", "input": "gonna be late", "output": "I am going to be late.", "category": "rewrite"}
+{"messages": [{"role": "user", "content": "only a question"}]}
+{"messages": [{"role": "user", "content": "Write a limerick about a cat who loves the rain and sleeps all day."}, {"role": "assistant", "content": "A cat who adored every drop..."}, {"role": "user", "content": "Now say goodbye politely."}, {"role": "assistant", "content": "Farewell, and thank you!"}]}
+`), 0o644)
+	type msg struct {
+		Role    string `parquet:"role"`
+		Content string `parquet:"content"`
+	}
+	type row struct {
+		Messages []msg `parquet:"messages,list"`
+	}
+	var b bytes.Buffer
+	if err := parquet.Write(&b, []row{{Messages: []msg{{"system", "You are terse."}, {"user", "What is the capital of France?"}, {"assistant", "Paris."}}}}); err != nil {
+		t.Fatal(err)
+	}
+	pq := filepath.Join(dir, "chat.parquet")
+	os.WriteFile(pq, b.Bytes(), 0o644)
+
+	exs, bad := readExamples(t, "chat:"+p)
+	if len(exs) != 4 || len(bad) != 1 || !strings.HasPrefix(bad[0], p+":4: ") {
+		t.Fatalf("examples %d, malformed %q", len(exs), bad)
+	}
+	out := filepath.Join(dir, "out")
+	rep := run(t, Options{Sources: []string{"chat:" + p, "chat:" + pq}, Total: 5, Out: out})
+	if rep.Rows != 5 {
+		t.Fatalf("rows %d; notes %v", rep.Rows, rep.Notes)
+	}
+	var rows []dataset.Prompt
+	for _, split := range []string{"train", "val"} {
+		if d := filepath.Join(out, "prompts", split); dataset.IsComplete(d) {
+			r, err := dataset.ReadAll[dataset.Prompt](d)
+			if err != nil {
+				t.Fatal(err)
+			}
+			rows = append(rows, r...)
+		}
+	}
+	sft, err := dataset.ReadAll[dataset.SFT](filepath.Join(out, "sft", "train"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, r := range sft {
+		if r.Prompt == "Now say goodbye politely." && !strings.Contains(r.History, "limerick") && (r.Response != "Goodbye, everyone!" || !strings.Contains(r.History, "Hello, team!")) {
+			t.Errorf("sft row: %+v", r)
+		}
+	}
+	got := map[string]dataset.Prompt{}
+	for _, r := range rows {
+		if r.Prompt == "Now say goodbye politely." && strings.Contains(r.History, "limerick") {
+			continue // the same last turn after another conversation: kept too
+		}
+		got[r.Prompt] = r
+	}
+	if len(got) != 4 {
+		t.Errorf("%d distinct prompts, want 4 (and the same last turn of another conversation): %+v", len(got), rows)
+	}
+	want := map[string][2]string{
+		"Now say goodbye politely.":                   {"chat", `[{"role":"system","content":"Be brief."},{"role":"user","content":"Say hello to the team."},{"role":"assistant","content":"Hello, team!"}]`},
+		"Name three primary colours.":                 {"brainstorming", ""},
+		"Rewrite in formal English.\n\ngonna be late": {"rewrite", ""},
+		"What is the capital of France?":              {"chat", `[{"role":"system","content":"You are terse."}]`},
+	}
+	for prompt, w := range want {
+		r, ok := got[prompt]
+		if !ok || r.Task != w[0] || r.History != w[1] {
+			t.Errorf("%q: %+v, want task %s history %s", prompt, r, w[0], w[1])
+		}
 	}
 }

@@ -66,7 +66,8 @@ type Options struct {
 	// servers).
 	APIKeyEnv string
 	// Rubric is a text/template file rendering the request (fields .Prompt,
-	// .Answers with .Label and .Text, .K, .Example); empty uses the built-in
+	// .History with .Role and .Content, .Answers with .Label and .Text, .K,
+	// .Example); empty uses the built-in
 	// English or Chinese rubric by the prompt's language.
 	Rubric string
 	// Lang picks the built-in rubric: auto (by prompt), en or zh. Default auto.
@@ -165,7 +166,10 @@ func (r *Report) GoldAgreement() float64 {
 }
 
 type rubricData struct {
-	Prompt  string
+	Prompt string
+	// History is the conversation before the prompt (system message,
+	// earlier turns); empty for a single-turn prompt.
+	History []dataset.Message
 	Answers []struct{ Label, Text string }
 	K       int
 	Example string
@@ -230,7 +234,7 @@ func (j *judge) render(it *label.Item, order []int) (string, error) {
 			t = j.tmpl["en"]
 		}
 	}
-	d := rubricData{Prompt: it.Prompt, K: len(order)}
+	d := rubricData{Prompt: it.Prompt, History: it.History, K: len(order)}
 	var ex []string
 	for pos, idx := range order {
 		d.Answers = append(d.Answers, struct{ Label, Text string }{labelOf(pos), it.Answers[idx].Text})
@@ -436,7 +440,7 @@ func (j *judge) judgeGroup(ctx context.Context, it *label.Item) (result, error) 
 	for a := range it.Answers {
 		sum[strconv.Itoa(a)] = pos[0][a] + pos[1][a] + 1
 	}
-	g := label.Group{GroupID: dataset.ContentID("judge", j.opts.Model, it.GroupID), Prompt: it.Prompt, Lang: it.Lang, Source: j.opts.Model}
+	g := label.Group{GroupID: dataset.ContentID("judge", j.opts.Model, it.GroupID), Prompt: it.Prompt, History: dataset.EncodeHistory(it.History), Lang: it.Lang, Source: j.opts.Model}
 	dense := label.DenseRanks(sum)
 	for a, ans := range it.Answers {
 		g.Answers = append(g.Answers, ans.Text)

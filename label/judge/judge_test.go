@@ -16,6 +16,7 @@ import (
 	"sync"
 	"sync/atomic"
 	"testing"
+	"text/template"
 	"time"
 
 	"github.com/rlhf-project/rlhf/dataset"
@@ -282,5 +283,26 @@ func TestNegativeOptionsAreErrors(t *testing.T) {
 	}
 	if n := calls.Load(); n != 0 {
 		t.Errorf("%d requests were made with invalid options", n)
+	}
+}
+
+// TestRubricShowsConversation: the built-in rubrics show the judge the
+// system message and earlier turns before the request of a conversation,
+// and nothing of the kind for a single-turn prompt.
+func TestRubricShowsConversation(t *testing.T) {
+	for _, lang := range []string{"en", "zh"} {
+		j := &judge{opts: Options{Lang: lang}, tmpl: map[string]*template.Template{
+			lang: template.Must(template.ParseFS(rubrics, "rubric_"+lang+".tmpl"))}}
+		it := &label.Item{Prompt: "Sky?", Lang: lang, History: []dataset.Message{{Role: "system", Content: "Be brief."}, {Role: "user", Content: "Hi"}, {Role: "assistant", Content: "Hello"}},
+			Answers: []label.Answer{{ID: "a", Text: "Blue."}, {ID: "b", Text: "Green."}}}
+		text, err := j.render(it, []int{0, 1})
+		if err != nil || !strings.Contains(text, "system: Be brief.\nuser: Hi\nassistant: Hello\n") || strings.Index(text, "assistant: Hello") > strings.Index(text, "Sky?") {
+			t.Errorf("%s: %q %v", lang, text, err)
+		}
+		it.History = nil
+		text, _ = j.render(it, []int{0, 1})
+		if strings.Contains(text, "Conversation so far") || strings.Contains(text, "之前的对话") {
+			t.Errorf("%s single-turn: %q", lang, text)
+		}
 	}
 }

@@ -126,6 +126,19 @@ function renderTask() {
   // The item's language, so Chinese is drawn with Chinese glyph forms.
   $("#prompt").lang = t.lang || "";
   $("#prompt").textContent = t.prompt;
+  // The system message and earlier turns of a conversation, in order.
+  const turns = $("#turns");
+  turns.replaceChildren();
+  (t.history || []).forEach((m) => {
+    const p = document.createElement("div");
+    p.className = "turn text";
+    p.lang = t.lang || "";
+    const who = document.createElement("strong");
+    who.textContent = m.role + ": ";
+    p.append(who, document.createTextNode(m.content));
+    turns.append(p);
+  });
+  $("#history").hidden = !(t.history && t.history.length);
   const box = $("#answers");
   box.replaceChildren();
   t.answers.forEach((a, i) => {
