@@ -42,7 +42,7 @@ def main():
     ap.add_argument("--rlhf", default="bin/rlhf")
     ap.add_argument("--demo", default="demo-out")
     ap.add_argument("--out", default="compare-out")
-    ap.add_argument("--iterations", type=int, default=12, help="RL iterations (32 sequences each)")
+    ap.add_argument("--iterations", type=int, default=20, help="RL iterations (32 sequences each)")
     ap.add_argument("--dpo-steps", type=int, default=100)
     ap.add_argument("--backend", default="go")
     a = ap.parse_args()
@@ -56,7 +56,7 @@ def main():
     log = os.path.join(a.out, "log.txt")
     common_rl = ["--policy", f"{d}/ckpt/sft", "--reward", f"{d}/ckpt/rm", "--prompts", f"{d}/instruct/ppo/prompts",
                  "--ptx", f"{d}/instruct/sft/sft/train", "--ptx-coef", "0.1", "--iterations", str(a.iterations),
-                 "--mini-batch", "16", "--max-new-tokens", "24", "--max-prompt-len", "40", "--kl-coef", "0.05",
+                 "--mini-batch", "16", "--max-new-tokens", "24", "--max-prompt-len", "40", "--kl-coef", "0.2",
                  "--lr", "3e-4", "--seed", "1", "--log-samples", "0", "--backend", a.backend]
     runs = {
         # 32 sequences an iteration for every algorithm, as the demo's PPO.
