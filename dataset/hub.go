@@ -2,7 +2,6 @@ package dataset
 
 import (
 	"encoding/json"
-	"errors"
 	"fmt"
 	"io"
 	"os"
@@ -142,42 +141,8 @@ func DecodeSFTJSON(text []byte) (SFT, error) {
 // T, as readJSONL does for JSONL: a row that is not of a format the kind
 // reads is an error naming the file and row, after which Next may go on.
 func readHubParquet[T Record](path string, send func(batch[T]) bool) error {
-	b := batch[T]{}
-	err := eachParquetJSON(path, func(n int, text []byte, err error) error {
-		var row T
-		if err == nil {
-			err = decodeJSONL(text, &row)
-		}
-		if err != nil {
-			if b.rows != nil && !send(b) {
-				return errStopped
-			}
-			b = batch[T]{}
-			if fe := (formatError{}); errors.As(err, &fe) {
-				err = fmt.Errorf("%s row %d: %w", path, n, err)
-			} else {
-				err = fmt.Errorf("%s row %d: not a valid %s record: %w", path, n, KindOf[T](), err)
-			}
-			if !send(batch[T]{err: err, lines: []int{n}, skippable: true}) {
-				return errStopped
-			}
-			return nil
-		}
-		b.rows = append(b.rows, WithID(row))
-		b.lines = append(b.lines, n)
-		if len(b.rows) == readBatch {
-			if !send(b) {
-				return errStopped
-			}
-			b = batch[T]{}
-		}
-		return nil
-	})
-	if err == errStopped {
-		return nil
-	}
-	if b.rows != nil && !send(b) {
-		return nil
-	}
-	return err
+	r := rowBatcher[T]{send: send}
+	return r.finish(eachParquetJSON(path, func(n int, text []byte, err error) error {
+		return r.add(fmt.Sprintf("%s row %d", path, n), n, text, err)
+	}))
 }

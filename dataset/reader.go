@@ -502,39 +502,59 @@ func (sh *shard[T]) decodeGroup(rg parquet.RowGroup) ([]T, error) {
 // likely in another encoding, and skipping it line by line would silently
 // drop it.
 func readJSONL[T Record](path string, enc Encoding, send func(batch[T]) bool) error {
-	b := batch[T]{}
-	err := EachLineAs(path, enc, func(line int, text []byte) error {
-		var row T
-		if err := decodeJSONL(text, &row); err != nil {
-			if b.rows != nil && !send(b) {
-				return errStopped
-			}
-			b = batch[T]{}
-			if fe := (formatError{}); errors.As(err, &fe) {
-				err = fmt.Errorf("%s:%d: %w", path, line, err)
-			} else {
-				err = fmt.Errorf("%s:%d: not a valid %s record: %w", path, line, KindOf[T](), err)
-			}
-			bad := batch[T]{err: err, lines: []int{line}, skippable: true}
-			if !send(bad) {
-				return errStopped
-			}
-			return nil
+	r := rowBatcher[T]{send: send}
+	return r.finish(EachLineAs(path, enc, func(line int, text []byte) error {
+		return r.add(fmt.Sprintf("%s:%d", path, line), line, text, nil)
+	}))
+}
+
+// rowBatcher decodes JSON rows of kind T into batches for a reader: a row
+// that does not decode is sent alone as a skippable error naming its
+// position (after the rows before it), so Next may go on after it.
+type rowBatcher[T Record] struct {
+	send func(batch[T]) bool
+	b    batch[T]
+}
+
+// add decodes text (the row at pos, line n), or reports err, the row's
+// read error.
+func (r *rowBatcher[T]) add(pos string, n int, text []byte, err error) error {
+	var row T
+	if err == nil {
+		err = decodeJSONL(text, &row)
+	}
+	if err != nil {
+		if r.b.rows != nil && !r.send(r.b) {
+			return errStopped
 		}
-		b.rows = append(b.rows, WithID(row))
-		b.lines = append(b.lines, line)
-		if len(b.rows) == readBatch {
-			if !send(b) {
-				return errStopped
-			}
-			b = batch[T]{}
+		r.b = batch[T]{}
+		if fe := (formatError{}); errors.As(err, &fe) {
+			err = fmt.Errorf("%s: %w", pos, err)
+		} else {
+			err = fmt.Errorf("%s: not a valid %s record: %w", pos, KindOf[T](), err)
+		}
+		if !r.send(batch[T]{err: err, lines: []int{n}, skippable: true}) {
+			return errStopped
 		}
 		return nil
-	})
+	}
+	r.b.rows = append(r.b.rows, WithID(row))
+	r.b.lines = append(r.b.lines, n)
+	if len(r.b.rows) == readBatch {
+		if !r.send(r.b) {
+			return errStopped
+		}
+		r.b = batch[T]{}
+	}
+	return nil
+}
+
+// finish sends the last batch; err is the error that ended the rows.
+func (r *rowBatcher[T]) finish(err error) error {
 	if err == errStopped {
 		return nil
 	}
-	if b.rows != nil && !send(b) {
+	if r.b.rows != nil && !r.send(r.b) {
 		return nil
 	}
 	return err
