@@ -212,30 +212,9 @@ func (e *Encoder) EncodeConversation(history []chat.Message, prompt, response st
 	}
 	pieces, ct := e.conversation(history, prompt)
 	p, pl := e.tokens(pieces, ct == nil && !e.Raw && e.Tok.AddsBOS(), allTurns)
-	r := e.responseAfter(ct, history, prompt, response)
-	if stats != nil {
-		stats.Rows++
-	}
-	if len(p)+len(r) > e.MaxLen {
-		if e.Truncate == TruncateDrop {
-			if stats != nil {
-				stats.Dropped++
-			}
-			return Encoded{}, false
-		}
-		minPrompt := min(len(p), max(1, e.MaxLen/8))
-		if len(r) > e.MaxLen-minPrompt {
-			r = r[:e.MaxLen-minPrompt]
-			if stats != nil {
-				stats.ResponseTruncated++
-			}
-		}
-		if keep := e.MaxLen - len(r); keep < len(p) {
-			p, pl = p[len(p)-keep:], pl[len(pl)-keep:]
-			if stats != nil {
-				stats.PromptTruncated++
-			}
-		}
+	p, pl, r, ok := e.fit(p, pl, e.responseAfter(ct, history, prompt, response), stats)
+	if !ok {
+		return Encoded{}, false
 	}
 	enc := Encoded{Tokens: append(p, r...), PromptLen: len(p)}
 	if allTurns {

@@ -151,35 +151,48 @@ func (s TruncStats) String() string {
 // and the reward see that turn only (everything before PromptLen is the
 // prompt), as TRL's assistant-only loss.
 func (e *Encoder) Encode(prompt, response string, stats *TruncStats) (Encoded, bool) {
-	p := e.Prompt(prompt)
-	r := e.Response(prompt, response)
+	p, _, r, ok := e.fit(e.Prompt(prompt), nil, e.Response(prompt, response), stats)
+	if !ok {
+		return Encoded{}, false
+	}
+	return Encoded{Tokens: append(p, r...), PromptLen: len(p)}, true
+}
+
+// fit counts a row in stats and fits prompt p (with its per-token loss
+// marks pl, nil when there are none) and response r into MaxLen tokens:
+// it drops the row (ok false) under TruncateDrop, or cuts the response's end
+// and then the prompt's start, keeping at least a few prompt tokens (the end
+// of the template) so the response stays conditioned on "Assistant:".
+func (e *Encoder) fit(p, pl, r []int32, stats *TruncStats) (p2, pl2, r2 []int32, ok bool) {
 	if stats != nil {
 		stats.Rows++
 	}
-	if len(p)+len(r) > e.MaxLen {
-		if e.Truncate == TruncateDrop {
-			if stats != nil {
-				stats.Dropped++
-			}
-			return Encoded{}, false
+	if len(p)+len(r) <= e.MaxLen {
+		return p, pl, r, true
+	}
+	if e.Truncate == TruncateDrop {
+		if stats != nil {
+			stats.Dropped++
 		}
-		// Keep at least a few prompt tokens (the end of the template) so the
-		// response stays conditioned on "Assistant:".
-		minPrompt := min(len(p), max(1, e.MaxLen/8))
-		if len(r) > e.MaxLen-minPrompt {
-			r = r[:e.MaxLen-minPrompt]
-			if stats != nil {
-				stats.ResponseTruncated++
-			}
-		}
-		if keep := e.MaxLen - len(r); keep < len(p) {
-			p = p[len(p)-keep:]
-			if stats != nil {
-				stats.PromptTruncated++
-			}
+		return nil, nil, nil, false
+	}
+	minPrompt := min(len(p), max(1, e.MaxLen/8))
+	if len(r) > e.MaxLen-minPrompt {
+		r = r[:e.MaxLen-minPrompt]
+		if stats != nil {
+			stats.ResponseTruncated++
 		}
 	}
-	return Encoded{Tokens: append(p, r...), PromptLen: len(p)}, true
+	if keep := e.MaxLen - len(r); keep < len(p) {
+		p = p[len(p)-keep:]
+		if pl != nil {
+			pl = pl[len(pl)-keep:]
+		}
+		if stats != nil {
+			stats.PromptTruncated++
+		}
+	}
+	return p, pl, r, true
 }
 
 // Response is the token ids of a response as Encode puts it after the
