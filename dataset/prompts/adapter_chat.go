@@ -44,15 +44,7 @@ func readChat(s *Source, emit func(Example) error, bad func(string, error)) erro
 				bad(pos, malformed("not a JSON object: %v", err))
 				return nil
 			}
-			task := s.Task
-			if c := strings.ToLower(r.str(cc)); c != "" {
-				if t, ok := cats[c]; ok {
-					task = t
-				}
-			}
-			if task == "" {
-				task = "chat"
-			}
+			task := taskOf(s, cats, r.str(cc), "chat")
 			return emit(Example{Pos: pos, Tasks: []string{task}, Fields: map[string]string{
 				"user": row.Prompt, "answer": row.Response, "conversation": row.History,
 			}})
@@ -62,6 +54,18 @@ func readChat(s *Source, emit func(Example) error, bad func(string, error)) erro
 		}
 	}
 	return nil
+}
+
+// taskOf is a row's task: its category mapped by cats, else the source's
+// task=, else fallback.
+func taskOf(s *Source, cats map[string]string, category, fallback string) string {
+	if t, ok := cats[strings.ToLower(category)]; ok && category != "" {
+		return t
+	}
+	if s.Task != "" {
+		return s.Task
+	}
+	return fallback
 }
 
 // categoryMap is the category-to-task map of a source: the built-in one

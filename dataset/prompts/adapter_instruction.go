@@ -1,9 +1,5 @@
 package prompts
 
-import (
-	"strings"
-)
-
 // defaultCategories maps the categories of public instruction sets (Dolly,
 // BELLE, Alpaca-CoT style) to tasks; task names map to themselves.
 var defaultCategories = map[string]string{
@@ -33,15 +29,7 @@ func readInstruction(s *Source, emit func(Example) error, bad func(string, error
 			bad(pos, malformed("want %q and %q", ic, oc))
 			return nil
 		}
-		task := s.Task
-		if c := strings.ToLower(r.str(cc)); c != "" {
-			if t, ok := cats[c]; ok {
-				task = t
-			}
-		}
-		if task == "" {
-			task = "other"
-		}
+		task := taskOf(s, cats, r.str(cc), "other")
 		return emit(Example{Pos: pos, Tasks: []string{task}, Fields: map[string]string{
 			"instruction": ins, "input": r.str(inc, "context"), "output": out,
 		}})
