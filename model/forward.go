@@ -3,6 +3,7 @@ package model
 import (
 	"fmt"
 	"math"
+	"slices"
 
 	"github.com/gomlx/compute"
 	"github.com/gomlx/compute/dtypes"
@@ -195,8 +196,22 @@ func (m *Model) Score(hidden, mask *Node) *Node {
 // linear is x·wᵀ + b for an HF Linear weight w [out, in]; b may be nil.
 // (nn.Dense with DenseLayoutOutputsInput measured 0-5% slower on the go
 // backend at qwen2-100m, so it stays DotGeneral + Add.)
+//
+// x [..., in] is multiplied as a matrix [N, in]: the weight gradient then
+// contracts two matrices over their first axis, which the go backend runs
+// after two tiled, parallel 2-D transposes; from x's rank-3 form it
+// transposed [B,T,C] → [C,B,T] with its generic element-by-element
+// iterator, which took 12% of a qwen2-100m training step.
 func linear(x, w, b *Node) *Node {
-	y := DotGeneral(x, []int{x.Rank() - 1}, nil, w, []int{1}, nil)
+	var y *Node
+	if x.Rank() > 2 && !x.Shape().IsDynamic() {
+		dims := x.Shape().Dimensions
+		in := dims[len(dims)-1]
+		y = DotGeneral(Reshape(x, x.Shape().Size()/in, in), []int{1}, nil, w, []int{1}, nil)
+		y = Reshape(y, append(slices.Clone(dims[:len(dims)-1]), w.Shape().Dim(0))...)
+	} else {
+		y = DotGeneral(x, []int{x.Rank() - 1}, nil, w, []int{1}, nil)
+	}
 	if b != nil {
 		y = Add(y, ExpandLeftToRank(b, y.Rank()))
 	}
