@@ -326,7 +326,9 @@ func attend(l int, q, kNew, vNew *Node, at *attention, alibi bool) *Node {
 		scores = Add(scores, Mul(slopes, ExpandAxes(at.keyPos, 1, 2))) // [B,Hq,1,S]
 	}
 	allowed := BroadcastToDims(at.allowed, B, Hq, Tq, S)
-	scores = Where(allowed, scores, BroadcastToDims(Scalar(q.Graph(), dtypes.Float32, maskedScore), B, Hq, Tq, S))
+	// A scalar onFalse: the go backend runs it as its SIMD vector-scalar
+	// Where instead of first filling a [B,Hq,Tq,S] buffer with it.
+	scores = Where(allowed, scores, Scalar(q.Graph(), dtypes.Float32, maskedScore))
 	probs := ConvertDType(Softmax(scores, -1), v.DType())
 	out := Einsum("bgrqs,bgsd->bgrqd", Reshape(probs, B, KV, rep, Tq, S), v) // [B,KV,rep,Tq,D]
 	out = Transpose(Reshape(out, B, Hq, Tq, D), 1, 2)                        // [B,Tq,Hq,D]
