@@ -48,11 +48,16 @@ type hostState struct {
 	// graph's outputs); acc their sum once a second one arrives.
 	grads []*tensors.Tensor
 	acc   [][]float32
+	// accBuf is acc's memory, kept from one step to the next.
+	accBuf [][]float32
 	// owned maps the variables updated in place to the shared tensors this
 	// optimizer created for them: a variable whose value is another tensor
 	// (set by a checkpoint load, say) is copied into a new one first, so
 	// that no tensor anyone else holds is ever changed.
 	owned map[*model.Variable]*tensors.Tensor
+	// adopted counts the copies inPlace made (once per variable unless
+	// someone else sets it).
+	adopted int
 }
 
 func (o *Optimizer) hostMicro(outs []*tensors.Tensor) (MicroResult, error) {
@@ -74,16 +79,21 @@ func (o *Optimizer) hostMicro(outs []*tensors.Tensor) (MicroResult, error) {
 		return res, nil
 	}
 	if o.hs.acc == nil {
-		o.hs.acc = make([][]float32, len(o.hs.grads))
+		if len(o.hs.accBuf) != len(o.hs.grads) {
+			o.hs.accBuf = make([][]float32, len(o.hs.grads))
+		}
 		for i, t := range o.hs.grads {
 			g, err := flat32(t)
 			if err != nil {
 				return res, err
 			}
-			o.hs.acc[i] = append([]float32(nil), g...)
+			if len(o.hs.accBuf[i]) != len(g) {
+				o.hs.accBuf[i] = make([]float32, len(g))
+			}
+			copy(o.hs.accBuf[i], g)
 			t.FinalizeAll()
 		}
-		o.hs.grads = nil
+		o.hs.acc, o.hs.grads = o.hs.accBuf, nil
 	}
 	add := make([][]float32, len(grads))
 	for i, t := range grads {
@@ -290,6 +300,7 @@ func (o *Optimizer) inPlace(v *model.Variable) ([]float32, error) {
 		o.hs.owned = map[*model.Variable]*tensors.Tensor{}
 	}
 	o.hs.owned[v] = t
+	o.hs.adopted++
 	return dst, nil
 }
 

@@ -117,6 +117,11 @@ func TestHostAdamWMatchesGraph(t *testing.T) {
 	if clipped == 0 || unclipped == 0 {
 		t.Fatalf("%d steps clipped, %d not: the test should have both", clipped, unclipped)
 	}
+	// Weights and moments were copied into the optimizer's own tensors
+	// once, then updated in place.
+	if host.opt.hs.adopted != 6 {
+		t.Fatalf("%d copies into in-place tensors, want 6 (w, b and their moments, once)", host.opt.hs.adopted)
+	}
 	compared := 0
 	for v := range graph.store.IterVariables() {
 		if !IsOptimizerState(v) && !v.Trainable {
