@@ -45,7 +45,11 @@ type LossFn func(scope *model.Scope, inputs []*graph.Node) (loss *graph.Node, me
 //
 // Gradients are accumulated in variables under the "/acc_grads" scope (one
 // extra copy of the trainable weights), so that a non-finite gradient is
-// detected before any weight or optimizer moment changes.
+// detected before any weight or optimizer moment changes. On the go
+// backend the update runs on the host instead (adamw_host.go): Micro's graph
+// returns the gradients, a second micro-batch's are summed into host
+// buffers, and Step applies AdamW in place in one parallel pass, with the
+// same store variables and the same result up to float rounding.
 type Optimizer struct {
 	backend compute.Backend
 	store   *model.Store
