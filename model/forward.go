@@ -193,6 +193,10 @@ func (m *Model) Score(hidden, mask *Node) *Node {
 	return AtIndex(m.Values(hidden), LastTokenIndex(mask))
 }
 
+// flattenLinear selects linear's matrix form; BenchmarkFlattenLinear
+// compares it with the rank-3 one.
+var flattenLinear = true
+
 // linear is x·wᵀ + b for an HF Linear weight w [out, in]; b may be nil.
 // (nn.Dense with DenseLayoutOutputsInput measured 0-5% slower on the go
 // backend at qwen2-100m, so it stays DotGeneral + Add.)
@@ -204,7 +208,7 @@ func (m *Model) Score(hidden, mask *Node) *Node {
 // iterator, which took 12% of a qwen2-100m training step.
 func linear(x, w, b *Node) *Node {
 	var y *Node
-	if x.Rank() > 2 && !x.Shape().IsDynamic() {
+	if flattenLinear && x.Rank() > 2 && !x.Shape().IsDynamic() {
 		dims := x.Shape().Dimensions
 		in := dims[len(dims)-1]
 		y = DotGeneral(Reshape(x, x.Shape().Size()/in, in), []int{1}, nil, w, []int{1}, nil)
