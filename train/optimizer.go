@@ -45,7 +45,11 @@ type LossFn func(scope *model.Scope, inputs []*graph.Node) (loss *graph.Node, me
 //
 // Gradients are accumulated in variables under the "/acc_grads" scope (one
 // extra copy of the trainable weights), so that a non-finite gradient is
-// detected before any weight or optimizer moment changes.
+// detected before any weight or optimizer moment changes. On the go
+// backend the update runs on the host instead (adamw_host.go): Micro's graph
+// returns the gradients, a second micro-batch's are summed into host
+// buffers, and Step applies AdamW in place in one parallel pass, with the
+// same store variables and the same result up to float rounding.
 type Optimizer struct {
 	backend compute.Backend
 	store   *model.Store
@@ -63,6 +67,12 @@ type Optimizer struct {
 	pending    int  // micro-batches accumulated since the last Step
 	finite     bool // all pending losses were finite
 	lastNormSq float64
+
+	// host is set when the AdamW update runs in Go on the host (see
+	// adamw_host.go) rather than in a graph: Micro's graph returns the
+	// gradients, which Step applies in place in one parallel pass.
+	host bool
+	hs   hostState
 }
 
 // AccGradsScope is the scope of the gradient accumulators (not checkpointed).
@@ -73,6 +83,12 @@ const AdamScope = "AdamOptimizer"
 
 // NewOptimizer prepares the training executables of lossFn over store.
 func NewOptimizer(backend compute.Backend, store *model.Store, lossFn LossFn, cfg OptimizerConfig) *Optimizer {
+	return newOptimizer(backend, store, lossFn, cfg, hostUpdates(backend))
+}
+
+// newOptimizer is NewOptimizer with the choice of where AdamW runs: on the
+// host (host true; the go backend only) or in a graph.
+func newOptimizer(backend compute.Backend, store *model.Store, lossFn LossFn, cfg OptimizerConfig, host bool) *Optimizer {
 	if cfg.Beta1 == 0 {
 		cfg.Beta1 = 0.9
 	}
@@ -82,7 +98,7 @@ func NewOptimizer(backend compute.Backend, store *model.Store, lossFn LossFn, cf
 	if cfg.Epsilon == 0 {
 		cfg.Epsilon = 1e-8
 	}
-	o := &Optimizer{backend: backend, store: store, cfg: cfg, finite: true}
+	o := &Optimizer{backend: backend, store: store, cfg: cfg, finite: true, host: host}
 	// Weight decay is applied by us (matrices only), not by GoMLX's Adam,
 	// whose decay covers every variable.
 	o.adam = optimizer.Adam().Scope(AdamScope).Betas(cfg.Beta1, cfg.Beta2).Epsilon(cfg.Epsilon).
@@ -106,6 +122,22 @@ func NewOptimizer(backend compute.Backend, store *model.Store, lossFn LossFn, cf
 			o.trainables = trainables
 		} else if !slices.Equal(o.trainables, trainables) {
 			panic(fmt.Sprintf("train: a micro-batch graph trains %d variables, the first one trained %d: the LossFn must use the same weights for every input shape", len(trainables), len(o.trainables)))
+		}
+		if o.host {
+			// Loss, metrics, then the float32 gradients, which Step
+			// applies on the host.
+			out := []*graph.Node{graph.ConvertDType(loss, dtypes.Float32)}
+			for _, m := range metrics {
+				out = append(out, graph.ConvertDType(m, dtypes.Float32))
+			}
+			o.hs.numMetrics = len(metrics)
+			for _, grad := range grads {
+				if grad.DType() != dtypes.Float32 {
+					grad = graph.ConvertDType(grad, dtypes.Float32)
+				}
+				out = append(out, grad)
+			}
+			return out
 		}
 		normSq := graph.ScalarZero(g, dtypes.Float32)
 		for i, v := range trainables {
@@ -200,6 +232,9 @@ func (o *Optimizer) Micro(inputs ...any) (MicroResult, error) {
 	if err != nil {
 		return MicroResult{}, err
 	}
+	if o.host {
+		return o.hostMicro(outs)
+	}
 	res := MicroResult{Loss: scalar(outs[0])}
 	o.lastNormSq = scalar(outs[1])
 	for _, t := range outs[2:] {
@@ -230,6 +265,9 @@ type StepResult struct {
 func (o *Optimizer) Step(lr float64) (StepResult, error) {
 	if o.pending == 0 {
 		return StepResult{}, fmt.Errorf("train: Step without any Micro call")
+	}
+	if o.host {
+		return o.hostStep(lr)
 	}
 	n := float64(o.pending)
 	norm := math.Sqrt(o.lastNormSq) / n
