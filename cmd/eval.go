@@ -61,6 +61,10 @@ eval pool (OUT/eval/prompts), never a pool a model trained on.`,
 				}
 			})
 			switch {
+			case jo.BaseURL != "" && len(o.GoldFns) > 0:
+				return fmt.Errorf("--gold-fn and --judge-url together: one gold judge, a rule or an AI judge, not both")
+			case jo.BaseURL != "" && jo.Model == "":
+				return fmt.Errorf("--judge-url without --judge-model: the AI gold judge needs both")
 			case jo.BaseURL != "":
 				if jo.MaxRetries == 0 {
 					jo.MaxRetries = -1 // the library's 0 means its default

@@ -185,6 +185,19 @@ func TestEvalJudgeFlags(t *testing.T) {
 	if err := root.Execute(); err == nil || !strings.Contains(err.Error(), "--judge-model, --judge-rps without --judge-url") {
 		t.Fatalf("--judge-model without --judge-url: %v", err)
 	}
+	for _, c := range []struct {
+		args []string
+		want string
+	}{
+		{[]string{"--judge-url", "http://x/v1", "--judge-model", "m", "--gold-fn", "recall"}, "--gold-fn and --judge-url together"},
+		{[]string{"--judge-url", "http://x/v1"}, "--judge-url without --judge-model"},
+	} {
+		root = newRoot()
+		root.SetArgs(append(base, c.args...))
+		if err := root.Execute(); err == nil || !strings.Contains(err.Error(), c.want) {
+			t.Errorf("%v: want an error with %q, got %v", c.args, c.want, err)
+		}
+	}
 }
 
 // TestLabelEmptyDBNamesTheFlag: the label library says what is missing; the
