@@ -112,6 +112,16 @@ type Options struct {
 	// PeakTFLOPs is the device's peak dense FLOP/s in the compute dtype, in
 	// TFLOP/s; MFU is reported when it is above 0. Default 0.
 	PeakTFLOPs float64
+	// Timed, when set, is called with true just before the timed steps
+	// start and with false just after they end (run.go profiles only them).
+	Timed func(start bool)
+}
+
+// timed calls o.Timed, if any.
+func (o *Options) timed(start bool) {
+	if o.Timed != nil {
+		o.Timed(start)
+	}
 }
 
 // Result is one measurement.
@@ -171,16 +181,20 @@ func TrainStep(ctx context.Context, backend compute.Backend, backendName string,
 		return Result{}, err
 	}
 	compile := time.Since(t0)
+	o.timed(true)
 	t0 = time.Now()
 	for range o.Steps {
 		if err := ctx.Err(); err != nil {
+			o.timed(false)
 			return Result{}, err
 		}
 		if err := step(); err != nil {
+			o.timed(false)
 			return Result{}, err
 		}
 	}
 	el := time.Since(t0).Seconds()
+	o.timed(false)
 	r := Result{Impl: "rlhf", Backend: backendName, Shape: s.Name, Mode: "train", DType: o.DType,
 		Params: params, Batch: s.Batch, Seq: bt.T, Steps: o.Steps,
 		Seconds: el, CompileSecs: compile.Seconds(), TokensPerS: float64(s.Batch*bt.T*o.Steps) / el}
@@ -215,11 +229,13 @@ func Generate(ctx context.Context, backend compute.Backend, backendName string, 
 		return Result{}, err
 	}
 	compile := time.Since(t0)
+	o.timed(true)
 	t0 = time.Now()
 	n := 0
 	for range o.Steps {
 		out, err := dec.Generate(ctx, prompts, opts)
 		if err != nil {
+			o.timed(false)
 			return Result{}, err
 		}
 		for _, smp := range out {
@@ -227,6 +243,7 @@ func Generate(ctx context.Context, backend compute.Backend, backendName string, 
 		}
 	}
 	el := time.Since(t0).Seconds()
+	o.timed(false)
 	return Result{Impl: "rlhf", Backend: backendName, Shape: s.Name, Mode: "generate", DType: o.DType,
 		Params: int64(m.Store.NumParameters()), Batch: s.GenBatch, Seq: s.GenNew, Steps: o.Steps,
 		Seconds: el, CompileSecs: compile.Seconds(), TokensPerS: float64(n) / el}, nil

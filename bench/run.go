@@ -27,7 +27,10 @@ type RunOptions struct {
 	Models string
 	// JSON prints one JSON object per line instead of a table.
 	JSON bool
-	// CPUProfile, when set, is a file for a pprof CPU profile of the whole run.
+	// CPUProfile, when set, is a file for a pprof CPU profile of the timed
+	// steps (warm-up and compilation left out; all of a parity run). With
+	// several measurements each gets its own file: "-SHAPE-MODE" is put
+	// before the extension.
 	CPUProfile string
 	Options
 }
@@ -49,7 +52,7 @@ func Run(ctx context.Context, w io.Writer, o RunOptions) error {
 	if err != nil {
 		return err
 	}
-	if o.CPUProfile != "" {
+	if o.CPUProfile != "" && o.Mode == "parity" {
 		f, err := os.Create(o.CPUProfile)
 		if err != nil {
 			return option.Errorf("{CPUProfile}: %w", err)
@@ -116,8 +119,19 @@ func Run(ctx context.Context, w io.Writer, o RunOptions) error {
 		if o.Mode == "generate" || o.Mode == "both" {
 			fns = append(fns, func(ctx context.Context, s Shape) (Result, error) { return Generate(ctx, backend, name, s, o.Options) })
 		}
-		for _, fn := range fns {
+		for k, fn := range fns {
+			var perr error
+			if o.CPUProfile != "" {
+				file := o.CPUProfile
+				if len(shapes) > 1 || len(fns) > 1 {
+					file = profileFile(o.CPUProfile, s.Name, modeOf(o.Mode, k == 0))
+				}
+				o.Options.Timed = profileHook(file, &perr)
+			}
 			r, err := fn(ctx, s)
+			if err == nil {
+				err = perr
+			}
 			if err != nil {
 				return fmt.Errorf("%s: %w", s.Name, err)
 			}
@@ -135,6 +149,52 @@ func Run(ctx context.Context, w io.Writer, o RunOptions) error {
 		}
 	}
 	return nil
+}
+
+// modeOf is the mode of one measurement: train or generate.
+func modeOf(mode string, first bool) string {
+	if mode == "both" {
+		if first {
+			return "train"
+		}
+		return "generate"
+	}
+	return mode
+}
+
+// profileFile puts "-SHAPE-MODE" before file's extension.
+func profileFile(file, shape, mode string) string {
+	ext := filepath.Ext(file)
+	return strings.TrimSuffix(file, ext) + "-" + shape + "-" + mode + ext
+}
+
+// profileHook is an Options.Timed that writes a CPU profile of the timed
+// steps to file; the first error is kept in *errp.
+func profileHook(file string, errp *error) func(bool) {
+	var f *os.File
+	return func(start bool) {
+		if !start {
+			if f != nil {
+				pprof.StopCPUProfile()
+				if err := f.Close(); err != nil && *errp == nil {
+					*errp = option.Errorf("{CPUProfile}: %w", err)
+				}
+				f = nil
+			}
+			return
+		}
+		var err error
+		if f, err = os.Create(file); err != nil {
+			*errp = option.Errorf("{CPUProfile}: %w", err)
+			f = nil
+			return
+		}
+		if err := pprof.StartCPUProfile(f); err != nil {
+			*errp = option.Errorf("{CPUProfile}: %w", err)
+			_ = f.Close()
+			f = nil
+		}
+	}
 }
 
 // backendLabel is a short name of the backend spec for tables: go, or

@@ -40,18 +40,29 @@ mode (as bench.Result). --threads (default: the CPUs this process may run on,
 as Go's GOMAXPROCS) sets both torch's intra-op threads and OpenBLAS's;
 OMP_WAIT_POLICY defaults to PASSIVE so the two pools do not spin against
 each other.
+
+--as-installed measures PyTorch as a user gets it: OMP_WAIT_POLICY unset, no
+thread counts set (torch's and OpenBLAS's own defaults), and prints
+"impl":"torch-as-installed". On a 2-core machine libgomp's idle threads then
+spin against OpenBLAS's and training runs ~3x slower; the tuned run above is
+the one rlhf's targets are measured against.
 """
 import argparse
 import ctypes
 import json
 import math
 import os
+import sys
 import time
 
 # torch's OpenMP threads and OpenBLAS's pthreads take turns on the same cores:
 # without this, idle OpenMP threads spin while OpenBLAS runs a GEMM (up to 3x
 # slower on a 2-core machine). libgomp reads it when torch loads.
-os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
+AS_INSTALLED = "--as-installed" in sys.argv[1:]
+if AS_INSTALLED:
+    os.environ.pop("OMP_WAIT_POLICY", None)
+else:
+    os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
 import torch  # noqa: E402
 import torch.nn as nn  # noqa: E402
 import torch.nn.functional as F  # noqa: E402
@@ -208,15 +219,20 @@ def main():
     ap.add_argument("--mode", required=True, choices=["train", "generate"])
     ap.add_argument("--steps", type=int, default=0, help="timed steps or runs (default: per shape, 2 or 3)")
     ap.add_argument("--threads", type=int, default=0, help="threads (default: the CPUs this process may use)")
+    ap.add_argument("--as-installed", action="store_true",
+                    help="PyTorch's own defaults: no OMP_WAIT_POLICY, no thread counts set")
     a = ap.parse_args()
     arch, L, H, nh, nkv, I, V, B, T, gB, gP, gN, dsteps = SHAPES[a.shape]
     steps = a.steps if a.steps > 0 else dsteps
     threads = a.threads if a.threads > 0 else len(os.sched_getaffinity(0))
-    torch.set_num_threads(threads)
-    try:  # torch 1.13 built with BLAS=generic does not pass its thread count on to OpenBLAS
-        ctypes.CDLL("libopenblas.so.0").openblas_set_num_threads(threads)
-    except (OSError, AttributeError):
-        pass
+    if a.as_installed:
+        threads = torch.get_num_threads()
+    else:
+        torch.set_num_threads(threads)
+        try:  # torch 1.13 built with BLAS=generic does not pass its thread count on to OpenBLAS
+            ctypes.CDLL("libopenblas.so.0").openblas_set_num_threads(threads)
+        except (OSError, AttributeError):
+            pass
     torch.manual_seed(1)
     c = dict(arch=arch, layers=L, hidden=H, heads=nh, kv=nkv, hd=H // nh, inter=I, vocab=V,
              maxpos=max(1024, T, gP + gN + 16))
@@ -234,7 +250,7 @@ def main():
         t0 = time.perf_counter()
         toks = sum(generate(model, c, gB, gP, gN, 1 + i) for i in range(steps))
         secs, batch, seq = time.perf_counter() - t0, gB, gN
-    print(json.dumps({"impl": "torch", "backend": "torch-cpu", "shape": a.shape, "mode": a.mode,
+    print(json.dumps({"impl": "torch-as-installed" if a.as_installed else "torch", "backend": "torch-cpu", "shape": a.shape, "mode": a.mode,
                       "dtype": "float32", "tokens_per_s": toks / secs, "params": params,
                       "batch": batch, "seq": seq, "steps": steps, "seconds": secs,
                       "compile_seconds": warm, "threads": threads, "torch": torch.__version__}))

@@ -11,13 +11,16 @@
 # training >= 1.2x PyTorch at every shape, generation >= 1.0x.
 # Environment: RLHF (default bin/rlhf), SHAPES, PY (default /usr/bin/python3),
 # ROUNDS (default 1: each shape/mode pair measured this many times, sides
-# alternating, best of each kept).
+# alternating, best of each kept), AS_INSTALLED (default 1: also measure
+# PyTorch with its own thread defaults, torch_cpu.py --as-installed, shown
+# for reference in two more columns; 0 skips it).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 RLHF=${RLHF:-bin/rlhf}
 PY=${PY:-/usr/bin/python3}
 SHAPES=${SHAPES:-tiny mid gpt2-small-1x256 gpt2-small-4x256 qwen2-100m}
 ROUNDS=${ROUNDS:-1}
+AS_INSTALLED=${AS_INSTALLED:-1}
 
 need=()
 "$PY" -c 'import torch' 2>/dev/null || need+=(python3-torch)
@@ -43,6 +46,9 @@ for s in $SHAPES; do
 			echo "bench-compare: $s $mode" >&2
 			"$RLHF" bench "$mode" --shape "$s" --steps $steps --json >>"$res"
 			"$PY" bench/torch_cpu.py --shape "$s" --mode "$mode" --steps $steps >>"$res"
+			if [ "$AS_INSTALLED" = 1 ]; then
+				"$PY" bench/torch_cpu.py --shape "$s" --mode "$mode" --steps $steps --as-installed >>"$res"
+			fi
 		done
 	done
 done

@@ -104,10 +104,7 @@ func (o *Optimizer) hostMicro(outs []*tensors.Tensor) (MicroResult, error) {
 		add[i] = g
 	}
 	parallelChunks(o.hs.acc, func(i, lo, hi int) {
-		a, g := o.hs.acc[i][lo:hi], add[i][lo:hi]
-		for j := range a {
-			a[j] += g[j]
-		}
+		addInto(o.hs.acc[i][lo:hi], add[i][lo:hi])
 	})
 	for _, t := range grads {
 		t.FinalizeAll()
@@ -141,10 +138,7 @@ func (o *Optimizer) hostStep(lr float64) (StepResult, error) {
 	var mu sync.Mutex
 	var normSq float64
 	parallelChunks(grads, func(i, lo, hi int) {
-		var s float64
-		for _, x := range grads[i][lo:hi] {
-			s += float64(x) * float64(x)
-		}
+		s := sumSquares(grads[i][lo:hi])
 		mu.Lock()
 		normSq += s
 		mu.Unlock()
@@ -231,20 +225,11 @@ func (o *Optimizer) hostAdamW(lr float64, scale float32, grads [][]float32) erro
 		}
 		params[i] = p
 	}
-	c1, c2 := 1-b1, 1-b2
+	h := adamwHyper{scale: scale, b1: b1, c1: 1 - b1, b2: b2, c2: 1 - b2, lr: lrf, d1: d1, d2: d2, eps: eps}
 	parallelChunks(grads, func(i, lo, hi int) {
-		p := params[i]
-		w, m1, m2, g := p.w[lo:hi], p.m1[lo:hi], p.m2[lo:hi], p.g[lo:hi]
-		wd := p.decay
-		for j := range w {
-			gj := g[j] * scale
-			m := b1*m1[j] + c1*gj
-			s := b2*m2[j] + c2*(gj*gj)
-			m1[j], m2[j] = m, s
-			upd := lrf * (m * d1) / (float32(math.Sqrt(float64(s*d2))) + eps)
-			wj := w[j]
-			w[j] = (wj - upd) - wd*wj
-		}
+		p, h := params[i], h
+		h.decay = p.decay
+		adamwChunk(h, p.w[lo:hi], p.m1[lo:hi], p.m2[lo:hi], p.g[lo:hi])
 	})
 	return nil
 }
