@@ -219,3 +219,58 @@ func readFile(t *testing.T, path string) string {
 	}
 	return string(b)
 }
+
+// --cpu-profile writes one profile per measurement, of its timed steps only.
+func TestRunCPUProfilePerMeasurement(t *testing.T) {
+	d := t.TempDir()
+	o := RunOptions{Mode: "both", Shapes: []string{"tiny"}, JSON: true, CPUProfile: filepath.Join(d, "p.prof"), Options: Options{Steps: 1}}
+	var out bytes.Buffer
+	if err := Run(context.Background(), &out, o); err != nil {
+		t.Fatal(err)
+	}
+	if n := strings.Count(out.String(), "\n"); n != 2 {
+		t.Fatalf("%d results, want 2:\n%s", n, out.String())
+	}
+	for _, f := range []string{"p-tiny-train.prof", "p-tiny-generate.prof"} {
+		if st, err := os.Stat(filepath.Join(d, f)); err != nil || st.Size() == 0 {
+			t.Errorf("profile %s: %v", f, err)
+		}
+	}
+	if _, err := os.Stat(filepath.Join(d, "p.prof")); err == nil {
+		t.Error("with two measurements there is no p.prof, only one file each")
+	}
+	if got := profileFile("/x/cpu.out", "mid", "train"); got != "/x/cpu-mid-train.out" {
+		t.Errorf("profileFile = %q", got)
+	}
+}
+
+// scripts/bench_table.py (make bench-compare) judges the target against the
+// tuned PyTorch run and shows PyTorch as installed beside it.
+func TestBenchTable(t *testing.T) {
+	if _, err := exec.LookPath("python3"); err != nil {
+		t.Fatal("python3 is needed for bench-compare's table (.ci/run installs it)")
+	}
+	in := `{"impl":"rlhf","shape":"mid","mode":"train","params":19600000,"batch":4,"seq":128,"tokens_per_s":500}
+{"impl":"torch","shape":"mid","mode":"train","params":19600000,"batch":4,"seq":128,"tokens_per_s":800}
+{"impl":"torch","shape":"mid","mode":"train","params":19600000,"batch":4,"seq":128,"tokens_per_s":700}
+{"impl":"torch-as-installed","shape":"mid","mode":"train","params":19600000,"batch":4,"seq":128,"tokens_per_s":250}
+{"impl":"rlhf","shape":"mid","mode":"generate","params":19600000,"batch":8,"seq":64,"tokens_per_s":400}
+{"impl":"torch","shape":"mid","mode":"generate","params":19600000,"batch":8,"seq":64,"tokens_per_s":320}
+`
+	cmd := exec.Command("python3", filepath.Join("..", "scripts", "bench_table.py"))
+	cmd.Stdin = strings.NewReader(in)
+	out, err := cmd.Output()
+	if err != nil {
+		t.Fatalf("%v\n%s", err, out)
+	}
+	for _, want := range []string{
+		"| rlhf tok/s | PyTorch tok/s | ratio | target | met | PyTorch as installed tok/s | ratio |",
+		"| mid | train | 19.6M | 4×128 | 500.0 | 800.0 | 0.62× | ≥ 1.2× | **no** | 250.0 | 2.00× |",
+		"| mid | generate | 19.6M | 8×64 | 400.0 | 320.0 | 1.25× | ≥ 1.0× | yes | – |  |",
+		"1 of 2 measurements below target.",
+	} {
+		if !strings.Contains(string(out), want) {
+			t.Errorf("the table lacks %q:\n%s", want, out)
+		}
+	}
+}
