@@ -2,6 +2,9 @@ package model
 
 import (
 	"fmt"
+	"runtime"
+	"sync"
+	"sync/atomic"
 
 	"github.com/gomlx/compute"
 	"github.com/gomlx/compute/dtypes"
@@ -20,6 +23,16 @@ type Decoder struct {
 	m             *Model
 	backend       compute.Backend
 	prefill, step *gmodel.Exec
+	// inOut names the weights stored [out, in] (HF's nn.Linear layout and
+	// the LM head) that the step graph takes as [in, out] copies, inOutT,
+	// which Generate and Start refresh from the current weights. On the go
+	// backend a one-token step multiplies [B, in] by each matrix, and with
+	// the matrix as [in, out] compute's kernels run 2-3x faster (they pack
+	// an [out, in] one with a slower routine every step; docs/model.md).
+	// The copies cost the memory of those weights once more. Empty on XLA,
+	// which picks layouts itself, and for weights that are not float32.
+	inOut  []string
+	inOutT []*tensors.Tensor
 }
 
 // NewDecoder prepares (but does not yet compile) the decoding graphs.
@@ -28,6 +41,9 @@ func NewDecoder(backend compute.Backend, m *Model) (*Decoder, error) {
 		return nil, fmt.Errorf("model has no LM head: it cannot generate")
 	}
 	d := &Decoder{m: m, backend: backend}
+	if backend.String() == DefaultBackend && m.computeDType() == dtypes.Float32 {
+		d.inOut = m.outInMatrices()
+	}
 	var err error
 	d.prefill, err = gmodel.NewExec(backend, m.Store, d.prefillGraph)
 	if err != nil {
@@ -38,6 +54,97 @@ func NewDecoder(backend compute.Backend, m *Model) (*Decoder, error) {
 		return nil, err
 	}
 	return d, nil
+}
+
+// outInMatrices names the decoding's float32 [out, in] matrices: the
+// blocks' outIn linears and the LM head (the embedding when tied).
+func (m *Model) outInMatrices() []string {
+	var names []string
+	for _, w := range m.Config.linears(false) {
+		if w.Layout == outIn && w.Layer >= 0 {
+			names = append(names, w.Name)
+		}
+	}
+	if m.Config.TieEmbeddings {
+		names = append(names, m.Config.arch().embedding())
+	} else {
+		names = append(names, lmHeadWeight)
+	}
+	var f32 []string
+	for _, n := range names {
+		if v := m.Variable(n); v != nil && v.DType() == dtypes.Float32 && v.Shape().Rank() == 2 {
+			f32 = append(f32, n)
+		}
+	}
+	return f32
+}
+
+// refreshInOut writes the current values of the weights of d.inOut,
+// transposed, into d.inOutT (allocated once; afterwards written in place).
+func (d *Decoder) refreshInOut() error {
+	if len(d.inOut) == 0 {
+		return nil
+	}
+	if d.inOutT == nil {
+		d.inOutT = make([]*tensors.Tensor, len(d.inOut))
+	}
+	for i, name := range d.inOut {
+		v := d.m.Variable(name)
+		src, err := v.Value()
+		if err != nil {
+			return fmt.Errorf("decoder: %s: %w", name, err)
+		}
+		rows, cols := src.Shape().Dim(0), src.Shape().Dim(1)
+		if d.inOutT[i] == nil {
+			t, err := tensors.FromShapeForBackend(d.backend, 0, shapes.Make(dtypes.Float32, cols, rows))
+			if err != nil {
+				return fmt.Errorf("decoder: %s: %w", name, err)
+			}
+			d.inOutT[i] = t
+		}
+		var werr error
+		if err := tensors.ConstFlatData(src, func(s []float32) {
+			werr = tensors.MutableFlatData(d.inOutT[i], func(dst []float32) { transposeInto(dst, s, rows, cols) })
+		}); err != nil {
+			return fmt.Errorf("decoder: %s: %w", name, err)
+		}
+		if werr != nil {
+			return fmt.Errorf("decoder: %s: %w", name, werr)
+		}
+	}
+	return nil
+}
+
+// transposeInto writes src [rows, cols] (row-major) transposed into dst
+// [cols, rows], in 64×64 tiles, rows of tiles spread over GOMAXPROCS
+// goroutines.
+func transposeInto(dst, src []float32, rows, cols int) {
+	const tile = 64
+	dst, src = dst[:rows*cols], src[:rows*cols]
+	tiles := (rows + tile - 1) / tile
+	var next atomic.Int64
+	var wg sync.WaitGroup
+	for range min(runtime.GOMAXPROCS(0), tiles) {
+		wg.Go(func() {
+			for {
+				r0 := int(next.Add(1)-1) * tile
+				if r0 >= rows {
+					return
+				}
+				r1 := min(r0+tile, rows)
+				for c0 := 0; c0 < cols; c0 += tile {
+					c1 := min(c0+tile, cols)
+					for c := c0; c < c1; c++ {
+						out := dst[c*rows+r0 : c*rows+r1]
+						for i := range out {
+							out[i] = src[(r0+i)*cols+c]
+						}
+					}
+				}
+			}
+		})
+	}
+	wg.Wait()
 }
 
 // prefillGraph: tokens [B,P] int32, keyMask [B,S] int32 (the prompt mask in
@@ -71,8 +178,8 @@ func (d *Decoder) prefillGraph(_ *gmodel.Scope, in []*Node) []*Node {
 }
 
 // stepGraph: tokens [B,1], keyMask [B,S] (including the new token's slot),
-// slot scalar int32, then L K caches and L V caches → logits [B,V] and the
-// updated caches.
+// slot scalar int32, then L K caches, L V caches and the [in, out] weights of
+// d.inOut → logits [B,V] and the updated caches.
 func (d *Decoder) stepGraph(_ *gmodel.Scope, in []*Node) []*Node {
 	L := d.m.Config.Layers
 	tokens, keyMask, slot := in[0], toBool(in[1]), in[2]
@@ -94,8 +201,14 @@ func (d *Decoder) stepGraph(_ *gmodel.Scope, in []*Node) []*Node {
 		cacheV:  in[3+L : 3+2*L],
 		slot:    slot,
 	}
+	if len(d.inOut) > 0 {
+		at.inOut = make(map[string]*Node, len(d.inOut))
+		for i, name := range d.inOut {
+			at.inOut[name] = in[3+2*L+i]
+		}
+	}
 	hidden, _ := d.m.transformer(tokens, ExpandAxes(pos, 1), at)
-	out := []*Node{toF32(d.m.Logits(Squeeze(hidden, 1)))}
+	out := []*Node{toF32(d.m.logits(Squeeze(hidden, 1), at.inOut))}
 	out = append(out, at.outK...)
 	return append(out, at.outV...)
 }
@@ -119,8 +232,18 @@ func (s *DecodeState) CacheLen() int { return s.s }
 func (s *DecodeState) Slot() int { return s.slot }
 
 // Start prefills left-padded prompts tokens [B][P] with mask [B][P] into a
-// cache of cacheLen ≥ P slots, returning the next-token logits [B][V].
+// cache of cacheLen ≥ P slots, returning the next-token logits [B][V]. The
+// state decodes with the model's weights as they are now: change them and
+// Start again (or Generate) to decode with the new ones.
 func (d *Decoder) Start(tokens, mask [][]int32, cacheLen int) (*DecodeState, [][]float32, error) {
+	if err := d.refreshInOut(); err != nil {
+		return nil, nil, err
+	}
+	return d.start(tokens, mask, cacheLen)
+}
+
+// start is Start with the [in, out] copies as they are.
+func (d *Decoder) start(tokens, mask [][]int32, cacheLen int) (*DecodeState, [][]float32, error) {
 	if len(tokens) == 0 || len(tokens[0]) == 0 {
 		return nil, nil, fmt.Errorf("decoder: empty batch")
 	}
@@ -217,6 +340,9 @@ func (s *DecodeState) Step(tokens []int32, live []bool) ([][]float32, error) {
 			return nil, err
 		}
 		args = append(args, donated)
+	}
+	for _, t := range s.d.inOutT {
+		args = append(args, t)
 	}
 	out, err := s.d.step.Exec(args...)
 	if err != nil {

@@ -85,6 +85,9 @@ type attention struct {
 	slot           *Node
 	// Outputs: K and V of each layer over all S slots.
 	outK, outV []*Node
+	// inOut, when set, holds [in, out] copies of some [out, in] matrices,
+	// by HF name, for linear maps to use instead (Decoder.inOut).
+	inOut map[string]*Node
 }
 
 // toBool converts a mask of any dtype to bool (non-zero = true).
@@ -151,13 +154,19 @@ func (m *Model) Forward(tokens, mask *Node) (logits, hidden *Node) {
 }
 
 // Logits applies the LM head to hidden states [...,H] → [...,V].
-func (m *Model) Logits(hidden *Node) *Node {
+func (m *Model) Logits(hidden *Node) *Node { return m.logits(hidden, nil) }
+
+// logits is Logits, with the LM head's [in, out] copy from inOut if there.
+func (m *Model) logits(hidden *Node, inOut map[string]*Node) *Node {
 	if !m.HasLMHead {
 		panic("model has no LM head (a *ForSequenceClassification checkpoint with untied embeddings)")
 	}
 	name := lmHeadWeight
 	if m.Config.TieEmbeddings {
 		name = m.Config.arch().embedding()
+	}
+	if wt := inOut[name]; wt != nil {
+		return m.withAdapter(hidden, conv1d(hidden, wt, nil), name)
 	}
 	return m.withAdapter(hidden, linear(hidden, m.w(hidden.Graph(), name), nil), name)
 }
@@ -347,7 +356,7 @@ func attend(l int, q, kNew, vNew *Node, at *attention, alibi bool) *Node {
 // table declares.
 func (m *Model) transformer(tokens, pos *Node, at *attention) (*Node, *attention) {
 	c := m.Config
-	f := &fwd{m: m, c: c, g: tokens.Graph()}
+	f := &fwd{m: m, c: c, g: tokens.Graph(), inOut: at.inOut}
 	f.ckpt = m.GradCheckpoint && at.cacheK == nil && m.Store.IsTraining(f.g)
 	return c.arch().declare(c, newDecl()).forward(f, tokens, pos, at), at
 }
@@ -360,6 +369,8 @@ type fwd struct {
 	g *Graph
 	// ckpt: gradient checkpointing (Model.GradCheckpoint in a training graph).
 	ckpt bool
+	// inOut: attention.inOut.
+	inOut map[string]*Node
 }
 
 // block runs one block on x with gradient checkpointing when on: x is the
@@ -399,7 +410,11 @@ func (f *fwd) linear(x *Node, l linearW) *Node {
 	var y *Node
 	switch l.layout {
 	case outIn:
-		y = linear(x, f.w(l.w), f.w(l.b))
+		if wt := f.inOut[l.w]; wt != nil {
+			y = conv1d(x, wt, f.w(l.b))
+		} else {
+			y = linear(x, f.w(l.w), f.w(l.b))
+		}
 	case inOut:
 		y = conv1d(x, f.w(l.w), f.w(l.b))
 	default:

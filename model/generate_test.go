@@ -6,6 +6,8 @@ import (
 	"reflect"
 	"slices"
 	"testing"
+
+	"github.com/gomlx/gomlx/core/tensors"
 )
 
 func TestGenerateGreedyMatchesForwardArgmax(t *testing.T) {
@@ -19,6 +21,13 @@ func TestGenerateGreedyMatchesForwardArgmax(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	checkGreedy(t, m, prompts, out)
+}
+
+// checkGreedy checks greedy samples out of prompts against the argmax and
+// log-probabilities of the full forward pass with m's current weights.
+func checkGreedy(t *testing.T, m *Model, prompts [][]int, out []Sample) {
+	t.Helper()
 	for b, p := range prompts {
 		if len(out[b].Tokens) != 6 || out[b].Finished {
 			t.Fatalf("row %d: %+v", b, out[b])
@@ -116,5 +125,76 @@ func TestGenerateStopsRowAtEOS(t *testing.T) {
 	}
 	if out[1].Finished || !reflect.DeepEqual(out[1].Tokens, free[1].Tokens) {
 		t.Fatalf("row 1 should continue unchanged: %v vs %v", out[1].Tokens, free[1].Tokens)
+	}
+}
+
+// The go backend's decoder steps with [in, out] copies of the [out, in]
+// matrices; a Generate after the weights change (in place, as the host
+// optimizer does, or replaced) samples with the new weights, not the copies'.
+func TestGenerateSeesWeightChanges(t *testing.T) {
+	for _, arch := range []string{ArchLlama, ArchGPT2} {
+		t.Run(arch, func(t *testing.T) {
+			m := tinyModel(t, arch)
+			dec, err := NewDecoder(testBackend(), m)
+			if err != nil {
+				t.Fatal(err)
+			}
+			head := m.Config.arch().embedding()
+			if !m.Config.TieEmbeddings {
+				head = lmHeadWeight
+			}
+			if !slices.Contains(dec.inOut, head) || (arch == ArchLlama && !slices.Contains(dec.inOut, "model.layers.0.self_attn.q_proj.weight")) {
+				t.Fatalf("decoder's [in, out] copies: %v", dec.inOut)
+			}
+			prompts := [][]int{{3, 4, 5, 6, 7}, {8, 9}}
+			opts := SampleOptions{MaxNewTokens: 6, EOS: []int{-1}, BatchSize: 2, LengthBucket: 4}
+			gen := func() []Sample {
+				out, err := dec.Generate(context.Background(), prompts, opts)
+				if err != nil {
+					t.Fatal(err)
+				}
+				checkGreedy(t, m, prompts, out)
+				return out
+			}
+			before := gen()
+			// In place, as train's host AdamW writes.
+			v := m.Variable(head)
+			val, err := v.Value()
+			if err != nil {
+				t.Fatal(err)
+			}
+			if err := tensors.MutableFlatData(val, func(f []float32) {
+				for i := range f {
+					f[i] = -1.5*f[i] + 0.01*float32(i%7)
+				}
+			}); err != nil {
+				t.Fatal(err)
+			}
+			inPlace := gen()
+			if reflect.DeepEqual(inPlace, before) {
+				t.Fatal("changing the LM head in place changed no sample: the test shows nothing")
+			}
+			// Replaced by a new tensor.
+			q := m.Variable(m.Config.linears(false)[0].Name)
+			qv, err := q.Value()
+			if err != nil {
+				t.Fatal(err)
+			}
+			nq, err := qv.LocalClone()
+			if err != nil {
+				t.Fatal(err)
+			}
+			if err := tensors.MutableFlatData(nq, func(f []float32) {
+				for i := range f {
+					f[i] = 3 * f[i]
+				}
+			}); err != nil {
+				t.Fatal(err)
+			}
+			if err := q.SetValue(nq); err != nil {
+				t.Fatal(err)
+			}
+			gen()
+		})
 	}
 }
