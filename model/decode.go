@@ -56,6 +56,19 @@ func NewDecoder(backend compute.Backend, m *Model) (*Decoder, error) {
 	return d, nil
 }
 
+// DecoderCopies is the number of weights of a model with config c that the
+// go backend's decoder holds a second time, as [in, out] copies of its
+// [out, in] matrices (Decoder.inOut) when its weights are float32.
+func DecoderCopies(c *Config) int64 {
+	n := int64(c.VocabSize) * int64(c.Hidden) // the LM head, tied or not
+	for _, w := range c.linears(false) {
+		if w.Layout == outIn && w.Layer >= 0 {
+			n += int64(w.Shape[0]) * int64(w.Shape[1])
+		}
+	}
+	return n
+}
+
 // outInMatrices names the decoding's float32 [out, in] matrices: the
 // blocks' outIn linears and the LM head (the embedding when tied).
 func (m *Model) outInMatrices() []string {

@@ -37,3 +37,21 @@ func BenchmarkTransposeInto(b *testing.B) {
 		b.ReportMetric(float64(rows*cols)/time.Since(t0).Seconds()/1e9, "Gelem/s")
 	}
 }
+
+// DecoderCopies counts what the go backend's decoder copies.
+func TestDecoderCopies(t *testing.T) {
+	for _, arch := range []string{ArchGPT2, ArchLlama, ArchBloom} {
+		m := tinyModel(t, arch)
+		dec, err := NewDecoder(testBackend(), m)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var n int64
+		for _, name := range dec.inOut {
+			n += int64(m.Variable(name).Shape().Size())
+		}
+		if got := DecoderCopies(m.Config); got != n || n == 0 {
+			t.Errorf("%s: DecoderCopies %d, the decoder copies %d weights", arch, got, n)
+		}
+	}
+}

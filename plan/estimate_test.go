@@ -195,3 +195,27 @@ func TestParseNvidiaSMI(t *testing.T) {
 		t.Error("no devices: no error")
 	}
 }
+
+// On the go backend the actor's decoder holds [in, out] copies of its
+// [out, in] matrices: the CPU estimate of ppo counts them, a GPU one not.
+func TestEstimatePPODecoderCopiesOnCPU(t *testing.T) {
+	c, err := model.NewConfig(model.ArchQwen2, 1000, 2, 64, 4, 2)
+	if err != nil {
+		t.Fatal(err)
+	}
+	actor := func(cpu bool) ModelUsage {
+		e, err := EstimateRun(Options{Step: StepPPO, Policy: c, Reward: c, CPU: cpu})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return e.Models[0]
+	}
+	cpu, gpu := actor(true), actor(false)
+	copies := model.DecoderCopies(c) * 4
+	if want := copies + int64(cpuWeightsSlack*float64(cpu.Weights)); cpu.Runtime != want {
+		t.Errorf("CPU actor runtime %d, want %d (decoder copies %d + slack)", cpu.Runtime, want, copies)
+	}
+	if gpu.Runtime != 0 {
+		t.Errorf("GPU actor runtime %d, want 0", gpu.Runtime)
+	}
+}
