@@ -22,7 +22,7 @@ RACE_PKGS  = $(shell $(GOENV) $(GO) list ./... | grep -Ev '$(HEAVY)')
 HEAVY_PKGS = $(shell $(GOENV) $(GO) list ./... | grep -E '$(HEAVY)')
 DEMO_OUT ?= demo-out
 
-.PHONY: build test lint bench bench-compare compare-algorithms demo clean gpu-bundle
+.PHONY: build test lint bench bench-compare matmul-compare compare-algorithms demo clean gpu-bundle
 
 build:
 	$(GO) build -ldflags "$(LDFLAGS)" -o $(BIN) .
@@ -44,6 +44,11 @@ bench:
 # missing) on this CPU, same shapes, one run, one table of tokens/s and ratios.
 bench-compare: build
 	RLHF=$(BIN) scripts/bench-compare.sh
+
+# The matrix products of a training step, one by one, rlhf beside PyTorch
+# (needs what bench-compare installs): how much of the gap is the kernels.
+matmul-compare: build
+	RLHF=$(BIN) scripts/matmul-compare.sh
 
 # PPO, GRPO, RLOO, REINFORCE++ and DPO from the demo's SFT model, each
 # evaluated against it on the held-out prompts: one table (wall time, peak

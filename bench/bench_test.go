@@ -274,3 +274,55 @@ func TestBenchTable(t *testing.T) {
 		}
 	}
 }
+
+// Matmul times every weight matrix's three products of a training step.
+func TestMatmul(t *testing.T) {
+	be, err := model.NewBackend("go")
+	if err != nil {
+		t.Fatal(err)
+	}
+	rs, err := Matmul(context.Background(), be, micro, 1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	// llama: q, k+v, o, gate+up, down, lm_head; fwd, dx, dw each.
+	if len(rs) != 18 {
+		t.Fatalf("%d products, want 18: %+v", len(rs), rs)
+	}
+	n := micro.Batch * micro.Seq
+	want := map[string][3]int{"q_proj fwd": {n, 32, 32}, "down_proj dx": {n, 32, 128}, "lm_head dw": {61, n, 32}, "k_proj+v_proj fwd": {n, 32, 16}}
+	for _, r := range rs {
+		if r.GFLOPs <= 0 || r.Seconds <= 0 || r.Mode != "matmul" || r.Shape != "micro" {
+			t.Errorf("%+v", r)
+		}
+		if w, ok := want[r.Op]; ok && r.Dims != w {
+			t.Errorf("%s: M×K×N %v, want %v", r.Op, r.Dims, w)
+		}
+		if r.Op == "k_proj+v_proj dw" && r.Count != 2 {
+			t.Errorf("k and v: %d per step, want 2 (one layer)", r.Count)
+		}
+	}
+}
+
+// scripts/matmul_table.py (scripts/matmul-compare.sh) pairs the products
+// and sums a step's.
+func TestMatmulTable(t *testing.T) {
+	in := `{"impl":"rlhf","shape":"s","mode":"matmul","op":"q fwd","mkn":[256,768,768],"per_step":12,"seconds":0.002,"gflops":151}
+{"impl":"torch","shape":"s","mode":"matmul","op":"q fwd","mkn":[256,768,768],"per_step":12,"seconds":0.001,"gflops":302}
+{"impl":"rlhf","shape":"s","mode":"matmul","op":"lm_head dw","mkn":[32000,256,768],"per_step":1,"seconds":0.1,"gflops":126}
+{"impl":"torch","shape":"s","mode":"matmul","op":"lm_head dw","mkn":[32000,256,768],"per_step":1,"seconds":0.076,"gflops":165}
+`
+	cmd := exec.Command("python3", filepath.Join("..", "scripts", "matmul_table.py"))
+	cmd.Stdin = strings.NewReader(in)
+	out, err := cmd.Output()
+	if err != nil {
+		t.Fatalf("%v\n%s", err, out)
+	}
+	for _, want := range []string{"| q fwd | 256×768×768 | 12 | 151.0 | 302.0 | 0.50× |",
+		"| lm_head dw | 32000×256×768 | 1 | 126.0 | 165.0 | 0.76× |",
+		"| **a step's products** | | | 124 ms | 88 ms | **0.71×** |"} {
+		if !strings.Contains(string(out), want) {
+			t.Errorf("the table lacks %q:\n%s", want, out)
+		}
+	}
+}

@@ -10,16 +10,19 @@ import (
 	"runtime/pprof"
 	"strings"
 
+	"github.com/gomlx/compute"
+
 	"github.com/rlhf-project/rlhf/model"
 	"github.com/rlhf-project/rlhf/option"
 )
 
 // RunOptions are the settings of `rlhf bench`.
 type RunOptions struct {
-	// Mode is what to measure: train, generate, both (train then generate)
-	// or parity.
+	// Mode is what to measure: train, generate, both (train then generate),
+	// parity, or matmul (the matrix products of a training step, one by one).
 	Mode string
-	// Shapes are names from Shapes (train and generate modes). Default tiny.
+	// Shapes are names from Shapes (train, generate and matmul modes).
+	// Default tiny.
 	Shapes []string
 	// Backend is a backend spec for model.NewBackend ("": $RLHF_BACKEND or go).
 	Backend string
@@ -36,7 +39,7 @@ type RunOptions struct {
 }
 
 // Modes are the values of RunOptions.Mode.
-var Modes = []string{"train", "generate", "both", "parity"}
+var Modes = []string{"train", "generate", "both", "parity", "matmul"}
 
 // Run measures what o names and prints a table (or JSON lines) to w. Parity
 // that fails its tolerance is an error, after every model was printed.
@@ -108,6 +111,9 @@ func Run(ctx context.Context, w io.Writer, o RunOptions) error {
 		}
 		shapes = append(shapes, s)
 	}
+	if o.Mode == "matmul" {
+		return runMatmul(ctx, w, backend, shapes, o)
+	}
 	if !o.JSON {
 		fmt.Fprintf(w, "%-18s %-8s %-9s %-9s %8s %10s %12s %9s %7s\n", "shape", "mode", "backend", "dtype", "params", "batch×seq", "tokens/s", "compile", "MFU")
 	}
@@ -146,6 +152,44 @@ func Run(ctx context.Context, w io.Writer, o RunOptions) error {
 			}
 			fmt.Fprintf(w, "%-18s %-8s %-9s %-9s %7.0fM %10s %12.1f %8.1fs %7s\n", r.Shape, r.Mode, r.Backend, r.DType,
 				float64(r.Params)/1e6, fmt.Sprintf("%d×%d", r.Batch, r.Seq), r.TokensPerS, r.CompileSecs, mfu)
+		}
+	}
+	return nil
+}
+
+// runMatmul prints Matmul's products of every shape.
+func runMatmul(ctx context.Context, w io.Writer, backend compute.Backend, shapes []Shape, o RunOptions) error {
+	if !o.JSON {
+		fmt.Fprintf(w, "%-18s %-26s %-22s %8s %10s %9s\n", "shape", "product", "M×K×N", "per step", "ms", "GFLOP/s")
+	}
+	for _, s := range shapes {
+		var perr error
+		var done func(bool)
+		if o.CPUProfile != "" {
+			file := o.CPUProfile
+			if len(shapes) > 1 {
+				file = profileFile(o.CPUProfile, s.Name, "matmul")
+			}
+			done = profileHook(file, &perr)
+			done(true)
+		}
+		rs, err := Matmul(ctx, backend, s, o.Steps)
+		if done != nil {
+			done(false)
+		}
+		if err == nil {
+			err = perr
+		}
+		if err != nil {
+			return fmt.Errorf("%s: %w", s.Name, err)
+		}
+		for _, r := range rs {
+			if o.JSON {
+				b, _ := json.Marshal(r)
+				fmt.Fprintln(w, string(b))
+				continue
+			}
+			fmt.Fprintf(w, "%-18s %-26s %-22s %8d %10.2f %9.1f\n", r.Shape, r.Op, fmt.Sprintf("%d×%d×%d", r.Dims[0], r.Dims[1], r.Dims[2]), r.Count, r.Seconds*1e3, r.GFLOPs)
 		}
 	}
 	return nil

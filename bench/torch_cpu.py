@@ -213,10 +213,47 @@ def generate(model, c, B, P, N, seed):
     return torch.cat(out, dim=1).numel()
 
 
+def matmuls(c, n, reps):
+    """The matrix products of a training step over n tokens, as bench/matmul.go
+    (bench.Matmul) lists them: per weight matrix W, fwd x·W, dx (the input's
+    gradient) and dw (the weight's gradient), in the layout rlhf's graphs
+    use (gpt2's Conv1D weights [in, out], the others' [out, in]). Median of
+    reps timed runs after one untimed; yields JSON-ready dicts."""
+    H, I, L, V = c["hidden"], c["inter"], c["layers"], c["vocab"]
+    if c["arch"] == "gpt2":
+        ms = [("attn.c_attn", H, 3 * H, L), ("attn.c_proj", H, H, L), ("mlp.c_fc", H, I, L),
+              ("mlp.c_proj", I, H, L), ("lm_head", H, V, 1)]
+    else:
+        kvd = c["kv"] * c["hd"]
+        ms = [("q_proj", H, H, L), ("k_proj+v_proj", H, kvd, 2 * L), ("o_proj", H, H, L),
+              ("gate_proj+up_proj", H, I, 2 * L), ("down_proj", I, H, L), ("lm_head", H, V, 1)]
+    for name, fin, fout, count in ms:
+        in_out = c["arch"] == "gpt2" and name != "lm_head"
+        w = torch.randn(fin, fout) if in_out else torch.randn(fout, fin)
+        x, dy = torch.randn(n, fin), torch.randn(n, fout)
+        prods = [
+            ("fwd", (n, fin, fout), (lambda: x @ w) if in_out else (lambda: x @ w.t())),
+            ("dx", (n, fout, fin), (lambda: dy @ w.t()) if in_out else (lambda: dy @ w)),
+            ("dw", (fout, n, fin), (lambda: x.t() @ dy) if in_out else (lambda: dy.t() @ x)),
+        ]
+        for op, mkn, fn in prods:
+            fn()
+            times = []
+            for _ in range(reps):
+                t0 = time.perf_counter()
+                fn()
+                times.append(time.perf_counter() - t0)
+            med = sorted(times)[len(times) // 2]
+            m, k, nn_ = mkn
+            yield {"impl": "torch-as-installed" if AS_INSTALLED else "torch", "shape": None, "mode": "matmul",
+                   "op": f"{name} {op}", "mkn": [m, k, nn_], "per_step": count, "seconds": med,
+                   "gflops": 2 * m * k * nn_ / med / 1e9}
+
+
 def main():
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--shape", required=True, choices=sorted(SHAPES))
-    ap.add_argument("--mode", required=True, choices=["train", "generate"])
+    ap.add_argument("--mode", required=True, choices=["train", "generate", "matmul"])
     ap.add_argument("--steps", type=int, default=0, help="timed steps or runs (default: per shape, 2 or 3)")
     ap.add_argument("--threads", type=int, default=0, help="threads (default: the CPUs this process may use)")
     ap.add_argument("--as-installed", action="store_true",
@@ -236,6 +273,11 @@ def main():
     torch.manual_seed(1)
     c = dict(arch=arch, layers=L, hidden=H, heads=nh, kv=nkv, hd=H // nh, inter=I, vocab=V,
              maxpos=max(1024, T, gP + gN + 16))
+    if a.mode == "matmul":
+        for r in matmuls(c, B * T, a.steps if a.steps > 0 else 5):
+            r["shape"] = a.shape
+            print(json.dumps(r))
+        return
     model = Decoder(c)
     params = sum(p.numel() for p in model.parameters())
     if a.mode == "train":
