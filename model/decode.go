@@ -29,10 +29,13 @@ type Decoder struct {
 	// backend a one-token step multiplies [B, in] by each matrix, and with
 	// the matrix as [in, out] compute's kernels run 2-3x faster (they pack
 	// an [out, in] one with a slower routine every step; docs/model.md).
-	// The copies cost the memory of those weights once more. Empty on XLA,
-	// which picks layouts itself, and for weights that are not float32.
-	inOut  []string
-	inOutT []*tensors.Tensor
+	// The copies cost the memory of those weights once more while a
+	// Generate runs or a Start's DecodeState is open (inOutUsers counts
+	// them; the last to end frees the copies). Empty on XLA, which picks
+	// layouts itself, and for weights that are not float32.
+	inOut      []string
+	inOutT     []*tensors.Tensor
+	inOutUsers int
 }
 
 // NewDecoder prepares (but does not yet compile) the decoding graphs.
@@ -92,8 +95,35 @@ func (m *Model) outInMatrices() []string {
 	return f32
 }
 
+// acquireInOut refreshes the [in, out] copies from the current weights
+// (allocating them if none are held) and counts one more user of them.
+func (d *Decoder) acquireInOut() error {
+	if err := d.refreshInOut(); err != nil {
+		return err
+	}
+	d.inOutUsers++
+	return nil
+}
+
+// releaseInOut ends one use of the copies; the last frees them.
+func (d *Decoder) releaseInOut() {
+	if d.inOutUsers == 0 {
+		return
+	}
+	d.inOutUsers--
+	if d.inOutUsers > 0 {
+		return
+	}
+	for _, t := range d.inOutT {
+		if t != nil {
+			t.FinalizeAll()
+		}
+	}
+	d.inOutT = nil
+}
+
 // refreshInOut writes the current values of the weights of d.inOut,
-// transposed, into d.inOutT (allocated once; afterwards written in place).
+// transposed, into d.inOutT (allocated when nil, else written in place).
 func (d *Decoder) refreshInOut() error {
 	if len(d.inOut) == 0 {
 		return nil
@@ -236,6 +266,9 @@ type DecodeState struct {
 	// the device and are donated to each Step, which updates them in place.
 	caches []*tensors.Tensor
 	tokens []int32 // [B] scratch for Step's input
+	// holdsInOut: Start counted this state as a user of the decoder's
+	// weight copies; Close releases them.
+	holdsInOut bool
 }
 
 // CacheLen is the number of cache slots (prompt + new tokens).
@@ -247,12 +280,19 @@ func (s *DecodeState) Slot() int { return s.slot }
 // Start prefills left-padded prompts tokens [B][P] with mask [B][P] into a
 // cache of cacheLen ≥ P slots, returning the next-token logits [B][V]. The
 // state decodes with the model's weights as they are now: change them and
-// Start again (or Generate) to decode with the new ones.
+// Start again (or Generate) to decode with the new ones. Close the state
+// when done: on the go backend it holds the decoder's weight copies.
 func (d *Decoder) Start(tokens, mask [][]int32, cacheLen int) (*DecodeState, [][]float32, error) {
-	if err := d.refreshInOut(); err != nil {
+	if err := d.acquireInOut(); err != nil {
 		return nil, nil, err
 	}
-	return d.start(tokens, mask, cacheLen)
+	st, logits, err := d.start(tokens, mask, cacheLen)
+	if err != nil {
+		d.releaseInOut()
+		return nil, nil, err
+	}
+	st.holdsInOut = true
+	return st, logits, nil
 }
 
 // start is Start with the [in, out] copies as they are.
@@ -354,6 +394,9 @@ func (s *DecodeState) Step(tokens []int32, live []bool) ([][]float32, error) {
 		}
 		args = append(args, donated)
 	}
+	if len(s.d.inOut) > 0 && s.d.inOutT == nil {
+		return nil, fmt.Errorf("decoder: the weight copies are released (a state of a finished Generate)")
+	}
 	for _, t := range s.d.inOutT {
 		args = append(args, t)
 	}
@@ -366,10 +409,15 @@ func (s *DecodeState) Step(tokens []int32, live []bool) ([][]float32, error) {
 	return logitsRows(out[0])
 }
 
-// Close frees the cache tensors.
+// Close frees the cache tensors (and, the last one, the decoder's weight
+// copies).
 func (s *DecodeState) Close() {
 	for _, c := range s.caches {
 		c.FinalizeAll()
 	}
 	s.caches = nil
+	if s.holdsInOut {
+		s.holdsInOut = false
+		s.d.releaseInOut()
+	}
 }

@@ -73,9 +73,10 @@ func roundUp(n, m int) int { return (n + m - 1) / m * m }
 // has the same shape.
 func (d *Decoder) Generate(ctx context.Context, prompts [][]int, opts SampleOptions) ([]Sample, error) {
 	opts.defaults(d.m.Config)
-	if err := d.refreshInOut(); err != nil {
+	if err := d.acquireInOut(); err != nil {
 		return nil, err
 	}
+	defer d.releaseInOut()
 	out := make([]Sample, len(prompts))
 	done := 0
 	for start := 0; start < len(prompts); start += opts.BatchSize {
@@ -128,7 +129,7 @@ func (d *Decoder) generateBatch(prompts [][]int, first int, opts SampleOptions, 
 			mask[b][P-len(p)+i] = 1
 		}
 	}
-	st, logits, err := d.start(tokens, mask, S) // Generate refreshed the [in, out] copies
+	st, logits, err := d.start(tokens, mask, S) // Generate holds the [in, out] copies
 	if err != nil {
 		return err
 	}

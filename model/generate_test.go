@@ -198,3 +198,36 @@ func TestGenerateSeesWeightChanges(t *testing.T) {
 		})
 	}
 }
+
+// The weight copies exist while a Generate runs or a Start's state is open,
+// and are freed after.
+func TestDecoderReleasesWeightCopies(t *testing.T) {
+	m := tinyModel(t, ArchLlama)
+	dec, err := NewDecoder(testBackend(), m)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := dec.Generate(context.Background(), [][]int{{3, 4, 5}}, SampleOptions{MaxNewTokens: 2, EOS: []int{-1}}); err != nil {
+		t.Fatal(err)
+	}
+	if dec.inOutT != nil || dec.inOutUsers != 0 {
+		t.Fatalf("after Generate: %d copies held by %d users", len(dec.inOutT), dec.inOutUsers)
+	}
+	a, _, err := dec.Start([][]int32{{3, 4}}, [][]int32{{1, 1}}, 4)
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, _, err := dec.Start([][]int32{{5, 6}}, [][]int32{{1, 1}}, 4)
+	if err != nil {
+		t.Fatal(err)
+	}
+	a.Close()
+	if _, err := b.Step([]int32{7}, nil); err != nil || dec.inOutT == nil {
+		t.Fatalf("a state still open must keep the copies: %v", err)
+	}
+	b.Close()
+	b.Close() // twice is harmless
+	if dec.inOutT != nil || dec.inOutUsers != 0 {
+		t.Fatalf("after both states closed: %d copies held by %d users", len(dec.inOutT), dec.inOutUsers)
+	}
+}

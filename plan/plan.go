@@ -325,7 +325,7 @@ func EstimateRun(o Options) (*Estimate, error) {
 	}
 	if o.CPU {
 		for i := range ms {
-			ms[i].Runtime += int64(cpuWeightsSlack * float64(ms[i].Weights))
+			ms[i].Runtime = int64(cpuWeightsSlack * float64(ms[i].Weights))
 		}
 	}
 	// Place the models: the first on device 0, each other on the device
@@ -386,9 +386,9 @@ func (e *Estimate) addPPO(ms *[]ModelUsage, o Options, compute int64,
 	actor.KVCache = 2*int64(c.Layers)*int64(b)*int64(s)*int64(kvHeads*headDim)*compute +
 		inferCopies*int64(b)*int64(s)*int64(c.VocabSize)*4 + blockActivations(c, b, s, compute)
 	if o.CPU && compute == 4 {
-		// The go backend's decoder keeps [in, out] copies of the [out, in]
-		// matrices from the first rollout on (model.DecoderCopies).
-		actor.Runtime = model.DecoderCopies(c) * 4
+		// The go backend's decoder holds [in, out] copies of the [out, in]
+		// matrices while it generates (model.DecoderCopies).
+		actor.KVCache += model.DecoderCopies(c) * 4
 	}
 	*ms = append(*ms, actor)
 	if o.Algo == "ppo" {
