@@ -15,8 +15,8 @@ import (
 // nestedMatmuls runs 8 independent While loops whose bodies multiply
 // matrices: loop bodies execute inside an op, and with GoMLX's parallel op
 // execution each loop holds a worker slot while its body's matmuls wait for
-// one. With "go:ops_parallel" this deadlocks on a 2-core machine (measured on
-// v0.28.8); NewBackend("go") must finish it.
+// one. With "go:ops_parallel" this deadlocked on a 2-core machine (measured
+// on v0.28.8); NewBackend("go"), which runs ops two at a time, must finish it.
 func nestedMatmuls(x *Node) *Node {
 	g := x.Graph()
 	n := x.Shape().Dim(0)
