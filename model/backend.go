@@ -26,7 +26,9 @@ const DefaultBackend = "go"
 // than ops run one after another (median ~+20% over tiny, mid,
 // gpt2-small-1x256 and qwen2-100m, two interleaved rounds on 2 cores, same
 // results bit for bit: the demo's numbers did not change), with generation
-// within noise. GoMLX v0.28.8's parallel mode deadlocked on nested matmuls
+// within noise. More executors compete with the matmuls' own workers: 3
+// measured 0–18% slower than 2, and 4 (ops_parallel's default on 2 cores)
+// 30–45% slower. GoMLX v0.28.8's parallel mode deadlocked on nested matmuls
 // (ops running sub-graphs, While bodies, held worker slots their matmuls
 // waited for); TestGoBackendNestedMatmuls guards that this config does not.
 const goBackendConfig = "go:ops_parallel,num_executors=2"
