@@ -5,7 +5,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/rlhf-project/rlhf/infer"
 	"github.com/rlhf-project/rlhf/model"
 )
 
@@ -22,15 +21,7 @@ func BenchmarkHostVsGraphAdamW(b *testing.B) {
 	if err != nil {
 		b.Fatal(err)
 	}
-	seqs := make([]infer.Encoded, batch)
-	for i := range seqs {
-		toks := make([]int32, seq)
-		for j := range toks {
-			toks[j] = int32((i*7919 + j*104729) % vocab)
-		}
-		seqs[i] = infer.Encoded{Tokens: toks, PromptLen: seq / 4}
-	}
-	bt := MakeBatch(seqs, batch, seq, 0)
+	bt := benchBatch(vocab, batch, seq)
 	type variant struct {
 		name        string
 		opt         *Optimizer

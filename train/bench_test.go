@@ -3,7 +3,6 @@ package train
 import (
 	"testing"
 
-	"github.com/rlhf-project/rlhf/infer"
 	"github.com/rlhf-project/rlhf/model"
 )
 
@@ -25,15 +24,7 @@ func benchSFTStep(b *testing.B, vocab, layers, hidden, heads, batch, seq int) {
 		b.Fatal(err)
 	}
 	opt := NewOptimizer(backend, m.Store, SFTLoss(m), OptimizerConfig{WeightDecay: 0.01, ClipGrad: 1})
-	seqs := make([]infer.Encoded, batch)
-	for i := range seqs {
-		toks := make([]int32, seq)
-		for j := range toks {
-			toks[j] = int32((i*7919 + j*104729) % vocab)
-		}
-		seqs[i] = infer.Encoded{Tokens: toks, PromptLen: seq / 4}
-	}
-	bt := MakeBatch(seqs, batch, seq, 0)
+	bt := benchBatch(vocab, batch, seq)
 	step := func() {
 		if _, err := opt.Micro(SFTInputs(bt)...); err != nil {
 			b.Fatal(err)

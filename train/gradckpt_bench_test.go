@@ -10,7 +10,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/rlhf-project/rlhf/infer"
 	"github.com/rlhf-project/rlhf/model"
 )
 
@@ -51,15 +50,7 @@ func rssChild(b *testing.B, mode string) {
 		b.Fatal(err)
 	}
 	opt := NewOptimizer(backend, m.Store, SFTLoss(m), OptimizerConfig{ClipGrad: 1})
-	seqs := make([]infer.Encoded, batch)
-	for i := range seqs {
-		toks := make([]int32, seq)
-		for j := range toks {
-			toks[j] = int32((i*7919 + j*104729) % vocab)
-		}
-		seqs[i] = infer.Encoded{Tokens: toks, PromptLen: seq / 4}
-	}
-	bt := MakeBatch(seqs, batch, seq, 0)
+	bt := benchBatch(vocab, batch, seq)
 	start := time.Now()
 	r, err := opt.Micro(SFTInputs(bt)...)
 	if err != nil {

@@ -93,3 +93,18 @@ func greedy(t testing.TB, dir, prompt string, n int) string {
 	}
 	return tok.Decode(out)
 }
+
+// benchBatch is a batch of batch fixed pseudo-random sequences of seq
+// tokens below vocab, a quarter of each the prompt: what the training-step
+// benchmarks feed SFT.
+func benchBatch(vocab, batch, seq int) Batch {
+	seqs := make([]infer.Encoded, batch)
+	for i := range seqs {
+		toks := make([]int32, seq)
+		for j := range toks {
+			toks[j] = int32((i*7919 + j*104729) % vocab)
+		}
+		seqs[i] = infer.Encoded{Tokens: toks, PromptLen: seq / 4}
+	}
+	return MakeBatch(seqs, batch, seq, 0)
+}

@@ -8,7 +8,6 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/rlhf-project/rlhf/infer"
 	"github.com/rlhf-project/rlhf/model"
 )
 
@@ -67,15 +66,7 @@ func planRSSChild(b *testing.B, c planRSSCase) {
 		b.Fatal(err)
 	}
 	opt := NewOptimizer(backend, m.Store, SFTLoss(m), OptimizerConfig{ClipGrad: 1})
-	seqs := make([]infer.Encoded, c.batch)
-	for i := range seqs {
-		toks := make([]int32, c.seq)
-		for j := range toks {
-			toks[j] = int32((i*7919 + j*104729) % c.vocab)
-		}
-		seqs[i] = infer.Encoded{Tokens: toks, PromptLen: c.seq / 4}
-	}
-	bt := MakeBatch(seqs, c.batch, c.seq, 0)
+	bt := benchBatch(c.vocab, c.batch, c.seq)
 	if _, err := opt.Micro(SFTInputs(bt)...); err != nil {
 		b.Fatal(err)
 	}
